@@ -1,0 +1,35 @@
+// Picks the I/O backend once at start-up (RINGQ_IO=auto|uring|bun) and says why.
+// auto tries io_uring (uring.ts probes: dlopen the shim, ring flags, opcodes, buffer ring,
+// loopback self-test) and falls back to Bun sockets with the reason and the remedy.
+// A forced `uring` that is unavailable is a start-up error.
+
+import type { IoBackend } from "./types.ts";
+import { BunBackend } from "./bun.ts";
+
+export type IoMode = "auto" | "uring" | "bun";
+
+export interface Selection {
+  backend: IoBackend;
+  /** One line for the start-up log: which backend and why. */
+  logLine: string;
+}
+
+export async function selectBackend(mode: IoMode): Promise<Selection> {
+  if (mode === "bun") {
+    const backend = new BunBackend();
+    return { backend, logLine: `IO backend: ${backend.description}: RINGQ_IO=bun` };
+  }
+  const { probeUring } = await import("./uring.ts");
+  const probe = await probeUring();
+  if (probe.ok) {
+    return { backend: probe.backend, logLine: `IO backend: ${probe.backend.description}` };
+  }
+  if (mode === "uring") {
+    throw new Error(`RINGQ_IO=uring but io_uring is unavailable: ${probe.reason}. ${probe.remedy}`);
+  }
+  const backend = new BunBackend();
+  return {
+    backend,
+    logLine: `IO backend: ${backend.description}: io_uring unavailable (${probe.reason}); ${probe.remedy}`,
+  };
+}
