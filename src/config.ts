@@ -1,0 +1,69 @@
+// Environment (and --flag=value command-line overrides) -> one typed, validated Config.
+// Defaults live here and only here. An invalid value is a start-up error naming the variable.
+
+import { Type, type Static } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { finishedJobAgeMsDefault, finishedJobsKeptDefault } from "./constants.ts";
+
+export const ConfigSchema = Type.Object({
+  host: Type.String({ minLength: 1 }),
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  io: Type.Union([Type.Literal("auto"), Type.Literal("uring"), Type.Literal("bun")]),
+  authTokens: Type.Array(Type.String({ minLength: 1 })),
+  dataPath: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  durability: Type.Union([Type.Literal("none"), Type.Literal("batch"), Type.Literal("sync")]),
+  keepCompleted: Type.Integer({ minimum: 0 }),
+  keepCompletedAgeMs: Type.Integer({ minimum: 0 }),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+export const defaults: Config = {
+  host: "127.0.0.1",
+  port: 6789,
+  io: "auto",
+  authTokens: [],
+  dataPath: null,
+  durability: "sync",
+  keepCompleted: finishedJobsKeptDefault,
+  keepCompletedAgeMs: finishedJobAgeMsDefault,
+};
+
+/** env/flag name -> [config key, parser] */
+const sources: Record<string, [keyof Config, (s: string) => unknown]> = {
+  HOST: ["host", String],
+  TCP_PORT: ["port", Number],
+  RINGQ_IO: ["io", String],
+  AUTH_TOKENS: ["authTokens", (s) => s.split(",").map((t) => t.trim()).filter(Boolean)],
+  DATA_PATH: ["dataPath", (s) => (s === "" ? null : s)],
+  DURABILITY: ["durability", String],
+  KEEP_COMPLETED: ["keepCompleted", Number],
+  KEEP_COMPLETED_AGE_MS: ["keepCompletedAgeMs", Number],
+};
+
+const check = TypeCompiler.Compile(ConfigSchema);
+
+export function loadConfig(env: Record<string, string | undefined>, argv: string[] = []): Config {
+  const cfg: Record<string, unknown> = { ...defaults };
+  const origin: Record<string, string> = {};
+  for (const [name, [key, parse]] of Object.entries(sources)) {
+    const v = env[name];
+    if (v !== undefined) {
+      cfg[key] = parse(v);
+      origin[key] = name;
+    }
+  }
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)=(.*)$/.exec(arg);
+    const name = m?.[1]!.toUpperCase().replace(/-/g, "_");
+    if (m === null || name === undefined || !(name in sources)) throw new Error(`Unknown argument '${arg}'; use e.g. --tcp-port=6789 (same names as the environment variables)`);
+    const [key, parse] = sources[name]!;
+    cfg[key] = parse(m[2]!);
+    origin[key] = `--${m[1]}`;
+  }
+  if (!check.Check(cfg)) {
+    const e = check.Errors(cfg).First()!;
+    const key = e.path.replace(/^\//, "").split("/")[0]!;
+    throw new Error(`Invalid configuration ${origin[key] ?? key}=${JSON.stringify(cfg[key])}: ${e.message}`);
+  }
+  return cfg as Config;
+}

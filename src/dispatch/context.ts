@@ -1,0 +1,52 @@
+// What a command handler sees: the engine, the session of its connection, server facts, access
+// to payload bytes as they arrived, and a way to answer later (parked PULL, WAITJOB).
+// Handlers are synchronous; a deferred reply is delivered through the function defer() returns.
+
+import type { Engine } from "../engine/engine.ts";
+
+export type Reply = Record<string, unknown>;
+
+/** Returned by a handler that will answer later through defer(). */
+export const DEFERRED: unique symbol = Symbol("deferred");
+export type HandlerResult = Reply | typeof DEFERRED;
+
+export interface Session {
+  authed: boolean;
+  /** Cancels parked requests of this connection; run when it closes. */
+  readonly parked: Set<() => void>;
+}
+
+export interface ServerInfo {
+  version: string;
+  ioBackend: string;
+  authTokens: ReadonlySet<string> | null;
+}
+
+export interface Ctx {
+  readonly engine: Engine;
+  readonly session: Session;
+  readonly server: ServerInfo;
+  /** MessagePack bytes of a top-level field as it arrived (binary) or encoded (text); null if absent. */
+  raw(key: string): Uint8Array | null;
+  /** The same for `key` inside each element of the array field `arrayKey`. */
+  rawEach(arrayKey: string, key: string): (Uint8Array | null)[];
+  /** The reply will be given later, exactly once, through the returned function. */
+  defer(): (reply: Reply) => void;
+}
+
+/** Parks a request: registers its cancel with the session and removes it once answered. */
+export function park(
+  ctx: Ctx,
+  start: (answer: (reply: Reply) => void) => (() => void) | null,
+): typeof DEFERRED {
+  const send = ctx.defer();
+  let cancel: (() => void) | null = null;
+  let answered = false;
+  cancel = start((reply) => {
+    answered = true;
+    if (cancel !== null) ctx.session.parked.delete(cancel);
+    send(reply);
+  });
+  if (!answered && cancel !== null) ctx.session.parked.add(cancel);
+  return DEFERRED;
+}

@@ -1,0 +1,107 @@
+// Queue-level operations built from the engine's transitions: counts, listings, DLQ handling,
+// drain and obliterate. Nothing here moves a job except through an Engine transition method.
+
+import { listLimitMax } from "../constants.ts";
+import type { Engine } from "./engine.ts";
+import { JobState, type Job } from "./job.ts";
+import type { QueueState } from "./queue.ts";
+
+export function jobCounts(q: QueueState) {
+  return {
+    waiting: q.waitingCount,
+    active: q.active.size,
+    delayed: q.delayedCount,
+    completed: q.completedCount,
+    failed: q.failed.size,
+  };
+}
+
+export function listQueues(engine: Engine) {
+  const out = [];
+  for (const q of engine.queues.values()) {
+    out.push({
+      name: q.name,
+      pending: q.waitingCount,
+      processing: q.active.size,
+      completed: q.completedCount,
+      delayed: q.delayedCount,
+      dlq: q.failed.size,
+      paused: q.paused,
+      rate_limit: null,
+      concurrency_limit: null,
+    });
+  }
+  return out;
+}
+
+export function stats(engine: Engine) {
+  let queued = 0, processing = 0, delayed = 0, dlq = 0, completed = 0;
+  for (const q of engine.queues.values()) {
+    queued += q.waitingCount;
+    processing += q.active.size;
+    delayed += q.delayedCount;
+    dlq += q.failed.size;
+    completed += q.completedCount;
+  }
+  return { queued, processing, delayed, dlq, completed };
+}
+
+/** The oldest `count` jobs of the DLQ. */
+export function dlqJobs(q: QueueState, count: number): Job[] {
+  const out: Job[] = [];
+  const limit = Math.min(count, listLimitMax);
+  for (const job of q.failed.values()) {
+    if (out.length >= limit) break;
+    out.push(job);
+  }
+  return out;
+}
+
+/** Failed -> Waiting for one job or the whole DLQ of a queue. Returns how many moved. */
+export function retryDlq(engine: Engine, q: QueueState, id: number | undefined): number {
+  if (id !== undefined) {
+    const job = engine.mustGet(id);
+    engine.retryFailed(job);
+    return 1;
+  }
+  let n = 0;
+  for (const job of [...q.failed.values()]) {
+    try {
+      engine.retryFailed(job);
+      n++;
+    } catch {
+      // A job whose unique_key is held again by a newer job stays in the DLQ.
+    }
+  }
+  return n;
+}
+
+export function purgeDlq(engine: Engine, q: QueueState): number {
+  const jobs = [...q.failed.values()];
+  for (const job of jobs) engine.remove(job);
+  return jobs.length;
+}
+
+/** Removes every waiting and delayed job of a queue. */
+export function drain(engine: Engine, q: QueueState): number {
+  const victims: Job[] = [...q.ready.values()];
+  for (const held of q.groupHeld.values()) victims.push(...held);
+  for (const job of engine.jobs.values()) {
+    if (job.queue === q && job.state === JobState.Delayed) victims.push(job);
+  }
+  for (const job of victims) engine.remove(job);
+  return victims.length;
+}
+
+/** Removes the queue and every job in it, active ones included; parked pullers get []. */
+export function obliterate(engine: Engine, q: QueueState): number {
+  const victims: Job[] = [];
+  for (const job of engine.jobs.values()) if (job.queue === q) victims.push(job);
+  for (const job of victims) engine.remove(job);
+  for (const w of [...q.waiters]) {
+    engine.cancelPull(w);
+    w.resolve([]);
+  }
+  engine.queues.delete(q.name);
+  return victims.length;
+}

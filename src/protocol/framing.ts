@@ -1,0 +1,152 @@
+// Per-connection framing: a small state machine that turns borrowed byte chunks into frames.
+// The first byte picks the mode for the connection's life: `{`, `\n`, `\r` -> text (JSON
+// lines), anything else -> binary (4-byte big-endian length + MessagePack). Frames are handed
+// out as (buf, offset, length) views valid only during the callback. Buffers never grow past
+// the frame limit: an over-long line is discarded to its newline, an over-long frame is fatal.
+// No decoding here.
+
+import { frameBytesMax, inputPausedBytesMax } from "../constants.ts";
+
+export const enum FrameMode {
+  Unknown = 0,
+  Text = 1,
+  Binary = 2,
+}
+
+export interface FrameSink {
+  onFrame(buf: Uint8Array, offset: number, length: number): void;
+  /** A framing error. fatal: the connection must be closed after the error reply. */
+  onFrameError(message: string, fatal: boolean): void;
+}
+
+const enum ReadState {
+  /** Reading frames. */
+  Normal = 0,
+  /** Text mode: dropping an over-long line until its newline. */
+  Discarding = 1,
+  /** A fatal error was reported; everything else is ignored. */
+  Dead = 2,
+}
+
+export class FrameReader {
+  mode: FrameMode = FrameMode.Unknown;
+  private state = ReadState.Normal;
+  /** Bytes kept between chunks: a partial frame, or input held while paused. */
+  private pending: Uint8Array = new Uint8Array(0);
+  private pendingLen = 0;
+  /** While paused (back-pressure), input is kept but not parsed. */
+  paused = false;
+
+  constructor(
+    private readonly sink: FrameSink,
+    private readonly maxFrame = frameBytesMax,
+  ) {}
+
+  get bufferedBytes(): number {
+    return this.pendingLen;
+  }
+
+  /** Feeds a borrowed chunk. Returns false when the input must be dropped (dead or over the paused bound). */
+  push(chunk: Uint8Array, offset: number, length: number): boolean {
+    if (this.state === ReadState.Dead) return false;
+    if (length === 0) return true;
+    if (this.mode === FrameMode.Unknown) {
+      const c = chunk[offset]!;
+      this.mode = c === 0x7b || c === 0x0a || c === 0x0d ? FrameMode.Text : FrameMode.Binary;
+    }
+    if (this.paused) {
+      if (this.pendingLen + length > inputPausedBytesMax) return false;
+      this.append(chunk, offset, length);
+      return true;
+    }
+    if (this.pendingLen === 0) {
+      const used = this.parse(chunk, offset, offset + length);
+      if (used < offset + length) this.append(chunk, used, offset + length - used);
+    } else {
+      this.append(chunk, offset, length);
+      this.drainPending();
+    }
+    return this.state !== ReadState.Dead;
+  }
+
+  /** Parses input held while paused. */
+  resume(): void {
+    this.paused = false;
+    if (this.pendingLen > 0) this.drainPending();
+  }
+
+  private drainPending(): void {
+    const used = this.parse(this.pending, 0, this.pendingLen);
+    if (used > 0) {
+      this.pending.copyWithin(0, used, this.pendingLen);
+      this.pendingLen -= used;
+    }
+    // Give back a big buffer once the large frame that needed it has gone.
+    if (this.pendingLen === 0 && this.pending.length > 64 * 1024) this.pending = new Uint8Array(0);
+  }
+
+  private append(b: Uint8Array, offset: number, length: number): void {
+    const need = this.pendingLen + length;
+    if (need > this.pending.length) {
+      const next = new Uint8Array(Math.max(need, this.pending.length * 2, 1024));
+      next.set(this.pending.subarray(0, this.pendingLen));
+      this.pending = next;
+    }
+    this.pending.set(b.subarray(offset, offset + length), this.pendingLen);
+    this.pendingLen = need;
+  }
+
+  /** Parses whole frames from [start, end); returns the position of the first unconsumed byte. */
+  private parse(b: Uint8Array, start: number, end: number): number {
+    return this.mode === FrameMode.Text ? this.parseText(b, start, end) : this.parseBinary(b, start, end);
+  }
+
+  private parseBinary(b: Uint8Array, p: number, end: number): number {
+    while (end - p >= 4 && !this.paused) {
+      const len = ((b[p]! << 24) >>> 0) + (b[p + 1]! << 16) + (b[p + 2]! << 8) + b[p + 3]!;
+      if (len > this.maxFrame) {
+        this.state = ReadState.Dead;
+        this.sink.onFrameError(`Frame too large: ${len} bytes (limit ${this.maxFrame})`, true);
+        return end;
+      }
+      if (len === 0) {
+        p += 4;
+        this.sink.onFrameError("Empty frame: a frame must hold one MessagePack map", false);
+        continue;
+      }
+      if (end - p - 4 < len) break;
+      this.sink.onFrame(b, p + 4, len);
+      p += 4 + len;
+    }
+    return p;
+  }
+
+  private parseText(b: Uint8Array, p: number, end: number): number {
+    while (p < end && !this.paused) {
+      const nl = b.indexOf(0x0a, p);
+      if (this.state === ReadState.Discarding) {
+        if (nl < 0 || nl >= end) return end;
+        this.state = ReadState.Normal;
+        p = nl + 1;
+        continue;
+      }
+      if (nl < 0 || nl >= end) {
+        if (end - p > this.maxFrame) {
+          this.state = ReadState.Discarding;
+          this.sink.onFrameError(`Line too long: over ${this.maxFrame} bytes; discarded`, false);
+          return end;
+        }
+        return p;
+      }
+      let lineEnd = nl;
+      if (lineEnd > p && b[lineEnd - 1] === 0x0d) lineEnd--;
+      if (lineEnd - p > this.maxFrame) {
+        this.sink.onFrameError(`Line too long: over ${this.maxFrame} bytes; discarded`, false);
+      } else {
+        this.sink.onFrame(b, p, lineEnd - p);
+      }
+      p = nl + 1;
+    }
+    return p;
+  }
+}

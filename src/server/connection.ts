@@ -1,0 +1,216 @@
+// One client connection: framing -> decode -> dispatch -> encoded replies in the order the
+// protocol promises. Replies to requests with a reqId go out as soon as they exist; replies to
+// requests without one keep request order (a parked PULL without reqId holds later ones back).
+// Output accumulates in one writer and is handed to the backend once per loop turn.
+
+import { requestsInFlightPerConnectionMax, reqIdCharsMax } from "../constants.ts";
+import type { Engine } from "../engine/engine.ts";
+import { ClientError } from "../engine/errors.ts";
+import { DEFERRED, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
+import { dispatch } from "../dispatch/dispatch.ts";
+import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
+import { encodeValue, rawFieldInArray, rawFields, unpackr } from "../protocol/msgpack.ts";
+import { ReplyWriter } from "../protocol/writer.ts";
+
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** A reply slot for an ordered (no reqId) request that has not been answered yet. */
+interface Slot {
+  bytes: Uint8Array | null;
+}
+
+export interface ConnectionOwner {
+  engine: Engine;
+  info: ServerInfo;
+  markDirty(conn: Connection): void;
+  onInternalError(conn: Connection, e: unknown): void;
+}
+
+const scratch = new ReplyWriter();
+
+export class Connection implements FrameSink, Ctx {
+  readonly reader: FrameReader;
+  readonly session: Session;
+  readonly out = new ReplyWriter();
+  /** Ordered replies waiting for an earlier deferred one. */
+  private slots: Slot[] = [];
+  inFlight = 0;
+  dirty = false;
+  closeAfterFlush = false;
+  closed = false;
+  // The request being dispatched (valid only during onFrame).
+  private frame: Uint8Array | null = null;
+  private frameStart = 0;
+  private frameEnd = 0;
+  private body: Record<string, unknown> | null = null;
+  private reqId: unknown = undefined;
+
+  constructor(
+    readonly id: number,
+    private readonly owner: ConnectionOwner,
+  ) {
+    this.reader = new FrameReader(this);
+    this.session = { authed: owner.info.authTokens === null, parked: new Set() };
+  }
+
+  get engine(): Engine {
+    return this.owner.engine;
+  }
+  get server(): ServerInfo {
+    return this.owner.info;
+  }
+
+  // ---- FrameSink ----
+
+  onFrame(buf: Uint8Array, offset: number, length: number): void {
+    let body: unknown;
+    let reqId: unknown = undefined;
+    try {
+      if (this.reader.mode === FrameMode.Text) {
+        const text = textDecoder.decode(buf.subarray(offset, offset + length));
+        if (text.trim() === "") return this.emit(undefined, errorOf("INVALID", "Empty line: send one JSON object per line"));
+        try {
+          body = JSON.parse(text);
+        } catch {
+          return this.emit(reqIdFromText(text), errorOf("BAD_FRAME", "Malformed JSON: could not parse the line"));
+        }
+      } else {
+        try {
+          body = unpackr.unpack(buf.subarray(offset, offset + length));
+        } catch {
+          return this.emit(undefined, errorOf("BAD_FRAME", "Undecodable MessagePack frame: expected one map"));
+        }
+      }
+    } catch {
+      return this.emit(undefined, errorOf("BAD_FRAME", "Invalid UTF-8 in line"));
+    }
+    if (typeof body === "object" && body !== null) {
+      const r = (body as { reqId?: unknown }).reqId;
+      if ((typeof r === "string" && r.length <= reqIdCharsMax) || (typeof r === "number" && Number.isFinite(r))) reqId = r;
+      else if (r !== undefined && r !== null) {
+        return this.emit(undefined, errorOf("INVALID", `Invalid field 'reqId': a string of at most ${reqIdCharsMax} chars or a number`));
+      }
+    }
+    if (this.inFlight >= requestsInFlightPerConnectionMax) {
+      return this.emit(reqId, errorOf("BUSY", `Too many requests in flight on this connection (limit ${requestsInFlightPerConnectionMax})`));
+    }
+    this.frame = buf;
+    this.frameStart = offset;
+    this.frameEnd = offset + length;
+    this.body = body as Record<string, unknown>;
+    this.reqId = reqId;
+    try {
+      const result = dispatch(this, body);
+      if (result !== DEFERRED) this.emit(reqId, result);
+    } catch (e) {
+      this.owner.onInternalError(this, e);
+      this.emit(reqId, errorOf("INVALID", "Internal error while handling the request; it was logged"));
+    } finally {
+      this.frame = null;
+      this.body = null;
+    }
+  }
+
+  onFrameError(message: string, fatal: boolean): void {
+    this.emit(undefined, errorOf(fatal ? "TOO_LARGE" : "BAD_FRAME", message));
+    if (fatal) {
+      this.closeAfterFlush = true;
+      this.owner.markDirty(this);
+    }
+  }
+
+  // ---- Ctx ----
+
+  raw(key: string): Uint8Array | null {
+    if (this.reader.mode === FrameMode.Binary && this.frame !== null) {
+      return rawFields(this.frame, this.frameStart, this.frameEnd, [key]).get(key) ?? null;
+    }
+    const v = this.body?.[key];
+    return v === undefined ? null : encodeValue(v);
+  }
+
+  rawEach(arrayKey: string, key: string): (Uint8Array | null)[] {
+    if (this.reader.mode === FrameMode.Binary && this.frame !== null) {
+      return rawFieldInArray(this.frame, this.frameStart, this.frameEnd, arrayKey, key);
+    }
+    const arr = this.body?.[arrayKey];
+    if (!Array.isArray(arr)) return [];
+    return arr.map((e) => (e !== null && typeof e === "object" && (e as Record<string, unknown>)[key] !== undefined ? encodeValue((e as Record<string, unknown>)[key]) : null));
+  }
+
+  defer(): (reply: Reply) => void {
+    const reqId = this.reqId;
+    this.inFlight++;
+    let slot: Slot | null = null;
+    if (reqId === undefined) {
+      slot = { bytes: null };
+      this.slots.push(slot);
+    }
+    let done = false;
+    return (reply) => {
+      if (done) throw new Error("deferred reply answered twice");
+      done = true;
+      this.inFlight--;
+      if (this.closed) return;
+      if (slot === null) this.write(reqId, reply);
+      else {
+        slot.bytes = this.encodeDetached(reply);
+        this.flushSlots();
+      }
+    };
+  }
+
+  // ---- output ----
+
+  private emit(reqId: unknown, reply: Reply): void {
+    if (reqId === undefined && this.slots.length > 0) {
+      this.slots.push({ bytes: this.encodeDetached(reply) });
+      return;
+    }
+    this.write(reqId, reply);
+  }
+
+  private write(reqId: unknown, reply: Reply): void {
+    const r = reqId === undefined ? reply : withReqId(reqId, reply);
+    if (this.reader.mode === FrameMode.Text) this.out.line(r);
+    else this.out.frame(r);
+    this.owner.markDirty(this);
+  }
+
+  /** Encodes a reply apart from the output, to be written when its turn in order comes. */
+  private encodeDetached(reply: Reply): Uint8Array {
+    scratch.reset();
+    if (this.reader.mode === FrameMode.Text) scratch.line(reply);
+    else scratch.frame(reply);
+    return scratch.buf.slice(0, scratch.pos);
+  }
+
+  private flushSlots(): void {
+    while (this.slots.length > 0 && this.slots[0]!.bytes !== null) {
+      this.out.bytes(this.slots.shift()!.bytes!);
+      this.owner.markDirty(this);
+    }
+  }
+
+  /** The connection is gone: parked requests are released, nothing more is written. */
+  dispose(): void {
+    this.closed = true;
+    for (const cancel of this.session.parked) cancel();
+    this.session.parked.clear();
+    this.slots = [];
+  }
+}
+
+function withReqId(reqId: unknown, reply: Reply): Reply {
+  return { reqId, ...reply };
+}
+
+function errorOf(code: ClientError["code"], message: string): Reply {
+  return { ok: false, error: message, code };
+}
+
+/** Best effort: the reqId of a line that is not valid JSON, so the error can still carry it. */
+function reqIdFromText(text: string): string | undefined {
+  const m = /"reqId"\s*:\s*"((?:[^"\\]|\\.){0,256})"/.exec(text);
+  return m?.[1];
+}
