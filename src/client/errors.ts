@@ -1,0 +1,91 @@
+// The errors the client rejects with: one class per way a call can fail, each with a stable
+// `code` for programs and a message that names the command and the server address for people.
+// Server error replies keep the server's own text and EXT `code`; nothing here retries.
+
+/** Base class: every error the client produces is a RingqError. */
+export class RingqError extends Error {
+  override name = "RingqError";
+  constructor(
+    message: string,
+    /** Stable code: the server's EXT code (e.g. "INVALID", "NOT_FOUND") or a client one below. */
+    readonly code: string,
+    /** The command the error answers, when there is one. */
+    readonly command?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The TCP connection could not be made, or was lost before the reply came (code CONNECTION). */
+export class ConnectionError extends RingqError {
+  override name = "ConnectionError";
+  constructor(message: string, command?: string, cause?: unknown) {
+    super(message, "CONNECTION", command);
+    if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
+  }
+}
+
+/** AUTH was refused, or the server requires a token and none was given (code AUTH_FAILED/AUTH_REQUIRED). */
+export class AuthError extends RingqError {
+  override name = "AuthError";
+}
+
+/** The server answered `ok: false`: a validation error, unknown id, stale lock, ... (server's code). */
+export class CommandError extends RingqError {
+  override name = "CommandError";
+}
+
+/** No reply within the client's reply timeout, or a wait (WAITJOB) ran out (code TIMEOUT). */
+export class TimeoutError extends RingqError {
+  override name = "TimeoutError";
+  constructor(message: string, command?: string) {
+    super(message, "TIMEOUT", command);
+  }
+}
+
+/** The Queue/Worker/connection was closed by the user (code CLOSED). */
+export class ClosedError extends RingqError {
+  override name = "ClosedError";
+  constructor(message: string, command?: string) {
+    super(message, "CLOSED", command);
+  }
+}
+
+/** waitUntilFinished: the job ended in failure; message is the job's failure reason (code JOB_FAILED). */
+export class JobFailedError extends RingqError {
+  override name = "JobFailedError";
+  constructor(message: string, readonly jobId: string) {
+    super(message, "JOB_FAILED", "WAITJOB");
+  }
+}
+
+/** Some entries of an addBulk were rejected; the others were added (PUSHB is not all-or-nothing). */
+export class BulkAddError extends RingqError {
+  override name = "BulkAddError";
+  constructor(
+    message: string,
+    /** Per input entry: the added job's id, or null where the server rejected it. */
+    readonly ids: (string | null)[],
+    /** Per input entry: the server's reason, or null where it was added. */
+    readonly errors: (string | null)[],
+  ) {
+    super(message, "BULK_PARTIAL", "PUSHB");
+  }
+}
+
+/** Codes the server uses for authentication problems (src/engine/errors.ts). */
+const authCodes = new Set(["AUTH_REQUIRED", "AUTH_FAILED"]);
+
+/** Turn an `ok: false` reply into the matching error class. */
+export function errorFromReply(command: string, reply: { error?: unknown; code?: unknown }): RingqError {
+  const text = typeof reply.error === "string" && reply.error !== "" ? reply.error : "request failed";
+  let code = typeof reply.code === "string" ? reply.code : "";
+  // Servers without EXT codes (flashQ) only send text; recognise the two texts callers branch on.
+  if (code === "") {
+    if (/^authentication required/i.test(text)) code = "AUTH_REQUIRED";
+    else if (/^unknown command/i.test(text)) code = "UNKNOWN_COMMAND";
+    else code = "SERVER";
+  }
+  if (authCodes.has(code)) return new AuthError(`${command}: ${text}`, code, command);
+  return new CommandError(`${command}: ${text}`, code, command);
+}

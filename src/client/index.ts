@@ -1,0 +1,20 @@
+// The public surface of the ringq TypeScript client (`import { Queue, Worker } from "ringq"`):
+// BullMQ-shaped Queue, Worker, QueueEvents and Job over the flashQ wire protocol.
+// Runs on Bun and on Node 20 (node:net, node:events and msgpackr only; no Bun-only API).
+
+export { Connection, type ConnectionOptions, type Reply } from "./connection.ts";
+export {
+  AuthError,
+  BulkAddError,
+  ClosedError,
+  CommandError,
+  ConnectionError,
+  JobFailedError,
+  RingqError,
+  TimeoutError,
+} from "./errors.ts";
+export { Job, type JobState, type WireJob } from "./job.ts";
+export type { BackoffOptions, JobsOptions } from "./options.ts";
+export { Queue, type JobCounts, type QueueOptions } from "./queue.ts";
+export { QueueEvents, type QueueEventsOptions } from "./queue-events.ts";
+export { Worker, type Processor, type WorkerOptions } from "./worker.ts";

@@ -1,0 +1,424 @@
+// Worker: pulls jobs in batches (PULLB), runs up to `concurrency` at once, heartbeats their
+// leases, and acknowledges in batches, emitting BullMQ's events per job. close() finishes the
+// jobs it holds (including any a parked pull still delivers) before it lets go of the connection.
+// Does not retry or schedule: a thrown error is a FAIL, and the server decides retry or DLQ.
+
+import { EventEmitter } from "node:events";
+import type { Connection, ConnectionOptions } from "./connection.ts";
+import {
+  ackBatchIdsMax,
+  concurrencyDefault,
+  concurrencyMax,
+  drainDelaySecondsDefault,
+  failErrorCharsMax,
+  heartbeatMsMin,
+  heartbeatsPerLease,
+  leaseMsDefault,
+  pullBatchJobsMax,
+  pullRetryMsMax,
+  pullRetryMsMin,
+} from "./constants.ts";
+import { ClosedError, RingqError } from "./errors.ts";
+import { Job, type WireJob } from "./job.ts";
+import { openConnection } from "./queue.ts";
+
+export type Processor<DataType = any, ResultType = any> = (
+  job: Job<DataType, ResultType>,
+  token?: string,
+) => Promise<ResultType> | ResultType;
+
+export interface WorkerOptions {
+  connection?: ConnectionOptions | Connection;
+  /** Jobs run at once (default 1). Also the largest batch one PULLB asks for (capped at 1000). */
+  concurrency?: number;
+  /** Start pulling in the constructor (default true); otherwise call run(). */
+  autorun?: boolean;
+  /** Seconds an idle worker's pull waits on the server before asking again (default 1). */
+  drainDelay?: number;
+}
+
+/**
+ * Why ACKB and ACK both: a job whose processor returned nothing (undefined/null) is confirmed in
+ * one ACKB with the others of its turn, the cheapest form for the server; a job with a result
+ * gets its own ACK frame (flashQ's ACKB has no per-id results), carrying its lock token, but the
+ * frames of one turn still leave in one write. FAILs are per job (each has its own error text).
+ */
+interface Finished {
+  job: Job;
+  result: unknown;
+}
+
+export class Worker<DataType = any, ResultType = any> extends EventEmitter {
+  readonly name: string;
+  readonly concurrency: number;
+  readonly connection: Connection;
+  private readonly owned: boolean;
+  private readonly processor: Processor<DataType, ResultType>;
+  private readonly drainDelayMs: number;
+
+  private started = false;
+  private stopping = false;
+  private paused = false;
+  private closing: Promise<void> | null = null;
+  private closedResolve!: () => void;
+  private readonly closed = new Promise<void>((r) => (this.closedResolve = r));
+
+  /** Jobs whose processor is running, with when their lease was last renewed (ms). */
+  private readonly running = new Map<Job<DataType, ResultType>, number>();
+  /** A PULLB is in flight (at most one: its count is the free slots at the time it was sent). */
+  private pulling = false;
+  private pullFailures = 0;
+  private pullRetryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Last pull found nothing; `drained` fires once per busy -> empty transition. */
+  private drained = false;
+
+  private ackNoResult: Job<DataType, ResultType>[] = [];
+  private ackWithResult: Finished[] = [];
+  private failures: { job: Job<DataType, ResultType>; err: Error }[] = [];
+  private tickScheduled = false;
+  /** ACK/ACKB/FAIL requests sent and not yet answered. */
+  private outstanding = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
+  private heartbeatEveryMs = 0;
+  private readonly progressHook = (job: Job, progress: number) => this.emit("progress", job, progress);
+
+  constructor(name: string, processor: Processor<DataType, ResultType>, opts: WorkerOptions = {}) {
+    super();
+    if (typeof name !== "string" || name === "") throw new RingqError("Worker: a queue name is required", "INVALID");
+    if (typeof processor !== "function") throw new RingqError("Worker: a processor function is required", "INVALID");
+    const concurrency = opts.concurrency ?? concurrencyDefault;
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > concurrencyMax) {
+      throw new RingqError(`Worker: concurrency must be an integer from 1 to ${concurrencyMax}`, "INVALID");
+    }
+    this.name = name;
+    this.concurrency = concurrency;
+    this.processor = processor;
+    this.drainDelayMs = Math.max(1, Math.round((opts.drainDelay ?? drainDelaySecondsDefault) * 1000));
+    const { conn, owned } = openConnection(opts.connection);
+    this.connection = conn;
+    this.owned = owned;
+    if (opts.autorun !== false) void this.run();
+  }
+
+  /** Start pulling (autorun does this); resolves when the worker is closed. */
+  run(): Promise<void> {
+    if (this.stopping) throw new ClosedError("Worker.run: the worker is closing");
+    if (!this.started) {
+      this.started = true;
+      this.pump();
+    }
+    return this.closed;
+  }
+
+  isRunning(): boolean {
+    return this.started && !this.stopping;
+  }
+
+  isPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Stop taking new jobs; resolves once the running ones are finished and confirmed. */
+  async pause(): Promise<void> {
+    this.paused = true;
+    await this.whenIdle();
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.pump();
+  }
+
+  /**
+   * Finish the jobs in hand (a parked pull may still deliver some: they run too), send and await
+   * their ACK/FAIL, then close the connection. With `force`, return at once: jobs in hand are
+   * not confirmed and the server re-queues them when their leases expire (nothing is lost, but
+   * they wait a lease). Resolves once closed.
+   */
+  close(force = false): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.stopping = true;
+    if (this.pullRetryTimer !== null) clearTimeout(this.pullRetryTimer);
+    this.pullRetryTimer = null;
+    this.closing = (async () => {
+      if (!force) await this.whenIdle();
+      this.stopHeartbeats();
+      if (this.owned) await this.connection.close();
+      this.emit("closed");
+      this.closedResolve();
+    })();
+    return this.closing;
+  }
+
+  // ---- pulling ----
+
+  private pump(): void {
+    if (!this.started || this.stopping || this.paused || this.pulling || this.pullRetryTimer !== null) return;
+    const free = this.concurrency - this.running.size;
+    if (free <= 0) return;
+    const count = Math.min(free, pullBatchJobsMax);
+    this.pulling = true;
+    // With a backlog the server answers at once; when idle the pull parks for drainDelay.
+    const timeout = this.drainDelayMs;
+    this.connection.request("PULLB", { queue: this.name, count, timeout }, timeout).then(
+      (reply) => this.onPulled((reply.jobs ?? []) as WireJob[]),
+      (err) => this.onPullFailed(err as Error),
+    );
+  }
+
+  private onPulled(wires: WireJob[]): void {
+    this.pulling = false;
+    this.pullFailures = 0;
+    if (wires.length === 0) {
+      if (!this.drained && this.running.size === 0) {
+        this.drained = true;
+        this.emit("drained");
+      }
+    } else {
+      this.drained = false;
+      const now = Date.now();
+      for (const wire of wires) this.start(new Job<DataType, ResultType>(this.connection, wire), now);
+    }
+    // Pull again only after this turn's jobs had their chance to finish, so the next PULLB asks
+    // for every slot freed in this turn instead of one job at a time.
+    this.scheduleTick();
+  }
+
+  private onPullFailed(err: Error): void {
+    this.pulling = false;
+    if (this.stopping) {
+      this.checkIdle();
+      return;
+    }
+    this.report(err);
+    const delayMs = Math.min(pullRetryMsMax, pullRetryMsMin * 2 ** this.pullFailures);
+    this.pullFailures++;
+    this.pullRetryTimer = setTimeout(() => {
+      this.pullRetryTimer = null;
+      this.pump();
+    }, delayMs);
+  }
+
+  // ---- running ----
+
+  private start(job: Job<DataType, ResultType>, now: number): void {
+    this.running.set(job, now);
+    this.watchLease(job);
+    job.onProgress = this.progressHook;
+    if (this.listenerCount("active") > 0) this.emit("active", job, "waiting");
+    let ret: Promise<ResultType> | ResultType;
+    try {
+      ret = this.processor(job, job.lockToken === undefined ? undefined : String(job.lockToken));
+    } catch (err) {
+      this.finish(job, undefined, err);
+      return;
+    }
+    if (ret !== null && typeof ret === "object" && typeof (ret as Promise<ResultType>).then === "function") {
+      (ret as Promise<ResultType>).then(
+        (result) => this.finish(job, result, undefined),
+        (err) => this.finish(job, undefined, err ?? new Error("job failed")),
+      );
+    } else this.finish(job, ret as ResultType, undefined);
+  }
+
+  private finish(job: Job<DataType, ResultType>, result: unknown, err: unknown): void {
+    this.running.delete(job);
+    job.onProgress = null;
+    if (err !== undefined) {
+      this.failures.push({ job, err: err instanceof Error ? err : new Error(String(err)) });
+    } else if (result === undefined || result === null) {
+      this.ackNoResult.push(job);
+    } else {
+      this.ackWithResult.push({ job, result });
+    }
+    this.scheduleTick();
+  }
+
+  private scheduleTick(): void {
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    setImmediate(() => this.tick());
+  }
+
+  /** Once per event-loop turn: confirm what finished, pull for the free slots, write once. */
+  private tick(): void {
+    this.tickScheduled = false;
+    if (this.ackNoResult.length > 0) {
+      const jobs = this.ackNoResult;
+      this.ackNoResult = [];
+      for (let at = 0; at < jobs.length; at += ackBatchIdsMax) this.sendAckBatch(jobs.slice(at, at + ackBatchIdsMax));
+    }
+    if (this.ackWithResult.length > 0) {
+      const done = this.ackWithResult;
+      this.ackWithResult = [];
+      for (const f of done) this.sendAck(f.job, f.result);
+    }
+    if (this.failures.length > 0) {
+      const failed = this.failures;
+      this.failures = [];
+      for (const f of failed) this.sendFail(f.job, f.err);
+    }
+    this.pump();
+    this.checkIdle();
+  }
+
+  private sendAckBatch(jobs: Job<DataType, ResultType>[]): void {
+    this.outstanding++;
+    const ids = jobs.map((j) => Number(j.id));
+    this.connection.request("ACKB", { ids }).then(
+      (reply) => {
+        // ringq EXT: `failed: [{id, error, code}]` names the ids it could not complete (a lease
+        // expired and the job moved on); flashQ only sends the count.
+        const failed = new Map<string, { error?: string; code?: string }>();
+        for (const f of (reply.failed ?? []) as { id: number; error?: string; code?: string }[]) {
+          failed.set(String(f.id), f);
+        }
+        const count = typeof reply.count === "number" ? reply.count : Array.isArray(reply.ids) ? reply.ids[0] : jobs.length;
+        if (failed.size === 0 && count !== jobs.length) {
+          for (const job of jobs) {
+            this.report(new RingqError(`job ${job.id}: ACKB completed ${count} of ${jobs.length} jobs; which ones is unknown`, "ACK", "ACKB"));
+          }
+        } else {
+          for (const job of jobs) {
+            const f = failed.get(job.id);
+            if (f === undefined) this.completed(job, undefined);
+            else this.report(new RingqError(`job ${job.id}: result not confirmed: ${f.error}`, f.code ?? "ACK", "ACKB"));
+          }
+        }
+        this.settled();
+      },
+      (err) => {
+        for (const job of jobs) this.report(ackError(job, err));
+        this.settled();
+      },
+    );
+  }
+
+  private sendAck(job: Job<DataType, ResultType>, result: unknown): void {
+    this.outstanding++;
+    const req: Record<string, unknown> = { id: Number(job.id), result };
+    if (job.lockToken !== undefined) req.lock_token = job.lockToken;
+    this.connection.request("ACK", req).then(
+      () => {
+        this.completed(job, result);
+        this.settled();
+      },
+      (err) => {
+        this.report(ackError(job, err));
+        this.settled();
+      },
+    );
+  }
+
+  private sendFail(job: Job<DataType, ResultType>, err: Error): void {
+    this.outstanding++;
+    const message = (err.message || String(err)).slice(0, failErrorCharsMax);
+    const req: Record<string, unknown> = { id: Number(job.id), error: message };
+    if (job.lockToken !== undefined) req.lock_token = job.lockToken;
+    this.connection.request("FAIL", req).then(
+      () => {
+        job.failedReason = message;
+        job.attemptsMade++;
+        job.finishedOn = Date.now();
+        this.emit("failed", job, err, "active");
+        this.settled();
+      },
+      (failErr) => {
+        this.report(ackError(job, failErr));
+        this.settled();
+      },
+    );
+  }
+
+  private completed(job: Job<DataType, ResultType>, result: unknown): void {
+    job.returnvalue = result as ResultType;
+    job.finishedOn = Date.now();
+    this.emit("completed", job, result, "active");
+  }
+
+  private settled(): void {
+    this.outstanding--;
+    this.checkIdle();
+  }
+
+  // ---- leases ----
+
+  /** Make sure the heartbeat timer runs often enough for this job's lease. */
+  private watchLease(job: Job<DataType, ResultType>): void {
+    const lease = job.leaseMs ?? leaseMsDefault;
+    // Half the renewal interval, so a renewal is never more than one tick late.
+    const every = Math.max(heartbeatMsMin, Math.floor(lease / heartbeatsPerLease / 2));
+    if (this.heartbeatTimer !== null && every >= this.heartbeatEveryMs) return;
+    this.stopHeartbeats();
+    this.heartbeatEveryMs = every;
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), every);
+    // Heartbeats only matter while jobs run, and running jobs keep the process alive themselves.
+    (this.heartbeatTimer as { unref?: () => void }).unref?.();
+  }
+
+  private heartbeat(): void {
+    if (this.running.size === 0) return;
+    const now = Date.now();
+    for (const [job, last] of this.running) {
+      const renewEvery = (job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease;
+      if (now - last < renewEvery) continue;
+      this.running.set(job, now);
+      const req: Record<string, unknown> = { id: Number(job.id) };
+      if (job.lockToken !== undefined) req.lock_token = job.lockToken;
+      this.connection.request("HEARTBEAT", req).catch((err) => {
+        // Only report while the job still runs: a job that finished meanwhile lost nothing.
+        if (this.running.has(job)) {
+          this.report(new RingqError(`job ${job.id}: lease not renewed: ${(err as Error).message}`, (err as RingqError).code ?? "HEARTBEAT", "HEARTBEAT"));
+        }
+      });
+    }
+  }
+
+  private stopHeartbeats(): void {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    this.heartbeatEveryMs = 0;
+  }
+
+  // ---- idle and errors ----
+
+  /** Resolves when nothing runs, nothing is being pulled and every ACK/FAIL was answered. */
+  private whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return (
+      this.running.size === 0 &&
+      !this.pulling &&
+      this.outstanding === 0 &&
+      !this.tickScheduled &&
+      this.ackNoResult.length === 0 &&
+      this.ackWithResult.length === 0 &&
+      this.failures.length === 0
+    );
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private report(err: Error): void {
+    // After close(true) the connection is gone on purpose: the leases will return those jobs.
+    if (this.stopping && (err as RingqError).code === "CLOSED") return;
+    if (this.listenerCount("error") > 0) this.emit("error", err);
+    // An unhandled 'error' event would kill the process; a worker should outlive an outage.
+    else console.error(`ringq worker "${this.name}": ${err.message}`);
+  }
+}
+
+function ackError(job: Job, err: unknown): RingqError {
+  const e = err as RingqError;
+  return new RingqError(`job ${job.id}: result not confirmed: ${e.message}`, e.code ?? "ACK", e.command);
+}
