@@ -66,7 +66,8 @@ export class FrameReader {
       this.append(chunk, offset, length);
       this.drainPending();
     }
-    return this.state !== ReadState.Dead;
+    // parse() may have moved the state to Dead.
+    return (this.state as ReadState) !== ReadState.Dead;
   }
 
   /** Parses input held while paused. */

@@ -23,7 +23,7 @@ export class Wire {
   closed = false;
 
   private constructor(readonly sock: net.Socket) {
-    sock.on("data", (d) => {
+    sock.on("data", (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.wakeAll();
     });

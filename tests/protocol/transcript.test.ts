@@ -182,7 +182,7 @@ describe("binary mode", () => {
     const reply = await new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
       w.sock.removeAllListeners("data");
-      w.sock.on("data", (d) => {
+      w.sock.on("data", (d: Buffer) => {
         chunks.push(d);
         const all = Buffer.concat(chunks);
         if (all.length >= 4 && all.length >= 4 + all.readUInt32BE(0)) resolve(all);
