@@ -1,5 +1,5 @@
-// What a command handler sees: the engine, the session of its connection, server facts, access
-// to payload bytes as they arrived, and a way to answer later (parked PULL, WAITJOB).
+// What a command handler sees: the engine, the session of its connection, server facts, and a
+// way to answer later (parked PULL, WAITJOB). Payload fields arrive as Raw MessagePack bytes.
 // Handlers are synchronous; a deferred reply is delivered through the function defer() returns.
 
 import type { Engine } from "../engine/engine.ts";
@@ -26,10 +26,6 @@ export interface Ctx {
   readonly engine: Engine;
   readonly session: Session;
   readonly server: ServerInfo;
-  /** MessagePack bytes of a top-level field as it arrived (binary) or encoded (text); null if absent. */
-  raw(key: string): Uint8Array | null;
-  /** The same for `key` inside each element of the array field `arrayKey`. */
-  rawEach(arrayKey: string, key: string): (Uint8Array | null)[];
   /** The reply will be given later, exactly once, through the returned function. */
   defer(): (reply: Reply) => void;
 }

@@ -12,8 +12,13 @@ import { park, type Ctx, type HandlerResult } from "./context.ts";
 
 const NIL = new Uint8Array([0xc0]);
 
-function toPushInput(queue: string, spec: JobSpec, data: Uint8Array | null): PushInput {
-  const bytes = data ?? NIL;
+/** Payload bytes of a field the decoder kept raw (absent: MessagePack nil). */
+function payload(v: unknown): Uint8Array {
+  return v instanceof Raw ? v.bytes : NIL;
+}
+
+function toPushInput(queue: string, spec: JobSpec): PushInput {
+  const bytes = payload(spec.data);
   if (bytes.length > jobDataBytesMax) {
     throw new ClientError("LIMIT", `Job data too large: ${bytes.length} bytes (limit ${jobDataBytesMax})`);
   }
@@ -53,16 +58,15 @@ function jobWithState(job: Job | undefined) {
 
 export const jobCommands = {
   PUSH(ctx: Ctx, r: RequestOf<"PUSH">): HandlerResult {
-    return { ok: true, id: ctx.engine.push(toPushInput(r.queue, r, ctx.raw("data"))) };
+    return { ok: true, id: ctx.engine.push(toPushInput(r.queue, r)) };
   },
 
   PUSHB(ctx: Ctx, r: RequestOf<"PUSHB">): HandlerResult {
-    const datas = ctx.rawEach("jobs", "data");
     const ids: (number | null)[] = [];
     const errors: { index: number; error: string; code: string }[] = [];
     r.jobs.forEach((spec, i) => {
       try {
-        ids.push(ctx.engine.push(toPushInput(r.queue, spec, datas[i] ?? null)));
+        ids.push(ctx.engine.push(toPushInput(r.queue, spec)));
       } catch (e) {
         if (!(e instanceof ClientError)) throw e;
         ids.push(null);
@@ -91,7 +95,7 @@ export const jobCommands = {
   },
 
   ACK(ctx: Ctx, r: RequestOf<"ACK">): HandlerResult {
-    ctx.engine.complete(r.id, token(r.lock_token), ctx.raw("result"));
+    ctx.engine.complete(r.id, token(r.lock_token), r.result instanceof Raw ? r.result.bytes : null);
     return { ok: true };
   },
 
@@ -202,7 +206,7 @@ export const jobCommands = {
   },
 
   UPDATEJOB(ctx: Ctx, r: RequestOf<"UPDATEJOB">): HandlerResult {
-    const data = ctx.raw("data") ?? NIL;
+    const data = payload(r.data);
     if (data.length > jobDataBytesMax) throw new ClientError("LIMIT", `Job data too large: ${data.length} bytes (limit ${jobDataBytesMax})`);
     ctx.engine.updateData(live(ctx, r.id), data);
     return { ok: true };

@@ -88,7 +88,8 @@ export class BunBackend implements IoBackend {
       offset += Math.max(n, 0);
       length -= Math.max(n, 0);
     }
-    c.queue.push(bytes.slice(offset, offset + length));
+    // A real copy: the caller reuses its buffer (and Buffer#slice would be a view).
+    c.queue.push(Uint8Array.prototype.slice.call(bytes, offset, offset + length));
     c.queued += length;
     if (c.queued > outputBytesHighWater) c.high = true;
     return c.queued;

@@ -1,6 +1,6 @@
-// MessagePack pieces msgpackr does not give us: locating the raw bytes of a field (so a job's
-// `data` is kept as the bytes it arrived in, never re-encoded) and a reply writer that splices
-// those bytes back in. Decoding of requests is msgpackr's job; this only skips over values.
+// Shared MessagePack pieces: msgpackr instances for values the server must look inside, Raw
+// (already-encoded bytes, spliced into replies as they are) and skipValue, which finds where a
+// value ends without decoding it (decode.ts uses it to keep payloads raw).
 
 import { Packr, Unpackr } from "msgpackr";
 
@@ -11,8 +11,6 @@ export const packr = new Packr({ useRecords: false, int64AsType: "number" });
 export class Raw {
   constructor(readonly bytes: Uint8Array) {}
 }
-
-const textDecoder = new TextDecoder();
 
 /** Position just past the MessagePack value starting at `p`. Throws on truncated input. */
 export function skipValue(b: Uint8Array, p: number, end: number): number {
@@ -61,75 +59,6 @@ function u16(b: Uint8Array, p: number): number {
 }
 function u32(b: Uint8Array, p: number): number {
   return ((b[p]! << 24) >>> 0) + (b[p + 1]! << 16) + (b[p + 2]! << 8) + b[p + 3]!;
-}
-
-/** Header of the map at p: [entry count, position of the first key], or null if not a map. */
-function mapHeader(b: Uint8Array, p: number): [number, number] | null {
-  const t = b[p]!;
-  if (t >= 0x80 && t <= 0x8f) return [t & 0x0f, p + 1];
-  if (t === 0xde) return [u16(b, p + 1), p + 3];
-  if (t === 0xdf) return [u32(b, p + 1), p + 5];
-  return null;
-}
-
-function arrayHeader(b: Uint8Array, p: number): [number, number] | null {
-  const t = b[p]!;
-  if (t >= 0x90 && t <= 0x9f) return [t & 0x0f, p + 1];
-  if (t === 0xdc) return [u16(b, p + 1), p + 3];
-  if (t === 0xdd) return [u32(b, p + 1), p + 5];
-  return null;
-}
-
-/** The string key at p if it is a string: [key, position of its value]. */
-function readKey(b: Uint8Array, p: number): [string | null, number] {
-  const t = b[p]!;
-  let len: number, start: number;
-  if (t >= 0xa0 && t <= 0xbf) { len = t & 0x1f; start = p + 1; }
-  else if (t === 0xd9) { len = b[p + 1]!; start = p + 2; }
-  else if (t === 0xda) { len = u16(b, p + 1); start = p + 3; }
-  else return [null, p];
-  return [textDecoder.decode(b.subarray(start, start + len)), start + len];
-}
-
-/** Copies of the raw value bytes of the named top-level keys of the map at [start, end). */
-export function rawFields(b: Uint8Array, start: number, end: number, keys: readonly string[]): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const h = mapHeader(b, start);
-  if (h === null) return out;
-  let [n, p] = h;
-  while (n-- > 0) {
-    const [key, vStart] = readKey(b, p);
-    const keyEnd = key === null ? skipValue(b, p, end) : vStart;
-    const vEnd = skipValue(b, keyEnd, end);
-    if (key !== null && keys.includes(key)) out.set(key, b.slice(keyEnd, vEnd));
-    p = vEnd;
-  }
-  return out;
-}
-
-/** For `{arrayKey: [{key: ...}, ...]}`: a copy of each element's raw `key` value (or null). */
-export function rawFieldInArray(b: Uint8Array, start: number, end: number, arrayKey: string, key: string): (Uint8Array | null)[] {
-  const h = mapHeader(b, start);
-  if (h === null) return [];
-  let [n, p] = h;
-  while (n-- > 0) {
-    const [k, vStart] = readKey(b, p);
-    const keyEnd = k === null ? skipValue(b, p, end) : vStart;
-    if (k === arrayKey) {
-      const a = arrayHeader(b, keyEnd);
-      if (a === null) return [];
-      let [count, q] = a;
-      const out: (Uint8Array | null)[] = [];
-      while (count-- > 0) {
-        const qEnd = skipValue(b, q, end);
-        out.push(rawFields(b, q, qEnd, [key]).get(key) ?? null);
-        q = qEnd;
-      }
-      return out;
-    }
-    p = skipValue(b, keyEnd, end);
-  }
-  return [];
 }
 
 /** Value of raw MessagePack bytes, for JSON replies and anywhere the server must look inside. */

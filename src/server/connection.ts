@@ -9,7 +9,7 @@ import { ClientError } from "../engine/errors.ts";
 import { DEFERRED, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
 import { dispatch } from "../dispatch/dispatch.ts";
 import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
-import { encodeValue, rawFieldInArray, rawFields, unpackr } from "../protocol/msgpack.ts";
+import { decodeMsgpackRequest, rawifyJsonRequest } from "../protocol/decode.ts";
 import { ReplyWriter } from "../protocol/writer.ts";
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -38,11 +38,7 @@ export class Connection implements FrameSink, Ctx {
   dirty = false;
   closeAfterFlush = false;
   closed = false;
-  // The request being dispatched (valid only during onFrame).
-  private frame: Uint8Array | null = null;
-  private frameStart = 0;
-  private frameEnd = 0;
-  private body: Record<string, unknown> | null = null;
+  /** reqId of the request being dispatched (read by defer()). */
   private reqId: unknown = undefined;
 
   constructor(
@@ -70,13 +66,13 @@ export class Connection implements FrameSink, Ctx {
         const text = textDecoder.decode(buf.subarray(offset, offset + length));
         if (text.trim() === "") return this.emit(undefined, errorOf("INVALID", "Empty line: send one JSON object per line"));
         try {
-          body = JSON.parse(text);
+          body = rawifyJsonRequest(JSON.parse(text));
         } catch {
           return this.emit(reqIdFromText(text), errorOf("BAD_FRAME", "Malformed JSON: could not parse the line"));
         }
       } else {
         try {
-          body = unpackr.unpack(buf.subarray(offset, offset + length));
+          body = decodeMsgpackRequest(buf, offset, offset + length);
         } catch {
           return this.emit(undefined, errorOf("BAD_FRAME", "Undecodable MessagePack frame: expected one map"));
         }
@@ -94,10 +90,6 @@ export class Connection implements FrameSink, Ctx {
     if (this.inFlight >= requestsInFlightPerConnectionMax) {
       return this.emit(reqId, errorOf("BUSY", `Too many requests in flight on this connection (limit ${requestsInFlightPerConnectionMax})`));
     }
-    this.frame = buf;
-    this.frameStart = offset;
-    this.frameEnd = offset + length;
-    this.body = body as Record<string, unknown>;
     this.reqId = reqId;
     try {
       const result = dispatch(this, body);
@@ -105,9 +97,6 @@ export class Connection implements FrameSink, Ctx {
     } catch (e) {
       this.owner.onInternalError(this, e);
       this.emit(reqId, errorOf("INVALID", "Internal error while handling the request; it was logged"));
-    } finally {
-      this.frame = null;
-      this.body = null;
     }
   }
 
@@ -120,23 +109,6 @@ export class Connection implements FrameSink, Ctx {
   }
 
   // ---- Ctx ----
-
-  raw(key: string): Uint8Array | null {
-    if (this.reader.mode === FrameMode.Binary && this.frame !== null) {
-      return rawFields(this.frame, this.frameStart, this.frameEnd, [key]).get(key) ?? null;
-    }
-    const v = this.body?.[key];
-    return v === undefined ? null : encodeValue(v);
-  }
-
-  rawEach(arrayKey: string, key: string): (Uint8Array | null)[] {
-    if (this.reader.mode === FrameMode.Binary && this.frame !== null) {
-      return rawFieldInArray(this.frame, this.frameStart, this.frameEnd, arrayKey, key);
-    }
-    const arr = this.body?.[arrayKey];
-    if (!Array.isArray(arr)) return [];
-    return arr.map((e) => (e !== null && typeof e === "object" && (e as Record<string, unknown>)[key] !== undefined ? encodeValue((e as Record<string, unknown>)[key]) : null));
-  }
 
   defer(): (reply: Reply) => void {
     const reqId = this.reqId;

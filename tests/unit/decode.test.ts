@@ -1,0 +1,88 @@
+// The request decoder: envelope decoded, payload fields kept as the exact bytes that arrived,
+// malformed input refused with a RangeError (never a crash, never a polluted prototype).
+
+import { describe, expect, test } from "bun:test";
+import { pack, unpack } from "msgpackr";
+import { decodeMsgpackRequest, rawifyJsonRequest } from "../../src/protocol/decode.ts";
+import { Raw, skipValue } from "../../src/protocol/msgpack.ts";
+
+const decode = (b: Uint8Array) => decodeMsgpackRequest(b, 0, b.length) as Record<string, any>;
+
+describe("decodeMsgpackRequest", () => {
+  test("decodes the envelope and keeps data and result raw", () => {
+    const data = { nested: { deep: [1, 2, { x: "y" }] }, n: 1.5 };
+    const r = decode(pack({ cmd: "ACK", id: 7, data, result: "ok", tags: ["a", "b"], big: 2 ** 40, neg: -5 }));
+    expect(r.cmd).toBe("ACK");
+    expect(r.id).toBe(7);
+    expect(r.tags).toEqual(["a", "b"]);
+    expect(r.big).toBe(2 ** 40);
+    expect(r.neg).toBe(-5);
+    expect(r.data).toBeInstanceOf(Raw);
+    expect(unpack(r.data.bytes)).toEqual(data);
+    expect(unpack(r.result.bytes)).toBe("ok");
+  });
+
+  test("keeps the data of each PUSHB job raw, and only there", () => {
+    const r = decode(pack({ cmd: "PUSHB", queue: "q", jobs: [{ data: [1], priority: 3 }, { data: { a: "é" } }], meta: { data: 5 } }));
+    expect(r.jobs[0].priority).toBe(3);
+    expect(unpack(r.jobs[0].data.bytes)).toEqual([1]);
+    expect(unpack(r.jobs[1].data.bytes)).toEqual({ a: "é" });
+    expect(r.meta.data).toBe(5); // not a payload position: decoded
+  });
+
+  test("payload bytes are copied, not views of the input buffer", () => {
+    const b = pack({ cmd: "PUSH", data: "abc" });
+    const r = decode(b);
+    const before = Buffer.from(r.data.bytes);
+    b.fill(0);
+    expect(Buffer.from(r.data.bytes).equals(before)).toBe(true);
+  });
+
+  test("a key named __proto__ does not reach the prototype", () => {
+    const b = pack({ cmd: "PING", ["__proto__"]: { polluted: true } });
+    const r = decode(b);
+    expect(({} as any).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(r)).toBe(Object.prototype);
+    expect(r.polluted).toBeUndefined();
+  });
+
+  test("truncated input, trailing bytes, bad type bytes and deep nesting are refused", () => {
+    const whole = pack({ cmd: "PUSH", queue: "q", data: { a: 1 } });
+    for (let cut = 1; cut < whole.length; cut++) {
+      expect(() => decodeMsgpackRequest(whole, 0, cut)).toThrow(RangeError);
+    }
+    expect(() => decodeMsgpackRequest(Buffer.concat([whole, Buffer.from([1])]), 0, whole.length + 1)).toThrow(RangeError);
+    expect(() => decode(Buffer.from([0xc1]))).toThrow(RangeError);
+    let nested: unknown = 1;
+    for (let i = 0; i < 100; i++) nested = [nested];
+    expect(() => decode(pack({ cmd: "PING", x: nested }))).toThrow(/nested too deeply/);
+    // ...but a deep payload is fine: it is skipped, not decoded.
+    expect(unpack(decode(pack({ cmd: "PUSH", data: nested })).data.bytes)).toEqual(nested);
+  });
+
+  test("a huge declared length cannot allocate before the bytes exist", () => {
+    const b = Buffer.from([0x81, 0xa1, 0x78, 0xdd, 0xff, 0xff, 0xff, 0xff]); // {x: array(4G)}
+    expect(() => decode(b)).toThrow(RangeError);
+  });
+});
+
+describe("skipValue", () => {
+  test("lands just past each value for every MessagePack type", () => {
+    const values = [null, true, false, 0, 127, 128, 255, 65535, 2 ** 32 - 1, 2 ** 40, -1, -33, -200, -40000, -(2 ** 31), 1.5,
+      "", "a".repeat(31), "b".repeat(255), "c".repeat(70000), Buffer.alloc(300), [], [1, [2, [3]]], {}, { a: { b: [null] } },
+      Array.from({ length: 20 }, (_, i) => i), Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]))];
+    for (const v of values) {
+      const b = Buffer.concat([pack(v), Buffer.from([0xc0])]);
+      expect(skipValue(b, 0, b.length)).toBe(b.length - 1);
+    }
+  });
+});
+
+describe("rawifyJsonRequest", () => {
+  test("JSON payloads become MessagePack Raw bytes", () => {
+    const r = rawifyJsonRequest({ cmd: "PUSHB", jobs: [{ data: { a: 1 } }], data: [1], result: null }) as any;
+    expect(unpack(r.jobs[0].data.bytes)).toEqual({ a: 1 });
+    expect(unpack(r.data.bytes)).toEqual([1]);
+    expect(r.result).toBeInstanceOf(Raw);
+  });
+});
