@@ -212,6 +212,15 @@ export const jobCommands = {
     return { ok: true };
   },
 
+  LOG(ctx: Ctx, r: RequestOf<"LOG">): HandlerResult {
+    ctx.engine.addLog(ctx.engine.mustGet(r.id), r.message, r.level ?? "info");
+    return { ok: true };
+  },
+
+  GETLOGS(ctx: Ctx, r: RequestOf<"GETLOGS">): HandlerResult {
+    return { ok: true, logs: ctx.engine.mustGet(r.id).x?.logs ?? [] };
+  },
+
   DISCARD(ctx: Ctx, r: RequestOf<"DISCARD">): HandlerResult {
     ctx.engine.fail(ctx.engine.mustGet(r.id), "Discarded");
     return { ok: true };

@@ -1,7 +1,10 @@
 // Handlers of queue-level and session commands: DLQ, pause, drain, counts, stats, auth, hello.
 // Read-only commands never create a queue; an unknown queue reads as empty.
 
+import { listLimitMax } from "../constants.ts";
 import { ClientError } from "../engine/errors.ts";
+import { stateName } from "../engine/job.ts";
+import { jobToPlain } from "../protocol/job-wire.ts";
 import * as queries from "../engine/queries.ts";
 import type { QueueState } from "../engine/queue.ts";
 import type { RequestOf } from "../protocol/schemas.ts";
@@ -68,6 +71,25 @@ export const queueCommands = {
   GETJOBCOUNTS(ctx: Ctx, r: RequestOf<"GETJOBCOUNTS">): HandlerResult {
     const q = existing(ctx, r.queue);
     return { ok: true, ...(q ? queries.jobCounts(q) : emptyCounts) };
+  },
+
+  GETJOBS(ctx: Ctx, r: RequestOf<"GETJOBS">): HandlerResult {
+    const q = r.queue === undefined ? undefined : existing(ctx, r.queue);
+    if (r.queue !== undefined && q === undefined) return { ok: true, jobs: [], total: 0 };
+    const offset = r.offset ?? 0;
+    const limit = r.limit ?? 100;
+    const jobs = [];
+    let total = 0;
+    for (const job of queries.jobsInState(ctx.engine, q, r.state)) {
+      if (total >= offset && jobs.length < limit) jobs.push({ ...jobToPlain(job), state: stateName(job) });
+      total++;
+    }
+    return { ok: true, jobs, total };
+  },
+
+  CLEAN(ctx: Ctx, r: RequestOf<"CLEAN">): HandlerResult {
+    const q = existing(ctx, r.queue);
+    return { ok: true, count: q ? queries.clean(ctx.engine, q, r.grace, r.state, r.limit ?? listLimitMax) : 0 };
   },
 
   LISTQUEUES(ctx: Ctx): HandlerResult {

@@ -8,6 +8,7 @@ import {
   backoffMsMax,
   finishedJobAgeMsDefault,
   finishedJobsKeptDefault,
+  logsPerJobMax,
   maxAttemptsDefault,
   prunePerTickMax,
   stallTimeoutMsDefault,
@@ -201,7 +202,10 @@ export class Engine {
       case JobState.Active:
         if (x !== null && x.uniqueKey !== null) q.uniqueKeys.set(x.uniqueKey, job.id);
         job.lockToken = 0;
-        this.attachWaiting(job);
+        // Keeps the stored seq (not attachWaiting's fresh one): ready order survives a restart.
+        job.state = JobState.Waiting;
+        q.ready.push(job);
+        this.restoreSequence(job.seq < 0 ? -job.seq : job.seq);
         break;
       case JobState.Delayed:
         if (x !== null && x.uniqueKey !== null) q.uniqueKeys.set(x.uniqueKey, job.id);
@@ -494,6 +498,15 @@ export class Engine {
     if (message !== null) x.progressMsg = message;
     this.journal.jobChanged(job);
     this.onEvent?.("progress", job);
+  }
+
+  /** Appends a log line to a job; the oldest lines go past logsPerJobMax. */
+  addLog(job: Job, message: string, level: string): void {
+    const x = job.extra();
+    const logs = (x.logs ??= []);
+    logs.push({ timestamp: this.now(), message, level });
+    if (logs.length > logsPerJobMax) logs.splice(0, logs.length - logsPerJobMax);
+    this.journal.jobChanged(job);
   }
 
   setPaused(q: QueueState, paused: boolean): void {

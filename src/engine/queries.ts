@@ -3,7 +3,7 @@
 
 import { listLimitMax } from "../constants.ts";
 import type { Engine } from "./engine.ts";
-import { JobState, type Job } from "./job.ts";
+import { JobState, stateNames, type Job, type StateName } from "./job.ts";
 import type { QueueState } from "./queue.ts";
 
 export function jobCounts(q: QueueState) {
@@ -103,5 +103,45 @@ export function obliterate(engine: Engine, q: QueueState): number {
     w.resolve([]);
   }
   engine.queues.delete(q.name);
+  return victims.length;
+}
+
+/** Jobs of one state (or all), optionally of one queue, walking only that state's structure. */
+export function* jobsInState(engine: Engine, queue: QueueState | undefined, state: StateName | undefined): Generator<Job> {
+  const queues = queue ? [queue] : [...engine.queues.values()];
+  switch (state) {
+    case "waiting":
+      for (const q of queues) {
+        yield* [...q.ready.values()].sort((a, b) => (a.priority !== b.priority ? b.priority - a.priority : a.seq - b.seq));
+        for (const held of q.groupHeld.values()) yield* held;
+      }
+      return;
+    case "active":
+      for (const q of queues) yield* q.active.values();
+      return;
+    case "failed":
+      for (const q of queues) yield* q.failed.values();
+      return;
+    case "completed":
+      for (const job of engine.completed.values()) if (queue === undefined || job.queue === queue) yield job;
+      return;
+    default:
+      for (const job of engine.jobs.values()) {
+        if (queue !== undefined && job.queue !== queue) continue;
+        if (state === undefined || stateNames[job.state] === state) yield job;
+      }
+  }
+}
+
+/** Removes finished (or waiting/delayed) jobs of a queue older than `graceMs`. */
+export function clean(engine: Engine, q: QueueState, graceMs: number, state: StateName, limit: number): number {
+  const cutoff = engine.now() - graceMs;
+  const victims: Job[] = [];
+  for (const job of jobsInState(engine, q, state)) {
+    if (victims.length >= limit) break;
+    const at = job.state === JobState.Completed || job.state === JobState.Failed ? job.finishedAt : job.createdAt;
+    if (at <= cutoff) victims.push(job);
+  }
+  for (const job of victims) engine.remove(job);
   return victims.length;
 }

@@ -3,6 +3,7 @@
 
 import { Type, type TSchema, type Static } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { stateNames } from "../engine/job.ts";
 import {
   durationMsMax,
   idsBatchMax,
@@ -98,6 +99,24 @@ export const schemas = {
   GETJOBCOUNTS: byQueue,
   LISTQUEUES: none,
   STATS: none,
+  LOG: Type.Object({
+    id: Id,
+    message: Type.String({ maxLength: logMessageCharsMax }),
+    level: Opt(Type.Union([Type.Literal("debug"), Type.Literal("info"), Type.Literal("warn"), Type.Literal("error")])),
+  }),
+  GETLOGS: byId,
+  GETJOBS: Type.Object({
+    queue: Opt(Queue),
+    state: Opt(Type.Union(stateNames.map((n) => Type.Literal(n)))),
+    limit: Opt(Type.Integer({ minimum: 1, maximum: listLimitMax })),
+    offset: Opt(Type.Integer({ minimum: 0 })),
+  }),
+  CLEAN: Type.Object({
+    queue: Queue,
+    grace: Duration,
+    state: Type.Union([Type.Literal("completed"), Type.Literal("failed"), Type.Literal("waiting"), Type.Literal("delayed")]),
+    limit: Opt(Type.Integer({ minimum: 1, maximum: listLimitMax })),
+  }),
   AUTH: Type.Object({ token: Type.String({ maxLength: keyCharsMax }) }),
   PING: none,
   HELLO: Type.Object({ protocol_version: Opt(Type.Integer()), client: Opt(Type.String({ maxLength: keyCharsMax })) }),

@@ -304,3 +304,45 @@ describe("server facts", () => {
     w.close();
   });
 });
+
+describe("inspection commands", () => {
+  test("LOG/GETLOGS keep a job's log lines in order", async () => {
+    const w = await open();
+    const { id } = await w.call({ cmd: "PUSH", queue: "i-log", data: 1 });
+    expect(await w.call({ cmd: "LOG", id, message: "started" })).toEqual({ ok: true });
+    expect(await w.call({ cmd: "LOG", id, message: "careful", level: "warn" })).toEqual({ ok: true });
+    const logs = (await w.call({ cmd: "GETLOGS", id })).logs;
+    expect(logs.map((l: any) => [l.message, l.level])).toEqual([["started", "info"], ["careful", "warn"]]);
+    expect(typeof logs[0].timestamp).toBe("number");
+    expect((await w.call({ cmd: "LOG", id: 999_999, message: "x" })).code).toBe("NOT_FOUND");
+    w.close();
+  });
+
+  test("GETJOBS filters by queue and state, pages, and reports the total", async () => {
+    const w = await open();
+    for (let i = 0; i < 5; i++) await w.call({ cmd: "PUSH", queue: "i-jobs", data: i, priority: i });
+    await w.call({ cmd: "PUSH", queue: "i-jobs", data: "later", delay: 60_000 });
+    const waiting = await w.call({ cmd: "GETJOBS", queue: "i-jobs", state: "waiting", limit: 2, offset: 1 });
+    expect(waiting.total).toBe(5);
+    expect(waiting.jobs.map((j: any) => j.data)).toEqual([3, 2]); // priority order, page 2..3
+    expect(waiting.jobs.every((j: any) => j.state === "waiting")).toBe(true);
+    const delayed = await w.call({ cmd: "GETJOBS", queue: "i-jobs", state: "delayed" });
+    expect(delayed.jobs.map((j: any) => j.data)).toEqual(["later"]);
+    expect((await w.call({ cmd: "GETJOBS", queue: "i-jobs" })).total).toBe(6);
+    expect((await w.call({ cmd: "GETJOBS", queue: "i-nothing" })).total).toBe(0);
+    expect((await w.call({ cmd: "GETJOBS", state: "sleeping" })).error).toContain("'state'");
+    w.close();
+  });
+
+  test("CLEAN removes finished jobs older than the grace period", async () => {
+    const w = await open();
+    const { ids } = await w.call({ cmd: "PUSHB", queue: "i-clean", jobs: [{ data: 1 }, { data: 2 }] });
+    const { jobs } = await w.call({ cmd: "PULLB", queue: "i-clean", count: 2, timeout: 0 });
+    expect((await w.call({ cmd: "ACKB", ids })).count).toBe(2);
+    expect(jobs.length).toBe(2);
+    expect((await w.call({ cmd: "CLEAN", queue: "i-clean", grace: 60_000, state: "completed" })).count).toBe(0);
+    expect((await w.call({ cmd: "CLEAN", queue: "i-clean", grace: 0, state: "completed" })).count).toBe(2);
+    expect((await w.call({ cmd: "GETSTATE", id: ids[0] })).state).toBe("unknown");
+    w.close();
+  });
+});
