@@ -81,6 +81,18 @@ export const loopWaitMsMax = 1_000;
 /** Longest one loop turn may keep the main thread before yielding to Bun's event loop, ms. */
 export const loopSliceMs = 2;
 
+// ---- persistence ----
+/** DURABILITY=none: longest a change waits in memory before a commit, ms. Amortises many loop
+ *  turns per transaction while bounding what a crash can lose. */
+export const noneCommitIntervalMs = 100;
+/** DURABILITY=none: pending changes (jobs written + removed) that force a commit before the
+ *  interval, so memory held between commits stays bounded under a burst. */
+export const noneCommitEntriesMax = 100_000;
+/** WAL file size kept after a checkpoint (journal_size_limit); the WAL never stays at a burst's size. */
+export const walBytesKeptMax = 64 * MiB;
+/** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
+export const sqliteCacheBytes = 32 * MiB;
+
 // ---- relations, asserted at load ----
 function assert(ok: boolean, what: string): void {
   if (!ok) throw new Error(`constants.ts: ${what}`);
@@ -91,3 +103,4 @@ assert(inputPausedBytesMax >= frameBytesMax, "a paused connection can still hold
 assert(pushBatchJobsMax <= idsBatchMax, "PUSHB ids fit an ids batch");
 assert(stallsMax >= 1, "at least one stall before the DLQ");
 assert(maxAttemptsDefault >= 1 && maxAttemptsDefault <= maxAttemptsMax, "default attempts in range");
+assert(noneCommitIntervalMs > 0 && noneCommitEntriesMax > 0, "DURABILITY=none still commits");

@@ -1,0 +1,162 @@
+// The SQLite Journal: coalesces the engine's reports of one loop turn (a Map of changed jobs, a
+// list of removed ids, the queues whose flags changed) and writes them in ONE transaction with
+// prepared statements (group commit). It writes a job's whole current row, so a job pushed and
+// acked in the same turn is written once, or not at all if it was removed. It does not decide
+// when to commit (sqlite-store.ts does) and never reads jobs back (recovery.ts does).
+
+import type { Database, Statement } from "bun:sqlite";
+import { Packr } from "msgpackr";
+import type { Engine } from "../engine/engine.ts";
+import { JobExtra, type Job } from "../engine/job.ts";
+import type { Journal } from "../engine/journal.ts";
+import type { QueueState } from "../engine/queue.ts";
+
+/** Same options as the protocol's codec: plain maps as objects, 64-bit ints as numbers. */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
+const extraDefaults = new JobExtra();
+const extraKeys = Object.keys(extraDefaults) as (keyof JobExtra)[];
+
+/** Only the JobExtra fields that differ from their defaults; null when none do. */
+export function encodeExtra(x: JobExtra | null): Uint8Array | null {
+  if (x === null) return null;
+  let o: Record<string, unknown> | null = null;
+  for (const k of extraKeys) {
+    const v = x[k];
+    if (v !== extraDefaults[k]) (o ??= {})[k] = v;
+  }
+  return o === null ? null : packr.pack(o);
+}
+
+export function decodeExtra(bytes: Uint8Array): JobExtra {
+  const o = packr.unpack(bytes) as Record<string, unknown>;
+  const x = new JobExtra() as unknown as Record<string, unknown>;
+  // Fields this version does not know (written by a newer one) are dropped, not copied blindly.
+  for (const k in o) if (k in extraDefaults) x[k] = o[k];
+  return x as unknown as JobExtra;
+}
+
+export class SqliteJournal implements Journal {
+  private readonly dirty = new Map<number, Job>();
+  private removed: number[] = [];
+  private readonly dirtyQueues = new Set<QueueState>();
+  /** Queue name -> its id in the queues table. */
+  private readonly queueIds = new Map<string, number>();
+  private lastQueueId = 0;
+  /** Every id above this has never been written, so removing it needs no DELETE. */
+  private maxWrittenId = 0;
+  private writtenNextId = 0;
+  engine: Engine | null = null;
+
+  private readonly begin: Statement;
+  private readonly commitStmt: Statement;
+  private readonly rollback: Statement;
+  private readonly upsertJob: Statement;
+  private readonly deleteJob: Statement;
+  private readonly upsertQueue: Statement;
+  private readonly setMeta: Statement;
+
+  constructor(private readonly db: Database) {
+    this.begin = db.prepare("BEGIN");
+    this.commitStmt = db.prepare("COMMIT");
+    this.rollback = db.prepare("ROLLBACK");
+    // REPLACE on an INTEGER PRIMARY KEY table with no other index is a cheap in-place rewrite.
+    this.upsertJob = db.prepare(
+      "INSERT OR REPLACE INTO jobs (id, q, state, priority, seq, created_at, run_at, started_at, finished_at, " +
+        "attempts, max_attempts, backoff, stall_timeout, stall_count, data, x) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    );
+    this.deleteJob = db.prepare("DELETE FROM jobs WHERE id = ?");
+    this.upsertQueue = db.prepare(
+      "INSERT INTO queues (id, name, paused) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET paused = excluded.paused",
+    );
+    this.setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+  }
+
+  jobChanged(job: Job): void {
+    this.dirty.set(job.id, job);
+  }
+
+  jobRemoved(job: Job): void {
+    this.dirty.delete(job.id);
+    if (job.id <= this.maxWrittenId) this.removed.push(job.id);
+  }
+
+  queueChanged(queue: QueueState): void {
+    this.dirtyQueues.add(queue);
+  }
+
+  /** Changes waiting for a commit. */
+  get pending(): number {
+    return this.dirty.size + this.removed.length + this.dirtyQueues.size;
+  }
+
+  /** Recovery: what is already on disk. */
+  knowStored(queues: Iterable<[string, number]>, maxId: number, nextId: number): void {
+    for (const [name, id] of queues) {
+      this.queueIds.set(name, id);
+      if (id > this.lastQueueId) this.lastQueueId = id;
+    }
+    this.maxWrittenId = maxId;
+    this.writtenNextId = nextId;
+  }
+
+  /** Writes everything pending in one transaction. Returns false when there was nothing to do. */
+  commit(): boolean {
+    const nextId = this.engine === null ? 0 : this.engine.nextId;
+    if (this.pending === 0 && nextId === this.writtenNextId) return false;
+    let maxId = this.maxWrittenId;
+    const newQueues: string[] = [];
+    this.begin.run();
+    try {
+      for (const q of this.dirtyQueues) this.queueId(q, newQueues);
+      for (const q of this.dirtyQueues) this.upsertQueue.run(this.queueIds.get(q.name)!, q.name, q.paused ? 1 : 0);
+      const ins = this.upsertJob;
+      for (const job of this.dirty.values()) {
+        const id = job.id;
+        if (id > maxId) maxId = id;
+        ins.run(
+          id, this.queueId(job.queue, newQueues), job.state, job.priority, job.seq, job.createdAt, job.runAt,
+          job.startedAt, job.finishedAt, job.attempts, job.maxAttempts, job.backoff, job.stallTimeout,
+          job.stallCount, job.data, encodeExtra(job.x),
+        );
+      }
+      const removed = this.removed;
+      for (let i = 0; i < removed.length; i++) this.deleteJob.run(removed[i]!);
+      if (nextId !== this.writtenNextId) this.setMeta.run("next_id", nextId);
+      this.commitStmt.run();
+    } catch (e) {
+      // Forget the ids handed out in this transaction: their rows were rolled back.
+      for (const name of newQueues) this.queueIds.delete(name);
+      try {
+        this.rollback.run();
+      } catch {
+        // The transaction may already be gone (SQLite rolls back on some I/O errors).
+      }
+      throw e;
+    }
+    this.maxWrittenId = maxId;
+    this.writtenNextId = nextId;
+    this.dirty.clear();
+    this.removed = [];
+    this.dirtyQueues.clear();
+    return true;
+  }
+
+  /** Finalizes the statements: SQLite keeps a connection (and its file lock) open until they are. */
+  close(): void {
+    for (const st of [this.begin, this.commitStmt, this.rollback, this.upsertJob, this.deleteJob, this.upsertQueue, this.setMeta]) {
+      st.finalize();
+    }
+  }
+
+  /** The queue's row id, inserting its row (inside the open transaction) the first time. */
+  private queueId(q: QueueState, created: string[]): number {
+    let id = this.queueIds.get(q.name);
+    if (id === undefined) {
+      id = ++this.lastQueueId;
+      this.queueIds.set(q.name, id);
+      created.push(q.name);
+      this.upsertQueue.run(id, q.name, q.paused ? 1 : 0);
+    }
+    return id;
+  }
+}

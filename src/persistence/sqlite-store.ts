@@ -1,0 +1,108 @@
+// The durable Store behind DATA_PATH: SQLite (bun:sqlite) in WAL mode, one transaction per loop
+// turn, recovery at start-up. The durability mode decides only when a commit happens and whether
+// replies wait for it; what is written is the same in every mode (see journal.ts).
+//   sync  (default) synchronous=FULL, commit every turn, replies of the turn sent after the fsync.
+//   batch synchronous=NORMAL, commit every turn, replies not held: survives a crash of ringq,
+//         may lose the last turns on a power cut or kernel crash.
+//   none  synchronous=OFF, commit at most every noneCommitIntervalMs (or noneCommitEntriesMax
+//         pending changes): a crash may lose that much; the OS decides when it reaches the disk.
+
+import type { Database } from "bun:sqlite";
+import { noneCommitEntriesMax, noneCommitIntervalMs } from "../constants.ts";
+import type { Engine } from "../engine/engine.ts";
+import type { Store } from "../server/server.ts";
+import { SqliteJournal } from "./journal.ts";
+import { recover, type Recovered } from "./recovery.ts";
+import { openDatabase, StorageError, valuesOnce, type Durability } from "./schema.ts";
+
+const modeText: Record<Durability, string> = {
+  sync: "durability=sync: replies after an fsync'd commit",
+  batch: "durability=batch: committed every turn, replies not held",
+  none: `durability=none: committed every ${noneCommitIntervalMs} ms, no fsync`,
+};
+
+export class SqliteStore implements Store {
+  readonly journal: SqliteJournal;
+  readonly holdRepliesUntilCommit: boolean;
+  recovered: Recovered | null = null;
+  private readonly db: Database;
+  private readonly created: boolean;
+  private closed = false;
+  private lastCommitMs = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  /** `clock` is for tests of the none-mode interval; the server uses wall time. */
+  constructor(readonly path: string, readonly durability: Durability, private readonly clock: () => number = Date.now) {
+    const opened = openDatabase(path, durability);
+    this.db = opened.db;
+    this.created = opened.created;
+    this.journal = new SqliteJournal(this.db);
+    this.holdRepliesUntilCommit = durability === "sync";
+  }
+
+  get description(): string {
+    const r = this.recovered;
+    const what = this.created
+      ? "new database"
+      : r === null
+        ? "not recovered yet"
+        : `recovered ${r.jobs} jobs in ${r.queues} queues in ${Math.round(r.ms)} ms`;
+    return `storage: sqlite ${this.path} (WAL, ${modeText[this.durability]}; ${what})`;
+  }
+
+  recover(engine: Engine): void {
+    if (this.recovered !== null) throw new Error("SqliteStore.recover called twice");
+    this.journal.engine = engine;
+    this.recovered = recover(this.db, this.path, engine, this.journal);
+  }
+
+  commit(): void {
+    if (this.closed) return;
+    if (this.durability === "none") {
+      const pending = this.journal.pending;
+      if (pending === 0) return;
+      const due = this.lastCommitMs + noneCommitIntervalMs - this.clock();
+      if (due > 0 && pending < noneCommitEntriesMax) {
+        // An idle server gets no more turns: a timer makes sure the tail reaches the file.
+        this.timer ??= setTimeout(this.commitFromTimer, due);
+        return;
+      }
+    }
+    this.commitNow();
+  }
+
+  private readonly commitFromTimer = (): void => {
+    this.timer = null;
+    if (!this.closed) this.commitNow();
+  };
+
+  private commitNow(): void {
+    try {
+      this.journal.commit();
+    } catch (e) {
+      // Fail-stop: the engine has moved on in memory and in sync mode its replies are held; the
+      // only safe course is to stop before anything unpersisted is acknowledged.
+      throw new StorageError(`commit to DATA_PATH ${this.path} failed: ${(e as Error).message}. ringq stops so that nothing unsaved is acknowledged; fix the disk and restart (stored state is intact).`);
+    }
+    this.lastCommitMs = this.clock();
+  }
+
+  /** Rows in the jobs table (tests and diagnostics: the file holds what the engine holds). */
+  storedJobs(): number {
+    return valuesOnce(this.db, "SELECT count(*) FROM jobs")[0]![0] as number;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.commitNow();
+    this.closed = true;
+    this.journal.close();
+    this.db.close();
+  }
+}
+
+export function openSqliteStore(path: string, durability: Durability): Store {
+  return new SqliteStore(path, durability);
+}

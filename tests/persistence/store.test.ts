@@ -1,0 +1,266 @@
+// The SQLite store in-process, with a temp file and a fake clock: every job state survives a
+// close and reopen through Engine.restore, writes are coalesced per commit, retention prunes on
+// disk, ids are never reused, and a corrupt, foreign or locked file is refused with a clear error.
+// Killing a real server mid-load is crash.test.ts.
+
+import { Database } from "bun:sqlite";
+import { afterEach, expect, test } from "bun:test";
+import { closeSync, openSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pack } from "msgpackr";
+import { noneCommitIntervalMs } from "../../src/constants.ts";
+import { Engine } from "../../src/engine/engine.ts";
+import { JobState } from "../../src/engine/job.ts";
+import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
+
+const paths: string[] = [];
+const stores: SqliteStore[] = [];
+
+function tmpPath(): string {
+  const p = join(tmpdir(), `ringq-store-${process.pid}-${Math.random().toString(36).slice(2)}.db`);
+  paths.push(p);
+  return p;
+}
+
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
+});
+
+const clock = { t: 1_000_000 };
+const now = () => clock.t;
+
+function open(path: string, durability: "none" | "batch" | "sync" = "sync", opts: { keepFinished?: number; keepFinishedAgeMs?: number } = {}) {
+  const store = new SqliteStore(path, durability, now);
+  stores.push(store);
+  const engine = new Engine({ now, journal: store.journal, ...opts });
+  store.recover(engine);
+  return { store, engine };
+}
+
+function close(store: SqliteStore): void {
+  store.close();
+  stores.splice(stores.indexOf(store), 1);
+}
+
+const d = (v: unknown) => pack(v) as Uint8Array;
+
+function rows(path: string): { id: number; state: number }[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.query("SELECT id, state FROM jobs ORDER BY id").all() as { id: number; state: number }[];
+  } finally {
+    db.close();
+  }
+}
+
+test("every state comes back after a restart, through the engine's own transitions", () => {
+  clock.t = 1_000_000;
+  const path = tmpPath();
+  const a = open(path);
+  const e = a.engine;
+  const low = e.push({ queue: "q", data: d("low") });
+  const high = e.push({ queue: "q", data: d("high"), priority: 5 });
+  const delayed = e.push({ queue: "q", data: d("later"), delay: 60_000 });
+  const custom = e.push({ queue: "q", data: d("custom"), customId: "c-1", uniqueKey: "u-1", tags: ["t"] });
+  const lifo = e.push({ queue: "l", data: d("lifo-1"), lifo: true });
+  const lifo2 = e.push({ queue: "l", data: d("lifo-2"), lifo: true });
+  // Active with one failed attempt already behind it.
+  const act = e.push({ queue: "w", data: d("active"), maxAttempts: 5 });
+  e.pull("w", 1);
+  e.failAttempt(act, undefined, "boom");
+  expect(e.pull("w", 1)[0]!.id).toBe(act);
+  // Completed with a result, and one in the DLQ.
+  const done = e.push({ queue: "w", data: d("done") });
+  e.pull("w", 1);
+  e.complete(done, undefined, d({ answer: 42 }));
+  const dead = e.push({ queue: "w", data: d("dead"), maxAttempts: 1 });
+  e.pull("w", 1);
+  e.failAttempt(dead, undefined, "fatal");
+  // A retried job goes behind one pushed after it; a restart must not undo that.
+  const first = e.push({ queue: "o", data: d("first") });
+  const second = e.push({ queue: "o", data: d("second") });
+  e.pull("o", 1);
+  e.failAttempt(first, undefined, "again");
+  e.setPaused(e.queue("paused"), true);
+  a.store.commit();
+  const nextId = e.nextId;
+  close(a.store);
+
+  clock.t += 1_000;
+  const b = open(path);
+  const r = b.engine;
+  expect(b.store.recovered!.jobs).toBe(11);
+  expect(r.nextId).toBe(nextId);
+  expect(r.getJob(delayed)!.state).toBe(JobState.Delayed);
+  expect(r.getJob(delayed)!.runAt).toBe(1_000_000 + 60_000);
+  const back = r.getJob(act)!;
+  expect(back.state).toBe(JobState.Waiting);
+  expect(back.attempts).toBe(1);
+  expect(back.x!.error).toBe("boom");
+  expect(r.getJob(done)!.state).toBe(JobState.Completed);
+  expect(Array.from(r.getJob(done)!.x!.result!)).toEqual(Array.from(d({ answer: 42 })));
+  expect(r.getJob(dead)!.state).toBe(JobState.Failed);
+  expect(r.queue("w").failed.has(dead)).toBe(true);
+  expect(r.completed.has(done)).toBe(true);
+  expect(r.queue("paused").paused).toBe(true);
+  expect(r.queue("q").paused).toBe(false);
+  expect(r.getJob(custom)!.x!.tags).toEqual(["t"]);
+  // Custom id and unique key are live again.
+  expect(r.push({ queue: "q", data: d("again"), customId: "c-1" })).toBe(custom);
+  expect(() => r.push({ queue: "q", data: d("dup"), uniqueKey: "u-1" })).toThrow(/Duplicate/);
+  // Ready order: priority first, then FIFO; LIFO keeps its order; the re-queued active job
+  // keeps its place (it was pulled before the restart).
+  expect(r.pull("q", 3).map((j) => j.id)).toEqual([high, low, custom]);
+  expect(r.pull("l", 2).map((j) => j.id)).toEqual([lifo2, lifo]);
+  expect(r.pull("w", 1)[0]!.id).toBe(act);
+  expect(r.pull("o", 2).map((j) => j.id)).toEqual([second, first]);
+  // New ids continue after the stored counter; new jobs queue behind the restored ones.
+  const fresh = r.push({ queue: "q", data: d("fresh") });
+  expect(fresh).toBe(nextId);
+  expect(Buffer.from(r.getJob(fresh)!.data).equals(Buffer.from(d("fresh")))).toBe(true);
+});
+
+test("ids are never reused, even when the newest jobs were deleted", () => {
+  const path = tmpPath();
+  const a = open(path);
+  for (let i = 0; i < 3; i++) a.engine.push({ queue: "q", data: d(i), removeOnComplete: true });
+  a.store.commit();
+  for (const j of a.engine.pull("q", 3)) a.engine.complete(j.id, undefined, null);
+  a.store.commit();
+  close(a.store);
+  expect(rows(path)).toEqual([]);
+  const b = open(path);
+  expect(b.engine.jobs.size).toBe(0);
+  expect(b.engine.push({ queue: "q", data: d("next") })).toBe(4);
+});
+
+test("a job pushed and removed within one turn is never written; one completed is written once as completed", () => {
+  const path = tmpPath();
+  const a = open(path);
+  const gone = a.engine.push({ queue: "q", data: d(1), removeOnComplete: true });
+  const kept = a.engine.push({ queue: "q", data: d(2) });
+  for (const j of a.engine.pull("q", 2)) a.engine.complete(j.id, undefined, null);
+  expect(a.store.journal.pending).toBe(1);
+  a.store.commit();
+  expect(a.store.journal.pending).toBe(0);
+  close(a.store);
+  expect(gone).toBe(1);
+  expect(rows(path)).toEqual([{ id: kept, state: JobState.Completed }]);
+});
+
+test("retention prunes completed jobs on disk too, by count and by age", () => {
+  const path = tmpPath();
+  const a = open(path, "batch", { keepFinished: 5, keepFinishedAgeMs: 10_000 });
+  for (let i = 0; i < 20; i++) a.engine.push({ queue: "q", data: d(i) });
+  for (const j of a.engine.pull("q", 20)) a.engine.complete(j.id, undefined, null);
+  a.store.commit();
+  expect(a.store.storedJobs()).toBe(20);
+  a.engine.tick(clock.t);
+  a.store.commit();
+  expect(a.store.storedJobs()).toBe(5);
+  clock.t += 20_000;
+  a.engine.tick(clock.t);
+  a.store.commit();
+  expect(a.store.storedJobs()).toBe(0);
+  close(a.store);
+  const b = open(path, "batch", { keepFinished: 5, keepFinishedAgeMs: 10_000 });
+  expect(b.engine.completed.size).toBe(0);
+  expect(b.engine.nextId).toBe(21);
+});
+
+test("completed records come back oldest first, so retention still removes the oldest", () => {
+  const path = tmpPath();
+  const a = open(path, "sync", { keepFinished: 2 });
+  const ids = [1, 2, 3].map((i) => a.engine.push({ queue: "q", data: d(i) }));
+  a.engine.pull("q", 3);
+  // Completed in reverse id order.
+  for (const id of [...ids].reverse()) {
+    clock.t += 10;
+    a.engine.complete(id, undefined, null);
+  }
+  a.store.commit();
+  close(a.store);
+  const b = open(path, "sync", { keepFinished: 2 });
+  b.engine.tick(clock.t);
+  expect([...b.engine.completed.keys()]).toEqual([ids[1]!, ids[0]!]);
+});
+
+test("a delayed job whose run-at passed while the server was down is promoted by the first tick", () => {
+  const path = tmpPath();
+  const a = open(path);
+  const id = a.engine.push({ queue: "q", data: d(1), delay: 500 });
+  a.store.commit();
+  close(a.store);
+  clock.t += 1_000;
+  const b = open(path);
+  expect(b.engine.getJob(id)!.state).toBe(JobState.Delayed);
+  b.engine.tick(clock.t);
+  expect(b.engine.pull("q", 1)[0]!.id).toBe(id);
+});
+
+test("durability=none defers the commit within its interval, and close writes what is pending", () => {
+  const path = tmpPath();
+  const a = open(path, "none");
+  a.engine.push({ queue: "q", data: d(1) });
+  a.store.commit(); // the first commit is not deferred
+  expect(a.store.journal.pending).toBe(0);
+  a.engine.push({ queue: "q", data: d(2) });
+  a.store.commit();
+  expect(a.store.journal.pending).toBe(1);
+  expect(a.store.storedJobs()).toBe(1);
+  clock.t += noneCommitIntervalMs;
+  a.store.commit();
+  expect(a.store.journal.pending).toBe(0);
+  a.engine.push({ queue: "q", data: d(3) });
+  a.store.commit();
+  expect(a.store.journal.pending).toBe(1);
+  close(a.store);
+  expect(rows(path).length).toBe(3);
+});
+
+test("a file that is not a database is refused with a message naming it and what to do", () => {
+  const path = tmpPath();
+  writeFileSync(path, Buffer.alloc(16_384, 0x5a));
+  expect(() => new SqliteStore(path, "sync")).toThrow(/is corrupt.*restore the file from a backup, or move it/);
+  expect(() => new SqliteStore(path, "sync")).toThrow(path);
+});
+
+function filledDatabase(path: string): void {
+  const a = open(path);
+  for (let i = 0; i < 3000; i++) a.engine.push({ queue: "q", data: d("x".repeat(500) + i) });
+  a.store.commit();
+  close(a.store);
+}
+
+test("a database with garbage in its pages is refused, never opened empty", () => {
+  const path = tmpPath();
+  filledDatabase(path);
+  const size = statSync(path).size;
+  const fd = openSync(path, "r+");
+  writeSync(fd, Buffer.alloc(64 * 1024, 0xff), 0, 64 * 1024, Math.floor(size / 2 / 4096) * 4096);
+  closeSync(fd);
+  expect(() => open(path)).toThrow(/is corrupt/);
+});
+
+test("a torn (truncated) database is refused", () => {
+  const path = tmpPath();
+  filledDatabase(path);
+  truncateSync(path, Math.floor(statSync(path).size / 2));
+  expect(() => open(path)).toThrow(/is corrupt/);
+});
+
+test("a SQLite file of another program is refused", () => {
+  const path = tmpPath();
+  const db = new Database(path, { create: true });
+  db.exec("CREATE TABLE users (id INTEGER PRIMARY KEY)");
+  db.close();
+  expect(() => new SqliteStore(path, "sync")).toThrow(/not a ringq database \(table 'meta' is missing\)/);
+});
+
+test("a second store on the same file is refused while the first holds it", () => {
+  const path = tmpPath();
+  open(path);
+  expect(() => new SqliteStore(path, "sync")).toThrow(/is locked/);
+});
