@@ -95,13 +95,15 @@ export function drain(engine: Engine, q: QueueState): number {
 
 /** Removes the queue and every job in it, active ones included; parked pullers get []. */
 export function obliterate(engine: Engine, q: QueueState): number {
-  const victims: Job[] = [];
-  for (const job of engine.jobs.values()) if (job.queue === q) victims.push(job);
-  for (const job of victims) engine.remove(job);
+  // Answer parked pullers first: removing an active group job releases its group, which would
+  // otherwise serve a held job (about to be removed too) to a parked puller.
   for (const w of [...q.waiters]) {
     engine.cancelPull(w);
     w.resolve([]);
   }
+  const victims: Job[] = [];
+  for (const job of engine.jobs.values()) if (job.queue === q) victims.push(job);
+  for (const job of victims) engine.remove(job);
   engine.queues.delete(q.name);
   return victims.length;
 }

@@ -1,0 +1,233 @@
+// Test harness for the engine unit tests: a fake clock, a journal that records every write, job
+// data as bytes, a ClientError matcher and a full invariant check of the engine's structures.
+// Not a test file itself; it knows engine internals only to check them, never to drive them.
+
+import { expect } from "bun:test";
+import { Engine, type EngineOptions, type PushInput } from "../../src/engine/engine.ts";
+import { ClientError, type ErrorCode } from "../../src/engine/errors.ts";
+import type { IndexedHeap } from "../../src/engine/heap.ts";
+import { stateName, type Job, type StateName } from "../../src/engine/job.ts";
+import type { Journal } from "../../src/engine/journal.ts";
+import type { QueueState } from "../../src/engine/queue.ts";
+
+export interface JournalEntry {
+  kind: "changed" | "removed" | "queue";
+  id: number;
+  /** State of the job at the moment of the write ("queue" entries: the queue's paused flag). */
+  state: StateName | "paused" | "resumed";
+}
+
+export class RecordingJournal implements Journal {
+  entries: JournalEntry[] = [];
+  jobChanged(job: Job): void {
+    this.entries.push({ kind: "changed", id: job.id, state: stateName(job) });
+  }
+  jobRemoved(job: Job): void {
+    this.entries.push({ kind: "removed", id: job.id, state: stateName(job) });
+  }
+  queueChanged(q: QueueState): void {
+    this.entries.push({ kind: "queue", id: 0, state: q.paused ? "paused" : "resumed" });
+  }
+  /** Entries written since the last call. */
+  take(): JournalEntry[] {
+    const out = this.entries;
+    this.entries = [];
+    return out;
+  }
+  forJob(id: number): JournalEntry[] {
+    return this.entries.filter((e) => e.id === id && e.kind !== "queue");
+  }
+}
+
+export const T0 = 1_700_000_000_000;
+
+export class Harness {
+  t = T0;
+  readonly journal = new RecordingJournal();
+  readonly engine: Engine;
+  events: { event: string; id: number }[] = [];
+
+  constructor(opts: Partial<EngineOptions> = {}) {
+    this.engine = new Engine({ now: () => this.t, journal: this.journal, ...opts });
+    this.engine.onEvent = (event, job) => this.events.push({ event, id: job.id });
+  }
+
+  /** Pushes with defaults (queue "q", data = bytes of the id-to-be). */
+  push(opts: Partial<PushInput> = {}): number {
+    return this.engine.push({ queue: "q", data: bytes(this.engine.nextId), ...opts });
+  }
+
+  pullOne(queue = "q"): Job | undefined {
+    return this.engine.pull(queue, 1)[0];
+  }
+
+  pullIds(queue = "q", count = 1000): number[] {
+    return this.engine.pull(queue, count).map((j) => j.id);
+  }
+
+  /** Moves the clock to `t` and runs the engine's timers; returns tick's next deadline. */
+  at(t: number): number {
+    this.t = t;
+    return this.engine.tick(t);
+  }
+
+  advance(ms: number): number {
+    return this.at(this.t + ms);
+  }
+
+  state(id: number): StateName {
+    return stateName(this.engine.getJob(id));
+  }
+
+  job(id: number): Job {
+    return this.engine.mustGet(id);
+  }
+
+  q(name = "q"): QueueState {
+    return this.engine.queue(name);
+  }
+}
+
+/** Deterministic PRNG (mulberry32) so a failing random test is reproducible from its seed. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function bytes(n: number): Uint8Array {
+  // A MessagePack positive fixint / uint32 - any opaque bytes would do; distinct per job.
+  return new Uint8Array([0xce, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+}
+
+/** Runs f and asserts it throws a ClientError with `code`. */
+export function expectClientError(f: () => unknown, code: ErrorCode): ClientError {
+  let caught: unknown;
+  try {
+    f();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(ClientError);
+  expect((caught as ClientError).code).toBe(code);
+  return caught as ClientError;
+}
+
+/** Every item of an indexed heap knows its index, and the heap property holds. */
+export function checkHeap<T extends { hi: number }>(heap: IndexedHeap<T>, less: (a: T, b: T) => boolean): void {
+  const items = heap.values();
+  for (let i = 0; i < items.length; i++) {
+    if (items[i]!.hi !== i) throw new Error(`heap: item at ${i} has hi=${items[i]!.hi}`);
+    if (i > 0 && less(items[i]!, items[(i - 1) >> 1]!)) throw new Error(`heap: item at ${i} precedes its parent`);
+  }
+}
+
+interface EngineInternals {
+  delayed: IndexedHeap<Job>;
+  leases: IndexedHeap<Job>;
+  pullTimers: IndexedHeap<{ hi: number; deadline: number }>;
+  finishTimers: IndexedHeap<{ hi: number; deadline: number }>;
+}
+
+/**
+ * Cross-checks every structure of the engine against the jobs map: each job sits in exactly the
+ * structure of its state, counters match, groups/unique keys/custom ids point at the right jobs.
+ */
+export function checkInvariants(engine: Engine): void {
+  const e = engine as unknown as EngineInternals;
+  const byDeadline = (a: { deadline: number }, b: { deadline: number }) => a.deadline < b.deadline;
+  checkHeap(e.delayed, byDeadline);
+  checkHeap(e.leases, byDeadline);
+  checkHeap(e.pullTimers, byDeadline);
+  checkHeap(e.finishTimers, byDeadline);
+  const fail = (msg: string): never => {
+    throw new Error(`invariant: ${msg}`);
+  };
+  const perQueue = new Map<QueueState, { waiting: number; delayed: number; active: number; completed: number; failed: number }>();
+  for (const q of engine.queues.values()) {
+    perQueue.set(q, { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0 });
+    checkHeap(q.ready, (a, b) => (a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq));
+  }
+  for (const [id, job] of engine.jobs) {
+    if (job.id !== id) fail(`job ${job.id} stored under ${id}`);
+    const q = job.queue;
+    const c = perQueue.get(q) ?? fail(`job ${id} in a queue the engine does not know`);
+    const s = stateName(job);
+    switch (s) {
+      case "waiting": {
+        c.waiting++;
+        const inReady = q.ready.has(job);
+        const held = job.groupId !== null && (q.groupHeld.get(job.groupId) ?? []).includes(job);
+        if (inReady === held) fail(`waiting job ${id}: inReady=${inReady} held=${held}`);
+        if (held && !q.busyGroups.has(job.groupId!)) fail(`job ${id} held for idle group ${job.groupId}`);
+        break;
+      }
+      case "delayed":
+        c.delayed++;
+        if (!e.delayed.has(job)) fail(`delayed job ${id} not in the delay heap`);
+        if (job.deadline !== job.runAt) fail(`delayed job ${id}: deadline ${job.deadline} != run_at ${job.runAt}`);
+        break;
+      case "active":
+        c.active++;
+        if (q.active.get(id) !== job) fail(`active job ${id} not in the active map`);
+        if (!e.leases.has(job)) fail(`active job ${id} has no lease`);
+        if (job.lockToken <= 0) fail(`active job ${id} has no lock token`);
+        if (job.groupId !== null && !q.busyGroups.has(job.groupId)) fail(`active job ${id}: group not busy`);
+        break;
+      case "completed":
+        c.completed++;
+        if (engine.completed.get(id) !== job) fail(`completed job ${id} not in the completed list`);
+        if (job.lockToken !== 0) fail(`completed job ${id} kept its lock token`);
+        break;
+      case "failed":
+        c.failed++;
+        if (q.failed.get(id) !== job) fail(`failed job ${id} not in the DLQ`);
+        if (job.lockToken !== 0) fail(`failed job ${id} kept its lock token`);
+        break;
+      default:
+        fail(`job ${id} in unexpected state ${s}`);
+    }
+    const x = job.x;
+    if (x !== null && x.uniqueKey !== null) {
+      const unfinished = s === "waiting" || s === "delayed" || s === "active";
+      const holder = q.uniqueKeys.get(x.uniqueKey);
+      if (unfinished && holder !== id) fail(`unfinished job ${id} does not hold its unique_key`);
+      if (!unfinished && holder === id) fail(`finished job ${id} still holds its unique_key`);
+    }
+    if (x !== null && x.customId !== null && engine.customIds.get(x.customId) !== id) {
+      fail(`job ${id}: custom id ${x.customId} not mapped to it`);
+    }
+  }
+  for (const [q, c] of perQueue) {
+    if (q.waitingCount !== c.waiting) fail(`queue ${q.name}: waitingCount ${q.waitingCount} != ${c.waiting}`);
+    if (q.delayedCount !== c.delayed) fail(`queue ${q.name}: delayedCount ${q.delayedCount} != ${c.delayed}`);
+    if (q.active.size !== c.active) fail(`queue ${q.name}: active ${q.active.size} != ${c.active}`);
+    if (q.completedCount !== c.completed) fail(`queue ${q.name}: completedCount ${q.completedCount} != ${c.completed}`);
+    if (q.failed.size !== c.failed) fail(`queue ${q.name}: failed ${q.failed.size} != ${c.failed}`);
+    let held = 0;
+    for (const list of q.groupHeld.values()) held += list.length;
+    if (held !== q.heldCount) fail(`queue ${q.name}: heldCount ${q.heldCount} != ${held}`);
+    const activeGroups = new Set<string>();
+    for (const job of q.active.values()) {
+      const g = job.groupId;
+      if (g === null) continue;
+      if (activeGroups.has(g)) fail(`queue ${q.name}: two active jobs in group ${g}`);
+      activeGroups.add(g);
+    }
+    for (const g of q.busyGroups) if (!activeGroups.has(g)) fail(`queue ${q.name}: group ${g} busy with no active job`);
+    for (const [key, id] of q.uniqueKeys) {
+      const s = stateName(engine.getJob(id));
+      if (s !== "waiting" && s !== "delayed" && s !== "active") fail(`unique_key ${key} held by ${s} job ${id}`);
+    }
+    // Jobs ready while pullers are parked would be a lost wake-up (unless paused).
+    if (!q.paused && q.waiters.length > 0 && q.ready.size > 0) fail(`queue ${q.name}: ready jobs with parked pullers`);
+  }
+  if (e.delayed.size !== [...perQueue.values()].reduce((n, c) => n + c.delayed, 0)) fail("delay heap holds stray jobs");
+  if (e.leases.size !== [...perQueue.values()].reduce((n, c) => n + c.active, 0)) fail("lease heap holds stray jobs");
+  for (const [cid, id] of engine.customIds) if (!engine.jobs.has(id)) fail(`custom id ${cid} -> missing job ${id}`);
+}
