@@ -138,7 +138,7 @@ describe("queue operations", () => {
     let got: unknown = null;
     h.engine.pullOrPark("q", 1, 60_000, (jobs) => (got = jobs));
     expect(obliterate(h.engine, h.q())).toBe(0);
-    expect(got).toEqual([]);
+    expect(got as unknown).toEqual([]);
     expect(h.engine.nextDeadline()).toBe(Infinity);
   });
 
@@ -153,7 +153,7 @@ describe("queue operations", () => {
     h.engine.pullOrPark("q", 1, 60_000, (jobs) => (got = jobs.map((j) => j.id)));
     expect(got).toBeNull();
     expect(obliterate(h.engine, h.q())).toBe(2);
-    expect(got).toEqual([]);
+    expect(got as unknown).toEqual([]);
     expect(h.engine.jobs.size).toBe(0);
   });
 

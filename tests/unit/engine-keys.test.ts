@@ -179,7 +179,7 @@ describe("ttl", () => {
     expect(got).toBeNull();
     expect(h.state(id)).toBe("failed");
     const next = h.push();
-    expect(got).toEqual([next]);
+    expect(got as unknown).toEqual([next]);
   });
 
   test("WAITJOB on a job that expires reports failure", () => {

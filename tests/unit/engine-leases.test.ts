@@ -169,7 +169,7 @@ describe("leases and lock tokens", () => {
     h.engine.pullOrPark("q", 1, 10_000, (jobs) => (got = jobs.map((j) => j.id)));
     expect(got).toBeNull();
     h.at(T0 + 1000);
-    expect(got).toEqual([id]);
+    expect(got as unknown).toEqual([id]);
     expect(h.state(id)).toBe("active");
     expect(h.job(id).deadline).toBe(T0 + 2000);
     checkInvariants(h.engine);

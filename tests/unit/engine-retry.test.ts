@@ -167,7 +167,7 @@ describe("retry timing with the clock", () => {
     h.at(T0 + 999);
     expect(got).toBeNull();
     h.at(T0 + 1000);
-    expect(got).toEqual([id]);
+    expect(got as unknown).toEqual([id]);
     expect(h.state(id)).toBe("active");
   });
 });
