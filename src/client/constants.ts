@@ -56,6 +56,12 @@ export const concurrencyMax = 100_000;
  * run rather than left to a lease expiry, so a shorter wait keeps close() quick.
  */
 export const drainDelaySecondsDefault = 1;
+/**
+ * PULLBs a worker keeps in flight. Two lets the server prepare the next batch while the client
+ * runs the current one (measured: +40-60% no-op throughput on 2 cores); each asks for at most
+ * concurrency/2 jobs, so the worker still never holds more than `concurrency`.
+ */
+export const pullsInFlightMax = 2;
 /** Lease assumed for a job that does not say its stall_timeout (PROTOCOL.md default). */
 export const leaseMsDefault = 30_000;
 /** Heartbeats per lease: renewing at a third of it survives two lost or late heartbeats. */

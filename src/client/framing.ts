@@ -4,6 +4,7 @@
 
 import { Packr, Unpackr } from "msgpackr";
 import { frameBytesMax } from "./constants.ts";
+import { decode, NotPlain } from "./msgpack-decode.ts";
 
 // Plain MessagePack maps (no msgpackr records extension): the server and other flashQ clients
 // must be able to read every frame; `undefined` inside data becomes nil, as JSON would drop it.
@@ -82,7 +83,7 @@ export class FrameReader {
       if (buf.length - at - 4 < length) break;
       let message: unknown;
       try {
-        message = unpackr.unpack(buf.subarray(at + 4, at + 4 + length));
+        message = decodeFrame(buf.subarray(at + 4, at + 4 + length));
       } catch (err) {
         throw new FrameError(`undecodable frame from server: ${(err as Error).message}`);
       }
@@ -121,6 +122,16 @@ function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
     at += c.length;
   }
   return out;
+}
+
+/** Decode one frame body: the fast decoder, or msgpackr for frames with extensions. */
+export function decodeFrame(body: Uint8Array): unknown {
+  try {
+    return decode(body);
+  } catch (err) {
+    if (err instanceof NotPlain) return unpackr.unpack(body);
+    throw err;
+  }
 }
 
 /** Encode one message as a complete frame (used by tests and tools). */

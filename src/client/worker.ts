@@ -15,6 +15,7 @@ import {
   heartbeatsPerLease,
   leaseMsDefault,
   pullBatchJobsMax,
+  pullsInFlightMax,
   pullRetryMsMax,
   pullRetryMsMin,
 } from "./constants.ts";
@@ -65,8 +66,9 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /** Jobs whose processor is running, with when their lease was last renewed (ms). */
   private readonly running = new Map<Job<DataType, ResultType>, number>();
-  /** A PULLB is in flight (at most one: its count is the free slots at the time it was sent). */
-  private pulling = false;
+  /** PULLBs in flight, and the jobs they asked for (counted against concurrency). */
+  private pullsInFlight = 0;
+  private requested = 0;
   private pullFailures = 0;
   private pullRetryTimer: ReturnType<typeof setTimeout> | null = null;
   /** Last pull found nothing; `drained` fires once per busy -> empty transition. */
@@ -155,21 +157,28 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   // ---- pulling ----
 
   private pump(): void {
-    if (!this.started || this.stopping || this.paused || this.pulling || this.pullRetryTimer !== null) return;
-    const free = this.concurrency - this.running.size;
-    if (free <= 0) return;
-    const count = Math.min(free, pullBatchJobsMax);
-    this.pulling = true;
-    // With a backlog the server answers at once; when idle the pull parks for drainDelay.
-    const timeout = this.drainDelayMs;
-    this.connection.request("PULLB", { queue: this.name, count, timeout }, timeout).then(
-      (reply) => this.onPulled((reply.jobs ?? []) as WireJob[]),
-      (err) => this.onPullFailed(err as Error),
-    );
+    if (!this.started || this.stopping || this.paused || this.pullRetryTimer !== null) return;
+    // Up to two PULLBs in flight, each for at most half the slots: while the client runs one
+    // batch the server is already preparing the next, so client and server work in parallel
+    // instead of taking turns, and the worker never holds more than `concurrency` jobs.
+    while (this.pullsInFlight < pullsInFlightMax) {
+      const free = this.concurrency - this.running.size - this.requested;
+      if (free <= 0) return;
+      const count = Math.min(free, pullBatchJobsMax, Math.ceil(this.concurrency / pullsInFlightMax));
+      this.pullsInFlight++;
+      this.requested += count;
+      // With a backlog the server answers at once; when idle the pull parks for drainDelay.
+      const timeout = this.drainDelayMs;
+      this.connection.request("PULLB", { queue: this.name, count, timeout }, timeout).then(
+        (reply) => this.onPulled(count, (reply.jobs ?? []) as WireJob[]),
+        (err) => this.onPullFailed(count, err as Error),
+      );
+    }
   }
 
-  private onPulled(wires: WireJob[]): void {
-    this.pulling = false;
+  private onPulled(count: number, wires: WireJob[]): void {
+    this.pullsInFlight--;
+    this.requested -= count;
     this.pullFailures = 0;
     if (wires.length === 0) {
       if (!this.drained && this.running.size === 0) {
@@ -181,13 +190,16 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
       const now = Date.now();
       for (const wire of wires) this.start(new Job<DataType, ResultType>(this.connection, wire), now);
     }
-    // Pull again only after this turn's jobs had their chance to finish, so the next PULLB asks
-    // for every slot freed in this turn instead of one job at a time.
-    this.scheduleTick();
+    // Ask for the slots still free right away (the jobs just started count as taken): that
+    // PULLB reaches the server while this batch runs. Slots these jobs free are pulled for in
+    // tick(), together with their ACKs.
+    this.pump();
+    this.checkIdle();
   }
 
-  private onPullFailed(err: Error): void {
-    this.pulling = false;
+  private onPullFailed(count: number, err: Error): void {
+    this.pullsInFlight--;
+    this.requested -= count;
     if (this.stopping) {
       this.checkIdle();
       return;
@@ -195,6 +207,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     this.report(err);
     const delayMs = Math.min(pullRetryMsMax, pullRetryMsMin * 2 ** this.pullFailures);
     this.pullFailures++;
+    if (this.pullRetryTimer !== null) return; // the other pull already scheduled the retry
     this.pullRetryTimer = setTimeout(() => {
       this.pullRetryTimer = null;
       this.pump();
@@ -393,7 +406,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private isIdle(): boolean {
     return (
       this.running.size === 0 &&
-      !this.pulling &&
+      this.pullsInFlight === 0 &&
       this.outstanding === 0 &&
       !this.tickScheduled &&
       this.ackNoResult.length === 0 &&
