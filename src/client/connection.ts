@@ -63,7 +63,7 @@ interface Parked {
 type State = "idle" | "connecting" | "ready" | "reconnecting" | "failed" | "closing" | "closed";
 
 /**
- * Events: `ready` (connected and authenticated), `reconnecting` (delayMs, error),
+ * Events: `ready` (connected and authenticated), `reconnecting` (delayMs, error), `statechange`,
  * `error` (only emitted when someone listens; callers also get every error as a rejection).
  */
 export class Connection extends EventEmitter {
@@ -75,6 +75,8 @@ export class Connection extends EventEmitter {
   private readonly replyTimeoutMs: number;
 
   private state: State = "idle";
+  /** close() was called: no new requests; parked ones still go out if a connect is under way. */
+  private closeRequested = false;
   private socket: net.Socket | null = null;
   private everConnected = false;
   private failedAttempts = 0;
@@ -122,7 +124,7 @@ export class Connection extends EventEmitter {
    * (PULL/PULLB/WAITJOB timeout) so the client's own reply deadline starts after it.
    */
   request(cmd: string, message: Record<string, unknown>, waitMs = 0): Promise<Reply> {
-    if (this.state === "closing" || this.state === "closed") {
+    if (this.closeRequested || this.state === "closing" || this.state === "closed") {
       return Promise.reject(new ClosedError(`${cmd}: the connection to ${this.address} is closed`, cmd));
     }
     if (this.fatal !== null) {
@@ -149,12 +151,31 @@ export class Connection extends EventEmitter {
     });
   }
 
-  /** Stop reconnecting, fail parked requests, wait (bounded) for replies in flight, close. */
+  /**
+   * Send what was issued before close() (waiting, bounded, for a connect in progress), wait
+   * (bounded) for replies in flight, then close; stop reconnecting. Requests issued after close()
+   * fail with ClosedError. `waitForRepliesMs` bounds each of the two waits.
+   */
   async close(waitForRepliesMs = 2_000): Promise<void> {
     if (this.state === "closed") return;
-    if (this.state === "closing") {
+    if (this.closeRequested) {
       await new Promise<void>((resolve) => this.once("closed", resolve));
       return;
+    }
+    this.closeRequested = true;
+    // `q.add(...); await q.close()` right after construction: the add is parked until the first
+    // connect; send it rather than drop it. A connect that fails rejects the parked requests.
+    const deadline = Date.now() + waitForRepliesMs;
+    while (this.offline.length > 0 && (this.state === "connecting" || this.state === "reconnecting") && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.off("statechange", wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, deadline - Date.now());
+        this.on("statechange", wake);
+      });
     }
     this.state = "closing";
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
@@ -287,11 +308,13 @@ export class Connection extends EventEmitter {
     this.offline = [];
     for (const { p, message } of parked) this.sendNow(p, message);
     this.emit("ready");
+    this.emit("statechange");
   }
 
   private onSocketClose(socket: net.Socket): void {
     if (this.socket !== socket) return;
     this.socket = null;
+    queueMicrotask(() => this.emit("statechange"));
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.reader.reset();
