@@ -93,6 +93,46 @@ export const walBytesKeptMax = 64 * MiB;
 /** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
 export const sqliteCacheBytes = 32 * MiB;
 
+// ---- io_uring ----
+/** Slots the 32-bit user_data can name (14 bits, ffi/ringq_uring.h); connections must fit. */
+export const uringSlotsMax = 1 << 14;
+/** Submission queue entries. One turn's sends, re-arms and closes for ~2,000 busy connections
+ *  fit without an extra enter; more costs one extra io_uring_enter, nothing else. */
+export const uringSqEntries = 2048;
+/** Completion queue entries: multishot recv/accept post without an SQE each, so the CQ is much
+ *  larger than the SQ; the kernel keeps overflow (FEAT_NODROP) but that path is slow. */
+export const uringCqEntries = 16_384;
+/** Size of one provided recv buffer. Small frames fit in one; a 1 MiB frame spans 128. */
+export const uringRecvBufferBytes = 8 * KiB;
+/** Provided recv buffers (power of two, buffer ids are 16 bits). Buffers are lent for one batch
+ *  only, so this bounds data in flight between kernel and JS per turn, not per connection. */
+export const uringRecvBuffers = 2048;
+/** One send-arena chunk: one send SQE moves at most this much; pipelined replies coalesce in it. */
+export const uringSendChunkBytes = 16 * KiB;
+/** Send-arena chunks (64 MiB of address space, NORESERVE: only touched pages cost memory). */
+export const uringSendChunks = 4096;
+/** Arena chunks one connection may hold (4 MiB); past it output waits in a per-connection JS
+ *  queue, so one slow reader cannot starve the arena for everyone else. */
+export const uringSendChunksPerConnectionMax = 256;
+/** Command records per FFI call; a fuller turn submits early (one extra enter). */
+export const uringCommandsMax = 8192;
+/** Completions copied out per run; the rest wait in the CQ for the next run. */
+export const uringCompletionsMax = 4096;
+/** Listen backlog (the kernel clamps it to net.core.somaxconn); 1,000 simultaneous connects fit. */
+export const uringListenBacklog = 4096;
+/** Bound on the start-up probe's loopback self-test (DESIGN.md: 100 ms). */
+export const uringProbeTimeoutMs = 100;
+/** Bound on validating the poll on Bun's epoll fd at listen. */
+export const uringBunPollValidateMs = 100;
+/** Longest one loop turn runs before yielding to Bun with setImmediate (DESIGN.md: 1-2 ms), so
+ *  Bun's own work (timers, signals, other sockets) never waits behind a busy ring. */
+export const uringSliceMs = 2;
+/** Longest idle wait inside io_uring_enter. The POLL on Bun's epoll fd ends it early for
+ *  socket work; Bun timers (none on the hot path) run at most this late. 100 wake-ups/s idle. */
+export const uringIdleWaitMaxMs = 10;
+/** After shutdownFlushMs, time stop() waits for the kernel to confirm aborted connections. */
+export const uringStopAbortMs = 1_000;
+
 // ---- relations, asserted at load ----
 function assert(ok: boolean, what: string): void {
   if (!ok) throw new Error(`constants.ts: ${what}`);
@@ -104,3 +144,8 @@ assert(pushBatchJobsMax <= idsBatchMax, "PUSHB ids fit an ids batch");
 assert(stallsMax >= 1, "at least one stall before the DLQ");
 assert(maxAttemptsDefault >= 1 && maxAttemptsDefault <= maxAttemptsMax, "default attempts in range");
 assert(noneCommitIntervalMs > 0 && noneCommitEntriesMax > 0, "DURABILITY=none still commits");
+assert(connectionsMax < uringSlotsMax, "every connection fits a user_data slot");
+assert((uringRecvBuffers & (uringRecvBuffers - 1)) === 0 && uringRecvBuffers <= 32_768, "buffer ring: power of two, 15-bit ids");
+assert(uringCompletionsMax <= uringCqEntries, "one run's copy-out fits the CQ");
+assert(uringSendChunks * uringSendChunkBytes < 2 ** 31, "send-arena offsets are int32");
+assert(uringSendChunksPerConnectionMax * uringSendChunkBytes >= outputBytesLowWater, "low water reachable inside the arena");

@@ -22,7 +22,9 @@ export async function selectBackend(mode: IoMode): Promise<Selection> {
   const { probeUring } = await import("./uring.ts");
   const probe = await probeUring();
   if (probe.ok) {
-    return { backend: probe.backend, logLine: `IO backend: ${probe.backend.description}` };
+    const backend = probe.backend;
+    // A getter: the description is completed at listen() (how Bun's work wakes the ring).
+    return { backend, get logLine() { return `IO backend: ${backend.description}`; } };
   }
   if (mode === "uring") {
     throw new Error(`RINGQ_IO=uring but io_uring is unavailable: ${probe.reason}. ${probe.remedy}`);

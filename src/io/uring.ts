@@ -1,10 +1,575 @@
-// io_uring backend: placeholder until the shim lands (issue 3). probeUring reports unavailable.
-import type { IoBackend } from "./types.ts";
+// The io_uring backend: accept/recv/send through the ring of ffi/ringq_uring.c, driven by the
+// hybrid main-thread loop of DESIGN.md section 1. One FFI call (one io_uring_enter) per loop
+// iteration: commands written into C memory become SQEs, completions come back as int32 quads.
+//
+// Waiting. The loop never leaves the thread to Bun for long: when it has nothing to do it waits
+// in the ring, bounded by the engine's next deadline and uringIdleWaitMaxMs, and a multishot
+// POLL on Bun's own epoll fd (found and validated at start-up) ends that wait the moment Bun has
+// work (a signal, a timer's socket, an in-process client). Where that POLL cannot be validated it
+// uses the doorbell instead: when idle it hands the thread back to Bun and the ring's eventfd,
+// relayed by the shim to a pipe Bun reads, brings it back on the next completion.
+//
+// Memory the kernel sees (commands, completions, recv buffers, send arena) is allocated in C and
+// wrapped once; per-connection state lives in typed arrays indexed by slot; no BigInt, no
+// per-message allocation on the hot path.
 
-export type UringProbe =
-  | { ok: true; backend: IoBackend }
-  | { ok: false; reason: string; remedy: string };
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { readdirSync, readlinkSync } from "node:fs";
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { release } from "node:os";
+import {
+  connectionsMax,
+  outputBytesHighWater,
+  outputBytesLowWater,
+  shutdownFlushMs,
+  uringBunPollValidateMs,
+  uringCommandsMax,
+  uringCompletionsMax,
+  uringCqEntries,
+  uringIdleWaitMaxMs,
+  uringListenBacklog,
+  uringProbeTimeoutMs,
+  uringRecvBufferBytes,
+  uringRecvBuffers,
+  uringSendChunkBytes,
+  uringSendChunks,
+  uringSendChunksPerConnectionMax,
+  uringSliceMs,
+  uringSqEntries,
+  uringStopAbortMs,
+} from "../constants.ts";
+import {
+  CMD_ACCEPT,
+  CMD_CANCEL,
+  CMD_CLOSE,
+  CMD_INTS,
+  CMD_POLL,
+  CMD_RECV,
+  CMD_RECYCLE,
+  CMD_SEND,
+  CQE_BUFFER_SHIFT,
+  CQE_F_BUFFER,
+  CQE_F_MORE,
+  CQE_INTS,
+  MODE_NAMES,
+  OP_ACCEPT,
+  OP_CANCEL,
+  OP_CLOSE,
+  OP_IGNORE,
+  OP_POLL,
+  OP_RECV,
+  OP_SEND,
+  openShim,
+  REGION_CMDS,
+  REGION_CQES,
+  REGION_RECV,
+  REGION_SEND,
+  REGION_STATS,
+  shimPath,
+  STAGE_NAMES,
+  STAT_ENTERS,
+  type Shim,
+  ud,
+  udGen,
+  udOp,
+  udSlot,
+  UD_GEN_MASK,
+} from "./uring-abi.ts";
+import { SendArena } from "./uring-output.ts";
+import type { ConnId, IoBackend, IoHandler, IoStats } from "./types.ts";
 
-export async function probeUring(): Promise<UringProbe> {
-  return { ok: false, reason: "shim not built yet", remedy: "run `bun run build:ffi`" };
+export type Probe = { ok: true; backend: UringBackend } | { ok: false; reason: string; remedy: string };
+
+const ERRNO: Record<number, string> = {
+  1: "EPERM", 12: "ENOMEM", 13: "EACCES", 22: "EINVAL", 24: "EMFILE", 38: "ENOSYS",
+  95: "EOPNOTSUPP", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 110: "ETIMEDOUT",
+};
+const errnoName = (e: number): string => ERRNO[e] ?? `errno ${e}`;
+
+const remedyBuild = "install gcc and liburing-dev (apt-get install gcc liburing-dev), then run: bun run build:ffi";
+const remedyKernel =
+  "io_uring needs Linux >= 6.1 with io_uring enabled (sysctl kernel.io_uring_disabled=0); under Docker, run with the seccomp profile in README.md (Docker)";
+
+/**
+ * Everything RINGQ_IO=auto checks before choosing io_uring: the shim loads, the kernel takes the
+ * ring flags and opcodes, a buffer ring registers, and a loopback accept/recv/send/close runs
+ * through a throwaway ring within uringProbeTimeoutMs. Then the real ring is created.
+ * RINGQ_URING_SHIM overrides the shim's path (tests use it to force the fallback).
+ */
+export async function probeUring(): Promise<Probe> {
+  const path = process.env.RINGQ_URING_SHIM || shimPath;
+  let shim: Shim;
+  try {
+    shim = openShim(path);
+  } catch (e) {
+    return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy: remedyBuild };
+  }
+  const out = new Int32Array(4);
+  const err = shim.ringq_probe(out, uringProbeTimeoutMs);
+  if (err !== 0 || out[0] !== 0) {
+    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
+    return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
+  }
+  const ctx = shim.ringq_create(
+    uringSqEntries, uringCqEntries, uringRecvBuffers, uringRecvBufferBytes,
+    uringSendChunks * uringSendChunkBytes, uringCommandsMax, uringCompletionsMax, out,
+  );
+  if (ctx === null) {
+    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
+    return { ok: false, reason: `${stage} ${errnoName(out[2]!)} (server ring)`, remedy: remedyKernel };
+  }
+  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!) };
+}
+
+// Slot states.
+const FREE = 0;
+const OPEN = 1;
+/** close() asked: output still draining, then the close is submitted. */
+const DRAINING = 2;
+/** cancel+close submitted; the slot is freed once the close (and any send) completed. */
+const CLOSING = 3;
+
+const LISTENER_SLOT = 0;
+
+export class UringBackend implements IoBackend {
+  readonly name = "uring" as const;
+  /** Completed at listen() with how Bun's work ends a wait in the ring. */
+  description: string;
+
+  private readonly cmds: Int32Array;
+  private readonly cqes: Int32Array;
+  private readonly recv: Uint8Array;
+  private readonly shimStats: Float64Array;
+  private readonly out: SendArena;
+  private ncmd = 0;
+
+  // Per-slot connection state (slot 0 is the listener).
+  private readonly fd = new Int32Array(connectionsMax + 1);
+  private readonly gen = new Int32Array(connectionsMax + 1);
+  private readonly state = new Uint8Array(connectionsMax + 1);
+  private readonly sending = new Uint8Array(connectionsMax + 1);
+  private readonly closed = new Uint8Array(connectionsMax + 1);
+  private readonly high = new Uint8Array(connectionsMax + 1);
+  private readonly queuedSend = new Uint8Array(connectionsMax + 1);
+  private readonly freeSlots: number[] = [];
+  /** Slots with output written since their last send was submitted. */
+  private readonly toSend: number[] = [];
+
+  private handler: IoHandler | null = null;
+  private listenFd = -1;
+  /** Bun's epoll fds whose POLL ended a wait at validation; empty: doorbell mode. */
+  private bunPollFds: number[] = [];
+  private bunHasWork = false;
+  private turnScheduled = false;
+  private parked = false;
+  private deadlineAt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopping = false;
+  private ended = false;
+  private fatal: Error | null = null;
+  private readonly st: IoStats = { backend: "uring", connectionsOpen: 0, connectionsAccepted: 0, bytesIn: 0, bytesOut: 0, turns: 0 };
+
+  constructor(
+    private readonly shim: Shim,
+    private readonly ctx: Pointer,
+    mode: number,
+    private readonly doorbellFd: number,
+  ) {
+    const region = (id: number): ArrayBuffer => {
+      const p = shim.ringq_region(ctx, id)!;
+      return toArrayBuffer(p, 0, shim.ringq_region_bytes(ctx, id));
+    };
+    this.cmds = new Int32Array(region(REGION_CMDS));
+    this.cqes = new Int32Array(region(REGION_CQES));
+    this.recv = new Uint8Array(region(REGION_RECV));
+    this.shimStats = new Float64Array(region(REGION_STATS));
+    this.out = new SendArena(
+      new Uint8Array(region(REGION_SEND)), uringSendChunkBytes, uringSendChunks,
+      connectionsMax + 1, uringSendChunksPerConnectionMax,
+    );
+    for (let s = connectionsMax; s >= 1; s--) this.freeSlots.push(s);
+    this.description = `io_uring (kernel-level async, ${MODE_NAMES[mode] ?? `mode ${mode}`}, kernel ${release()})`;
+  }
+
+  // ---- commands ----
+
+  private cmd(op: number, fd: number, u: number, a: number, b: number): void {
+    if (this.ncmd === uringCommandsMax) {
+      const err = this.shim.ringq_submit(this.ctx, this.ncmd);
+      this.ncmd = 0;
+      if (err < 0) this.fail(`io_uring submit failed: ${errnoName(-err)}`);
+    }
+    const i = this.ncmd++ * CMD_INTS;
+    const c = this.cmds;
+    c[i] = op;
+    c[i + 1] = fd;
+    c[i + 2] = u;
+    c[i + 3] = a;
+    c[i + 4] = b;
+  }
+
+  private fail(message: string): void {
+    this.fatal ??= new Error(`${message}. The server cannot continue on io_uring; restart it with RINGQ_IO=bun`);
+  }
+
+  // ---- listen and start-up validation ----
+
+  async listen(host: string, port: number, handler: IoHandler): Promise<number> {
+    this.handler = handler;
+    // The shim takes numeric addresses only: resolve names (localhost, a hostname) here.
+    const numericHost = isIP(host) ? host : (await lookup(host)).address;
+    const fd = this.shim.ringq_listen(Buffer.from(`${numericHost}\0`), port, uringListenBacklog);
+    if (fd < 0) {
+      throw new Error(`cannot listen on ${host}:${port}: ${errnoName(-fd)}` +
+        (-fd === 98 ? " (another process holds the port; set TCP_PORT)" : ""));
+    }
+    this.listenFd = fd;
+    this.cmd(CMD_ACCEPT, fd, ud(OP_ACCEPT, 0, LISTENER_SLOT), 0, 0);
+    // RINGQ_URING_WAKE=doorbell skips the POLL (tests use it to run the doorbell path).
+    this.bunPollFds = process.env.RINGQ_URING_WAKE === "doorbell" ? [] : await this.validateBunPoll();
+    this.description = `${this.description}, ${this.bunPollFds.length > 0 ? "POLL on Bun's epoll" : "eventfd doorbell"}`;
+    this.schedule();
+    return this.shim.ringq_local_port(fd);
+  }
+
+  /**
+   * Arms a multishot POLL on each of Bun's epoll fds, makes Bun's loop busy (a loopback connect
+   * through Bun.listen/Bun.connect) and keeps the fds whose POLL fired within the bound.
+   */
+  private async validateBunPoll(): Promise<number[]> {
+    const candidates: number[] = [];
+    for (const name of readdirSync("/proc/self/fd")) {
+      try {
+        if (readlinkSync(`/proc/self/fd/${name}`) === "anon_inode:[eventpoll]") candidates.push(Number(name));
+      } catch {
+        // closed while listing
+      }
+    }
+    if (candidates.length === 0 || candidates.length > UD_GEN_MASK) return [];
+    // Drain what the ring already has (the first accept's submission) before validating.
+    this.run(0, 0);
+    candidates.forEach((fd, i) => this.cmd(CMD_POLL, fd, ud(OP_POLL, i, LISTENER_SLOT), 0, 0));
+    this.run(0, 0);
+    const fired = new Set<number>();
+    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, open() {} } });
+    const client = Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {}, open() {} } });
+    const until = Date.now() + uringBunPollValidateMs;
+    while (fired.size === 0 && Date.now() < until) {
+      const n = this.run(1, 1000 * Math.max(1, until - Date.now()));
+      for (let i = 0; i < n; i++) {
+        const u = this.cqes[i * CQE_INTS]!;
+        if (udOp(u) === OP_POLL) fired.add(candidates[udGen(u)]!);
+        else this.complete(i); // nothing else is open yet, but keep the accept path honest
+      }
+    }
+    (await client).end();
+    server.stop(true);
+    for (const fd of candidates) if (!fired.has(fd)) this.cmd(CMD_CANCEL, fd, ud(OP_IGNORE, 0, LISTENER_SLOT), 0, 0);
+    return [...fired];
+  }
+
+  /** Only for start-up and stop: one run, completions left in cqes. */
+  private run(waitNr: number, timeoutUs: number): number {
+    const n = this.shim.ringq_run(this.ctx, this.ncmd, waitNr, timeoutUs);
+    this.ncmd = 0;
+    if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
+    return n < 0 ? 0 : n;
+  }
+
+  // ---- the loop ----
+
+  private schedule(): void {
+    if (this.turnScheduled || this.ended) return;
+    this.turnScheduled = true;
+    setImmediate(this.turn);
+  }
+
+  private readonly turn = (): void => {
+    this.turnScheduled = false;
+    if (this.ended || this.handler === null) return;
+    if (this.parked) this.unpark();
+    const start = Date.now();
+    let wait = false;
+    for (;;) {
+      let timeoutUs = 0;
+      if (wait) {
+        const left = this.deadlineAt - Date.now();
+        if (this.bunPollFds.length === 0) {
+          // Doorbell mode: hand the thread back to Bun until the ring or a deadline calls.
+          if (left > 0) return this.park(left);
+        } else {
+          timeoutUs = left <= 0 ? 0 : 1000 * Math.min(left, uringIdleWaitMaxMs);
+        }
+      }
+      const n = this.shim.ringq_run(this.ctx, this.ncmd, timeoutUs > 0 ? 1 : 0, timeoutUs);
+      this.ncmd = 0;
+      if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
+      for (let i = 0; i < n; i++) this.complete(i);
+      const now = Date.now();
+      if (n > 0 || now >= this.deadlineAt || !wait) {
+        this.st.turns++;
+        const delay = this.handler!.onTurn(now);
+        this.deadlineAt = delay === Infinity ? Infinity : now + delay;
+      }
+      this.submitSends();
+      if (this.fatal !== null) {
+        this.ended = true;
+        throw this.fatal;
+      }
+      if (this.bunHasWork || this.stopping || Date.now() - start >= uringSliceMs) break;
+      wait = n === 0 && this.ncmd === 0;
+    }
+    this.bunHasWork = false;
+    this.schedule();
+  };
+
+  /** Doorbell mode, idle: the ring's eventfd (relayed to a pipe) or the deadline wakes us. */
+  private park(delayMs: number): void {
+    this.shim.ringq_set_notify(this.ctx, 1);
+    // A completion that raced the toggle would ring no bell: look once more before sleeping.
+    const n = this.shim.ringq_run(this.ctx, 0, 0, 0);
+    if (n > 0) {
+      this.shim.ringq_set_notify(this.ctx, 0);
+      for (let i = 0; i < n; i++) this.complete(i);
+      this.schedule();
+      return;
+    }
+    this.parked = true;
+    this.readDoorbell();
+    if (delayMs !== Infinity) this.timer = setTimeout(() => this.wake(), delayMs);
+  }
+
+  private unpark(): void {
+    this.parked = false;
+    this.shim.ringq_set_notify(this.ctx, 0);
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private doorbell: { read(): Promise<{ done: boolean }>; cancel(): Promise<void> } | null = null;
+  private doorbellPending = false;
+
+  private readDoorbell(): void {
+    if (this.doorbellPending || this.doorbellFd < 0) return;
+    const reader = (this.doorbell ??= Bun.file(this.doorbellFd).stream().getReader());
+    this.doorbellPending = true;
+    reader.read().then(
+      (r) => {
+        this.doorbellPending = false;
+        if (!r.done) this.wake();
+      },
+      () => {
+        this.doorbellPending = false;
+      },
+    );
+  }
+
+  wake(): void {
+    this.schedule();
+  }
+
+  // ---- completions ----
+
+  private complete(i: number): void {
+    const q = i * CQE_INTS;
+    const u = this.cqes[q]!;
+    const res = this.cqes[q + 1]!;
+    const flags = this.cqes[q + 2]!;
+    const op = udOp(u);
+    const slot = udSlot(u);
+    if (op === OP_RECV) {
+      if (this.gen[slot] !== udGen(u) || this.state[slot] === FREE || this.closed[slot]) {
+        if (flags & CQE_F_BUFFER) this.cmd(CMD_RECYCLE, 0, 0, flags >>> CQE_BUFFER_SHIFT, 0);
+        return;
+      }
+      if (res > 0) {
+        const bid = flags >>> CQE_BUFFER_SHIFT;
+        this.st.bytesIn += res;
+        this.handler!.onData(slot, this.recv, bid * uringRecvBufferBytes, res);
+        this.cmd(CMD_RECYCLE, 0, 0, bid, 0);
+        if (!(flags & CQE_F_MORE) && !this.closed[slot]) this.armRecv(slot);
+      } else if (res === 0) {
+        this.close(slot); // peer finished sending: flush what we owe it, then close
+      } else if (res === -105 /* ENOBUFS: every buffer lent this turn; they come back below */) {
+        if (!(flags & CQE_F_MORE)) this.armRecv(slot);
+      } else {
+        this.abort(slot);
+      }
+    } else if (op === OP_SEND) {
+      this.sending[slot] = 0;
+      if (res > 0) {
+        this.st.bytesOut += res;
+        this.out.consume(slot, res);
+      }
+      if (this.state[slot] === CLOSING) {
+        if (this.closed[slot] === 2) this.release(slot);
+        return;
+      }
+      if (res < 0) return this.abort(slot);
+      this.queueSend(slot);
+      if (this.high[slot] && this.out.pending(slot) < outputBytesLowWater) {
+        this.high[slot] = 0;
+        this.handler!.onWritable(slot);
+      }
+    } else if (op === OP_ACCEPT) {
+      if (res >= 0) this.accepted(res);
+      if (!(flags & CQE_F_MORE) && !this.stopping && this.listenFd >= 0) {
+        this.cmd(CMD_ACCEPT, this.listenFd, ud(OP_ACCEPT, 0, LISTENER_SLOT), 0, 0);
+      }
+    } else if (op === OP_CLOSE) {
+      if (this.gen[slot] !== udGen(u) || this.state[slot] !== CLOSING) return;
+      this.closed[slot] = 2;
+      if (!this.sending[slot]) this.release(slot);
+    } else if (op === OP_POLL) {
+      this.bunHasWork = true;
+      if (!(flags & CQE_F_MORE) && res >= 0 && !this.stopping && this.bunPollFds.length > 0) {
+        const fd = this.bunPollFds[udGen(u)] ?? this.bunPollFds[0]!;
+        this.cmd(CMD_POLL, fd, u, 0, 0);
+      }
+    }
+    // OP_CANCEL / OP_IGNORE: nothing waits for them.
+  }
+
+  private accepted(fd: number): void {
+    const slot = this.freeSlots.pop();
+    if (slot === undefined || this.stopping) {
+      // Over connectionsMax (or shutting down): refuse by closing at once.
+      this.shim.ringq_close_fd(fd);
+      return;
+    }
+    this.gen[slot] = (this.gen[slot]! + 1) & UD_GEN_MASK;
+    this.fd[slot] = fd;
+    this.state[slot] = OPEN;
+    this.closed[slot] = 0;
+    this.sending[slot] = 0;
+    this.high[slot] = 0;
+    this.st.connectionsOpen++;
+    this.st.connectionsAccepted++;
+    this.armRecv(slot);
+    this.handler!.onOpen(slot);
+  }
+
+  private armRecv(slot: number): void {
+    this.cmd(CMD_RECV, this.fd[slot]!, ud(OP_RECV, this.gen[slot]!, slot), 0, 0);
+  }
+
+  // ---- output ----
+
+  write(conn: ConnId, bytes: Uint8Array, offset: number, length: number): number {
+    if (this.state[conn] !== OPEN || this.closed[conn]) return 0;
+    if (length === 0) return this.out.pending(conn);
+    const pending = this.out.write(conn, bytes, offset, length);
+    if (pending > outputBytesHighWater) this.high[conn] = 1;
+    this.queueSend(conn);
+    return pending;
+  }
+
+  private queueSend(slot: number): void {
+    if (this.queuedSend[slot] || this.sending[slot]) return;
+    this.queuedSend[slot] = 1;
+    this.toSend.push(slot);
+  }
+
+  /** One send in flight per connection, from the head of its arena chain. */
+  private submitSends(): void {
+    const list = this.toSend;
+    for (let i = 0; i < list.length; i++) {
+      const slot = list[i]!;
+      this.queuedSend[slot] = 0;
+      if (this.sending[slot] || this.state[slot] === FREE || this.state[slot] === CLOSING) continue;
+      if (this.out.nextSend(slot)) {
+        this.sending[slot] = 1;
+        this.cmd(CMD_SEND, this.fd[slot]!, ud(OP_SEND, this.gen[slot]!, slot), this.out.sendOffset, this.out.sendLength);
+      } else if (this.state[slot] === DRAINING) {
+        this.submitClose(slot);
+      }
+    }
+    list.length = 0;
+  }
+
+  pendingBytes(conn: ConnId): number {
+    return this.state[conn] === FREE ? 0 : this.out.pending(conn);
+  }
+
+  // ---- closing ----
+
+  close(conn: ConnId): void {
+    if (this.state[conn] !== OPEN) return;
+    this.state[conn] = DRAINING;
+    this.queueSend(conn); // the send path submits the close once output is out
+    this.gone(conn);
+  }
+
+  abort(conn: ConnId): void {
+    const s = this.state[conn];
+    if (s !== OPEN && s !== DRAINING) return;
+    this.gone(conn);
+    this.submitClose(conn);
+  }
+
+  /** Tells the server once; the slot lives on until the kernel is done with it. */
+  private gone(slot: number): void {
+    if (this.closed[slot]) return;
+    this.closed[slot] = 1;
+    this.st.connectionsOpen--;
+    this.handler?.onClose(slot);
+  }
+
+  private submitClose(slot: number): void {
+    this.state[slot] = CLOSING;
+    const g = this.gen[slot]!;
+    // The cancel ends the multishot recv and any in-flight send; the close is hard-linked to it.
+    this.cmd(CMD_CLOSE, this.fd[slot]!, ud(OP_CANCEL, g, slot), ud(OP_CLOSE, g, slot), 0);
+  }
+
+  private release(slot: number): void {
+    this.out.reset(slot);
+    this.state[slot] = FREE;
+    this.closed[slot] = 0;
+    this.fd[slot] = -1;
+    this.freeSlots.push(slot);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping || this.handler === null) return;
+    this.stopping = true;
+    if (this.parked) this.wake();
+    // Stop accepting: cancel the multishot accept (it holds its own file reference), then close.
+    this.cmd(CMD_CANCEL, this.listenFd, ud(OP_IGNORE, 0, LISTENER_SLOT), 0, 0);
+    this.wake();
+    await Bun.sleep(1);
+    this.shim.ringq_close_fd(this.listenFd);
+    this.listenFd = -1;
+    // Turns keep running: the server flushes its last replies, the sends drain (bounded).
+    const live = (): number[] => {
+      const s: number[] = [];
+      for (let i = 1; i <= connectionsMax; i++) if (this.state[i] !== FREE) s.push(i);
+      return s;
+    };
+    const flushUntil = Date.now() + shutdownFlushMs;
+    while (live().some((s) => this.out.pending(s) > 0) && Date.now() < flushUntil) await Bun.sleep(2);
+    for (const s of live()) {
+      if (this.out.pending(s) > 0) this.abort(s);
+      else this.close(s);
+    }
+    this.wake();
+    const closeUntil = Date.now() + uringStopAbortMs;
+    while (live().length > 0 && Date.now() < closeUntil) await Bun.sleep(2);
+    this.ended = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.doorbell?.cancel().catch(() => {});
+    this.handler = null;
+    // queue_exit cancels what is left; the memory goes with the ring.
+    this.shim.ringq_destroy(this.ctx);
+  }
+
+  stats(): IoStats {
+    return { ...this.st };
+  }
+
+  /** io_uring_enter calls made so far (bench and tests: syscalls per request). */
+  enters(): number {
+    return this.shimStats[STAT_ENTERS]!;
+  }
 }

@@ -63,7 +63,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     keepFinishedAgeMs: cfg.keepCompletedAgeMs,
   });
   store.recover(engine);
-  const { backend, logLine } = await selectBackend(cfg.io);
+  const selection = await selectBackend(cfg.io);
+  const backend = selection.backend;
   const info: ServerInfo = {
     version: VERSION,
     ioBackend: backend.name,
@@ -138,7 +139,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   const port = await backend.listen(cfg.host, cfg.port, handler);
   const startupLine =
-    `ringq ${VERSION} listening on ${cfg.host}:${port} (tcp, flashQ protocol); ${logLine}; ${store.description}` +
+    `ringq ${VERSION} listening on ${cfg.host}:${port} (tcp, flashQ protocol); ${selection.logLine}; ${store.description}` +
     (info.authTokens ? "; auth: tokens required" : "");
   log(startupLine);
 

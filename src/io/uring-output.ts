@@ -1,0 +1,173 @@
+// Per-connection output for the io_uring backend: a chain of chunks in the C-owned send arena
+// (so the kernel reads stable memory), and past a per-connection cap a JS overflow queue.
+// Pure bookkeeping: it does not submit sends or know connection states (uring.ts does).
+
+export class SendArena {
+  private readonly chunkNext: Int32Array;
+  private readonly chunkFill: Int32Array;
+  private readonly freeStack: Int32Array;
+  private freeTop: number;
+  private readonly head: Int32Array;
+  private readonly tail: Int32Array;
+  private readonly headOff: Int32Array;
+  private readonly chunkCount: Int32Array;
+  /** Bytes queued per slot, arena and overflow together. */
+  private readonly queued: Float64Array;
+  private readonly overflow: (Uint8Array[] | null)[];
+  /** Offset already moved into the arena from the first overflow piece. */
+  private readonly overflowOff: Int32Array;
+  /** Set by nextSend: the range of the send to submit. */
+  sendOffset = 0;
+  sendLength = 0;
+
+  constructor(
+    private readonly arena: Uint8Array,
+    private readonly chunkBytes: number,
+    chunks: number,
+    slots: number,
+    private readonly chunksPerSlotMax: number,
+  ) {
+    this.chunkNext = new Int32Array(chunks).fill(-1);
+    this.chunkFill = new Int32Array(chunks);
+    this.freeStack = new Int32Array(chunks);
+    // LIFO free list: recently used (resident) chunks are reused first.
+    for (let i = 0; i < chunks; i++) this.freeStack[i] = chunks - 1 - i;
+    this.freeTop = chunks;
+    this.head = new Int32Array(slots).fill(-1);
+    this.tail = new Int32Array(slots).fill(-1);
+    this.headOff = new Int32Array(slots);
+    this.chunkCount = new Int32Array(slots);
+    this.queued = new Float64Array(slots);
+    this.overflow = new Array(slots).fill(null);
+    this.overflowOff = new Int32Array(slots);
+  }
+
+  pending(slot: number): number {
+    return this.queued[slot];
+  }
+
+  chunksFree(): number {
+    return this.freeTop;
+  }
+
+  /** Copies bytes in; returns the bytes now queued for slot. */
+  write(slot: number, bytes: Uint8Array, offset: number, length: number): number {
+    this.queued[slot] += length;
+    if (this.overflow[slot] === null) {
+      const copied = this.copyIn(slot, bytes, offset, length);
+      if (copied === length) return this.queued[slot];
+      offset += copied;
+      length -= copied;
+    }
+    // Slow path (arena cap reached): keep order by queueing a private copy.
+    let q = this.overflow[slot];
+    if (q === null) q = this.overflow[slot] = [];
+    q.push(bytes.slice(offset, offset + length));
+    return this.queued[slot];
+  }
+
+  /** Fills the arena from bytes; returns how many bytes fit. */
+  private copyIn(slot: number, bytes: Uint8Array, offset: number, length: number): number {
+    const arena = this.arena;
+    let done = 0;
+    while (done < length) {
+      let t = this.tail[slot];
+      if (t < 0 || this.chunkFill[t] === this.chunkBytes) {
+        t = this.allocChunk(slot);
+        if (t < 0) break;
+      }
+      const fill = this.chunkFill[t];
+      const n = Math.min(this.chunkBytes - fill, length - done);
+      const dst = t * this.chunkBytes + fill;
+      const src = offset + done;
+      if (n <= 64) {
+        // Small replies: a loop beats allocating a subarray view.
+        for (let i = 0; i < n; i++) arena[dst + i] = bytes[src + i];
+      } else if (src === 0 && n === bytes.length) {
+        arena.set(bytes, dst);
+      } else {
+        arena.set(bytes.subarray(src, src + n), dst);
+      }
+      this.chunkFill[t] = fill + n;
+      done += n;
+    }
+    return done;
+  }
+
+  private allocChunk(slot: number): number {
+    if (this.freeTop === 0 || this.chunkCount[slot] >= this.chunksPerSlotMax) return -1;
+    const c = this.freeStack[--this.freeTop];
+    this.chunkFill[c] = 0;
+    this.chunkNext[c] = -1;
+    const t = this.tail[slot];
+    if (t < 0) {
+      this.head[slot] = c;
+      this.headOff[slot] = 0;
+    } else {
+      this.chunkNext[t] = c;
+    }
+    this.tail[slot] = c;
+    this.chunkCount[slot]++;
+    return c;
+  }
+
+  private freeHead(slot: number): void {
+    const h = this.head[slot];
+    const next = this.chunkNext[h];
+    this.freeStack[this.freeTop++] = h;
+    this.chunkCount[slot]--;
+    this.head[slot] = next;
+    this.headOff[slot] = 0;
+    if (next < 0) this.tail[slot] = -1;
+  }
+
+  /** Sets sendOffset/sendLength to the next contiguous range to send; false when none. */
+  nextSend(slot: number): boolean {
+    const h = this.head[slot];
+    if (h < 0) return false;
+    const len = this.chunkFill[h] - this.headOff[slot];
+    if (len <= 0) return false;
+    this.sendOffset = h * this.chunkBytes + this.headOff[slot];
+    this.sendLength = len;
+    return true;
+  }
+
+  /** The kernel took n bytes from the head: free drained chunks, refill from overflow. */
+  consume(slot: number, n: number): void {
+    this.queued[slot] -= n;
+    while (n > 0) {
+      const h = this.head[slot];
+      const avail = this.chunkFill[h] - this.headOff[slot];
+      const take = n < avail ? n : avail;
+      this.headOff[slot] += take;
+      n -= take;
+      // A drained head goes back even when it is the tail: idle connections hold no chunks.
+      if (this.headOff[slot] === this.chunkFill[h]) this.freeHead(slot);
+    }
+    const q = this.overflow[slot];
+    if (q !== null) this.drainOverflow(slot, q);
+  }
+
+  private drainOverflow(slot: number, q: Uint8Array[]): void {
+    while (q.length > 0) {
+      const piece = q[0];
+      const off = this.overflowOff[slot];
+      const copied = this.copyIn(slot, piece, off, piece.length - off);
+      if (off + copied < piece.length) {
+        this.overflowOff[slot] = off + copied;
+        return;
+      }
+      q.shift();
+      this.overflowOff[slot] = 0;
+    }
+    this.overflow[slot] = null;
+  }
+
+  /** Drops everything queued for slot (no send may be in flight: the kernel could still read). */
+  reset(slot: number): void {
+    while (this.head[slot] >= 0) this.freeHead(slot);
+    this.queued[slot] = 0;
+    this.overflow[slot] = null;
+    this.overflowOff[slot] = 0;
+  }
+}
