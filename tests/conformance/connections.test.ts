@@ -1,0 +1,138 @@
+// Conformance, connection lifecycle, against every I/O backend: a thousand clients at once, and
+// clients that vanish abruptly (RST) mid-frame, mid-large-frame and with replies still owed.
+// The server must survive each, must not lose a job it acknowledged, must not store a job
+// whose frame never completed, and must not store any job twice.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { availableBackends, backendNames } from "../helpers/backends.ts";
+import { frame, line, RawClient } from "../helpers/raw-client.ts";
+import { ServerProcess } from "../helpers/server-process.ts";
+
+const avail = await availableBackends("conformance/connections");
+
+for (const io of backendNames) {
+  describe.skipIf(!avail[io].available)(`connections [${io}]`, () => {
+    let server: ServerProcess;
+    const open = () => RawClient.connect(server.port);
+
+    /** Every job in a queue, drained with PULLB on a fresh connection (data -> count). */
+    async function drain(queue: string): Promise<{ ids: number[]; data: unknown[] }> {
+      const c = await open();
+      const ids: number[] = [];
+      const data: unknown[] = [];
+      for (;;) {
+        const r = await c.call({ cmd: "PULLB", queue, count: 1000, timeout: 0 });
+        expect(r.ok).toBe(true);
+        if (r.jobs.length === 0) break;
+        for (const j of r.jobs) {
+          ids.push(j.id);
+          data.push(j.data);
+        }
+      }
+      c.close();
+      return { ids, data };
+    }
+
+    beforeAll(async () => {
+      server = await ServerProcess.start({ io });
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    test("1000 concurrent connections each PUSH and PULL; every job is delivered exactly once", async () => {
+      const n = 1000;
+      const clients = await Promise.all(Array.from({ length: n }, () => open()));
+      try {
+        // Half the connections speak text, half binary, all at once.
+        const results = await Promise.all(clients.map(async (c, i) => {
+          const text = i % 2 === 1;
+          const push = { cmd: "PUSH", queue: "c-thousand", data: i, reqId: `push-${i}` };
+          const pull = { cmd: "PULL", queue: "c-thousand", timeout: 10_000, reqId: `pull-${i}` };
+          c.send(text ? Buffer.concat([line(push), line(pull)]) : Buffer.concat([frame(push), frame(pull)]));
+          const replies = text ? await c.lines(2, 20_000) : await c.frames(2, 20_000);
+          const byId = Object.fromEntries(replies.map((r) => [r.reqId, r]));
+          return { pushed: byId[`push-${i}`], pulled: byId[`pull-${i}`] };
+        }));
+        expect(results.every((r) => r.pushed?.ok === true && r.pulled?.ok === true)).toBe(true);
+        const pushedIds = results.map((r) => r.pushed.id as number).sort((a, b) => a - b);
+        const pulledIds = results.map((r) => r.pulled.job.id as number).sort((a, b) => a - b);
+        expect(new Set(pushedIds).size).toBe(n);
+        expect(pulledIds).toEqual(pushedIds);
+        const pulledData = results.map((r) => r.pulled.job.data as number).sort((a, b) => a - b);
+        expect(pulledData).toEqual(Array.from({ length: n }, (_, i) => i));
+      } finally {
+        for (const c of clients) c.close();
+      }
+      const check = await open();
+      expect((await check.call({ cmd: "COUNT", queue: "c-thousand" })).count).toBe(0);
+      check.close();
+    });
+
+    test("clients that reset mid-frame: acknowledged jobs kept once, the partial one never stored", async () => {
+      const clients = 50;
+      const perClient = 20;
+      await Promise.all(Array.from({ length: clients }, async (_, k) => {
+        const c = await open();
+        const text = k % 2 === 1;
+        const reqs = Array.from({ length: perClient }, (_, i) => ({ cmd: "PUSH", queue: "c-reset", data: `${k}:${i}` }));
+        c.send(Buffer.concat(reqs.map((r) => (text ? line(r) : frame(r)))));
+        const replies = text ? await c.lines(perClient) : await c.frames(perClient);
+        expect(replies.every((r) => r.ok === true)).toBe(true);
+        // Half of one more request, then an abrupt reset.
+        const partial = text ? line({ cmd: "PUSH", queue: "c-reset", data: `${k}:partial` }) : frame({ cmd: "PUSH", queue: "c-reset", data: `${k}:partial` });
+        c.send(partial.subarray(0, Math.max(1, partial.length - 5 - (k % 7))));
+        await new Promise<void>((r) => setImmediate(r));
+        c.reset();
+      }));
+      const alive = await open();
+      expect(await alive.call({ cmd: "PING" })).toEqual({ ok: true, pong: true });
+      alive.close();
+      const { data } = await drain("c-reset");
+      const expected = [];
+      for (let k = 0; k < clients; k++) for (let i = 0; i < perClient; i++) expected.push(`${k}:${i}`);
+      expect([...data].sort()).toEqual(expected.sort());
+    });
+
+    test("a client that resets in the middle of a 1 MiB frame does not disturb the others", async () => {
+      const big = frame({ cmd: "PUSH", queue: "c-reset-big", data: Buffer.alloc(1024 * 1024, 7) });
+      const victims = await Promise.all(Array.from({ length: 8 }, () => open()));
+      const bystander = await open();
+      await Promise.all(victims.map(async (v, i) => {
+        await v.sendInPieces(big.subarray(0, 100_000 + i * 100_000), 32 * 1024, i);
+        v.reset();
+      }));
+      expect((await bystander.call({ cmd: "PUSH", queue: "c-reset-big", data: "small" })).ok).toBe(true);
+      expect((await drain("c-reset-big")).data).toEqual(["small"]);
+      bystander.close();
+    });
+
+    test("a client that resets while the server still owes it megabytes of replies", async () => {
+      const c = await open();
+      const pushed = await c.call({ cmd: "PUSH", queue: "c-owed", data: Buffer.alloc(256 * 1024, 1) });
+      expect(pushed.ok).toBe(true);
+      c.pause();
+      // ~64 MiB of replies owed to a client that stops reading and then resets.
+      c.send(Buffer.concat(Array.from({ length: 256 }, () => frame({ cmd: "GETJOB", id: pushed.id }))));
+      const other = await open();
+      expect((await other.call({ cmd: "PUSH", queue: "c-owed-2", data: 1 })).ok).toBe(true);
+      c.reset();
+      // The server keeps serving, and the job the vanished client read is untouched.
+      const got = await other.call({ cmd: "GETJOB", id: pushed.id });
+      expect(got.state).toBe("waiting");
+      expect(got.job.data.length).toBe(256 * 1024);
+      expect((await other.call({ cmd: "COUNT", queue: "c-owed-2" })).count).toBe(1);
+      other.close();
+    });
+
+    test("a client that closes cleanly right after sending gets its requests applied exactly once", async () => {
+      const c = await open();
+      c.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame({ cmd: "PUSH", queue: "c-fin", data: i }))));
+      c.sock.end(); // FIN: everything sent before it must still be read and applied
+      await c.waitClosed();
+      const got = await drain("c-fin");
+      expect([...(got.data as number[])].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+      expect(server.exitCode).toBeNull();
+    });
+  });
+}
