@@ -149,7 +149,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   /** Counts per state (GETJOBCOUNTS). With types, only those (BullMQ's signature). */
-  async getJobCounts(...types: string[]): Promise<JobCounts> {
+  getJobCounts(): Promise<JobCounts>;
+  getJobCounts(...types: string[]): Promise<Record<string, number>>;
+  async getJobCounts(...types: string[]): Promise<Record<string, number>> {
     const reply = await this.connection.request("GETJOBCOUNTS", { queue: this.name });
     const all: JobCounts = {
       waiting: reply.waiting ?? 0,
@@ -159,7 +161,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       failed: reply.failed ?? 0,
     };
     if (types.length === 0) return all;
-    const some = {} as JobCounts;
+    const some: Record<string, number> = {};
     for (const t of types) some[t] = all[t] ?? 0;
     return some;
   }

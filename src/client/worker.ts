@@ -135,9 +135,11 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /**
    * Finish the jobs in hand (a parked pull may still deliver some: they run too), send and await
-   * their ACK/FAIL, then close the connection. With `force`, return at once: jobs in hand are
-   * not confirmed and the server re-queues them when their leases expire (nothing is lost, but
-   * they wait a lease). Resolves once closed.
+   * their ACK/FAIL, then close the connection. With `force`, do not wait for running processors:
+   * their jobs are handed back to the queue at once (MOVETODELAYED with delay 0 and the job's
+   * lock token: no attempt is counted) and whatever those processors return later is dropped.
+   * Jobs a pull delivers in the instant of closing come back when their leases expire (nothing
+   * is lost, but they wait a lease). Resolves once closed.
    */
   close(force = false): Promise<void> {
     if (this.closing !== null) return this.closing;
@@ -145,7 +147,8 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     if (this.pullRetryTimer !== null) clearTimeout(this.pullRetryTimer);
     this.pullRetryTimer = null;
     this.closing = (async () => {
-      if (!force) await this.whenIdle();
+      if (force) await this.returnRunning();
+      else await this.whenIdle();
       this.stopHeartbeats();
       if (this.owned) await this.connection.close();
       this.emit("closed");
@@ -237,7 +240,8 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   }
 
   private finish(job: Job<DataType, ResultType>, result: unknown, err: unknown): void {
-    this.running.delete(job);
+    // Not running any more: close(true) handed it back, its outcome is no longer ours to report.
+    if (!this.running.delete(job)) return;
     job.onProgress = null;
     if (err !== undefined) {
       this.failures.push({ job, err: err instanceof Error ? err : new Error(String(err)) });
@@ -354,6 +358,23 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private settled(): void {
     this.outstanding--;
     this.checkIdle();
+  }
+
+  /** close(true): give every running job back to the queue without counting an attempt. */
+  private async returnRunning(): Promise<void> {
+    const jobs = [...this.running.keys()];
+    this.running.clear();
+    await Promise.all(
+      jobs.map((job) => {
+        job.onProgress = null;
+        const req: Record<string, unknown> = { id: Number(job.id), delay: 0 };
+        if (job.lockToken !== undefined) req.lock_token = job.lockToken;
+        return this.connection.request("MOVETODELAYED", req).then(
+          () => undefined,
+          (err) => this.report(new RingqError(`job ${job.id}: not handed back on close (its lease will return it): ${(err as Error).message}`, (err as RingqError).code ?? "CLOSE", "MOVETODELAYED")),
+        );
+      }),
+    );
   }
 
   // ---- leases ----

@@ -1,9 +1,13 @@
 // Queue against a real server process: every producer/admin method, and that BullMQ options
 // arrive under their wire names (checked by reading the job back, not by trusting the mapping).
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { BulkAddError, CommandError, Queue, RingqError } from "../../src/client/index.ts";
 import { startServer, type TestServer } from "./server.ts";
+
+// Each test is bounded by its own waits; this only keeps a slow, shared machine from cutting
+// a test short (bun kills the server child of a test that times out).
+setDefaultTimeout(20_000);
 
 let server: TestServer;
 let n = 0;
