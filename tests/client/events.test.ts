@@ -1,0 +1,117 @@
+// QueueEvents and job.waitUntilFinished against a real server process: events of jobs run by a
+// worker on another connection, results and failure reasons, and only events after start-up.
+
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { JobFailedError, Queue, QueueEvents, TimeoutError, Worker } from "../../src/client/index.ts";
+import { startServer, until, type TestServer } from "./server.ts";
+
+setDefaultTimeout(20_000);
+
+let server: TestServer;
+let n = 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe("QueueEvents", () => {
+  test("completed, failed, progress and active of any job, with results and reasons", async () => {
+    const name = `e-${++n}`;
+    const q = new Queue(name, { connection: { port: server.port } });
+    // A job finished before QueueEvents started is history, not an event.
+    const old = await q.add("old", 0);
+    await q.connection.request("PULLB", { queue: name, count: 1, timeout: 0 });
+    await q.connection.request("ACK", { id: Number(old.id), result: "old" });
+
+    const events = new QueueEvents(name, { connection: { port: server.port }, pollMs: 20 });
+    const completed: { jobId: string; returnvalue: unknown }[] = [];
+    const failed: { jobId: string; failedReason: string }[] = [];
+    const progress: { jobId: string; data: unknown }[] = [];
+    const active: string[] = [];
+    events.on("completed", (e) => completed.push(e));
+    events.on("failed", (e) => failed.push(e));
+    events.on("progress", (e) => progress.push(e));
+    events.on("active", (e) => active.push(e.jobId));
+    await events.waitUntilReady();
+
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const worker = new Worker(
+      name,
+      async (job) => {
+        if (job.data === "slow") {
+          await job.updateProgress(42);
+          await gate;
+          return "slow done";
+        }
+        if (job.data === "bad") throw new Error("bad input");
+        return { echo: job.data };
+      },
+      { connection: { port: server.port }, concurrency: 4, drainDelay: 0.2 },
+    );
+    try {
+      const slow = await q.add("s", "slow");
+      await until(() => progress.some((p) => p.jobId === slow.id), "progress of the slow job");
+      expect(progress.find((p) => p.jobId === slow.id)!.data).toBe(42);
+      expect(active).toContain(slow.id);
+
+      const ok = await q.add("o", "fine");
+      const bad = await q.add("b", "bad", { attempts: 1 });
+      release();
+      await until(() => completed.length === 2 && failed.length === 1, "2 completed and 1 failed event");
+      expect(completed.find((c) => c.jobId === ok.id)!.returnvalue).toEqual({ echo: "fine" });
+      expect(completed.find((c) => c.jobId === slow.id)!.returnvalue).toBe("slow done");
+      expect(failed).toEqual([{ jobId: bad.id, failedReason: "bad input", prev: "active" } as never]);
+      expect(completed.some((c) => c.jobId === old.id)).toBe(false);
+
+      // Each job is announced once, however many polls see it.
+      await sleep(100);
+      expect(completed.length).toBe(2);
+      expect(failed.length).toBe(1);
+    } finally {
+      await worker.close();
+      await events.close();
+      await q.close();
+    }
+  });
+});
+
+describe("job.waitUntilFinished", () => {
+  test("resolves with the result, rejects with the failure reason, times out with TimeoutError", async () => {
+    const name = `e-${++n}`;
+    const q = new Queue(name, { connection: { port: server.port } });
+    const worker = new Worker(
+      name,
+      async (job) => {
+        if (job.data === "never") return new Promise(() => {});
+        if (job.data === "fail") throw new Error("it broke");
+        await sleep(30);
+        return job.data * 2;
+      },
+      { connection: { port: server.port }, concurrency: 4, drainDelay: 0.2 },
+    );
+    try {
+      const a = await q.add("a", 21);
+      const f = await q.add("f", "fail", { attempts: 2, backoff: 10 });
+      expect(await a.waitUntilFinished()).toBe(42);
+      // Already finished: answered at once.
+      expect(await a.waitUntilFinished()).toBe(42);
+      const err = await f.waitUntilFinished().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(JobFailedError);
+      expect((err as JobFailedError).message).toMatch(/it broke/);
+      expect((err as JobFailedError).jobId).toBe(f.id);
+
+      const stuck = await q.add("n", "never", { attempts: 1 });
+      const t = await stuck.waitUntilFinished(undefined, 150).catch((e: unknown) => e);
+      expect(t).toBeInstanceOf(TimeoutError);
+      expect((t as Error).message).toMatch(new RegExp(`job ${stuck.id} did not finish within 150 ms`));
+    } finally {
+      await worker.close(true);
+      await q.close();
+    }
+  });
+});
