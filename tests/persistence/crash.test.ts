@@ -1,0 +1,319 @@
+// Durability of a real server process: kill -9 at random moments while several connections push
+// (PUSH pipelined and PUSHB) and process (PULLB + ACK/ACKB), restart on the same DATA_PATH with
+// DURABILITY=sync, and check what the clients were told: every acknowledged PUSH exists exactly
+// once (by id and by custom id), every acknowledged ACK is still completed, nothing completed or
+// pulled comes back active or missing, ids keep growing. Also: a corrupt or torn file given to
+// the real process makes it exit 1 with a message, never serve an empty queue.
+
+import { Database } from "bun:sqlite";
+import { afterEach, expect, test } from "bun:test";
+import { rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConnectionLost, FrameClient, killAllServers, ServerProcess } from "./server-process.ts";
+
+const paths: string[] = [];
+function tmpPath(): string {
+  const p = join(tmpdir(), `ringq-crash-${process.pid}-${Math.random().toString(36).slice(2)}.db`);
+  paths.push(p);
+  return p;
+}
+
+afterEach(async () => {
+  await killAllServers();
+  for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
+});
+
+/** Small seeded PRNG (mulberry32): a failing run can be replayed with RINGQ_CRASH_SEED. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const queue = "crash";
+const cycles = 12;
+/** Bounds the work (and the verification) whatever the machine's speed. */
+const pushesMax = 40_000;
+const producers = 2;
+const workers = 2;
+
+/** What clients were told, across all cycles. */
+class Ledger {
+  /** Custom ids sent in a PUSH/PUSHB, acknowledged or not. */
+  readonly attempted = new Set<string>();
+  /** Custom id -> id, for pushes whose reply arrived. */
+  readonly pushed = new Map<string, number>();
+  /** Ids whose ACK/ACKB reply said ok. */
+  readonly acked = new Set<number>();
+  /** Ids seen completed by an earlier verification. */
+  readonly seenCompleted = new Set<number>();
+  /** Ids delivered by a PULLB in the current cycle and not (yet) acknowledged. */
+  readonly inHand = new Set<number>();
+  /** Replies that were errors: never expected in this workload. */
+  readonly errors: string[] = [];
+  maxId = 0;
+
+  noteId(id: number): void {
+    if (id > this.maxId) this.maxId = id;
+  }
+}
+
+/** Runs until the connection dies; ConnectionLost is the normal end. */
+async function producer(c: FrameClient, l: Ledger, tag: string, rnd: () => number): Promise<void> {
+  let n = 0;
+  const next = () => {
+    const cid = `${tag}-${n++}`;
+    l.attempted.add(cid);
+    return cid;
+  };
+  const pushed = (cid: string, id: unknown) => {
+    if (typeof id !== "number") return void l.errors.push(`PUSH ${cid}: id ${JSON.stringify(id)}`);
+    l.pushed.set(cid, id);
+    l.noteId(id);
+  };
+  while (l.attempted.size < pushesMax) {
+    if (rnd() < 0.5) {
+      // Single PUSHes, pipelined.
+      const sent = Array.from({ length: 16 }, () => {
+        const cid = next();
+        return c.call({ cmd: "PUSH", queue, data: { c: cid }, job_id: cid }).then((r) => {
+          if (r.ok !== true) l.errors.push(`PUSH ${cid}: ${JSON.stringify(r)}`);
+          else pushed(cid, r.id);
+        });
+      });
+      await Promise.all(sent);
+    } else {
+      const cids = Array.from({ length: 50 }, next);
+      const r = await c.call({ cmd: "PUSHB", queue, jobs: cids.map((cid) => ({ data: { c: cid }, job_id: cid })) });
+      if (r.ok !== true || r.errors !== undefined) l.errors.push(`PUSHB: ${JSON.stringify(r)}`);
+      else cids.forEach((cid, i) => pushed(cid, r.ids[i]));
+    }
+  }
+  await new Promise<never>(() => {}); // done pushing: wait for the kill like everyone else
+}
+
+async function worker(c: FrameClient, l: Ledger, rnd: () => number): Promise<void> {
+  for (;;) {
+    const r = await c.call({ cmd: "PULLB", queue, count: 50, timeout: 50 });
+    if (r.ok !== true) {
+      l.errors.push(`PULLB: ${JSON.stringify(r)}`);
+      continue;
+    }
+    const jobs = r.jobs as { id: number; lock_token: string; data: { c: string }; custom_id: string }[];
+    for (const j of jobs) {
+      l.inHand.add(j.id);
+      if (j.data?.c !== j.custom_id) l.errors.push(`job ${j.id} delivered with data ${JSON.stringify(j.data)} but custom id ${j.custom_id}`);
+    }
+    if (jobs.length === 0) continue;
+    if (rnd() < 0.5) {
+      const ids = jobs.map((j) => j.id);
+      const a = await c.call({ cmd: "ACKB", ids });
+      if (a.ok !== true || a.failed !== undefined) l.errors.push(`ACKB: ${JSON.stringify(a)}`);
+      const failed = new Set<number>((a.failed ?? []).map((f: { id: number }) => f.id));
+      if (a.ok === true) for (const id of ids) if (!failed.has(id)) l.acked.add(id);
+    } else {
+      await Promise.all(
+        jobs.map((j) =>
+          c.call({ cmd: "ACK", id: j.id, lock_token: j.lock_token, result: { done: j.data.c } }).then((a) => {
+            if (a.ok !== true) l.errors.push(`ACK ${j.id}: ${JSON.stringify(a)}`);
+            else l.acked.add(j.id);
+          }),
+        ),
+      );
+    }
+  }
+}
+
+function expectLost(p: Promise<void>): Promise<void> {
+  return p.then(
+    () => {
+      throw new Error("a load loop ended without losing its connection");
+    },
+    (e) => {
+      if (!(e instanceof ConnectionLost)) throw e;
+    },
+  );
+}
+
+interface JobView {
+  id: number;
+  state: string;
+  custom_id: string | null;
+  data: { c?: string } | null;
+}
+
+/** Everything the restarted (idle) server holds in the queue, checked against the ledger. */
+async function verify(server: ServerProcess, l: Ledger, context: string): Promise<Record<string, number>> {
+  const c = await FrameClient.connect(server.port);
+  try {
+    const jobs: JobView[] = [];
+    for (let offset = 0; ; offset += 10_000) {
+      const r = await c.ok({ cmd: "GETJOBS", queue, limit: 10_000, offset });
+      jobs.push(...(r.jobs as JobView[]));
+      if (offset + 10_000 >= r.total) break;
+    }
+    const why = (msg: string) => `${context}: ${msg}`;
+    const byId = new Map<number, JobView>();
+    const byCustom = new Map<string, JobView>();
+    const perState: Record<string, number> = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 };
+    for (const j of jobs) {
+      if (byId.has(j.id)) throw new Error(why(`job ${j.id} listed twice`));
+      byId.set(j.id, j);
+      if (j.custom_id === null || !l.attempted.has(j.custom_id)) throw new Error(why(`job ${j.id} has custom id ${j.custom_id}, never pushed`));
+      const twin = byCustom.get(j.custom_id);
+      if (twin !== undefined) throw new Error(why(`custom id ${j.custom_id} exists twice: jobs ${twin.id} and ${j.id}`));
+      byCustom.set(j.custom_id, j);
+      if (j.data?.c !== j.custom_id) throw new Error(why(`job ${j.id} has data ${JSON.stringify(j.data)}, pushed as ${j.custom_id}`));
+      perState[j.state] = (perState[j.state] ?? 0) + 1;
+    }
+    // Restart puts active jobs back to waiting; no FAIL was ever sent and no lease can expire
+    // this soon, so nothing may be failed; nothing was delayed.
+    expect({ context, active: perState.active, failed: perState.failed, delayed: perState.delayed }).toEqual({ context, active: 0, failed: 0, delayed: 0 });
+    const counts = await c.ok({ cmd: "GETJOBCOUNTS", queue });
+    const reported: Record<string, number> = { waiting: counts.waiting, active: counts.active, delayed: counts.delayed, completed: counts.completed, failed: counts.failed };
+    expect({ context, ...perState }).toEqual({ context, ...reported });
+
+    for (const [cid, id] of l.pushed) {
+      const j = byCustom.get(cid);
+      if (j === undefined) throw new Error(why(`acknowledged push ${cid} (id ${id}) is missing`));
+      if (j.id !== id) throw new Error(why(`acknowledged push ${cid} was id ${id}, now id ${j.id}`));
+    }
+    for (const id of l.acked) {
+      const s = byId.get(id)?.state;
+      if (s !== "completed") throw new Error(why(`acknowledged ACK of job ${id}: state is now ${s ?? "missing"}`));
+    }
+    for (const id of l.seenCompleted) {
+      const s = byId.get(id)?.state;
+      if (s !== "completed") throw new Error(why(`job ${id} was completed before a crash, is now ${s ?? "missing"}`));
+    }
+    for (const id of l.inHand) {
+      const s = byId.get(id)?.state;
+      // Pulled and not acknowledged: back to waiting, or completed if the ACK committed but its
+      // reply was lost with the process.
+      if (s !== "waiting" && s !== "completed") throw new Error(why(`job ${id} was in a worker's hands, is now ${s ?? "missing"}`));
+    }
+    for (const j of jobs) {
+      if (j.state === "completed") l.seenCompleted.add(j.id);
+      l.noteId(j.id);
+    }
+    // The index behind GETJOBBYCUSTOMID was rebuilt too (a sample: each lookup is a round trip).
+    const sample = [...l.pushed].filter((_, i) => i % 97 === 0).slice(0, 200);
+    const found = await Promise.all(sample.map(([cid]) => c.ok({ cmd: "GETJOBBYCUSTOMID", job_id: cid })));
+    sample.forEach(([cid, id], i) => {
+      if (found[i].job?.id !== id) throw new Error(why(`GETJOBBYCUSTOMID ${cid}: ${JSON.stringify(found[i].job?.id)}, expected ${id}`));
+    });
+    // Ids are never reused: a new job's id is above every id any client ever saw.
+    const probe = `probe-${l.attempted.size}-${Math.random()}`;
+    l.attempted.add(probe);
+    const pr = await c.ok({ cmd: "PUSH", queue, data: { c: probe }, job_id: probe });
+    if (!(pr.id > l.maxId)) throw new Error(why(`new job got id ${pr.id}, not above ${l.maxId}`));
+    l.pushed.set(probe, pr.id);
+    l.noteId(pr.id);
+    perState.waiting! += 1;
+    return perState;
+  } finally {
+    c.close();
+  }
+}
+
+test(
+  `kill -9 under load, ${cycles} times: acknowledged pushes and acks survive exactly once`,
+  async () => {
+    const seed = Number(process.env.RINGQ_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const rnd = prng(seed);
+    const path = tmpPath();
+    const env = { DATA_PATH: path, DURABILITY: "sync", KEEP_COMPLETED: "1000000", KEEP_COMPLETED_AGE_MS: String(24 * 3600_000) };
+    const l = new Ledger();
+    const history: string[] = [];
+    let server = await ServerProcess.start(env);
+    let killedDuringStart = 0;
+    let lastTotal = -1;
+    try {
+      for (let cycle = 0; cycle < cycles; cycle++) {
+        const conns = await Promise.all(Array.from({ length: producers + workers }, () => FrameClient.connect(server.port)));
+        l.inHand.clear();
+        const loops = conns.map((c, i) =>
+          expectLost(i < producers ? producer(c, l, `c${cycle}-p${i}`, prng(seed + cycle * 31 + i)) : worker(c, l, prng(seed + cycle * 37 + i))),
+        );
+        await Bun.sleep(100 + Math.floor(rnd() * 500));
+        const before = { pushed: l.pushed.size, acked: l.acked.size, inFlight: conns.reduce((s, c) => s + c.inFlight, 0) };
+        await server.crash();
+        await Promise.all(loops);
+        for (const c of conns) c.close();
+        if (l.errors.length > 0) throw new Error(`seed ${seed}, cycle ${cycle}: error replies: ${l.errors.slice(0, 5).join("; ")}`);
+
+        if (cycle % 3 === 2) {
+          // Also kill one during start-up / recovery, at a random point.
+          const s = await ServerProcess.spawn(env);
+          await Bun.sleep(Math.floor(rnd() * 300));
+          await s.crash();
+          if (!/ listening on /.test(s.log)) killedDuringStart++;
+        }
+        server = await ServerProcess.start(env);
+        const perState = await verify(server, l, `seed ${seed}, after crash ${cycle + 1}`);
+        lastTotal = Object.values(perState).reduce((a, b) => a + b, 0);
+        history.push(`crash ${cycle + 1}: ${before.pushed} pushed, ${before.acked} acked so far, ${before.inFlight} requests in flight -> ${JSON.stringify(perState)}`);
+      }
+      // The workload really exercised both sides, and crashes really hit work in flight.
+      expect(l.pushed.size).toBeGreaterThan(1_000);
+      expect(l.acked.size).toBeGreaterThan(500);
+      expect(await server.stop()).toBe(0);
+      // The file holds exactly the jobs the last verification listed (and its probe job).
+      const db = new Database(path, { readonly: true });
+      try {
+        const stored = db.query("SELECT count(*) AS n FROM jobs").get() as { n: number };
+        expect(stored.n).toBe(lastTotal);
+      } finally {
+        db.close();
+      }
+      console.log(`crash test (seed ${seed}): ${cycles} kills under load, ${killedDuringStart} more during start-up; ${l.pushed.size} acknowledged pushes and ${l.acked.size} acknowledged acks all intact`);
+    } catch (e) {
+      throw new Error(`seed ${seed} (replay with RINGQ_CRASH_SEED=${seed}): ${(e as Error).message}\n${history.join("\n")}\nserver log:\n${server.log}`);
+    }
+  },
+  { timeout: 120_000 },
+);
+
+async function expectRefused(path: string, pattern: RegExp): Promise<string> {
+  const s = await ServerProcess.spawn({ DATA_PATH: path, DURABILITY: "sync" });
+  const code = await s.exited;
+  expect(s.log).not.toContain(" listening on ");
+  expect(code).toBe(1);
+  expect(s.log).toMatch(pattern);
+  expect(s.log).toContain(path);
+  return s.log;
+}
+
+/** A real database written by a real server: 2,000 jobs with 500-byte payloads, stopped cleanly. */
+async function writtenDatabase(path: string): Promise<void> {
+  const s = await ServerProcess.start({ DATA_PATH: path, DURABILITY: "batch" });
+  const c = await FrameClient.connect(s.port);
+  for (let i = 0; i < 20; i++) {
+    await c.ok({ cmd: "PUSHB", queue, jobs: Array.from({ length: 100 }, (_, k) => ({ data: "x".repeat(500) + (i * 100 + k) })) });
+  }
+  c.close();
+  expect(await s.stop()).toBe(0);
+}
+
+test("a torn (truncated) database file makes the real process exit 1 with a message, not serve an empty queue", async () => {
+  const path = tmpPath();
+  await writtenDatabase(path);
+  truncateSync(path, Math.floor(statSync(path).size / 2));
+  const log = await expectRefused(path, /failed to start: DATA_PATH .* is corrupt or not a ringq database/);
+  expect(log).toMatch(/restore the file from a backup, or move it/);
+  // And the file was left as it was: nothing "repaired" or recreated.
+  expect(statSync(path).size).toBeGreaterThan(0);
+});
+
+test("a file of garbage makes the real process exit 1 naming the file", async () => {
+  const path = tmpPath();
+  writeFileSync(path, Buffer.alloc(64 * 1024, 0x5a));
+  await expectRefused(path, /failed to start: DATA_PATH .* is corrupt or not a ringq database/);
+  expect(statSync(path).size).toBe(64 * 1024);
+});
