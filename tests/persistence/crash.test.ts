@@ -95,7 +95,7 @@ async function producer(c: FrameClient, l: Ledger, tag: string, rnd: () => numbe
       else cids.forEach((cid, i) => pushed(cid, r.ids[i]));
     }
   }
-  await new Promise<never>(() => {}); // done pushing: wait for the kill like everyone else
+  await c.whenLost(); // done pushing: wait for the kill like everyone else
 }
 
 async function worker(c: FrameClient, l: Ledger, rnd: () => number): Promise<void> {

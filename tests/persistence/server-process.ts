@@ -10,6 +10,7 @@ import { pack, unpack } from "msgpackr";
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 const startTimeoutMs = 20_000;
+const replyTimeoutMs = 15_000;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -111,8 +112,12 @@ export class FrameClient {
   private readonly pending = new Map<string, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   private nextReq = 0;
   closed = false;
+  private readonly lost: Promise<never>;
+  private markLost: (e: Error) => void = () => {};
 
   private constructor(private readonly sock: net.Socket) {
+    this.lost = new Promise<never>((_, reject) => (this.markLost = reject));
+    this.lost.catch(() => {}); // observed by whoever awaits whenLost(), if anyone
     sock.setNoDelay(true);
     sock.on("data", (d: Buffer) => this.onData(d));
     sock.on("close", () => this.fail());
@@ -140,7 +145,22 @@ export class FrameClient {
     const head = Buffer.alloc(4);
     head.writeUInt32BE(body.length, 0);
     this.sock.write(Buffer.concat([head, body]));
-    return new Promise((resolve, reject) => this.pending.set(reqId, { resolve, reject }));
+    return new Promise((resolve, reject) => {
+      // A server that stops answering fails the test with the command's name, not a test timeout.
+      const t = setTimeout(() => {
+        this.pending.delete(reqId);
+        reject(new Error(`no reply to ${req.cmd} within ${replyTimeoutMs} ms`));
+      }, replyTimeoutMs);
+      this.pending.set(reqId, {
+        resolve: (v) => (clearTimeout(t), resolve(v)),
+        reject: (e) => (clearTimeout(t), reject(e)),
+      });
+    });
+  }
+
+  /** Rejects with ConnectionLost when the connection dies. */
+  whenLost(): Promise<never> {
+    return this.lost;
   }
 
   /** A call whose reply must be ok: true. */
@@ -169,6 +189,7 @@ export class FrameClient {
   private fail(): void {
     if (this.closed) return;
     this.closed = true;
+    this.markLost(new ConnectionLost("connection lost"));
     const all = [...this.pending.values()];
     this.pending.clear();
     for (const w of all) w.reject(new ConnectionLost("connection lost before the reply"));
