@@ -56,7 +56,17 @@ export class Job<DataType = any, ResultType = any> {
   name: string;
   data: DataType;
   readonly queueName: string;
-  opts: JobsOptions;
+  /** Options the job was added with (from the server's record, computed on first use). */
+  get opts(): JobsOptions {
+    if (this.optsCached === undefined) this.optsCached = optsFromWire(this.wire!);
+    return this.optsCached;
+  }
+  set opts(value: JobsOptions) {
+    this.optsCached = value;
+  }
+  private optsCached: JobsOptions | undefined;
+  /** The wire record, kept until opts are first read (a Worker's jobs mostly never read them). */
+  private wire: WireJob | undefined;
   /** Failed attempts so far. */
   attemptsMade: number;
   progress: number;
@@ -98,7 +108,8 @@ export class Job<DataType = any, ResultType = any> {
     this.state = typeof wire.state === "string" ? (wire.state as JobState) : undefined;
     if (wire.result !== undefined) this.returnvalue = wire.result as ResultType;
     if (typeof wire.error === "string") this.failedReason = wire.error;
-    this.opts = opts ?? optsFromWire(wire);
+    if (opts !== undefined) this.optsCached = opts;
+    else this.wire = wire;
   }
 
   private get wireId(): number {
@@ -219,8 +230,8 @@ export class Job<DataType = any, ResultType = any> {
   }
 
   toJSON(): Record<string, unknown> {
-    const { conn: _c, onProgress: _p, ...rest } = this as unknown as Record<string, unknown>;
-    return rest;
+    const { conn: _c, onProgress: _p, wire: _w, optsCached: _o, ...rest } = this as unknown as Record<string, unknown>;
+    return { ...rest, opts: this.opts };
   }
 }
 

@@ -80,7 +80,26 @@ function readKey(): string {
   return s;
 }
 
+/**
+ * Maps with at least this many keys get a shape: the jobs of a PULLB reply all have the same
+ * ~32 keys in the same order, and an object built key by key that large ends up a slow
+ * dictionary object. Once a key sequence is seen, later maps with the same sequence are built by
+ * one generated object literal (one hidden class, no per-key transitions).
+ */
+const shapeKeysMin = 8;
+/** Shapes remembered, by key count; a different sequence of the same length replaces it. */
+interface Shape {
+  keys: string[];
+  /** Each key as MessagePack (minimal str header + UTF-8), compared in place: cheaper than readKey. */
+  keyBytes: Uint8Array[];
+  make: (v: unknown[]) => Record<string, unknown>;
+}
+const shapes = new Map<number, Shape>();
+const utf8Encoder = new TextEncoder();
+const shapesMax = 64;
+
 function readMap(n: number): Record<string, unknown> {
+  if (n >= shapeKeysMin) return readShapedMap(n);
   const o: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const k = readKey();
@@ -89,6 +108,67 @@ function readMap(n: number): Record<string, unknown> {
     else o[k] = read();
   }
   return o;
+}
+
+function readShapedMap(n: number): Record<string, unknown> {
+  const shape = shapes.get(n);
+  const values = new Array(n);
+  let keys: string[] | null = null;
+  for (let i = 0; i < n; i++) {
+    if (keys === null && shape !== undefined && sameKey(shape.keyBytes[i]!)) {
+      values[i] = read();
+      continue;
+    }
+    const k = readKey();
+    if (keys === null) {
+      keys = new Array(n);
+      for (let j = 0; j < i; j++) keys[j] = shape!.keys[j]!;
+    }
+    keys[i] = k;
+    values[i] = read();
+  }
+  if (keys === null) return shape!.make(values);
+  const o: Record<string, unknown> = {};
+  let plain = true;
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]!;
+    if (k === "__proto__" || Object.prototype.hasOwnProperty.call(o, k)) plain = false;
+    if (k === "__proto__") Object.defineProperty(o, k, { value: values[i], enumerable: true, writable: true, configurable: true });
+    else o[k] = values[i];
+  }
+  // Only sequences of distinct ordinary keys become a shape (duplicate keys: last one wins above).
+  // A writer with other str headers than ours yields the same keys: keep the shape then, rather
+  // than generating a new one for every map.
+  const same = shape !== undefined && keys.every((k, i) => k === shape.keys[i]);
+  if (plain && !same && (shapes.size < shapesMax || shapes.has(n))) {
+    shapes.set(n, { keys, keyBytes: keys.map(encodeKey), make: makeShape(keys) });
+  }
+  return o;
+}
+
+/** The bytes at pos are exactly this encoded key: consume them and say so. */
+function sameKey(bytes: Uint8Array): boolean {
+  const len = bytes.length;
+  if (pos + len > buf.length) return false;
+  for (let i = 0; i < len; i++) if (buf[pos + i] !== bytes[i]) return false;
+  pos += len;
+  return true;
+}
+
+function encodeKey(key: string): Uint8Array {
+  const body = utf8Encoder.encode(key);
+  const n = body.length;
+  const head = n < 32 ? [0xa0 | n] : n < 256 ? [0xd9, n] : n < 65536 ? [0xda, n >> 8, n & 0xff] : [0xdb, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+  const out = new Uint8Array(head.length + n);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+function makeShape(keys: string[]): (v: unknown[]) => Record<string, unknown> {
+  // Keys are JSON-quoted: any string is a valid property name that way ("__proto__" excluded above).
+  const body = keys.map((k, i) => `${JSON.stringify(k)}: v[${i}]`).join(", ");
+  return new Function("v", `return { ${body} };`) as (v: unknown[]) => Record<string, unknown>;
 }
 
 function readArray(n: number): unknown[] {
