@@ -1,0 +1,113 @@
+// Backend selection as an operator meets it (DESIGN.md section 1): RINGQ_IO=bun is honoured
+// without talk of io_uring; RINGQ_IO=auto without a usable shim serves on Bun sockets and its
+// start-up line says why and what to do; RINGQ_IO=uring without one refuses to start, saying
+// why. RINGQ_URING_SHIM points ringq at a shim path, which is how these tests break it on purpose.
+// And the other way round: where the kernel takes io_uring and the shim is built, auto uses it.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { probeKernelUring } from "../helpers/backends.ts";
+import { RawClient } from "../helpers/raw-client.ts";
+import { ServerProcess } from "../helpers/server-process.ts";
+
+let dir: string;
+let missingShim: string;
+let garbageShim: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "ringq-fallback-"));
+  missingShim = join(dir, "no-such-dir", "libringq_uring.so");
+  garbageShim = join(dir, "libringq_uring.so");
+  writeFileSync(garbageShim, "this is not an ELF shared object\n");
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Serves, reports `bun` in HELLO and STATS, and stops with exit 0. */
+async function expectServesOnBun(server: ServerProcess): Promise<void> {
+  const c = await RawClient.connect(server.port);
+  expect((await c.call({ cmd: "HELLO", protocol_version: 1 })).io_backend).toBe("bun");
+  expect((await c.call({ cmd: "STATS" })).io_backend).toBe("bun");
+  expect((await c.call({ cmd: "PUSH", queue: "fb", data: 1 })).ok).toBe(true);
+  c.close();
+  server.signal("SIGTERM");
+  expect(await server.exited()).toBe(0);
+}
+
+/** The `io_uring unavailable (<reason>); <remedy>` part of a fallback line. */
+function fallbackParts(ioLine: string): { reason: string; remedy: string } {
+  const m = /^IO backend: bun sockets.*?: io_uring unavailable \((.+)\); (.+)$/.exec(ioLine);
+  if (m === null) throw new Error(`not a fallback line with a reason and a remedy: ${ioLine}`);
+  return { reason: m[1]!, remedy: m[2]! };
+}
+
+describe("backend selection and fallback", () => {
+  test("RINGQ_IO=bun: Bun sockets, named as chosen rather than as a fallback", async () => {
+    const server = await ServerProcess.start({ io: "bun", env: { RINGQ_URING_SHIM: missingShim } });
+    try {
+      expect(server.ioLine).toBe("IO backend: bun sockets (epoll): RINGQ_IO=bun");
+      expect(server.log).not.toContain("unavailable");
+      await expectServesOnBun(server);
+    } finally {
+      server.kill();
+    }
+  });
+
+  test("RINGQ_IO=auto with a missing shim falls back to Bun sockets, with the reason and a remedy", async () => {
+    const server = await ServerProcess.start({ io: "auto", env: { RINGQ_URING_SHIM: missingShim } });
+    try {
+      const { reason, remedy } = fallbackParts(server.ioLine);
+      expect(reason).toContain(missingShim); // which file, so the operator can look
+      expect(remedy.length).toBeGreaterThan(10);
+      await expectServesOnBun(server);
+    } finally {
+      server.kill();
+    }
+  });
+
+  test("RINGQ_IO=auto with a shim that is not a shared library falls back too", async () => {
+    const server = await ServerProcess.start({ io: "auto", env: { RINGQ_URING_SHIM: garbageShim } });
+    try {
+      const { reason } = fallbackParts(server.ioLine);
+      expect(reason).toContain(garbageShim);
+      await expectServesOnBun(server);
+    } finally {
+      server.kill();
+    }
+  });
+
+  test("RINGQ_IO=uring with a missing shim refuses to start: non-zero exit, reason and remedy", async () => {
+    const server = ServerProcess.spawn({ io: "uring", env: { RINGQ_URING_SHIM: missingShim } });
+    try {
+      const code = await server.exited();
+      expect(code).not.toBe(0);
+      expect(server.log).not.toMatch(/listening on/);
+      const msg = server.log.split("\n").find((l) => l.includes("failed to start")) ?? "";
+      expect(msg).toContain("RINGQ_IO=uring");
+      expect(msg).toMatch(/io_uring (is )?unavailable/);
+      expect(msg).toContain(missingShim);
+    } finally {
+      server.kill();
+    }
+  });
+
+  const kernel = probeKernelUring();
+  const shimBuilt = existsSync(join(import.meta.dir, "..", "..", "ffi", "build", "libringq_uring.so"));
+  const why = !kernel.ok ? `kernel: ${kernel.detail}` : !shimBuilt ? "shim not built (bun run build:ffi)" : "";
+  if (why !== "") console.warn(`[conformance/fallback] SKIP "auto picks io_uring": ${why}`);
+  test.skipIf(why !== "")("RINGQ_IO=auto picks io_uring where the kernel takes it and the shim is built", async () => {
+    const server = await ServerProcess.start({ io: "auto" });
+    try {
+      // A fallback here would be ringq's fault, not the machine's: the kernel just created a
+      // ring with the flags ringq requires (see probeKernelUring).
+      expect(server.ioLine).toMatch(/^IO backend: io_uring/);
+      const c = await RawClient.connect(server.port);
+      expect((await c.call({ cmd: "HELLO", protocol_version: 1 })).io_backend).toBe("uring");
+      c.close();
+    } finally {
+      await server.stop();
+    }
+  });
+});
