@@ -43,6 +43,9 @@ export interface WorkerOptions {
  * one ACKB with the others of its turn, the cheapest form for the server; a job with a result
  * gets its own ACK frame (flashQ's ACKB has no per-id results), carrying its lock token, but the
  * frames of one turn still leave in one write. FAILs are per job (each has its own error text).
+ * ACKB carries no lock tokens, so a job that ran long enough to need a HEARTBEAT (the only kind
+ * whose lease could have expired and been handed to another worker) is confirmed by ACK with
+ * its token instead: a stale confirmation is then refused rather than completing the job twice.
  */
 interface Finished {
   job: Job;
@@ -66,6 +69,8 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /** Jobs whose processor is running, with when their lease was last renewed (ms). */
   private readonly running = new Map<Job<DataType, ResultType>, number>();
+  /** Running jobs whose lease was renewed at least once (confirmed by ACK with token, see above). */
+  private readonly renewed = new Set<Job<DataType, ResultType>>();
   /** PULLBs in flight, and the jobs they asked for (counted against concurrency). */
   private pullsInFlight = 0;
   private requested = 0;
@@ -243,9 +248,10 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     // Not running any more: close(true) handed it back, its outcome is no longer ours to report.
     if (!this.running.delete(job)) return;
     job.onProgress = null;
+    const renewed = this.renewed.size > 0 && this.renewed.delete(job);
     if (err !== undefined) {
       this.failures.push({ job, err: err instanceof Error ? err : new Error(String(err)) });
-    } else if (result === undefined || result === null) {
+    } else if ((result === undefined || result === null) && !renewed) {
       this.ackNoResult.push(job);
     } else {
       this.ackWithResult.push({ job, result });
@@ -315,7 +321,8 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   private sendAck(job: Job<DataType, ResultType>, result: unknown): void {
     this.outstanding++;
-    const req: Record<string, unknown> = { id: Number(job.id), result };
+    const req: Record<string, unknown> = { id: Number(job.id) };
+    if (result !== undefined && result !== null) req.result = result;
     if (job.lockToken !== undefined) req.lock_token = job.lockToken;
     this.connection.request("ACK", req).then(
       () => {
@@ -364,6 +371,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private async returnRunning(): Promise<void> {
     const jobs = [...this.running.keys()];
     this.running.clear();
+    this.renewed.clear();
     await Promise.all(
       jobs.map((job) => {
         job.onProgress = null;
@@ -399,6 +407,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
       const renewEvery = (job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease;
       if (now - last < renewEvery) continue;
       this.running.set(job, now);
+      this.renewed.add(job);
       const req: Record<string, unknown> = { id: Number(job.id) };
       if (job.lockToken !== undefined) req.lock_token = job.lockToken;
       this.connection.request("HEARTBEAT", req).catch((err) => {

@@ -220,6 +220,45 @@ describe("Worker", () => {
     }
   });
 
+  test("a job whose lease moved on is not completed by its old worker (ACK with lock token, not ACKB)", async () => {
+    const q = queue();
+    const stallTimeout = 300;
+    let releaseA!: () => void;
+    let releaseB!: () => void;
+    let startedA = 0;
+    let startedB = 0;
+    const mk = (onStart: () => void, gate: Promise<void>, result: unknown) =>
+      new Worker(q.name, async () => { onStart(); await gate; return result; }, { connection: { port: server.port }, drainDelay: 0.2 });
+    const workerA = mk(() => startedA++, new Promise<void>((r) => (releaseA = r)), undefined);
+    const errorsA: Error[] = [];
+    const completedA: string[] = [];
+    workerA.on("error", (e) => errorsA.push(e));
+    workerA.on("completed", (job) => completedA.push(job.id));
+    let workerB: Worker | null = null;
+    try {
+      const job = await q.add("j", "x", { stallTimeout });
+      await until(() => startedA === 1, "worker A runs the job");
+      await sleep(stallTimeout); // long enough for A to renew the lease at least once
+      // The job is taken from A (as an expired lease would) and handed to worker B.
+      const wire = await q.connection.request("GETJOB", { id: Number(job.id) });
+      await q.connection.request("MOVETODELAYED", { id: Number(job.id), delay: 0, lock_token: wire.job.lock_token });
+      workerB = mk(() => startedB++, new Promise<void>((r) => (releaseB = r)), "from B");
+      await until(() => startedB === 1, "worker B runs the job");
+      releaseA();
+      await until(() => errorsA.some((e) => /STALE_LOCK|lock/i.test(`${(e as { code?: string }).code} ${e.message}`) && e.message.includes(`job ${job.id}: result not confirmed`)), "A's confirmation refused");
+      expect(completedA).toEqual([]);
+      expect(await q.getJobState(job.id)).toBe("active");
+      releaseB();
+      expect(await job.waitUntilFinished()).toBe("from B");
+    } finally {
+      releaseA?.();
+      releaseB?.();
+      await workerA.close();
+      await workerB?.close();
+      await q.close();
+    }
+  });
+
   test("close() during work: every job ends completed exactly once or back in the queue", async () => {
     const q = queue();
     const total = 400;
