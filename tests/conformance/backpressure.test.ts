@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { outputBytesHighWater } from "../../src/constants.ts";
-import { availableBackends, backendNames } from "../helpers/backends.ts";
+import { availableBackends, variants } from "../helpers/backends.ts";
 import { frame, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -19,13 +19,13 @@ const requests = 2000;
 /** What the slow client is owed: ~250 MiB, 60x the high-water mark. */
 const owedBytes = requests * jobBytes;
 
-for (const io of backendNames) {
-  describe.skipIf(!avail[io].available)(`slow readers and back-pressure [${io}]`, () => {
+for (const { name, io, env } of variants) {
+  describe.skipIf(!avail[io].available)(`slow readers and back-pressure [${name}]`, () => {
     let server: ServerProcess;
     const open = () => RawClient.connect(server.port);
 
     beforeAll(async () => {
-      server = await ServerProcess.start({ io });
+      server = await ServerProcess.start({ io, env });
     });
     afterAll(async () => {
       await server?.stop();
@@ -83,7 +83,7 @@ for (const io of backendNames) {
       }
       expect(slow.buffered).toBe(0);
       const peakGrowthMiB = (server.memoryKiB("VmHWM")! - hwmBefore) / 1024;
-      console.log(`[${io}] slow reader: server peak RSS +${peakGrowthMiB.toFixed(1)} MiB for ${owedBytes / MiB} MiB of replies owed`);
+      console.log(`[${name}] slow reader: server peak RSS +${peakGrowthMiB.toFixed(1)} MiB for ${owedBytes / MiB} MiB of replies owed`);
       slow.close();
       other.close();
       setup.close();
@@ -112,6 +112,56 @@ for (const io of backendNames) {
       // Far below what answering everything at once would take; room for GC garbage.
       expect(r.peakGrowthMiB).toBeLessThan(owedBytes / MiB / 3);
     });
+
+    // TODO(uring send-arena starvation, src/io/uring-output.ts): 16 slow readers x 256 chunks
+    // fill the 4096-chunk arena; a connection that then has to write holds no chunk, so its
+    // bytes go to its overflow queue, nextSend() finds nothing, no send is submitted, and only
+    // that slot's own send completion would ever move the overflow into the arena. Readers
+    // 17-20 never get a byte, nor do other connections that write meanwhile, even after the
+    // arena frees up. Turn this back into `test` for uring when that is fixed.
+    test.failingIf(io === "uring")("twenty slow readers owed 16 MiB each starve no one, and all get everything", async () => {
+      // More owed output than any fixed send buffer holds (the uring backend's send arena is
+      // 64 MiB, at most 4 MiB per connection): everyone else must still get their replies.
+      const clients: RawClient[] = [];
+      const track = async () => {
+        const c = await open();
+        clients.push(c);
+        return c;
+      };
+      try {
+        const setup = await track();
+        const { id } = await setup.call({ cmd: "PUSH", queue: "bp-many", data: Buffer.alloc(jobBytes, 5) });
+        const perClient = 128; // x 128 KiB = 16 MiB each
+        const slow = await Promise.all(Array.from({ length: 20 }, () => track()));
+        for (const c of slow) {
+          c.pause();
+          c.send(Buffer.concat(Array.from({ length: perClient }, () => frame({ cmd: "GETJOB", id }))));
+        }
+        await Bun.sleep(300); // let the server read and answer into its queues what it will
+        const fast = await track();
+        for (let i = 0; i < 20; i++) {
+          const p = await fast.call({ cmd: "PUSH", queue: "bp-fast", data: i }, 5_000);
+          expect((await fast.call({ cmd: "PULL", queue: "bp-fast", timeout: 5_000 }, 5_000)).job.id).toBe(p.id);
+        }
+        expect((await setup.call({ cmd: "PING" }, 5_000)).pong).toBe(true);
+        for (const c of slow) c.resume();
+        const counts = await Promise.all(slow.map(async (c) => {
+          let n = 0;
+          try {
+            for (; n < perClient; n++) {
+              const r = await c.frame(5_000);
+              if (r.job?.id !== id || r.job.data.length !== jobBytes) break;
+            }
+          } catch {
+            // counted below: fewer than perClient
+          }
+          return n;
+        }));
+        expect(counts).toEqual(slow.map(() => perClient));
+      } finally {
+        for (const c of clients) c.close();
+      }
+    }, 60_000);
 
     test("a paused connection's pipelined requests are all applied once it reads again", async () => {
       // Interleaved with the big replies: PUSHes whose order must survive the pause.

@@ -4,14 +4,14 @@
 // whose frame never completed, and must not store any job twice.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { availableBackends, backendNames } from "../helpers/backends.ts";
+import { availableBackends, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/connections");
 
-for (const io of backendNames) {
-  describe.skipIf(!avail[io].available)(`connections [${io}]`, () => {
+for (const { name, io, env } of variants) {
+  describe.skipIf(!avail[io].available)(`connections [${name}]`, () => {
     let server: ServerProcess;
     const open = () => RawClient.connect(server.port);
 
@@ -34,7 +34,7 @@ for (const io of backendNames) {
     }
 
     beforeAll(async () => {
-      server = await ServerProcess.start({ io });
+      server = await ServerProcess.start({ io, env });
     });
     afterAll(async () => {
       await server?.stop();

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { frameBytesMax, jobDataBytesMax } from "../../src/constants.ts";
-import { availableBackends, backendNames } from "../helpers/backends.ts";
+import { availableBackends, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient, rng } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -23,13 +23,13 @@ function pattern(n: number, seed: number): Buffer {
 }
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-for (const io of backendNames) {
-  describe.skipIf(!avail[io].available)(`framing and pipelining [${io}]`, () => {
+for (const { name, io, env } of variants) {
+  describe.skipIf(!avail[io].available)(`framing and pipelining [${name}]`, () => {
     let server: ServerProcess;
     const open = () => RawClient.connect(server.port);
 
     beforeAll(async () => {
-      server = await ServerProcess.start({ io });
+      server = await ServerProcess.start({ io, env });
     });
     afterAll(async () => {
       await server?.stop();
@@ -37,6 +37,8 @@ for (const io of backendNames) {
 
     test("the start-up line, HELLO and STATS name the backend that is running", async () => {
       expect(server.ioLine).toMatch(io === "bun" ? /^IO backend: bun sockets/ : /^IO backend: io_uring/);
+      // The variant really runs the wake-up path it is named after.
+      if (env.RINGQ_URING_WAKE === "doorbell") expect(server.ioLine).toContain("eventfd doorbell");
       const c = await open();
       const hello = await c.call({ cmd: "HELLO", protocol_version: 1 });
       expect(hello).toMatchObject({ ok: true, server: "ringq", io_backend: io });

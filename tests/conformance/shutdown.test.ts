@@ -4,16 +4,16 @@
 // is closed by the server, and the process exits 0.
 
 import { describe, expect, test } from "bun:test";
-import { availableBackends, backendNames } from "../helpers/backends.ts";
+import { availableBackends, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/shutdown");
 
-for (const io of backendNames) {
-  describe.skipIf(!avail[io].available)(`shutdown [${io}]`, () => {
+for (const { name, io, env } of variants) {
+  describe.skipIf(!avail[io].available)(`shutdown [${name}]`, () => {
     test("SIGTERM with connections open: owed replies are flushed, sockets closed, exit 0", async () => {
-      const server = await ServerProcess.start({ io });
+      const server = await ServerProcess.start({ io, env });
       const clients: RawClient[] = [];
       try {
         const open = async () => {
@@ -67,7 +67,7 @@ for (const io of backendNames) {
     });
 
     test("SIGTERM after the clients have gone exits 0", async () => {
-      const server = await ServerProcess.start({ io });
+      const server = await ServerProcess.start({ io, env });
       try {
         const c = await RawClient.connect(server.port);
         expect((await c.call({ cmd: "PING" })).pong).toBe(true);

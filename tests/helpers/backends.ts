@@ -11,6 +11,21 @@ import { ServerProcess } from "./server-process.ts";
 export const backendNames = ["bun", "uring"] as const;
 export type BackendName = (typeof backendNames)[number];
 
+/** One way of running the server under test: a backend and the settings that pick its paths. */
+export interface Variant {
+  name: string;
+  io: BackendName;
+  env: Record<string, string>;
+}
+
+export const variants: readonly Variant[] = [
+  { name: "bun", io: "bun", env: {} },
+  // The uring loop's idle wait ends on a POLL of Bun's epoll fd where that validates at listen,
+  // else on the ring's eventfd doorbell; the third variant forces the doorbell path.
+  { name: "uring", io: "uring", env: {} },
+  { name: "uring, doorbell", io: "uring", env: { RINGQ_URING_WAKE: "doorbell" } },
+];
+
 export interface Availability {
   available: boolean;
   /** Why not (the server's `IO backend:` line), or the line naming io_uring. */
