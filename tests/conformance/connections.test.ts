@@ -125,6 +125,26 @@ for (const { name, io, env } of variants) {
       other.close();
     });
 
+    // TODO(uring half-close, src/io/uring.ts complete()): recv res 0 calls close(slot), whose
+    // gone() tells the server the connection is gone at once; the server makes its replies in
+    // onTurn, after the completion batch, and drops them for a closed connection (and write()
+    // refuses a closed slot). So the requests are applied and the replies lost: 0 of 100 here,
+    // all 100 on the bun backend; `printf '{"cmd":"STATS"}\n' | nc -N host 6789` prints nothing.
+    // Turn this back into `test` for uring when replies owed at EOF are flushed before closing.
+    test.failingIf(io === "uring")("a client that half-closes (FIN) after its requests still gets every reply", async () => {
+      const c = await open();
+      try {
+        c.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => line({ cmd: "PUSH", queue: "c-half", data: i, reqId: i }))));
+        c.sock.end(); // shutdown(SHUT_WR): "that is all I am sending; now answer"
+        const replies = await c.lines(100, 5_000);
+        expect(replies.map((r) => r.reqId)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+        expect(replies.every((r) => r.ok === true)).toBe(true);
+        expect(await c.waitClosed()).toBe(true);
+      } finally {
+        c.close();
+      }
+    });
+
     test("a client that closes cleanly right after sending gets its requests applied exactly once", async () => {
       const c = await open();
       c.send(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame({ cmd: "PUSH", queue: "c-fin", data: i }))));
