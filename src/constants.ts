@@ -93,6 +93,13 @@ export const walBytesKeptMax = 64 * MiB;
 /** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
 export const sqliteCacheBytes = 32 * MiB;
 
+// ---- request decoding ----
+/** Slots of the decoder's short-string cache (power of two): keys, command and queue names.
+ *  1024 x 32 bytes = 32 KiB, enough for every key of the protocol plus hundreds of queues. */
+export const decodeInternSlots = 1024;
+/** Longest string the decoder caches; longer ones are decoded each time. */
+export const decodeInternBytesMax = 32;
+
 // ---- io_uring ----
 /** Slots the 32-bit user_data can name (14 bits, ffi/ringq_uring.h); connections must fit. */
 export const uringSlotsMax = 1 << 14;
@@ -144,6 +151,7 @@ assert(pushBatchJobsMax <= idsBatchMax, "PUSHB ids fit an ids batch");
 assert(stallsMax >= 1, "at least one stall before the DLQ");
 assert(maxAttemptsDefault >= 1 && maxAttemptsDefault <= maxAttemptsMax, "default attempts in range");
 assert(noneCommitIntervalMs > 0 && noneCommitEntriesMax > 0, "DURABILITY=none still commits");
+assert((decodeInternSlots & (decodeInternSlots - 1)) === 0 && decodeInternBytesMax < 256, "intern cache: power-of-two slots, byte lengths");
 assert(connectionsMax < uringSlotsMax, "every connection fits a user_data slot");
 assert((uringRecvBuffers & (uringRecvBuffers - 1)) === 0 && uringRecvBuffers <= 32_768, "buffer ring: power of two, 15-bit ids");
 assert(uringCompletionsMax <= uringCqEntries, "one run's copy-out fits the CQ");

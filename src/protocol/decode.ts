@@ -3,6 +3,7 @@
 // bytes they arrived in: they are skipped and kept as Raw slices, never decoded. JSON requests
 // get the same shape (their payloads encoded once to MessagePack) so handlers see one form.
 
+import { decodeInternBytesMax, decodeInternSlots } from "../constants.ts";
 import { Raw, encodeValue, skipValue } from "./msgpack.ts";
 
 /** Nesting allowed in the envelope (payloads are skipped, not decoded, so any depth is fine there). */
@@ -29,9 +30,25 @@ class Cursor {
   ) {}
 }
 
+// Frames mostly arrive in the same long-lived buffer (a recv buffer region, the frame reader's
+// own): keep its DataView instead of building one per request.
+let lastView = new DataView(new ArrayBuffer(0));
+let lastBytes: Uint8Array = new Uint8Array(0);
+
+function viewOf(b: Uint8Array): DataView {
+  if (b !== lastBytes) {
+    const v = lastView;
+    if (v.buffer !== b.buffer || v.byteOffset !== b.byteOffset || v.byteLength !== b.byteLength) {
+      lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    }
+    lastBytes = b;
+  }
+  return lastView;
+}
+
 /** Decodes one request map. Throws RangeError on malformed or truncated input. */
 export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number): unknown {
-  const c = new Cursor(b, start, end, new DataView(b.buffer, b.byteOffset, b.byteLength));
+  const c = new Cursor(b, start, end, viewOf(b));
   const v = read(c, Scope.Request, 0);
   if (c.p !== end) throw new RangeError("trailing bytes after the request map");
   return v;
@@ -97,22 +114,52 @@ function read(c: Cursor, scope: Scope, depth: number): unknown {
   }
 }
 
+// Short strings (keys, command names, queue names) repeat in every request: a direct-mapped
+// cache from their bytes to the string built once. Bounded by construction; a miss just
+// replaces the slot. Comparing bytes is cheaper than building a string char by char.
+const internStr: (string | undefined)[] = new Array(decodeInternSlots);
+const internLen = new Uint8Array(decodeInternSlots);
+const internBytes = new Uint8Array(decodeInternSlots * decodeInternBytesMax);
+
 function readStr(c: Cursor, len: number): string {
   need(c, len);
   const b = c.b;
   const start = c.p;
   c.p += len;
-  if (len < 24) {
-    // Short keys and names are ASCII almost always; avoid the decoder call.
-    let s = "";
-    for (let i = start; i < start + len; i++) {
-      const ch = b[i]!;
-      if (ch > 0x7f) return utf8.decode(b.subarray(start, start + len));
-      s += fromCharCode(ch);
+  if (len <= decodeInternBytesMax) {
+    let h = len;
+    for (let i = start; i < start + len; i++) h = (Math.imul(h, 31) + b[i]!) | 0;
+    const slot = (h ^ (h >>> 15)) & (decodeInternSlots - 1);
+    const cached = internStr[slot];
+    const at = slot * decodeInternBytesMax;
+    if (cached !== undefined && internLen[slot] === len) {
+      let same = true;
+      for (let i = 0; i < len; i++) {
+        if (internBytes[at + i] !== b[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return cached;
     }
+    const s = shortStr(b, start, len);
+    internStr[slot] = s;
+    internLen[slot] = len;
+    for (let i = 0; i < len; i++) internBytes[at + i] = b[start + i]!;
     return s;
   }
   return utf8.decode(b.subarray(start, start + len));
+}
+
+/** Short keys and names are ASCII almost always: avoid the decoder call. */
+function shortStr(b: Uint8Array, start: number, len: number): string {
+  let s = "";
+  for (let i = start; i < start + len; i++) {
+    const ch = b[i]!;
+    if (ch > 0x7f) return utf8.decode(b.subarray(start, start + len));
+    s += fromCharCode(ch);
+  }
+  return s;
 }
 
 function readBin(c: Cursor, len: number): Uint8Array {
