@@ -32,7 +32,7 @@ class Cursor {
 
 // Frames mostly arrive in the same long-lived buffer (a recv buffer region, the frame reader's
 // own): keep its DataView instead of building one per request.
-let lastView = new DataView(new ArrayBuffer(0));
+let lastView: DataView = new DataView(new ArrayBuffer(0));
 let lastBytes: Uint8Array = new Uint8Array(0);
 
 function viewOf(b: Uint8Array): DataView {
