@@ -3,7 +3,7 @@
 // at once is queued per connection and sent on drain. One turn per macrotask batch of events
 // (setImmediate), plus one timer for the engine's next deadline.
 
-import { outputBytesHighWater, outputBytesLowWater, shutdownFlushMs } from "../constants.ts";
+import { connectionsMax, outputBytesHighWater, outputBytesLowWater, shutdownFlushMs } from "../constants.ts";
 import type { ConnId, IoBackend, IoHandler, IoStats } from "./types.ts";
 
 interface SocketData {
@@ -40,7 +40,8 @@ export class BunBackend implements IoBackend {
       port,
       socket: {
         open(sock) {
-          if (self.stopping) return void sock.terminate();
+          // Shutting down, or over connectionsMax: refuse by closing at once (as uring.ts does).
+          if (self.stopping || self.st.connectionsOpen >= connectionsMax) return void sock.terminate();
           const id = self.freeIds.pop() ?? self.conns.length;
           sock.data = { id };
           self.conns[id] = { sock, queue: [], queued: 0, high: false, closing: false };

@@ -88,12 +88,14 @@ const symbols = {
 
 export type Shim = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
 
-let opened: Shim | null = null;
+const opened = new Map<string, Shim>();
 
-/** dlopen once per process; throws with dlopen's message. */
+/** dlopen once per path and process; throws with dlopen's message. */
 export function openShim(path = shimPath): Shim {
-  if (opened) return opened;
+  let shim = opened.get(path);
+  if (shim) return shim;
   if (!existsSync(path)) throw new Error(`${path} not found`);
-  opened = dlopen(path, symbols).symbols;
-  return opened;
+  shim = dlopen(path, symbols).symbols;
+  opened.set(path, shim);
+  return shim;
 }

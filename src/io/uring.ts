@@ -532,8 +532,14 @@ export class UringBackend implements IoBackend {
   }
 
   async stop(): Promise<void> {
-    if (this.stopping || this.handler === null) return;
+    if (this.stopping || this.ended) return;
     this.stopping = true;
+    if (this.handler === null) {
+      // Never listened (a probe's ring): nothing to flush.
+      this.ended = true;
+      this.shim.ringq_destroy(this.ctx);
+      return;
+    }
     if (this.parked) this.wake();
     // Stop accepting: cancel the multishot accept (it holds its own file reference), then close.
     this.cmd(CMD_CANCEL, this.listenFd, ud(OP_IGNORE, 0, LISTENER_SLOT), 0, 0);
