@@ -181,6 +181,20 @@ for (const { name, io, env } of variants) {
       c.close();
     });
 
+    test("a line over the limit is discarded with an error, and the next line on it is served", async () => {
+      const c = await open();
+      const head = Buffer.from('{"cmd":"PUSH","queue":"f-long","data":"');
+      const body = Buffer.alloc(frameBytesMax + 1024, 0x61);
+      await c.sendInPieces(Buffer.concat([head, body, Buffer.from('"}\n')]), 512 * 1024, 9);
+      c.send(line({ cmd: "PING", reqId: "after" }));
+      const err = await c.line(20_000);
+      expect(err.ok).toBe(false);
+      expect(err.error).toContain("Line too long");
+      expect(await c.line(20_000)).toEqual({ reqId: "after", ok: true, pong: true });
+      expect((await c.ask({ cmd: "COUNT", queue: "f-long" })).count).toBe(0);
+      c.close();
+    });
+
     test("a frame over the limit gets an error frame, then the server closes that connection only", async () => {
       const c = await open();
       const header = Buffer.alloc(4);

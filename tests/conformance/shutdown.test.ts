@@ -66,6 +66,27 @@ for (const { name, io, env } of variants) {
       }
     });
 
+    test("SIGTERM with a client that never reads what it is owed still exits 0 (the flush is bounded)", async () => {
+      const server = await ServerProcess.start({ io, env });
+      const clients: RawClient[] = [];
+      try {
+        const setup = await RawClient.connect(server.port);
+        clients.push(setup);
+        const { id } = await setup.call({ cmd: "PUSH", queue: "sd-stuck", data: Buffer.alloc(128 * 1024, 1) });
+        const stuck = await RawClient.connect(server.port);
+        clients.push(stuck);
+        stuck.pause();
+        stuck.send(Buffer.concat(Array.from({ length: 128 }, () => frame({ cmd: "GETJOB", id })))); // 16 MiB owed
+        expect((await setup.call({ cmd: "PING" })).pong).toBe(true);
+        server.signal("SIGTERM");
+        expect(await server.exited(15_000)).toBe(0);
+        expect(server.log).toContain("ringq: stopped");
+      } finally {
+        for (const c of clients) c.close();
+        server.kill();
+      }
+    }, 30_000);
+
     test("SIGTERM after the clients have gone exits 0", async () => {
       const server = await ServerProcess.start({ io, env });
       try {
