@@ -231,7 +231,8 @@ export class Connection extends EventEmitter {
     }
   }
 
-  private flush(): void {
+  /** Write everything issued so far now, instead of at the end of this event-loop turn. */
+  flush(): void {
     this.flushScheduled = false;
     const bytes = this.writer.take();
     if (bytes !== null && this.socket !== null) this.socket.write(bytes);

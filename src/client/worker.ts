@@ -74,6 +74,14 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   /** PULLBs in flight, and the jobs they asked for (counted against concurrency). */
   private pullsInFlight = 0;
   private requested = 0;
+  /**
+   * Batches delivered and not started yet (counted against concurrency), and their job count.
+   * One batch starts per tick, after the previous batch's ACKB and next PULLB were written, so
+   * the server works on those while this process runs the batch: both sides busy at once
+   * instead of taking turns (a reply often brings two batches in one read).
+   */
+  private arrived: WireJob[][] = [];
+  private arrivedJobs = 0;
   private pullFailures = 0;
   private pullRetryTimer: ReturnType<typeof setTimeout> | null = null;
   /** Last pull found nothing; `drained` fires once per busy -> empty transition. */
@@ -170,7 +178,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     // batch the server is already preparing the next, so client and server work in parallel
     // instead of taking turns, and the worker never holds more than `concurrency` jobs.
     while (this.pullsInFlight < pullsInFlightMax) {
-      const free = this.concurrency - this.running.size - this.requested;
+      const free = this.concurrency - this.running.size - this.requested - this.arrivedJobs;
       if (free <= 0) return;
       const count = Math.min(free, pullBatchJobsMax, Math.ceil(this.concurrency / pullsInFlightMax));
       this.pullsInFlight++;
@@ -189,20 +197,32 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     this.requested -= count;
     this.pullFailures = 0;
     if (wires.length === 0) {
-      if (!this.drained && this.running.size === 0) {
+      if (!this.drained && this.running.size === 0 && this.arrivedJobs === 0) {
         this.drained = true;
         this.emit("drained");
       }
     } else {
       this.drained = false;
-      const now = Date.now();
-      for (const wire of wires) this.start(new Job<DataType, ResultType>(this.connection, wire), now);
+      this.arrived.push(wires);
+      this.arrivedJobs += wires.length;
+      this.scheduleTick();
     }
-    // Ask for the slots still free right away (the jobs just started count as taken): that
+    // Ask for the slots still free right away (the jobs just delivered count as taken): that
     // PULLB reaches the server while this batch runs. Slots these jobs free are pulled for in
     // tick(), together with their ACKs.
     this.pump();
     this.checkIdle();
+  }
+
+  /** Start the oldest delivered batch (called by tick, after its writes went out). */
+  private startArrived(): void {
+    const wires = this.arrived.shift();
+    if (wires === undefined) return;
+    this.arrivedJobs -= wires.length;
+    const now = Date.now();
+    for (const wire of wires) this.start(new Job<DataType, ResultType>(this.connection, wire), now);
+    // More batches wait: start the next one on the next turn even if nothing finishes meanwhile.
+    if (this.arrived.length > 0) this.scheduleTick();
   }
 
   private onPullFailed(count: number, err: Error): void {
@@ -284,6 +304,9 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
       for (const f of failed) this.sendFail(f.job, f.err);
     }
     this.pump();
+    // Write the confirmations and pulls now, before the next batch runs in this same turn.
+    this.connection.flush();
+    this.startArrived();
     this.checkIdle();
   }
 
@@ -369,9 +392,13 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /** close(true): give every running job back to the queue without counting an attempt. */
   private async returnRunning(): Promise<void> {
-    const jobs = [...this.running.keys()];
+    const jobs: Job<DataType, ResultType>[] = [...this.running.keys()];
     this.running.clear();
     this.renewed.clear();
+    // Delivered but never started: hand those back too.
+    for (const wires of this.arrived) for (const wire of wires) jobs.push(new Job<DataType, ResultType>(this.connection, wire));
+    this.arrived = [];
+    this.arrivedJobs = 0;
     await Promise.all(
       jobs.map((job) => {
         job.onProgress = null;
@@ -436,6 +463,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private isIdle(): boolean {
     return (
       this.running.size === 0 &&
+      this.arrivedJobs === 0 &&
       this.pullsInFlight === 0 &&
       this.outstanding === 0 &&
       !this.tickScheduled &&
