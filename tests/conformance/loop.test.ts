@@ -1,0 +1,53 @@
+// Conformance, the loop, against every I/O backend: an idle server must wake for the engine's
+// own deadlines, not only for network events (the uring backend waits in the kernel, bounded by
+// the next deadline, or parks on its doorbell; the bun backend arms a timer). Nothing here is
+// timed: each wait is a generous bound on something that must happen.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { availableBackends, variants } from "../helpers/backends.ts";
+import { RawClient } from "../helpers/raw-client.ts";
+import { ServerProcess } from "../helpers/server-process.ts";
+
+const avail = await availableBackends("conformance/loop");
+
+for (const { name, io, env } of variants) {
+  describe.skipIf(!avail[io].available)(`engine deadlines on an idle server [${name}]`, () => {
+    let server: ServerProcess;
+    const open = () => RawClient.connect(server.port);
+
+    beforeAll(async () => {
+      server = await ServerProcess.start({ io, env });
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+
+    test("a parked PULL with nothing to deliver times out with a null job", async () => {
+      const c = await open();
+      const r = await c.call({ cmd: "PULL", queue: "l-empty", timeout: 200, reqId: "p" }, 10_000);
+      expect(r).toEqual({ reqId: "p", ok: true, job: null });
+      c.close();
+    });
+
+    test("a delayed job reaches a worker parked before it was due, with no other traffic", async () => {
+      const c = await open();
+      const pushed = await c.call({ cmd: "PUSH", queue: "l-delay", data: "later", delay: 300 });
+      expect((await c.call({ cmd: "GETSTATE", id: pushed.id })).state).toBe("delayed");
+      const got = await c.call({ cmd: "PULL", queue: "l-delay", timeout: 10_000 }, 15_000);
+      expect(got.job).toMatchObject({ id: pushed.id, data: "later" });
+      c.close();
+    });
+
+    test("an expired lease puts the job back for the next worker", async () => {
+      const c = await open();
+      const pushed = await c.call({ cmd: "PUSH", queue: "l-lease", data: 1, stall_timeout: 300 });
+      const first = await c.call({ cmd: "PULL", queue: "l-lease", timeout: 0 });
+      expect(first.job.id).toBe(pushed.id);
+      // Nobody heartbeats; the lease runs out on an otherwise idle server.
+      const again = await c.call({ cmd: "PULL", queue: "l-lease", timeout: 10_000 }, 15_000);
+      expect(again.job.id).toBe(pushed.id);
+      expect(again.job.stall_count).toBe(1);
+      c.close();
+    });
+  });
+}
