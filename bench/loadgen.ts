@@ -18,7 +18,7 @@ import { ReplyWriter } from "../src/protocol/writer.ts";
 import { readCpuMs, readRssBytes } from "./lib/proc.ts";
 import { summarizeLatency, type LatencySummary } from "./lib/stats.ts";
 
-export type Scenario = "push" | "pushb" | "pullack" | "latency" | "conns" | "memory";
+export type Scenario = "push" | "pushb" | "pullack" | "latency" | "rate" | "conns" | "memory";
 
 export interface LoadOptions {
   scenario: Scenario;
@@ -84,6 +84,8 @@ export interface LoadResult {
   rssAfterBytes?: number;
   bytesPerJob?: number;
   connectMs?: number;
+  /** Machine 1-minute load average when the run started (set by run.ts: other work on the cores). */
+  loadAvg1?: number;
   /** Set when a bound (time) ended a phase before its count was reached. */
   note?: string;
 }
@@ -723,6 +725,101 @@ async function latency(o: LoadOptions): Promise<LoadResult> {
   return r;
 }
 
+/**
+ * Fixed offered load, open loop: PUSH at `rate` jobs/s spread over `connections` connections
+ * (no workers). Measures server CPU per request at a load both backends can carry, and the
+ * request round trip from the SCHEDULED send time (replies without reqId come back in order).
+ */
+async function fixedRate(o: LoadOptions): Promise<LoadResult> {
+  const data = jobData(o.payloadBytes);
+  const frame = pushFrame(o.queue, data);
+  const perSpinMax = 1024;
+  const sendBuf = new Uint8Array(frame.length * perSpinMax);
+  for (let i = 0; i < perSpinMax; i++) sendBuf.set(frame, i * frame.length);
+  const conns = await openAll(o, Math.max(1, o.connections));
+  const totalJobs = Math.min(o.count, Math.ceil((o.rate * (o.warmupMs + o.durationMs)) / 1000));
+  const samples = new Float64Array(Math.min(latencySamplesMax, totalJobs));
+  let nSamples = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  let replies = 0;
+  let measureFrom = Infinity;
+  const intervalMs = 1000 / o.rate;
+  let start = 0;
+  const lags = new Float64Array(Math.min(latencySamplesMax, totalJobs));
+  let nLags = 0;
+  // Per connection, a FIFO of scheduled send times (as job indexes) for the requests in flight.
+  const fifos = conns.map(() => ({ q: new Float64Array(1 << 16), head: 0, tail: 0 }));
+  conns.forEach((c, ci) => {
+    const f = fifos[ci]!;
+    c.onReply = (b, p, len) => {
+      const now = performance.now();
+      replies++;
+      const scheduled = f.q[f.head & 0xffff]!;
+      f.head++;
+      if (!isOk(b, p)) {
+        errors++;
+        firstError ??= errorText(b, p, len);
+      }
+      if (scheduled >= measureFrom && nSamples < samples.length) samples[nSamples++] = now - scheduled;
+    };
+    c.onFatal = (m) => {
+      errors++;
+      firstError ??= m;
+    };
+  });
+  const win = new Window(o.serverPid);
+  start = performance.now();
+  const warmEnd = start + o.warmupMs;
+  const end = warmEnd + o.durationMs;
+  let sent = 0;
+  let windowStarted = false;
+  let sentAtWindowStart = 0;
+  let next = 0; // round-robin connection
+  await new Promise<void>((resolve) => {
+    const spin = () => {
+      const now = performance.now();
+      if (!windowStarted && now >= warmEnd) {
+        windowStarted = true;
+        measureFrom = warmEnd;
+        sentAtWindowStart = sent;
+        win.start();
+      }
+      if (now >= end || sent >= totalJobs) return resolve();
+      let due = Math.min(totalJobs, Math.floor((now - start) / intervalMs) + 1) - sent;
+      while (due > 0) {
+        const k = Math.min(due, perSpinMax);
+        const ci = next;
+        next = next + 1 === conns.length ? 0 : next + 1;
+        const f = fifos[ci]!;
+        // Bound what one connection has outstanding: the FIFO must not wrap.
+        if (f.tail - f.head + k > 0xffff) break;
+        for (let i = 0; i < k; i++) {
+          const scheduled = start + (sent + i) * intervalMs;
+          f.q[(f.tail + i) & 0xffff] = scheduled;
+          if (scheduled >= warmEnd && nLags < lags.length) lags[nLags++] = now - scheduled;
+        }
+        f.tail += k;
+        conns[ci]!.send(k === perSpinMax ? sendBuf : sendBuf.subarray(0, k * frame.length));
+        sent += k;
+        due -= k;
+      }
+      setImmediate(spin);
+    };
+    spin();
+  });
+  const measuredSent = sent - sentAtWindowStart;
+  win.stop();
+  const drained = await until(() => replies >= sent, drainWaitMsMax);
+  for (const c of conns) c.close();
+  const r = win.result(o, measuredSent, errors, firstError);
+  r.opsPerSec = Math.round((measuredSent * 1000) / o.durationMs);
+  r.latencyMs = roundSummary(summarizeLatency(samples, nSamples));
+  r.sendLagMs = roundSummary(summarizeLatency(lags, nLags));
+  if (!drained) r.note = `only ${replies} of ${sent} replies within ${drainWaitMsMax} ms: the server did not keep up`;
+  return r;
+}
+
 /** Server memory per waiting job: VmRSS before and after pushing `jobs` jobs of payloadBytes. */
 async function memory(o: LoadOptions): Promise<LoadResult> {
   if (o.serverPid === undefined) throw new Error("memory scenario needs --server-pid");
@@ -760,6 +857,8 @@ export async function runLoad(partial: Partial<LoadOptions> & { scenario: Scenar
       return pullAck(o);
     case "latency":
       return latency(o);
+    case "rate":
+      return fixedRate(o);
     case "memory":
       return memory(o);
   }
@@ -782,7 +881,7 @@ export function parseArgs(argv: string[]): Partial<LoadOptions> {
 if (import.meta.main) {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.port === undefined || opts.scenario === undefined) {
-    console.error("usage: bun bench/loadgen.ts --scenario=push|pushb|pullack|latency|conns|memory --port=N [--server-pid=N] ...");
+    console.error("usage: bun bench/loadgen.ts --scenario=push|pushb|pullack|latency|rate|conns|memory --port=N [--server-pid=N] ...");
     process.exit(2);
   }
   // A hard stop for the whole process: nothing here may run unbounded.
