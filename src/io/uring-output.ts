@@ -16,6 +16,10 @@ export class SendArena {
   private readonly overflow: (Uint8Array[] | null)[];
   /** Offset already moved into the arena from the first overflow piece. */
   private readonly overflowOff: Int32Array;
+  /** Slots whose output waits in overflow for a chunk from the shared free list (not their own
+   *  cap): only chunks freed by other connections can move them on (refillStarved). */
+  private readonly starved: number[] = [];
+  private readonly isStarved: Uint8Array;
   /** Set by nextSend: the range of the send to submit. */
   sendOffset = 0;
   sendLength = 0;
@@ -40,6 +44,7 @@ export class SendArena {
     this.queued = new Float64Array(slots);
     this.overflow = new Array(slots).fill(null);
     this.overflowOff = new Int32Array(slots);
+    this.isStarved = new Uint8Array(slots);
   }
 
   pending(slot: number): number {
@@ -95,7 +100,14 @@ export class SendArena {
   }
 
   private allocChunk(slot: number): number {
-    if (this.freeTop === 0 || this.chunkCount[slot] >= this.chunksPerSlotMax) return -1;
+    if (this.chunkCount[slot] >= this.chunksPerSlotMax) return -1; // its own send completions refill it
+    if (this.freeTop === 0) {
+      if (!this.isStarved[slot]) {
+        this.isStarved[slot] = 1;
+        this.starved.push(slot);
+      }
+      return -1;
+    }
     const c = this.freeStack[--this.freeTop];
     this.chunkFill[c] = 0;
     this.chunkNext[c] = -1;
@@ -163,11 +175,37 @@ export class SendArena {
     this.overflow[slot] = null;
   }
 
+  /**
+   * Moves overflow of starved slots into chunks freed meanwhile; calls ready(slot) for each slot
+   * that now has something to send. Cheap when nobody is starved.
+   */
+  refillStarved(ready: (slot: number) => void): void {
+    if (this.freeTop === 0) return;
+    const list = this.starved.splice(0, this.starved.length);
+    for (const slot of list) {
+      this.isStarved[slot] = 0;
+      const q = this.overflow[slot];
+      if (q === null) continue;
+      if (this.freeTop === 0) {
+        this.isStarved[slot] = 1;
+        this.starved.push(slot);
+        continue;
+      }
+      this.drainOverflow(slot, q); // re-marks the slot starved if the chunks run out again
+      if (this.head[slot] >= 0) ready(slot);
+    }
+  }
+
+  get hasStarved(): boolean {
+    return this.starved.length > 0;
+  }
+
   /** Drops everything queued for slot (no send may be in flight: the kernel could still read). */
   reset(slot: number): void {
     while (this.head[slot] >= 0) this.freeHead(slot);
     this.queued[slot] = 0;
     this.overflow[slot] = null;
     this.overflowOff[slot] = 0;
+    this.isStarved[slot] = 0;
   }
 }

@@ -155,6 +155,9 @@ export class UringBackend implements IoBackend {
   private readonly freeSlots: number[] = [];
   /** Slots with output written since their last send was submitted. */
   private readonly toSend: number[] = [];
+  /** Slots whose peer sent EOF in this iteration: closed (after a flush) once onTurn ran. */
+  private readonly eof: number[] = [];
+  private readonly queueSendFn = (slot: number): void => this.queueSend(slot);
 
   private handler: IoHandler | null = null;
   private listenFd = -1;
@@ -312,6 +315,9 @@ export class UringBackend implements IoBackend {
         const delay = this.handler!.onTurn(now);
         this.deadlineAt = delay === Infinity ? Infinity : now + delay;
       }
+      for (let i = 0; i < this.eof.length; i++) this.close(this.eof[i]!);
+      this.eof.length = 0;
+      if (this.out.hasStarved) this.out.refillStarved(this.queueSendFn);
       this.submitSends();
       if (this.fatal !== null) {
         this.ended = true;
@@ -390,7 +396,9 @@ export class UringBackend implements IoBackend {
         this.cmd(CMD_RECYCLE, 0, 0, bid, 0);
         if (!(flags & CQE_F_MORE) && !this.closed[slot]) this.armRecv(slot);
       } else if (res === 0) {
-        this.close(slot); // peer finished sending: flush what we owe it, then close
+        // The peer finished sending (maybe only half-closed): answer what it sent in this
+        // batch first. Closed after this iteration's onTurn has written the replies.
+        this.eof.push(slot);
       } else if (res === -105 /* ENOBUFS: every buffer lent this turn; they come back below */) {
         if (!(flags & CQE_F_MORE)) this.armRecv(slot);
       } else {
@@ -481,7 +489,7 @@ export class UringBackend implements IoBackend {
       if (this.out.nextSend(slot)) {
         this.sending[slot] = 1;
         this.cmd(CMD_SEND, this.fd[slot]!, ud(OP_SEND, this.gen[slot]!, slot), this.out.sendOffset, this.out.sendLength);
-      } else if (this.state[slot] === DRAINING) {
+      } else if (this.state[slot] === DRAINING && this.out.pending(slot) === 0) {
         this.submitClose(slot);
       }
     }

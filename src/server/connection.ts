@@ -3,7 +3,7 @@
 // requests without one keep request order (a parked PULL without reqId holds later ones back).
 // Output accumulates in one writer and is handed to the backend once per loop turn.
 
-import { requestsInFlightPerConnectionMax, reqIdCharsMax } from "../constants.ts";
+import { outputBytesHighWater, requestsInFlightPerConnectionMax, reqIdCharsMax } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
 import { ClientError } from "../engine/errors.ts";
 import { DEFERRED, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
@@ -38,6 +38,10 @@ export class Connection implements FrameSink, Ctx {
   dirty = false;
   closeAfterFlush = false;
   closed = false;
+  /** Bytes the backend still held for this connection at the last flush (server.ts sets it). */
+  queued = 0;
+  /** Bytes of encoded ordered replies waiting in slots. */
+  private heldBytes = 0;
   /** reqId of the request being dispatched (read by defer()). */
   private reqId: unknown = undefined;
 
@@ -137,6 +141,7 @@ export class Connection implements FrameSink, Ctx {
   private emit(reqId: unknown, reply: Reply): void {
     if (reqId === undefined && this.slots.length > 0) {
       this.slots.push({ bytes: this.encodeDetached(reply) });
+      this.checkPressure();
       return;
     }
     this.write(reqId, reply);
@@ -147,6 +152,25 @@ export class Connection implements FrameSink, Ctx {
     if (this.reader.mode === FrameMode.Text) this.out.line(r);
     else this.out.frame(r);
     this.owner.markDirty(this);
+    this.checkPressure();
+  }
+
+  /**
+   * Back-pressure per frame: once this connection owes more than the high-water mark (replies
+   * of this turn, ordered replies held back, bytes the backend still queues), stop parsing its
+   * input. The reader picks up where it stopped when the owed bytes drain (server.ts flush,
+   * onWritable), so a client that pipelines and never reads costs at most about high water.
+   */
+  /** Bytes owed to the client outside this turn's writer: held ordered replies + backend queue. */
+  get backlog(): number {
+    return this.heldBytes + this.queued;
+  }
+
+  private checkPressure(): void {
+    if (this.out.pos + this.heldBytes + this.queued > outputBytesHighWater && !this.reader.paused) {
+      this.reader.paused = true;
+      this.owner.markDirty(this); // the flush decides when to go on
+    }
   }
 
   /** Encodes a reply apart from the output, to be written when its turn in order comes. */
@@ -154,12 +178,15 @@ export class Connection implements FrameSink, Ctx {
     scratch.reset();
     if (this.reader.mode === FrameMode.Text) scratch.line(reply);
     else scratch.frame(reply);
+    this.heldBytes += scratch.pos;
     return scratch.buf.slice(0, scratch.pos);
   }
 
   private flushSlots(): void {
     while (this.slots.length > 0 && this.slots[0]!.bytes !== null) {
-      this.out.bytes(this.slots.shift()!.bytes!);
+      const bytes = this.slots.shift()!.bytes!;
+      this.heldBytes -= bytes.length;
+      this.out.bytes(bytes);
       this.owner.markDirty(this);
     }
   }

@@ -94,11 +94,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       c.dirty = false;
       if (c.closed) continue;
       if (c.out.pos > 0) {
-        const pending = backend.write(c.id, c.out.buf, 0, c.out.pos);
+        c.queued = backend.write(c.id, c.out.buf, 0, c.out.pos);
         c.out.reset();
-        if (pending > outputBytesHighWater && !c.reader.paused) c.reader.paused = true;
+      } else {
+        c.queued = backend.pendingBytes(c.id);
       }
       if (c.closeAfterFlush) backend.close(c.id);
+      else if (c.queued > outputBytesHighWater) c.reader.paused = true; // the backend's onWritable resumes it
+      else if (c.reader.paused && c.backlog <= outputBytesHighWater) c.reader.resume(); // paused by this turn's replies: go on (may re-dirty c)
     }
     dirty.length = 0;
   }
