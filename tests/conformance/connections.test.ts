@@ -145,12 +145,9 @@ for (const { name, io, env } of variants) {
       other.close();
     });
 
-    // TODO(uring half-close, src/io/uring.ts complete()): recv res 0 calls close(slot), whose
-    // gone() tells the server the connection is gone at once; the server makes its replies in
-    // onTurn, after the completion batch, and drops them for a closed connection (and write()
-    // refuses a closed slot). So the requests are applied and the replies lost: 0 of 100 here,
-    // all 100 on the bun backend; `printf '{"cmd":"STATS"}\n' | nc -N host 6789` prints nothing.
-    // Turn this back into `test` for uring when replies owed at EOF are flushed before closing.
+    // Guards half-close on uring (1dc660f): recv EOF used to report the connection gone before
+    // the turn that makes the replies, so the requests were applied and all replies dropped
+    // (`printf '{"cmd":"STATS"}\n' | nc -N host 6789` printed nothing).
     test("a client that half-closes (FIN) after its requests still gets every reply", async () => {
       const c = await open();
       try {
