@@ -45,11 +45,13 @@ export interface StartOptions {
   core?: number;
   /** Extra environment (DATA_PATH, DURABILITY, ...). In-memory by default. */
   env?: Record<string, string>;
+  /** Flags for the bun binary before the script, e.g. ["--cpu-prof-md", ...] (bench/profile.ts). */
+  bunFlags?: string[];
 }
 
 export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const port = await freePort();
-  const argv = [...pinPrefix(opts.core ?? 1), process.execPath, "src/main.ts"];
+  const argv = [...pinPrefix(opts.core ?? 1), process.execPath, ...(opts.bunFlags ?? []), "src/main.ts"];
   const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: String(port), RINGQ_IO: opts.io };
   delete env.DATA_PATH; // in-memory unless the caller asks for storage
   Object.assign(env, opts.env ?? {});

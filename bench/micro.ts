@@ -1,0 +1,182 @@
+// Micro-benchmarks (mitata), in-process, no sockets: the engine (push, pull, ack), the ready
+// heap, framing, MessagePack request decode / reply encode, and the whole per-request path of a
+// connection (frame -> decode -> dispatch -> engine -> encoded reply) without I/O. Comparing the
+// last with the server's CPU per job under load (bench/run.ts) says how much goes to I/O.
+// Then a memory census: heap and RSS bytes per waiting job with a 100-byte payload, in-process.
+//
+//   npx bun bench/micro.ts [--filter=regex] [--no-memory]
+
+import { bench, do_not_optimize, group, run, summary } from "mitata";
+import { heapStats } from "bun:jsc";
+import { Engine } from "../src/engine/engine.ts";
+import { IndexedHeap } from "../src/engine/heap.ts";
+import { Job } from "../src/engine/job.ts";
+import { QueueState, readyBefore } from "../src/engine/queue.ts";
+import { FrameReader, type FrameSink } from "../src/protocol/framing.ts";
+import { decodeMsgpackRequest } from "../src/protocol/decode.ts";
+import { decodeRaw, encodeValue } from "../src/protocol/msgpack.ts";
+import { ReplyWriter } from "../src/protocol/writer.ts";
+import { Connection, type ConnectionOwner } from "../src/server/connection.ts";
+import { AckBatchFrame, jobData, pullBatchFrame, pushBatchFrame, pushFrame } from "./loadgen.ts";
+
+const args = process.argv.slice(2);
+const filterArg = args.find((a) => a.startsWith("--filter="));
+const data = jobData(100);
+const push1 = pushFrame("q", data);
+const push100 = pushBatchFrame("q", data, 100);
+
+function newEngine(): Engine {
+  return new Engine({ now: Date.now });
+}
+
+/** A Connection wired to an engine, its output discarded after each request. */
+function newConnection(engine: Engine): Connection {
+  const owner: ConnectionOwner = {
+    engine,
+    info: { version: "bench", ioBackend: "none", authTokens: null },
+    markDirty(c) {
+      c.dirty = true;
+    },
+    onInternalError(_c, e) {
+      throw e;
+    },
+  };
+  return new Connection(1, owner);
+}
+
+group("engine (in-process, no I/O)", () => {
+  summary(() => {
+    const e1 = newEngine();
+    bench("push 1 job", () => {
+      // A steady state: every 4096 pushes the queue is emptied, so the heap stays ~2k deep.
+      const id = e1.push({ queue: "q", data });
+      if ((id & 4095) === 0) for (const j of e1.pull("q", 4096)) e1.complete(j.id, j.lockToken, null);
+    });
+    const e2 = newEngine();
+    bench("push + pull + ack 1 job", () => {
+      e2.push({ queue: "q", data });
+      const j = e2.pull("q", 1)[0]!;
+      e2.complete(j.id, j.lockToken, null);
+    });
+    const e3 = newEngine();
+    bench("push 100, pull 100, ack 100 (per batch)", () => {
+      for (let i = 0; i < 100; i++) e3.push({ queue: "q", data });
+      for (const j of e3.pull("q", 100)) e3.complete(j.id, j.lockToken, null);
+    });
+  });
+});
+
+group("ready heap (IndexedHeap, priority then FIFO)", () => {
+  const sizes = [1_000, 100_000];
+  for (const n of sizes) {
+    const h = new IndexedHeap<Job>(readyBefore);
+    const q = new QueueState("h");
+    let seq = 0;
+    const mk = () => {
+      const j = new Job(++seq, q, data, seq % 3, 0, 0, 3, 0, 30_000);
+      j.seq = seq;
+      return j;
+    };
+    for (let i = 0; i < n; i++) h.push(mk());
+    bench(`pop + push at size ${n / 1000}k`, () => {
+      const j = h.pop()!;
+      j.seq = ++seq;
+      h.push(j);
+    });
+  }
+});
+
+group("framing and MessagePack", () => {
+  const sink: FrameSink = { onFrame() {}, onFrameError() {} };
+  const chunk = new Uint8Array(push1.length * 256);
+  for (let i = 0; i < 256; i++) chunk.set(push1, i * push1.length);
+  bench("FrameReader: 256 PUSH frames in one chunk (per chunk)", () => {
+    const r = new FrameReader(sink);
+    r.push(chunk, 0, chunk.length);
+  });
+  bench("decode PUSH request (payload kept raw)", () => do_not_optimize(decodeMsgpackRequest(push1, 4, push1.length)));
+  bench("decode PUSHB 100 request", () => do_not_optimize(decodeMsgpackRequest(push100, 4, push100.length)));
+  const w = new ReplyWriter();
+  bench("encode reply {ok, id}", () => {
+    w.reset();
+    w.frame({ ok: true, id: 123456 });
+  });
+  const e = newEngine();
+  for (let i = 0; i < 100; i++) e.push({ queue: "q", data });
+  const jobs = e.pull("q", 100);
+  bench("encode PULLB reply with 100 jobs", () => {
+    w.reset();
+    w.frame({ ok: true, jobs });
+  });
+  const obj = { p: "x".repeat(80), t: 1.5 };
+  const packed = encodeValue(obj);
+  bench("msgpackr pack 100-byte object", () => do_not_optimize(encodeValue(obj)));
+  bench("msgpackr unpack 100-byte object", () => do_not_optimize(decodeRaw(packed)));
+});
+
+group("connection request path (frame -> decode -> dispatch -> engine -> reply), no I/O", () => {
+  summary(() => {
+    const engine = newEngine();
+    const c = newConnection(engine);
+    let n = 0;
+    bench("PUSH", () => {
+      c.onFrame(push1, 4, push1.length - 4);
+      c.out.reset();
+      if ((++n & 4095) === 0) for (const j of engine.pull("q", 4096)) engine.complete(j.id, j.lockToken, null);
+    });
+    const e2 = newEngine();
+    const c2 = newConnection(e2);
+    bench("PUSHB 100 (per batch of 100)", () => {
+      c2.onFrame(push100, 4, push100.length - 4);
+      c2.out.reset();
+      for (const j of e2.pull("q", 100)) e2.complete(j.id, j.lockToken, null);
+    });
+    // PULLB 100 + ACKB 100 on a FIFO queue: ids come out in push order, so the ACKB frame is known.
+    const e3 = newEngine();
+    const c3 = newConnection(e3);
+    const pull = pullBatchFrame("q", 100, 0);
+    const ack = new AckBatchFrame(100);
+    const ids = new Float64Array(100);
+    bench("PULLB 100 + ACKB 100 (per batch of 100)", () => {
+      const first = e3.push({ queue: "q", data });
+      for (let i = 1; i < 100; i++) e3.push({ queue: "q", data });
+      for (let i = 0; i < 100; i++) ids[i] = first + i;
+      c3.onFrame(pull, 4, pull.length - 4);
+      const a = ack.fill(ids, 100);
+      c3.onFrame(a, 4, a.length - 4);
+      c3.out.reset();
+    });
+  });
+});
+
+await run(filterArg ? { filter: new RegExp(filterArg.slice(9)) } : {});
+
+if (!args.includes("--no-memory")) {
+  // Memory census: what a waiting job costs in the server's own data structures. The payload is
+  // copied out of a receive buffer per job, as the server's decoder does.
+  const n = 300_000;
+  const recv = new Uint8Array(push1.length * 64);
+  const copy = (i: number) => Uint8Array.prototype.slice.call(recv, (i & 63) * 128, (i & 63) * 128 + data.length);
+  const measure = (label: string, build: () => unknown) => {
+    Bun.gc(true);
+    const h0 = heapStats().heapSize;
+    const r0 = process.memoryUsage().rss;
+    const keep = build();
+    Bun.gc(true);
+    const h1 = heapStats().heapSize;
+    const r1 = process.memoryUsage().rss;
+    console.log(`${label.padEnd(52)} heap ${((h1 - h0) / n).toFixed(0).padStart(4)} B/job   rss ${((r1 - r0) / n).toFixed(0).padStart(4)} B/job`);
+    return keep;
+  };
+  console.log(`\nmemory per waiting job, ${n / 1000}k jobs, ${data.length}-byte payload (in-process, after full GC):`);
+  measure("100-byte Uint8Array copies alone", () => Array.from({ length: n }, (_, i) => copy(i)));
+  measure("Job objects alone (no payload copy, no maps)", () => {
+    const q = new QueueState("m");
+    return Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, 0, 3, 0, 30_000));
+  });
+  measure("engine.push with a payload copy each (server path)", () => {
+    const e = newEngine();
+    for (let i = 0; i < n; i++) e.push({ queue: "q", data: copy(i) });
+    return e;
+  });
+}
