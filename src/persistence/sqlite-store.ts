@@ -2,8 +2,9 @@
 // turn, recovery at start-up. The durability mode decides only when a commit happens and whether
 // replies wait for it; what is written is the same in every mode (see journal.ts).
 //   sync  (default) synchronous=FULL, commit every turn, replies of the turn sent after the fsync.
-//   batch synchronous=NORMAL, commit every turn, replies not held: survives a crash of ringq,
-//         may lose the last turns on a power cut or kernel crash.
+//   batch synchronous=NORMAL, commit every turn, replies sent before the commit: a kill of ringq
+//         can lose the one turn whose replies were already out (crash.test.ts sees it happen);
+//         a power cut or kernel crash can lose the turns since the last fsync (checkpoint).
 //   none  synchronous=OFF, commit at most every noneCommitIntervalMs (or noneCommitEntriesMax
 //         pending changes): a crash may lose that much; the OS decides when it reaches the disk.
 
