@@ -195,6 +195,26 @@ for (const { name, io, env } of variants) {
       c.close();
     });
 
+    test("a fatal frame error behind 8 MiB of queued replies: every reply, then the error, then the close", async () => {
+      // Close-after-flush with more output queued than one connection may hold in the uring
+      // send arena (4 MiB): nothing queued before the error may be dropped by the close.
+      const setup = await open();
+      const { id } = await setup.call({ cmd: "PUSH", queue: "f-flush", data: Buffer.alloc(128 * 1024, 5) });
+      const c = await open();
+      c.pause();
+      const header = Buffer.alloc(4);
+      header.writeUInt32BE(0x7fffffff, 0);
+      c.send(Buffer.concat([...Array.from({ length: 64 }, (_, i) => frame({ cmd: "GETJOB", id, reqId: i })), header]));
+      expect((await setup.call({ cmd: "PING" })).pong).toBe(true);
+      c.resume();
+      const replies = await c.frames(64);
+      expect(replies.map((r) => r.reqId)).toEqual(Array.from({ length: 64 }, (_, i) => i));
+      expect(replies.every((r) => r.job?.data.length === 128 * 1024)).toBe(true);
+      expect(await c.frame()).toMatchObject({ ok: false, code: "TOO_LARGE" });
+      expect(await c.waitClosed()).toBe(true);
+      setup.close();
+    });
+
     test("a frame over the limit gets an error frame, then the server closes that connection only", async () => {
       const c = await open();
       const header = Buffer.alloc(4);
