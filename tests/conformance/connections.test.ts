@@ -89,6 +89,63 @@ for (const { name, io, env } of variants) {
       expect(got.data.every((d) => Buffer.from(d as Uint8Array).equals(data))).toBe(true);
     });
 
+    test("500 connections opened and ended every way leave no file descriptor behind", async () => {
+      const { id } = await (async () => {
+        const c = await open();
+        const r = await c.call({ cmd: "PUSH", queue: "c-churn", data: Buffer.alloc(64 * 1024, 2) });
+        c.close();
+        return r;
+      })();
+      const steady = await open();
+      expect((await steady.call({ cmd: "PING" })).pong).toBe(true);
+      const baseline = server.fdCount()!;
+      expect(baseline).toBeGreaterThan(3);
+      let bad = 0;
+      for (let round = 0; round < 50; round++) {
+        // Ten at a time: read the reply and FIN, reset with the reply unread, reset mid-frame,
+        // FIN without waiting, or never send anything.
+        await Promise.all(Array.from({ length: 10 }, async (_, k) => {
+          const c = await open();
+          const req = frame({ cmd: "GETJOB", id });
+          switch (k % 5) {
+            case 0:
+              c.send(req);
+              if ((await c.frame()).job?.id !== id) bad++;
+              c.close();
+              break;
+            case 1:
+              c.send(req);
+              c.reset();
+              break;
+            case 2:
+              c.send(req.subarray(0, 7));
+              c.reset();
+              break;
+            case 3:
+              c.send(req);
+              c.sock.end();
+              break;
+            default:
+              c.close();
+          }
+        }));
+        const g = await steady.call({ cmd: "GETJOB", id, reqId: round });
+        if (g.reqId !== round || g.job?.data.length !== 64 * 1024) bad++;
+      }
+      expect(bad).toBe(0);
+      // Closes finish asynchronously (cancel, close, free the slot): wait, bounded, for the
+      // descriptors to come back.
+      const deadline = Date.now() + 10_000;
+      let fds = server.fdCount()!;
+      while (fds > baseline + 2 && Date.now() < deadline) {
+        await Bun.sleep(50);
+        fds = server.fdCount()!;
+      }
+      expect(fds).toBeGreaterThan(3);
+      expect(fds).toBeLessThanOrEqual(baseline + 2);
+      steady.close();
+    });
+
     test("clients that reset mid-frame: acknowledged jobs kept once, the partial one never stored", async () => {
       const clients = 50;
       const perClient = 20;

@@ -4,7 +4,7 @@
 // It asserts nothing itself: tests decide what the log and exit code must be.
 
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const repoRoot = join(import.meta.dir, "..", "..");
 
@@ -120,6 +120,15 @@ export class ServerProcess {
       const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
       const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
       return m ? Number(m[1]) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Open file descriptors of the child (sockets included); null once it is gone. */
+  fdCount(): number | null {
+    try {
+      return readdirSync(`/proc/${this.pid}/fd`).length;
     } catch {
       return null;
     }
