@@ -264,12 +264,17 @@ rt_path=$PATH
 if [ -x "$rt/.root/usr/local/bin/bun" ]; then rt_path=$rt/.root/usr/local/bin:$PATH; else rt_path=$ctx/node_modules/.bin:$PATH; fi
 bun_version=$(PATH=$rt_path bun --version)
 [ "$bun_version" = "$bun_dep" ] && ok "runtime bun --version: $bun_version ($(PATH=$rt_path command -v bun))" || fail "runtime Bun is $bun_version, package.json pins $bun_dep"
+# In a container the CMD is PID 1, which gets no signal it has no handler for: where this
+# machine allows (root, unshare), run it as PID 1 of a fresh PID namespace, as Docker would.
+as_pid1=""
+if [ "$(id -u)" = 0 ] && unshare --pid --fork --kill-child --mount-proc true 2>/dev/null; then as_pid1=1; fi
 # The image's ENV, but loopback and a free port: this is a smoke run, not a deployment.
 (
   cd "$rt"
   while read -r kv; do for e in $kv; do export "${e?}"; done; done <<<"$env_rt"
   export HOST=127.0.0.1 TCP_PORT=0 PATH=$rt_path
-  exec $run_cmd
+  # shellcheck disable=SC2086 # the CMD's words
+  if [ -n "$as_pid1" ]; then exec unshare --pid --fork --kill-child --mount-proc $run_cmd; else exec $run_cmd; fi
 ) >"$log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 200); do
@@ -284,12 +289,20 @@ grep -q '^ffi:' "$log" && fail "start tried to rebuild the shim in the runtime i
 grep -q 'shim not loadable' "$log" && fail "the runtime layout cannot load its shim: $startup"
 if [[ $startup != *"IO backend: io_uring"* ]]; then note "io_uring not used here (kernel or sandbox): ${startup#*IO backend: }"; fi
 # What `docker stop` does: SIGTERM to the CMD process only (`bun run` must pass it on).
-kill -TERM "$server_pid" 2>/dev/null || true
+target=$server_pid
+if [ -n "$as_pid1" ]; then target=$(pgrep -P "$server_pid" | head -1); fi
+[ -n "$target" ] || die "cannot find the CMD process to signal"
+kill -TERM "$target" 2>/dev/null || true
+for _ in $(seq 1 150); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$server_pid" 2>/dev/null; then
+  kill -9 "$server_pid" 2>/dev/null || true
+  fail "SIGTERM to the CMD process was ignored for 15 s (docker stop would SIGKILL it)"
+fi
 code=0
 wait "$server_pid" || code=$?
 server_pid=""
 grep -q 'ringq: stopped' "$log" || fail "SIGTERM to the CMD process did not stop the server gracefully; log: $(cat "$log")"
-[ "$code" = 0 ] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $code; log: $(cat "$log")"
+[ "$code" = 0 ] && ok "SIGTERM to the CMD${as_pid1:+ running as PID 1}: graceful stop, exit 0" || fail "SIGTERM: exit $code; log: $(cat "$log")"
 
 [ "$fails" = 0 ] || die "$fails problem(s) above"
 echo "check-dockerfile: OK (Dockerfile checked without Docker; base images and apt/npm network steps not exercised)"
