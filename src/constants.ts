@@ -93,6 +93,10 @@ export const walBytesKeptMax = 64 * MiB;
 /** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
 export const sqliteCacheBytes = 32 * MiB;
 
+// ---- engine tables ----
+/** Smallest capacity of the job table (src/engine/id-map.ts); it grows and shrinks by halves. */
+export const idMapCapacityMin = 1024;
+
 // ---- request decoding ----
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.
  *  1024 x 32 bytes = 32 KiB, enough for every key of the protocol plus hundreds of queues. */
@@ -151,6 +155,7 @@ assert(pushBatchJobsMax <= idsBatchMax, "PUSHB ids fit an ids batch");
 assert(stallsMax >= 1, "at least one stall before the DLQ");
 assert(maxAttemptsDefault >= 1 && maxAttemptsDefault <= maxAttemptsMax, "default attempts in range");
 assert(noneCommitIntervalMs > 0 && noneCommitEntriesMax > 0, "DURABILITY=none still commits");
+assert((idMapCapacityMin & (idMapCapacityMin - 1)) === 0, "job table capacity is a power of two");
 assert((decodeInternSlots & (decodeInternSlots - 1)) === 0 && decodeInternBytesMax < 256, "intern cache: power-of-two slots, byte lengths");
 assert(connectionsMax < uringSlotsMax, "every connection fits a user_data slot");
 assert((uringRecvBuffers & (uringRecvBuffers - 1)) === 0 && uringRecvBuffers <= 32_768, "buffer ring: power of two, 15-bit ids");

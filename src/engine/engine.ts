@@ -4,6 +4,7 @@
 // of its old state (detach releases group, lease and lock in ONE place), attaches it to the new
 // one, writes one journal entry and emits one event. Admin queries live in queries.ts.
 
+import { IdMap } from "./id-map.ts";
 import {
   backoffMsMax,
   finishedJobAgeMsDefault,
@@ -79,7 +80,7 @@ export type EngineEvent =
 const byDeadline = (a: { deadline: number }, b: { deadline: number }) => a.deadline < b.deadline;
 
 export class Engine {
-  readonly jobs = new Map<number, Job>();
+  readonly jobs = new IdMap<Job>();
   readonly queues = new Map<string, QueueState>();
   /** Custom id (job_id) -> job id, while the engine keeps the job's record. */
   readonly customIds = new Map<string, number>();
