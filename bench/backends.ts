@@ -8,7 +8,7 @@
 // It prints medians and the uring/bun ratios against the targets, and writes
 // bench/results/backends-<stamp>.json. It does not start anything it does not stop.
 //
-//   npx bun bench/backends.ts [--rounds=N] [--rate=40000] [--counter=perf|strace]
+//   npx bun bench/backends.ts [--rounds=N] [--rate=20000] [--counter=perf|strace]
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { LoadResult } from "./loadgen.ts";
@@ -24,7 +24,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rounds: 2, rate: 40_000, counter: "perf" };
+  const a: Args = { rounds: 2, rate: 20_000, counter: "perf" };
   for (const s of argv) {
     const m = /^--(rounds|rate|counter)=(.+)$/.exec(s);
     if (m === null) throw new Error(`backends: unknown argument '${s}' (use --rounds=N --rate=N --counter=perf|strace)`);

@@ -86,6 +86,8 @@ export interface LoadResult {
   connectMs?: number;
   /** Machine 1-minute load average when the run started (set by run.ts: other work on the cores). */
   loadAvg1?: number;
+  /** CPU pressure (PSI some avg10, %) when the run ended (set by run.ts). */
+  cpuPressurePct?: number;
   /** Set when a bound (time) ended a phase before its count was reached. */
   note?: string;
 }
@@ -601,7 +603,7 @@ async function pullAck(o: LoadOptions): Promise<LoadResult> {
 /**
  * Push-to-worker latency, open loop: one producer sends PUSH at a fixed rate (batched per spin
  * of the event loop, each job stamped with its SCHEDULED send time, so a stalled generator or
- * server shows up as latency instead of hiding it), workers keep a PULLB parked and ACKB what
+ * server shows up as latency instead of hiding it), workers keep two PULLBs parked and ACKB what
  * they get. Latency = time the worker has the job - scheduled push time.
  */
 async function latency(o: LoadOptions): Promise<LoadResult> {
@@ -669,6 +671,9 @@ async function latency(o: LoadOptions): Promise<LoadResult> {
       errors++;
       firstError ??= m;
     };
+    // Two PULLBs parked per worker connection, as the shipped Worker does: one round trip
+    // (ACKB + next PULLB) never leaves the connection without a puller.
+    w.send(pull);
     w.send(pull);
   }
   await sleep(50); // let the PULLBs park

@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
 import { buildShimIfStale, runGenerator, serverCore } from "./lib/gen.ts";
-import { canPin, machineLine } from "./lib/proc.ts";
+import { canPin, cpuPressurePct, machineLine } from "./lib/proc.ts";
 import { BackendUnavailable, killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 import { renderChart, type ChartRow } from "./lib/svg.ts";
@@ -184,6 +184,8 @@ async function measure(s: Scenario, io: IoChoice, full: boolean): Promise<{ r?: 
     const loadAvg1 = os.loadavg()[0]!;
     const r = await runGenerator({ ...s.load(full), port: server.port, serverPid: server.pid, queue: `bench-${s.id}` });
     r.loadAvg1 = Math.round(loadAvg1 * 100) / 100;
+    const psi = cpuPressurePct();
+    if (psi !== null) r.cpuPressurePct = psi;
     return { r, backend };
   } finally {
     await server.stop();
@@ -199,7 +201,7 @@ function oneLine(s: Scenario, r: LoadResult): string {
   parts.push(`gen ${r.genCpuPct}% cpu`);
   if (r.errors > 0) parts.push(`${r.errors} errors: ${r.firstError}`);
   if (r.note) parts.push(r.note);
-  if (r.loadAvg1 !== undefined && r.loadAvg1 > 1.5) parts.push(`machine load ${r.loadAvg1}: noisy`);
+  if ((r.loadAvg1 ?? 0) > 2.5 || (r.cpuPressurePct ?? 0) > 20) parts.push(`machine busy (load ${r.loadAvg1}, cpu pressure ${r.cpuPressurePct ?? "?"}%): noisy`);
   return parts.join(", ");
 }
 
@@ -325,6 +327,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nmedians of ${args.runs} run(s) each; ${elapsedS.toFixed(0)} s; srv us/job = server CPU (user+sys, all threads) per job in the measured window.\n`,
   );
+  const all = results.flatMap((r) => r.cells.flatMap((c) => c.runs));
+  const range = (xs: number[]) => (xs.length === 0 ? "?" : `${Math.min(...xs)}-${Math.max(...xs)}`);
+  const busy = `load average ${range(all.map((r) => r.loadAvg1 ?? NaN).filter(Number.isFinite))}, CPU pressure ${range(all.map((r) => r.cpuPressurePct ?? NaN).filter(Number.isFinite))}%`;
+  process.stdout.write(`machine during the runs: ${busy} (the server and generator alone make a load of about 2; more means other work shared the cores)\n`);
   const backends = results[0]!.cells.map((c) => `${ioLabel(c.io)} = ${c.backend ?? `n/a (${c.unavailable ?? c.error ?? "not run"})`}`);
   process.stdout.write(`backends: ${backends.join("; ")}\n`);
 
@@ -339,6 +345,7 @@ async function main(): Promise<void> {
     bun: Bun.version,
     commit: gitCommit(),
     pinned: canPin(),
+    busy,
     elapsedS,
     results,
   };

@@ -66,3 +66,16 @@ export function machineLine(): string {
   const model = cpus[0]?.model?.replace(/\s+/g, " ").trim() ?? "unknown cpu";
   return `${cpus.length} x ${model}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}`;
 }
+
+/**
+ * CPU pressure (PSI "some avg10"): % of the last 10 s in which some runnable task waited for a
+ * core. Above ~20% other work on the machine competes with the bench: figures are noisy.
+ */
+export function cpuPressurePct(): number | null {
+  try {
+    const m = /^some avg10=([\d.]+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
+    return m === null ? null : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
