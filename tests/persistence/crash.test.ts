@@ -3,11 +3,12 @@
 // DURABILITY=sync, and check what the clients were told: every acknowledged PUSH exists exactly
 // once (by id and by custom id), every acknowledged ACK is still completed, nothing completed or
 // pulled comes back active or missing, ids keep growing. Also: a corrupt or torn file given to
-// the real process makes it exit 1 with a message, never serve an empty queue.
+// the real process makes it exit 1 with a message, never serve an empty queue; a torn WAL tail
+// (what a power cut mid-write leaves) comes back as whole transactions only.
 
 import { Database } from "bun:sqlite";
 import { afterEach, expect, test } from "bun:test";
-import { rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConnectionLost, FrameClient, killAllServers, ServerProcess } from "./server-process.ts";
@@ -316,4 +317,40 @@ test("a file of garbage makes the real process exit 1 naming the file", async ()
   writeFileSync(path, Buffer.alloc(64 * 1024, 0x5a));
   await expectRefused(path, /failed to start: DATA_PATH .* is corrupt or not a ringq database/);
   expect(statSync(path).size).toBe(64 * 1024);
+});
+
+test("a torn WAL tail (a write cut short, as by a power cut) recovers whole transactions only", async () => {
+  const path = tmpPath();
+  const s = await ServerProcess.start({ DATA_PATH: path, DURABILITY: "sync" });
+  const c = await FrameClient.connect(s.port);
+  // One PUSHB per turn, awaited: each is one transaction of 50 jobs; then one ACKB of 500.
+  for (let i = 0; i < 30; i++) {
+    await c.ok({ cmd: "PUSHB", queue, jobs: Array.from({ length: 50 }, (_, k) => ({ data: "z".repeat(300), job_id: `t${i}-${k}` })) });
+  }
+  const pulled = await c.ok({ cmd: "PULLB", queue, count: 500, timeout: 0 });
+  await c.ok({ cmd: "ACKB", ids: pulled.jobs.map((j: { id: number }) => j.id) });
+  c.close();
+  await s.crash();
+  const walBytes = statSync(`${path}-wal`).size;
+  expect(walBytes).toBeGreaterThan(100_000); // the jobs are (at least partly) in the WAL, not checkpointed away
+  for (const fraction of [0.3, 0.6, 0.95]) {
+    const copy = tmpPath();
+    copyFileSync(path, copy);
+    copyFileSync(`${path}-wal`, `${copy}-wal`);
+    truncateSync(`${copy}-wal`, Math.floor(walBytes * fraction));
+    const r = await ServerProcess.start({ DATA_PATH: copy, DURABILITY: "sync" });
+    const v = await FrameClient.connect(r.port);
+    const counts = await v.ok({ cmd: "GETJOBCOUNTS", queue });
+    const all = await v.ok({ cmd: "GETJOBS", queue, limit: 10_000 });
+    const ids = (all.jobs as { id: number }[]).map((j) => j.id).sort((a, b) => a - b);
+    const context = `WAL cut at ${fraction}`;
+    // Whole PUSHBs only (ids 1..n, n a multiple of 50), and the ACKB all or nothing.
+    expect({ context, multipleOf50: ids.length % 50 === 0, contiguous: ids.every((id, i) => id === i + 1) }).toEqual({ context, multipleOf50: true, contiguous: true });
+    expect([0, 500]).toContain(counts.completed);
+    expect(counts.waiting + counts.completed).toBe(ids.length);
+    const next = await v.ok({ cmd: "PUSH", queue, data: 1 });
+    expect(next.id).toBeGreaterThan(ids.length);
+    v.close();
+    expect(await r.stop()).toBe(0);
+  }
 });
