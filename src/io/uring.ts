@@ -103,7 +103,10 @@ export async function probeUring(): Promise<Probe> {
   try {
     shim = openShim(path);
   } catch (e) {
-    return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy: remedyBuild };
+    const remedy = process.env.RINGQ_URING_SHIM
+      ? `RINGQ_URING_SHIM=${path} is set: point it at a built libringq_uring.so, or unset it to use ${shimPath}`
+      : remedyBuild;
+    return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy };
   }
   const out = new Int32Array(4);
   const err = shim.ringq_probe(out, uringProbeTimeoutMs);

@@ -67,12 +67,9 @@ describe("backend selection and fallback", () => {
     }
   });
 
-  // TODO(remedy for an overridden shim path, src/io/uring.ts probeUring): with RINGQ_URING_SHIM
-  // set, the remedy still says "install gcc and liburing-dev, then run: bun run build:ffi",
-  // which cannot help: the server would keep loading the overridden path. The remedy should
-  // name the variable (unset it, or point it at a built libringq_uring.so). Turn this back
-  // into `test` when it does.
-  test.failing("a missing RINGQ_URING_SHIM gets a remedy that names the variable, not a rebuild", async () => {
+  // With RINGQ_URING_SHIM set, "rebuild" cannot help (the server keeps loading the overridden
+  // path): the remedy must name the variable.
+  test("a missing RINGQ_URING_SHIM gets a remedy that names the variable, not a rebuild", async () => {
     const server = await ServerProcess.start({ io: "auto", env: { RINGQ_URING_SHIM: missingShim } });
     try {
       expect(fallbackParts(server.ioLine).remedy).toContain("RINGQ_URING_SHIM");
