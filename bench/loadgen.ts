@@ -15,7 +15,7 @@ import { unpack } from "msgpackr";
 import { FrameReader, type FrameSink } from "../src/protocol/framing.ts";
 import { Raw, skipValue } from "../src/protocol/msgpack.ts";
 import { ReplyWriter } from "../src/protocol/writer.ts";
-import { readCpuMs, readRssBytes } from "./lib/proc.ts";
+import { readCpuSplitMs, readRssBytes } from "./lib/proc.ts";
 import { summarizeLatency, type LatencySummary } from "./lib/stats.ts";
 
 export type Scenario = "push" | "pushb" | "pullack" | "latency" | "rate" | "conns" | "memory";
@@ -73,6 +73,8 @@ export interface LoadResult {
   serverCpuMs?: number;
   serverCpuPct?: number;
   serverCpuUsPerOp?: number;
+  /** Share of the server's CPU spent in the kernel (system time), %. */
+  serverSysPct?: number;
   /** This generator's CPU over the window, % of one core: near 100 means it may be the limit. */
   genCpuPct: number;
   /** latency: push-to-worker, ms. closed loop: request round trip, ms. */
@@ -361,14 +363,15 @@ async function until(cond: () => boolean, maxMs: number): Promise<boolean> {
 /** Measured window: server CPU, generator CPU, wall time. */
 class Window {
   private t0 = 0;
-  private cpu0: number | null = null;
+  private cpu0: { userMs: number; sysMs: number } | null = null;
+  serverSysMs = 0;
   private gen0 = process.cpuUsage();
   elapsedMs = 0;
   serverCpuMs: number | null = null;
   genCpuMs = 0;
   constructor(private readonly pid?: number) {}
   start(): void {
-    this.cpu0 = this.pid === undefined ? null : readCpuMs(this.pid);
+    this.cpu0 = this.pid === undefined ? null : readCpuSplitMs(this.pid);
     this.gen0 = process.cpuUsage();
     this.t0 = performance.now();
   }
@@ -377,8 +380,9 @@ class Window {
     const g = process.cpuUsage(this.gen0);
     this.genCpuMs = (g.user + g.system) / 1000;
     if (this.pid !== undefined && this.cpu0 !== null) {
-      const c = readCpuMs(this.pid);
-      this.serverCpuMs = c === null ? null : c - this.cpu0;
+      const c = readCpuSplitMs(this.pid);
+      this.serverCpuMs = c === null ? null : c.userMs + c.sysMs - this.cpu0.userMs - this.cpu0.sysMs;
+      this.serverSysMs = c === null ? 0 : c.sysMs - this.cpu0.sysMs;
     }
   }
   result(o: LoadOptions, ops: number, errors: number, firstError: string | undefined): LoadResult {
@@ -396,6 +400,7 @@ class Window {
       r.serverCpuMs = this.serverCpuMs;
       r.serverCpuPct = round((100 * this.serverCpuMs) / this.elapsedMs, 1);
       r.serverCpuUsPerOp = ops > 0 ? round((this.serverCpuMs * 1000) / ops, 3) : NaN;
+      r.serverSysPct = this.serverCpuMs > 0 ? round((100 * this.serverSysMs) / this.serverCpuMs, 1) : NaN;
     }
     return r;
   }

@@ -197,7 +197,7 @@ function oneLine(s: Scenario, r: LoadResult): string {
   if (s.metric !== "opsPerSec") parts.push(`${si(r.opsPerSec)} jobs/s`);
   if (r.latencyMs && s.metric === "p99") parts.push(`p50 ${fmt(r.latencyMs.p50, "ms")} p999 ${fmt(r.latencyMs.p999, "ms")}`);
   if (r.sendLagMs) parts.push(`generator send lag p99 ${fmt(r.sendLagMs.p99, "ms")}`);
-  if (r.serverCpuUsPerOp !== undefined) parts.push(`server ${r.serverCpuUsPerOp.toFixed(2)} us/job, ${r.serverCpuPct}% cpu`);
+  if (r.serverCpuUsPerOp !== undefined) parts.push(`server ${r.serverCpuUsPerOp.toFixed(2)} us/job, ${r.serverCpuPct}% cpu (${r.serverSysPct}% of it kernel)`);
   parts.push(`gen ${r.genCpuPct}% cpu`);
   if (r.errors > 0) parts.push(`${r.errors} errors: ${r.firstError}`);
   if (r.note) parts.push(r.note);

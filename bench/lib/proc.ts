@@ -31,13 +31,20 @@ export function clockTicksPerSecond(): number {
 
 /** CPU time (user + system) used by pid so far, in milliseconds, or null. */
 export function readCpuMs(pid: number): number | null {
+  const c = readCpuSplitMs(pid);
+  return c === null ? null : c.userMs + c.sysMs;
+}
+
+/** User and kernel CPU time used by pid so far (all threads), in milliseconds, or null. */
+export function readCpuSplitMs(pid: number): { userMs: number; sysMs: number } | null {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, "utf8");
     // comm (field 2) may hold spaces and parentheses: count fields after the LAST ')'.
     const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
     const utime = Number(rest[11]); // field 14
     const stime = Number(rest[12]); // field 15
-    return ((utime + stime) * 1000) / clockTicksPerSecond();
+    const k = 1000 / clockTicksPerSecond();
+    return { userMs: utime * k, sysMs: stime * k };
   } catch {
     return null;
   }
