@@ -66,7 +66,7 @@ for (const { name, io, env } of variants) {
       }
     });
 
-    test("SIGTERM with a client that never reads what it is owed still exits 0 (the flush is bounded)", async () => {
+    test("SIGTERM with a client that never reads: new connections refused, exit 0 after the bounded flush", async () => {
       const server = await ServerProcess.start({ io, env });
       const clients: RawClient[] = [];
       try {
@@ -79,6 +79,21 @@ for (const { name, io, env } of variants) {
         stuck.send(Buffer.concat(Array.from({ length: 128 }, () => frame({ cmd: "GETJOB", id })))); // 16 MiB owed
         expect((await setup.call({ cmd: "PING" })).pong).toBe(true);
         server.signal("SIGTERM");
+        await server.waitForLog(/SIGTERM received/);
+        // While it waits (bounded) for the stuck client, it has stopped accepting: a new
+        // connection is refused while the process is still alive.
+        let refusedWhileAlive = false;
+        for (let i = 0; i < 50 && server.exitCode === null; i++) {
+          try {
+            const late = await RawClient.connect(server.port, "127.0.0.1", 2_000);
+            late.close();
+            await Bun.sleep(20);
+          } catch {
+            refusedWhileAlive = server.exitCode === null;
+            break;
+          }
+        }
+        expect(refusedWhileAlive).toBe(true);
         expect(await server.exited(15_000)).toBe(0);
         expect(server.log).toContain("ringq: stopped");
       } finally {
