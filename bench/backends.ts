@@ -1,5 +1,5 @@
 // Issue 3's comparison: the same PUSH workload against both I/O backends in ONE run, alternating
-// (bun, uring, uring, bun, ...) on fresh servers, so the machine's drift hits both alike:
+// (bun, uring, uring, bun, ...) on a fresh server per phase, so the machine's drift hits both alike:
 //   1. requests/s at saturation (pipelined PUSH, 4 connections x depth 16),
 //   2. syscalls per request at depth 16 and depth 1 (perf stat raw_syscalls:sys_enter on the
 //      server pid, or strace -c -f when perf is not usable; requests counted by the server's
@@ -91,17 +91,25 @@ async function syscallsPerRequest(port: number, pid: number, depth: number, tool
   return { syscalls, requests, perRequest: requests > 0 ? syscalls / requests : NaN, tool: tool === "perf" ? "perf stat raw_syscalls:sys_enter" : "strace -c -f" };
 }
 
-async function oneBackend(io: IoChoice, round: number, args: Args): Promise<Sample> {
-  const s: Sample = { io, round };
+/**
+ * A fresh server for each phase: the jobs pushed by one phase (hundreds of thousands) would
+ * otherwise stay in memory and their garbage collection would show up in the next phase.
+ */
+async function withServer<T>(io: IoChoice, f: (port: number, pid: number) => Promise<T>): Promise<T> {
   const server = await startServer({ io, core: serverCore });
   try {
-    s.saturation = await runGenerator({ scenario: "push", port: server.port, serverPid: server.pid, connections: 4, depth: 16, durationMs: 2000, queue: "sat" });
-    s.syscalls16 = await syscallsPerRequest(server.port, server.pid, 16, args.counter);
-    s.syscalls1 = await syscallsPerRequest(server.port, server.pid, 1, args.counter);
-    s.fixed = await runGenerator({ scenario: "rate", port: server.port, serverPid: server.pid, connections: 4, rate: args.rate, durationMs: 2000, queue: "fixed" });
+    return await f(server.port, server.pid);
   } finally {
     await server.stop();
   }
+}
+
+async function oneBackend(io: IoChoice, round: number, args: Args): Promise<Sample> {
+  const s: Sample = { io, round };
+  s.saturation = await withServer(io, (port, pid) => runGenerator({ scenario: "push", port, serverPid: pid, connections: 4, depth: 16, durationMs: 2000, queue: "sat" }));
+  s.syscalls16 = await withServer(io, (port, pid) => syscallsPerRequest(port, pid, 16, args.counter));
+  s.syscalls1 = await withServer(io, (port, pid) => syscallsPerRequest(port, pid, 1, args.counter));
+  s.fixed = await withServer(io, (port, pid) => runGenerator({ scenario: "rate", port, serverPid: pid, connections: 4, rate: args.rate, durationMs: 2000, queue: "fixed" }));
   return s;
 }
 
