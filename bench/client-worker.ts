@@ -7,12 +7,15 @@
 //
 //   npx bun bench/client-worker.ts [--jobs=200000] [--runs=5] [--concurrency=256,1000] [--io=bun|uring|auto]
 //     [--port=N]  use a server already listening on 127.0.0.1:N (e.g. one started under a profiler)
+//     [--server=fake]  instead of ringq, a stub that answers every PULLB at once with canned jobs
+//                      of the real shape and every ACKB with success: the client's own ceiling
 //   (the client also runs under Node: `npx bun run build:client`; this script runs under Bun)
 
 import { execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
+import { Packr, Unpackr } from "msgpackr";
 import { Connection, Worker } from "../src/client/index.ts";
 
 const args = Object.fromEntries(
@@ -29,6 +32,7 @@ const pushBatch = 1000;
 const pushWindow = 32; // PUSHBs in flight while pre-filling
 const serverCore = 1;
 const workerCore = 0;
+const fake = args.server === "fake";
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,9 +56,77 @@ function canPin(): string | null {
   }
 }
 
+/**
+ * The stub server of --server=fake (this file run with --serve-fake=PORT): binary frames only;
+ * PULLB gets `count` jobs shaped like ringq's (same 32 fields), ACKB/ACK succeed, anything else
+ * gets `ok: true`. Costs next to nothing per job, so the client is what is measured.
+ */
+function serveFake(port: number): void {
+  const packr = new Packr({ useRecords: false });
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+  const now = Date.now();
+  let nextId = 1;
+  const jobOf = (id: number) => ({
+    id, queue: "fake", data: { i: id }, priority: 0, created_at: now, run_at: now, started_at: now, attempts: 0,
+    max_attempts: 3, backoff: 1000, ttl: null, timeout: null, unique_key: null, depends_on: null, progress: 0,
+    progress_msg: null, tags: null, lifo: false, remove_on_complete: false, remove_on_fail: false,
+    last_heartbeat: now, stall_timeout: 30000, stall_count: 0, parent_id: null, children_ids: null,
+    children_completed: null, custom_id: null, keep_completed_age: null, keep_completed_count: null,
+    completed_at: null, group_id: null, lock_token: String(id * 7919),
+  });
+  const frame = (o: unknown) => {
+    const body = packr.pack(o);
+    const out = Buffer.allocUnsafe(4 + body.length);
+    out.writeUInt32BE(body.length, 0);
+    body.copy(out, 4);
+    return out;
+  };
+  // One encoded batch per size, reused: ids repeat across batches, which the client does not mind.
+  const batches = new Map<number, Uint8Array>();
+  const pulled = (reqId: unknown, count: number): Buffer => {
+    let jobsBytes = batches.get(count);
+    if (jobsBytes === undefined) {
+      jobsBytes = Uint8Array.prototype.slice.call(packr.pack(Array.from({ length: count }, () => jobOf(nextId++))));
+      batches.set(count, jobsBytes);
+    }
+    // pack() returns a view of msgpackr's scratch buffer: copy before packing again.
+    const head = Uint8Array.prototype.slice.call(packr.pack({ reqId, ok: true }));
+    const jobsKey = Uint8Array.prototype.slice.call(packr.pack("jobs"));
+    const len = head.length + jobsKey.length + jobsBytes.length;
+    const out = Buffer.allocUnsafe(4 + len);
+    out.writeUInt32BE(len, 0);
+    out.set(head, 4);
+    // The {reqId, ok} map header (fixmap or map16, as msgpackr chooses) gets a third entry.
+    if (head[0] === 0x82) out[4] = 0x83;
+    else out[6] = 3;
+    out.set(jobsKey, 4 + head.length);
+    out.set(jobsBytes, 4 + head.length + jobsKey.length);
+    return out;
+  };
+  net.createServer((sock) => {
+    sock.setNoDelay(true);
+    let buf: Buffer = Buffer.alloc(0);
+    sock.on("data", (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const out: Buffer[] = [];
+      while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+        const len = buf.readUInt32BE(0);
+        const req = unpackr.unpack(buf.subarray(4, 4 + len)) as Record<string, any>;
+        buf = buf.subarray(4 + len);
+        const reqId = req.reqId;
+        if (req.cmd === "PULLB") out.push(pulled(reqId, req.count)); else if (req.cmd === "ACKB") out.push(frame({ reqId, ok: true, ids: [req.ids.length], count: req.ids.length }));
+        else out.push(frame({ reqId, ok: true }));
+      }
+      if (out.length > 0) sock.write(Buffer.concat(out));
+    });
+    sock.on("error", () => {});
+  }).listen(port, "127.0.0.1", () => console.error(`fake ringq listening on 127.0.0.1:${port}`));
+}
+
 async function startServer(port: number, pin: boolean) {
   const root = new URL("..", import.meta.url).pathname;
-  const argv = [...(pin ? ["taskset", "-c", String(serverCore)] : []), process.execPath, "src/main.ts"];
+  const serverArgs = fake ? [new URL(import.meta.url).pathname, `--serve-fake=${port}`] : ["src/main.ts"];
+  const argv = [...(pin ? ["taskset", "-c", String(serverCore)] : []), process.execPath, ...serverArgs];
   const env: Record<string, string | undefined> = { ...process.env, TCP_PORT: String(port), HOST: "127.0.0.1", RINGQ_IO: io };
   delete env.DATA_PATH; // memory only: this measures the client and the queue, not the disk
   const child = spawn(argv[0]!, argv.slice(1), { cwd: root, env, stdio: ["ignore", "ignore", "pipe"] });
@@ -107,7 +179,7 @@ interface RunResult {
 
 async function oneRun(port: number, queue: string, concurrency: number, serverPid: number | undefined): Promise<RunResult> {
   const conn = new Connection({ port });
-  await prefill(conn, queue);
+  if (!fake) await prefill(conn, queue);
 
   let done = 0;
   let finish!: () => void;
@@ -125,7 +197,7 @@ async function oneRun(port: number, queue: string, concurrency: number, serverPi
   const cpu = process.cpuUsage(cpu0);
   const serverCpu = cpuSecondsOf(serverPid ?? NaN) - server0;
   await worker.close(true);
-  const after = await conn.request("GETJOBCOUNTS", { queue });
+  const after = fake ? { completed: jobs, waiting: 0, active: 0 } : await conn.request("GETJOBCOUNTS", { queue });
   if (after.completed + 0 < Math.min(jobs, 1) || after.waiting !== 0 || after.active !== 0) {
     throw new Error(`after the run: ${JSON.stringify(after)}`);
   }
@@ -141,6 +213,11 @@ async function oneRun(port: number, queue: string, concurrency: number, serverPi
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
+}
+
+if (args["serve-fake"] !== undefined) {
+  serveFake(Number(args["serve-fake"]));
+  await new Promise(() => {}); // serve until killed
 }
 
 const pinProblem = canPin();
