@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Engine } from "../src/engine/engine.ts";
 import { SqliteStore } from "../src/persistence/sqlite-store.ts";
-import type { LoadResult, Scenario } from "./loadgen.ts";
+import type { LoadResult } from "./loadgen.ts";
 import { jobData } from "./loadgen.ts";
 import { canPin, cpuResolutionMs, machineLine, pinPrefix, readCpuMs } from "./lib/proc.ts";
 import { killAllServers, repoRoot, startServer } from "./lib/server.ts";
