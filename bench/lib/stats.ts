@@ -13,7 +13,8 @@ export function median(xs: readonly number[]): number {
 export function percentileSorted(sorted: ArrayLike<number>, p: number): number {
   const n = sorted.length;
   if (n === 0) return NaN;
-  const rank = Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1));
+  // The epsilon keeps 99.9 % of 1000 at rank 999, not 1000 (99.9 / 100 * 1000 = 999.0000000000001).
+  const rank = Math.min(n - 1, Math.max(0, Math.ceil((p * n) / 100 - 1e-9) - 1));
   return sorted[rank]!;
 }
 
