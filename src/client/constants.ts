@@ -80,8 +80,10 @@ export const failErrorCharsMax = 8 * KiB;
  * Bounds the event latency; each poll is a handful of small requests.
  */
 export const eventsPollMsDefault = 100;
-/** Jobs listed per state per poll; more finished between two polls are reported next time. */
+/** Jobs per GETJOBS page of QueueEvents. */
 export const eventsListLimit = 1000;
+/** Pages per state per poll: bounds one poll's work; what is left is read by the next poll. */
+export const eventsPagesMax = 10;
 /** Ids remembered as already reported, so a job is not announced twice; oldest forgotten first. */
 export const eventsSeenIdsMax = 100_000;
 

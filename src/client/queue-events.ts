@@ -3,12 +3,13 @@
 // polls GETJOBS (active/completed/failed) every `pollMs` and diffs against what it saw; a future
 // SUBSCRIBE replaces poll() and keeps the public API. Limits of polling, by design until then:
 // events arrive up to pollMs late; a job that starts and finishes between two polls gets no
-// `active`/`progress`; a job removed on completion before a poll sees it gets no `completed`; more
-// than eventsListLimit jobs finishing in one interval are reported as later polls reach them.
+// `active`/`progress`; a job removed on completion before a poll sees it gets no `completed`.
+// GETJOBS lists finished jobs oldest first, so each poll reads only the tail past what the last
+// poll saw (offset = last total - one page), paging on while more is there (bounded).
 
 import { EventEmitter } from "node:events";
 import type { Connection, ConnectionOptions } from "./connection.ts";
-import { eventsListLimit, eventsPollMsDefault, eventsSeenIdsMax } from "./constants.ts";
+import { eventsListLimit, eventsPagesMax, eventsPollMsDefault, eventsSeenIdsMax } from "./constants.ts";
 import { CommandError, RingqError } from "./errors.ts";
 import type { WireJob } from "./job.ts";
 import { openConnection } from "./queue.ts";
@@ -36,6 +37,8 @@ export class QueueEvents extends EventEmitter {
   private readonly finished = new Map<number, true>();
   /** Active ids and the progress last announced for each. */
   private active = new Map<number, number>();
+  /** How far the completed and failed lists were read at the last poll: the next poll reads on. */
+  private readonly readTo = { completed: 0, failed: 0 };
   private unsupportedReported = false;
   private readyResolve!: () => void;
   private readonly ready = new Promise<void>((r) => (this.readyResolve = r));
@@ -90,17 +93,7 @@ export class QueueEvents extends EventEmitter {
   private async poll(): Promise<void> {
     let lists: WireJob[][];
     try {
-      lists = await Promise.all(
-        (["active", "completed", "failed"] as const).map(async (state) => {
-          const reply = await this.connection.request("GETJOBS", {
-            queue: this.name,
-            state,
-            limit: eventsListLimit,
-            offset: 0,
-          });
-          return (reply.jobs ?? []) as WireJob[];
-        }),
-      );
+      lists = await Promise.all([this.list("active", 0), this.listTail("completed"), this.listTail("failed")]);
     } catch (err) {
       if (err instanceof CommandError && err.code === "UNKNOWN_COMMAND") {
         if (!this.unsupportedReported) {
@@ -136,6 +129,47 @@ export class QueueEvents extends EventEmitter {
     }
     await Promise.all(fresh.map((job) => this.announceFinished(job)));
     this.readyResolve();
+  }
+
+  /** Jobs of a state from `offset` on, at most eventsPagesMax pages; remembers where it stopped. */
+  private async list(state: "active" | "completed" | "failed", offset: number, findOverlap = false): Promise<WireJob[]> {
+    const out: WireJob[] = [];
+    let backs = 0;
+    for (let page = 0; page < eventsPagesMax; page++) {
+      const reply = await this.connection.request("GETJOBS", { queue: this.name, state, limit: eventsListLimit, offset });
+      const jobs = (reply.jobs ?? []) as WireJob[];
+      if (findOverlap && offset > 0 && jobs.length > 0 && !this.finished.has(jobs[0]!.id) && backs < eventsPagesMax) {
+        // The first job is news: retention dropped more old records than a page since the last
+        // poll, and new ones may lie before this page. Step back until the pages overlap.
+        backs++;
+        page--;
+        offset = Math.max(0, offset - eventsListLimit);
+        continue;
+      }
+      findOverlap = false;
+      for (const job of jobs) out.push(job);
+      const total = typeof reply.total === "number" ? reply.total : offset + jobs.length;
+      offset += jobs.length;
+      if (jobs.length === 0 || offset >= total) break;
+    }
+    // Where reading stopped: the end of the list, or where the page bound cut it short (the
+    // next poll goes on from there).
+    if (state !== "active") this.readTo[state] = offset;
+    return out;
+  }
+
+  /**
+   * The newest finished jobs: from one page before where the last poll stopped reading. Records
+   * dropped by retention shift the list towards the front: the page of overlap covers a shift of
+   * up to a page, and list() steps further back when the first job it reads is news (ids
+   * already announced are skipped). The first poll learns the total and reads its last page.
+   */
+  private async listTail(state: "completed" | "failed"): Promise<WireJob[]> {
+    if (this.baseline) {
+      const probe = await this.connection.request("GETJOBS", { queue: this.name, state, limit: 1, offset: 0 });
+      this.readTo[state] = typeof probe.total === "number" ? probe.total : 0;
+    }
+    return this.list(state, Math.max(0, this.readTo[state] - eventsListLimit), !this.baseline);
   }
 
   private async announceFinished(job: WireJob): Promise<void> {

@@ -80,6 +80,75 @@ describe("QueueEvents", () => {
   });
 });
 
+describe("QueueEvents on a queue with history", () => {
+  test("new completions are reported when more than one listing's worth of finished jobs exist", async () => {
+    const name = `e-${++n}`;
+    const q = new Queue(name, { connection: { port: server.port } });
+    // 2500 finished jobs before QueueEvents starts (more than one GETJOBS page of 1000).
+    await q.addBulk(Array.from({ length: 2500 }, (_, i) => ({ name: "old", data: i })));
+    for (let left = 2500; left > 0; ) {
+      const pulled = await q.connection.request("PULLB", { queue: name, count: 1000, timeout: 0 });
+      const ids = pulled.jobs.map((j: { id: number }) => j.id);
+      await q.connection.request("ACKB", { ids });
+      left -= ids.length;
+    }
+    expect((await q.getJobCounts()).completed).toBe(2500);
+
+    const events = new QueueEvents(name, { connection: { port: server.port }, pollMs: 20 });
+    const completed: string[] = [];
+    events.on("completed", (e) => completed.push(e.jobId));
+    await events.waitUntilReady();
+    const worker = new Worker(name, async (job) => job.data, { connection: { port: server.port }, drainDelay: 0.2 });
+    try {
+      const fresh = await q.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: "new", data: i })));
+      await until(() => completed.length === 5, "5 completed events");
+      expect(completed.sort()).toEqual(fresh.map((j) => j.id).sort());
+      await sleep(100);
+      expect(completed.length).toBe(5); // none of the 2500 old ones
+    } finally {
+      await worker.close();
+      await events.close();
+      await q.close();
+    }
+  });
+});
+
+describe("QueueEvents while retention drops old records", () => {
+  test("a burst larger than a page, with the oldest records dropped meanwhile, is reported in full", async () => {
+    // Retention of 1500 completed records: a burst of 1200 drops 1200 old ones, so the list
+    // shifts towards the front by more than the page QueueEvents re-reads.
+    const small = await startServer({ KEEP_COMPLETED: "1500" });
+    const name = "burst";
+    const q = new Queue(name, { connection: { port: small.port } });
+    // Started after the history exists (autorun: false), so the history is not news.
+    const events = new QueueEvents(name, { connection: { port: small.port }, pollMs: 250, autorun: false });
+    const completed = new Set<string>();
+    events.on("completed", (e) => completed.add(e.jobId));
+    const completeAll = async (count: number) => {
+      const jobs = await q.addBulk(Array.from({ length: count }, (_, i) => ({ name: "b", data: i })));
+      for (let left = count; left > 0; ) {
+        const pulled = await q.connection.request("PULLB", { queue: name, count: 1000, timeout: 0 });
+        const ids = pulled.jobs.map((j: { id: number }) => j.id);
+        await q.connection.request("ACKB", { ids });
+        left -= ids.length;
+      }
+      return jobs.map((j) => j.id);
+    };
+    try {
+      await completeAll(1500);
+      await events.waitUntilReady();
+      const burst = await completeAll(1200);
+      expect((await q.getJobCounts()).completed).toBe(1500);
+      await until(() => burst.every((id) => completed.has(id)), "all 1200 of the burst reported", 5_000);
+      expect(completed.size).toBe(1200);
+    } finally {
+      await events.close();
+      await q.close();
+      await small.stop();
+    }
+  });
+});
+
 describe("job.waitUntilFinished", () => {
   test("resolves with the result, rejects with the failure reason, times out with TimeoutError", async () => {
     const name = `e-${++n}`;
