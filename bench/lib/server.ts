@@ -89,7 +89,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     exitP.then(() => {
       clearTimeout(timer);
       const why = log.trim().split("\n").pop() ?? "no output";
-      reject(opts.io === "uring" ? new BackendUnavailable(why.replace(/^ringq: failed to start: /, "")) : new Error(`server exited: ${why}`));
+      reject(opts.io === "uring" ? new BackendUnavailable(why.replace(/^ringq: failed to start: (RINGQ_IO=uring but io_uring is unavailable: )?/, "")) : new Error(`server exited: ${why}`));
     });
   }).catch(async (e) => {
     await stop();
