@@ -15,7 +15,7 @@ import { unpack } from "msgpackr";
 import { FrameReader, type FrameSink } from "../src/protocol/framing.ts";
 import { Raw, skipValue } from "../src/protocol/msgpack.ts";
 import { ReplyWriter } from "../src/protocol/writer.ts";
-import { readCpuSplitMs, readRssBytes } from "./lib/proc.ts";
+import { readCpuSplitMs, readRssBytes, readThreadCpuMs } from "./lib/proc.ts";
 import { summarizeLatency, type LatencySummary } from "./lib/stats.ts";
 
 export type Scenario = "push" | "pushb" | "pullack" | "latency" | "rate" | "conns" | "memory";
@@ -75,6 +75,8 @@ export interface LoadResult {
   serverCpuUsPerOp?: number;
   /** Share of the server's CPU spent in the kernel (system time), %. */
   serverSysPct?: number;
+  /** Server CPU ms in the window per thread name (main, JITWorker, Heap Helper, ...). */
+  serverThreadsMs?: Record<string, number>;
   /** This generator's CPU over the window, % of one core: near 100 means it may be the limit. */
   genCpuPct: number;
   /** latency: push-to-worker, ms. closed loop: request round trip, ms. */
@@ -365,6 +367,8 @@ class Window {
   private t0 = 0;
   private cpu0: { userMs: number; sysMs: number } | null = null;
   serverSysMs = 0;
+  private threads0: Record<string, number> = {};
+  serverThreadsMs: Record<string, number> = {};
   private gen0 = process.cpuUsage();
   elapsedMs = 0;
   serverCpuMs: number | null = null;
@@ -372,6 +376,7 @@ class Window {
   constructor(private readonly pid?: number) {}
   start(): void {
     this.cpu0 = this.pid === undefined ? null : readCpuSplitMs(this.pid);
+    if (this.pid !== undefined) this.threads0 = readThreadCpuMs(this.pid);
     this.gen0 = process.cpuUsage();
     this.t0 = performance.now();
   }
@@ -383,6 +388,11 @@ class Window {
       const c = readCpuSplitMs(this.pid);
       this.serverCpuMs = c === null ? null : c.userMs + c.sysMs - this.cpu0.userMs - this.cpu0.sysMs;
       this.serverSysMs = c === null ? 0 : c.sysMs - this.cpu0.sysMs;
+      const t1 = readThreadCpuMs(this.pid);
+      for (const [name, ms] of Object.entries(t1)) {
+        const d = ms - (this.threads0[name] ?? 0);
+        if (d > 0) this.serverThreadsMs[name] = round(d, 1);
+      }
     }
   }
   result(o: LoadOptions, ops: number, errors: number, firstError: string | undefined): LoadResult {
@@ -401,6 +411,7 @@ class Window {
       r.serverCpuPct = round((100 * this.serverCpuMs) / this.elapsedMs, 1);
       r.serverCpuUsPerOp = ops > 0 ? round((this.serverCpuMs * 1000) / ops, 3) : NaN;
       r.serverSysPct = this.serverCpuMs > 0 ? round((100 * this.serverSysMs) / this.serverCpuMs, 1) : NaN;
+      r.serverThreadsMs = this.serverThreadsMs;
     }
     return r;
   }

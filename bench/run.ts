@@ -196,6 +196,10 @@ function oneLine(s: Scenario, r: LoadResult): string {
   const parts = [`${fmt(pick(r, s.metric), s.unit)} ${s.unit}`];
   if (s.metric !== "opsPerSec") parts.push(`${si(r.opsPerSec)} jobs/s`);
   if (r.latencyMs && s.metric === "p99") parts.push(`p50 ${fmt(r.latencyMs.p50, "ms")} p999 ${fmt(r.latencyMs.p999, "ms")}`);
+  if (r.serverThreadsMs && r.serverCpuMs) {
+    const main = r.serverThreadsMs.main ?? 0;
+    parts.push(`main thread ${Math.round((100 * main) / r.serverCpuMs)}% of server cpu`);
+  }
   if (r.sendLagMs) parts.push(`generator send lag p99 ${fmt(r.sendLagMs.p99, "ms")}`);
   if (r.serverCpuUsPerOp !== undefined) parts.push(`server ${r.serverCpuUsPerOp.toFixed(2)} us/job, ${r.serverCpuPct}% cpu (${r.serverSysPct}% of it kernel)`);
   parts.push(`gen ${r.genCpuPct}% cpu`);

@@ -2,7 +2,7 @@
 // taskset can pin processes here. Linux only; elsewhere the readers return null and the bench
 // prints "n/a" rather than guessing. No sampling loops: callers read before and after.
 
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 
@@ -85,4 +85,30 @@ export function cpuPressurePct(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU time per thread name of pid so far (ms, summed over threads of the same name): tells the
+ * main thread from JIT compiler, GC helper and allocator threads. {} when /proc is not readable.
+ */
+export function readThreadCpuMs(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const k = 1000 / clockTicksPerSecond();
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const comm = tid === String(pid) ? "main" : s.slice(s.indexOf("(") + 1, s.lastIndexOf(")"));
+      const rest = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      out[comm] = (out[comm] ?? 0) + (Number(rest[11]) + Number(rest[12])) * k;
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return out;
 }
