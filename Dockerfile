@@ -25,7 +25,9 @@ RUN mkdir -p runtime-bin && cp -L node_modules/.bin/bun runtime-bin/bun && runti
 RUN npm prune --omit=dev --no-audit --no-fund --loglevel=error
 
 FROM debian:bookworm-slim AS runtime
-RUN useradd --system --uid 1000 --user-group --create-home ringq
+# /data: where DATA_PATH should point (a volume); owned by the server's user so it can write.
+RUN useradd --system --uid 1000 --user-group --create-home ringq \
+ && mkdir -p /data && chown ringq:ringq /data
 COPY --from=build /app/runtime-bin/bun /usr/local/bin/bun
 WORKDIR /app
 COPY package.json ./
