@@ -6,6 +6,7 @@
 // at the same time as workers, nor payloads beyond a tiny object.
 //
 //   npx bun bench/client-worker.ts [--jobs=200000] [--runs=5] [--concurrency=256,1000] [--io=bun|uring|auto]
+//     [--pin=no]  do not pin (on a machine shared with other work, pinning can cost more than it saves)
 //     [--port=N]  use a server already listening on 127.0.0.1:N (e.g. one started under a profiler)
 //     [--server=fake]  instead of ringq, a stub that answers every PULLB at once with canned jobs
 //                      of the real shape and every ACKB with success: the client's own ceiling
@@ -220,7 +221,7 @@ if (args["serve-fake"] !== undefined) {
   await new Promise(() => {}); // serve until killed
 }
 
-const pinProblem = canPin();
+const pinProblem = args.pin === "no" ? "--pin=no" : canPin();
 const pin = pinProblem === null;
 if (pin) execFileSync("taskset", ["-cp", String(workerCore), String(process.pid)], { stdio: "ignore" });
 const external = args.port !== undefined ? Number(args.port) : null;
