@@ -268,11 +268,13 @@ bun_version=$(PATH=$rt_path bun --version)
 # machine allows (root, unshare), run it as PID 1 of a fresh PID namespace, as Docker would.
 as_pid1=""
 if [ "$(id -u)" = 0 ] && unshare --pid --fork --kill-child --mount-proc true 2>/dev/null; then as_pid1=1; fi
-# The image's ENV, but loopback and a free port: this is a smoke run, not a deployment.
+# The image's ENV, but loopback and a free port: this is a smoke run, not a deployment. With a
+# DATA_PATH, as README.md's Docker section suggests, so the SQLite path runs from this layout.
+mkdir -p "$tmp/data"
 (
   cd "$rt"
   while read -r kv; do for e in $kv; do export "${e?}"; done; done <<<"$env_rt"
-  export HOST=127.0.0.1 TCP_PORT=0 PATH=$rt_path
+  export HOST=127.0.0.1 TCP_PORT=0 PATH=$rt_path DATA_PATH=$tmp/data/ringq.db
   # shellcheck disable=SC2086 # the CMD's words
   if [ -n "$as_pid1" ]; then exec unshare --pid --fork --kill-child --mount-proc $run_cmd; else exec $run_cmd; fi
 ) >"$log" 2>&1 &
@@ -302,6 +304,7 @@ code=0
 wait "$server_pid" || code=$?
 server_pid=""
 grep -q 'ringq: stopped' "$log" || fail "SIGTERM to the CMD process did not stop the server gracefully; log: $(cat "$log")"
+[ -s "$tmp/data/ringq.db" ] || fail "no SQLite file at DATA_PATH after the run"
 [ "$code" = 0 ] && ok "SIGTERM to the CMD${as_pid1:+ running as PID 1}: graceful stop, exit 0" || fail "SIGTERM: exit $code; log: $(cat "$log")"
 
 [ "$fails" = 0 ] || die "$fails problem(s) above"
