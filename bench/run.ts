@@ -228,7 +228,9 @@ function table(results: ScenarioResult[], ios: IoChoice[]): string {
     row.push(sr.target ? `${sr.target.cmp} ${fmt(sr.target.value, sr.unit)}` : "");
     for (const c of sr.cells) {
       const us = medianOf(c, (r) => r.serverCpuUsPerOp);
-      row.push(Number.isFinite(us) ? us.toFixed(2) : "n/a");
+      // For throughput rows, also what one whole core would do at this cost per job.
+      const cap = sr.metric === "opsPerSec" && Number.isFinite(us) && us > 0 ? ` (${si(1e6 / us)}/core-s)` : "";
+      row.push(Number.isFinite(us) ? us.toFixed(2) + cap : "n/a");
     }
     rows.push(row);
   }
@@ -329,7 +331,8 @@ async function main(): Promise<void> {
   const text = table(results, args.io);
   process.stdout.write(`\n${text}\n`);
   process.stdout.write(
-    `\nmedians of ${args.runs} run(s) each; ${elapsedS.toFixed(0)} s; srv us/job = server CPU (user+sys, all threads) per job in the measured window.\n`,
+    `\nmedians of ${args.runs} run(s) each; ${elapsedS.toFixed(0)} s; srv us/job = server CPU (user+sys, all threads) per job in the measured window;\n` +
+      `/core-s = 1e6 / srv us/job, the jobs/s one whole core would do at that cost (steadier than jobs/s when the cores are shared).\n`,
   );
   const all = results.flatMap((r) => r.cells.flatMap((c) => c.runs));
   const range = (xs: number[]) => (xs.length === 0 ? "?" : `${Math.min(...xs)}-${Math.max(...xs)}`);
