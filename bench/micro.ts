@@ -108,6 +108,21 @@ group("framing and MessagePack", () => {
     w.reset();
     w.frame({ ok: true, jobs });
   });
+  // The payload copy decode.ts makes per job, on the Buffer Bun's socket hands over: slice through
+  // the species constructor versus a plain Uint8Array and set().
+  const received = Buffer.alloc(64 * 1024, 7);
+  let off = 0;
+  const nextOff = () => (off = (off + 128) & 0xffff) >= 0xff00 ? (off = 0) : off;
+  bench("copy 100-byte payload: Uint8Array.prototype.slice.call(Buffer)", () => {
+    const o = nextOff();
+    do_not_optimize(Uint8Array.prototype.slice.call(received, o, o + 100));
+  });
+  bench("copy 100-byte payload: new Uint8Array + set(view)", () => {
+    const o = nextOff();
+    const out = new Uint8Array(100);
+    out.set(new Uint8Array(received.buffer, received.byteOffset + o, 100));
+    do_not_optimize(out);
+  });
   const obj = { p: "x".repeat(80), t: 1.5 };
   const packed = encodeValue(obj);
   bench("msgpackr pack 100-byte object", () => do_not_optimize(encodeValue(obj)));
