@@ -130,8 +130,8 @@ test("a real server with KEEP_COMPLETED and KEEP_COMPLETED_AGE_MS keeps only tha
   expect(rows.length).toBe(1);
   expect(rows[0]!.n).toBe(keep);
 
-  // The age bound: restarted with a tiny age, the kept records are pruned on its own timer
-  // (no request needed) and the rows disappear from the file.
+  // The age bound: restarted with a tiny age, the recovered records age out at the next tick
+  // and their rows disappear from the file.
   s = await ServerProcess.start({ ...env, KEEP_COMPLETED_AGE_MS: "1" });
   expect(s.log).toContain(`recovered ${keep} jobs`);
   const probe = await FrameClient.connect(s.port);
