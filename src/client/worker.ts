@@ -137,12 +137,16 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /** Stop taking new jobs; resolves once the running ones are finished and confirmed. */
   async pause(): Promise<void> {
+    if (this.paused) return this.whenIdle();
     this.paused = true;
     await this.whenIdle();
+    this.emit("paused");
   }
 
   resume(): void {
+    if (!this.paused) return;
     this.paused = false;
+    this.emit("resumed");
     this.pump();
   }
 

@@ -334,10 +334,14 @@ describe("Worker", () => {
     const q = queue();
     let done = 0;
     const worker = new Worker(q.name, async () => void done++, { connection: { port: server.port }, concurrency: 2, drainDelay: 0.2 });
+    const events: string[] = [];
+    worker.on("paused", () => events.push("paused"));
+    worker.on("resumed", () => events.push("resumed"));
     try {
       await q.add("a", 1);
       await until(() => done === 1, "first job");
       await worker.pause();
+      expect(events).toEqual(["paused"]);
       expect(worker.isPaused()).toBe(true);
       await q.add("b", 2);
       await sleep(300);
@@ -345,6 +349,7 @@ describe("Worker", () => {
       expect((await q.getJobCounts()).waiting).toBe(1);
       worker.resume();
       await until(() => done === 2, "second job after resume");
+      expect(events).toEqual(["paused", "resumed"]);
     } finally {
       await worker.close();
       await q.close();
