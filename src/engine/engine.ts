@@ -577,6 +577,8 @@ export class Engine {
     return this.nextDeadline();
   }
 
+  private oldestCompleted: Job | undefined = undefined;
+
   nextDeadline(): number {
     let next = Infinity;
     const d = this.delayed.peek();
@@ -587,7 +589,11 @@ export class Engine {
     if (p !== undefined && p.deadline < next) next = p.deadline;
     const f = this.finishTimers.peek();
     if (f !== undefined && f.deadline < next) next = f.deadline;
-    const oldest = this.completed.values().next().value;
+    // The oldest completed record, cached: an iterator per call showed up in profiles.
+    let oldest = this.oldestCompleted;
+    if (oldest === undefined || this.completed.get(oldest.id) !== oldest) {
+      oldest = this.oldestCompleted = this.completed.values().next().value;
+    }
     if (oldest !== undefined) {
       const expiry = oldest.finishedAt + this.keepFinishedAgeMs;
       if (expiry < next) next = expiry;

@@ -2,6 +2,7 @@
 // Pure data plus the orderings; the transitions that move jobs in and out live in engine.ts.
 
 import { IndexedHeap } from "./heap.ts";
+import { IdMap } from "./id-map.ts";
 import type { Job } from "./job.ts";
 
 /** A parked PULL/PULLB. The engine resolves it with jobs, or with [] at its deadline. */
@@ -25,7 +26,7 @@ export class QueueState {
   waiters: PullWaiter[] = [];
   /** The DLQ: failed jobs in the order they failed. */
   readonly failed = new Map<number, Job>();
-  readonly active = new Map<number, Job>();
+  readonly active = new IdMap<Job>();
   /** Groups with an active job (at most one active job per group). */
   readonly busyGroups = new Set<string>();
   /** Ready jobs set aside because their group is busy, per group, in pop order. */
@@ -36,6 +37,8 @@ export class QueueState {
   /** unique_key -> job id while that job is not finished. */
   readonly uniqueKeys = new Map<string, number>();
   paused = false;
+  /** The name as MessagePack bytes, cached by the reply writer. */
+  wireName: Uint8Array | null = null;
   totalPushed = 0;
   totalCompleted = 0;
   totalFailed = 0;

@@ -129,7 +129,12 @@ export class Connection implements FrameSink, Ctx {
       this.inFlight--;
       if (this.closed) return;
       if (slot === null) this.write(reqId, reply);
-      else {
+      else if (this.slots[0] === slot) {
+        // First in line (the usual case): straight into the output, no detached copy.
+        this.slots.shift();
+        this.write(undefined, reply);
+        this.flushSlots();
+      } else {
         slot.bytes = this.encodeDetached(reply);
         this.flushSlots();
       }
