@@ -188,7 +188,8 @@ describe("Worker", () => {
 
   test("HEARTBEAT keeps the lease of a job that runs longer than its stall timeout", async () => {
     const q = queue();
-    const stallTimeout = 300;
+    // Renewed every 200 ms: the lease survives the event loop stalling for up to ~400 ms.
+    const stallTimeout = 600;
     // Control: a job pulled and left alone is re-queued once its lease expires (a stall).
     const control = await q.add("c", "control", { stallTimeout });
     const pulled = await q.connection.request("PULLB", { queue: q.name, count: 1, timeout: 0 });
@@ -202,7 +203,7 @@ describe("Worker", () => {
       q.name,
       async () => {
         runs++;
-        await sleep(stallTimeout * 4);
+        await sleep(stallTimeout * 3);
         return "done";
       },
       { connection: { port: server.port }, drainDelay: 0.2 },
