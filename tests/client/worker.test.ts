@@ -223,7 +223,7 @@ describe("Worker", () => {
 
   test("a job whose lease moved on is not completed by its old worker (ACK with lock token, not ACKB)", async () => {
     const q = queue();
-    const stallTimeout = 300;
+    const stallTimeout = 600;
     let releaseA!: () => void;
     let releaseB!: () => void;
     let startedA = 0;
