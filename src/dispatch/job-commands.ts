@@ -17,31 +17,43 @@ function payload(v: unknown): Uint8Array {
   return v instanceof Raw ? v.bytes : NIL;
 }
 
+/**
+ * One PushInput reused for every push: engine.push copies what it keeps and never holds the
+ * object, and a push never starts another push, so the hot path allocates nothing here
+ * (the per-push object literal was ~15% of PUSHB's server time in a profile).
+ */
+const scratch: PushInput = {
+  queue: "", data: NIL, priority: undefined, delay: undefined, ttl: undefined, timeout: undefined,
+  maxAttempts: undefined, backoff: undefined, backoffFixed: undefined, uniqueKey: undefined,
+  customId: undefined, tags: undefined, lifo: undefined, removeOnComplete: undefined,
+  removeOnFail: undefined, stallTimeout: undefined, groupId: undefined,
+};
+
 function toPushInput(queue: string, spec: JobSpec): PushInput {
   const bytes = payload(spec.data);
   if (bytes.length > jobDataBytesMax) {
     throw new ClientError("LIMIT", `Job data too large: ${bytes.length} bytes (limit ${jobDataBytesMax})`);
   }
   const b = spec.backoff;
-  return {
-    queue,
-    data: bytes,
-    priority: spec.priority,
-    delay: spec.delay,
-    ttl: spec.ttl,
-    timeout: spec.timeout,
-    maxAttempts: spec.max_attempts,
-    backoff: typeof b === "number" ? b : b?.delay,
-    backoffFixed: typeof b === "object" && b.type === "fixed",
-    uniqueKey: spec.unique_key,
-    customId: spec.job_id,
-    tags: spec.tags,
-    lifo: spec.lifo,
-    removeOnComplete: spec.remove_on_complete,
-    removeOnFail: spec.remove_on_fail,
-    stallTimeout: spec.stall_timeout,
-    groupId: spec.group_id,
-  };
+  const p = scratch;
+  p.queue = queue;
+  p.data = bytes;
+  p.priority = spec.priority;
+  p.delay = spec.delay;
+  p.ttl = spec.ttl;
+  p.timeout = spec.timeout;
+  p.maxAttempts = spec.max_attempts;
+  p.backoff = typeof b === "number" ? b : b?.delay;
+  p.backoffFixed = typeof b === "object" && b.type === "fixed";
+  p.uniqueKey = spec.unique_key;
+  p.customId = spec.job_id;
+  p.tags = spec.tags;
+  p.lifo = spec.lifo;
+  p.removeOnComplete = spec.remove_on_complete;
+  p.removeOnFail = spec.remove_on_fail;
+  p.stallTimeout = spec.stall_timeout;
+  p.groupId = spec.group_id;
+  return p;
 }
 
 /** lock_token arrives as a string (flashQ) or a number; undefined means "not checked". */

@@ -339,7 +339,7 @@ export class Engine {
     this.releaseKeys(job);
     job.state = JobState.Completed;
     this.record(job, "completed");
-    this.resolveFinish(job, { kind: "completed", job });
+    this.resolveFinish(job, "completed");
     if (job.x !== null && job.x.removeOnComplete) this.forget(job);
     else this.attachCompleted(job);
   }
@@ -386,7 +386,7 @@ export class Engine {
     this.releaseKeys(job);
     job.state = JobState.Failed;
     this.record(job, "failed");
-    this.resolveFinish(job, { kind: "failed", job });
+    this.resolveFinish(job, "failed");
     if (job.x!.removeOnFail) {
       this.forget(job);
       return;
@@ -461,7 +461,7 @@ export class Engine {
     this.detach(job);
     this.releaseKeys(job);
     this.forget(job);
-    this.resolveFinish(job, { kind: "removed", id: job.id });
+    this.resolveFinish(job, "removed");
   }
 
   /** Cancels a job that no worker holds yet. An active job belongs to its worker: refused. */
@@ -540,10 +540,13 @@ export class Engine {
     if (list.length === 0) this.finishWaiters.delete(w.id);
   }
 
-  private resolveFinish(job: Job, f: Finish): void {
+  /** Answers WAITJOBs on this job; the answer is built only when someone waits (most ACKs: nobody). */
+  private resolveFinish(job: Job, kind: "completed" | "failed" | "removed"): void {
+    if (this.finishWaiters.size === 0) return;
     const list = this.finishWaiters.get(job.id);
     if (list === undefined) return;
     this.finishWaiters.delete(job.id);
+    const f: Finish = kind === "removed" ? { kind, id: job.id } : { kind, job };
     for (const w of list) {
       w.done = true;
       this.finishTimers.remove(w);
