@@ -47,7 +47,7 @@ function parse(argv: string[]): Args {
     else if (name === "skip-recovery" && v === undefined) a.recovery = false;
     else throw new Error(`persistence bench: unknown argument '${arg}'`);
   }
-  if (a.quick && !runsGiven) a.runs = 2;
+  if (a.quick && !runsGiven) a.runs = 3;
   if (!(a.runs >= 1) || !(a.recoveryJobs >= 1)) throw new Error("persistence bench: --runs and --recovery-jobs must be >= 1");
   return a;
 }
@@ -61,7 +61,7 @@ const loads: Record<"push" | "pushb" | "pullack", string[]> = {
   pushb: ["--scenario=pushb", "--connections=4", "--depth=16", "--batch=100"],
   pullack: ["--scenario=pullack", "--connections=4", "--batch=100", `--jobs=${args.quick ? 50_000 : 100_000}`],
 };
-const windowFlags = args.quick ? ["--duration-ms=700", "--warmup-ms=300"] : ["--duration-ms=1500", "--warmup-ms=500"];
+const windowFlags = args.quick ? ["--duration-ms=600", "--warmup-ms=250"] : ["--duration-ms=1500", "--warmup-ms=500"];
 const loadgenTimeoutMs = 90_000;
 
 function fsType(dir: string): string {
