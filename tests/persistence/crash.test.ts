@@ -4,7 +4,8 @@
 // once (by id and by custom id), every acknowledged ACK is still completed, nothing completed or
 // pulled comes back active or missing, ids keep growing. Also: a corrupt or torn file given to
 // the real process makes it exit 1 with a message, never serve an empty queue; a torn WAL tail
-// (what a power cut mid-write leaves) comes back as whole transactions only.
+// (what a power cut mid-write leaves) comes back as whole transactions only; SIGTERM loses
+// nothing in any mode.
 
 import { Database } from "bun:sqlite";
 import { afterEach, expect, test } from "bun:test";
