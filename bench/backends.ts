@@ -8,12 +8,12 @@
 // It prints medians and the uring/bun ratios against the targets, and writes
 // bench/results/backends-<stamp>.json. It does not start anything it does not stop.
 //
-//   npx bun bench/backends.ts [--rounds=N] [--rate=20000] [--counter=perf|strace]
+//   npx bun bench/backends.ts [--rounds=N] [--rate=20000] [--counter=perf|strace] [--nice=-10]
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { LoadResult } from "./loadgen.ts";
 import { buildShimIfStale, runGenerator, serverCore, sleep, textRequest } from "./lib/gen.ts";
-import { machineLine } from "./lib/proc.ts";
+import { getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
 import { BackendUnavailable, killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 
@@ -26,9 +26,10 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = { rounds: 2, rate: 20_000, counter: "perf" };
   for (const s of argv) {
-    const m = /^--(rounds|rate|counter)=(.+)$/.exec(s);
-    if (m === null) throw new Error(`backends: unknown argument '${s}' (use --rounds=N --rate=N --counter=perf|strace)`);
+    const m = /^--(rounds|rate|counter|nice)=(.+)$/.exec(s);
+    if (m === null) throw new Error(`backends: unknown argument '${s}' (use --rounds=N --rate=N --counter=perf|strace --nice=-10)`);
     if (m[1] === "counter") a.counter = m[2] === "strace" ? "strace" : "perf";
+    else if (m[1] === "nice") setNiceness(Number(m[2]));
     else a[m[1] as "rounds" | "rate"] = Number(m[2]);
   }
   return a;
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   const stamp = started.toISOString().replace(/[:.]/g, "-");
   const dir = `${repoRoot}bench/results`;
   mkdirSync(dir, { recursive: true });
-  const doc = { date: started.toISOString(), command: `bun bench/backends.ts ${process.argv.slice(2).join(" ")}`.trim(), machine: machineLine(), bun: Bun.version, args, unavailable: Object.fromEntries(unavailable), summary, samples };
+  const doc = { date: started.toISOString(), command: `bun bench/backends.ts ${process.argv.slice(2).join(" ")}`.trim(), machine: machineLine(), bun: Bun.version, args, niceness: getNiceness(), unavailable: Object.fromEntries(unavailable), summary, samples };
   writeFileSync(`${dir}/backends-${stamp}.json`, JSON.stringify(doc, null, 1));
   writeFileSync(`${dir}/backends-latest.json`, JSON.stringify(doc, null, 1));
   process.stdout.write(`results: bench/results/backends-${stamp}.json\n`);

@@ -5,14 +5,14 @@
 // A backend that does not really run (the start-up line says otherwise) is "n/a (reason)".
 // It does not run the micro-benchmarks (bench/micro.ts) or syscall counts (bench/backends.ts).
 //
-//   npx bun bench/run.ts [--full] [--only=push,latency10k] [--io=bun,uring] [--runs=N]
+//   npx bun bench/run.ts [--full] [--only=push,latency10k] [--io=bun,uring] [--runs=N] [--nice=-10]
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
 import { buildShimIfStale, runGenerator, serverCore } from "./lib/gen.ts";
-import { canPin, cpuPressurePct, machineLine } from "./lib/proc.ts";
+import { canPin, cpuPressurePct, getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
 import { BackendUnavailable, killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 import { renderChart, type ChartRow } from "./lib/svg.ts";
@@ -111,8 +111,9 @@ function parseArgs(argv: string[]) {
     else if (s.startsWith("--only=")) a.only = s.slice(7).split(",");
     else if (s.startsWith("--io=")) a.io = s.slice(5).split(",") as IoChoice[];
     else if (s.startsWith("--runs=")) a.runs = Number(s.slice(7));
+    else if (s.startsWith("--nice=")) setNiceness(Number(s.slice(7)));
     else if (s === "--") continue;
-    else throw new Error(`bench: unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N)`);
+    else throw new Error(`bench: unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N, --nice=-10)`);
   }
   if (a.runs <= 0) a.runs = a.full ? 3 : 1;
   return a;
@@ -286,7 +287,7 @@ async function main(): Promise<void> {
   process.stderr.write(`ringq bench (${args.full ? "full" : "quick"}): ${machineLine()}\n`);
   process.stderr.write(
     canPin()
-      ? `server pinned to core ${serverCore}, load generator to core 0 (taskset); in-memory server, fresh per measurement\n`
+      ? `server pinned to core ${serverCore}, load generator to core 0 (taskset)${getNiceness() !== 0 ? `, both at nice ${getNiceness()}` : ""}; in-memory server, fresh per measurement\n`
       : `taskset or a second core is missing: processes are NOT pinned, figures are less comparable\n`,
   );
   if (args.io.includes("uring")) process.stderr.write(`io_uring shim: ${await buildShimIfStale()}\n`);
@@ -358,6 +359,7 @@ async function main(): Promise<void> {
     bun: Bun.version,
     commit: gitCommit(),
     pinned: canPin(),
+    niceness: getNiceness(),
     busy,
     elapsedS,
     results,
@@ -365,7 +367,7 @@ async function main(): Promise<void> {
   const json = JSON.stringify(doc, null, 1);
   const svg = renderChart({
     title: `ringq bench (${doc.mode}), ${doc.date.slice(0, 16).replace("T", " ")} UTC`,
-    subtitle: `${doc.machine}; Bun ${doc.bun}; commit ${doc.commit}; server on core ${serverCore}, generator on core 0; medians of ${args.runs} run(s)`,
+    subtitle: `${doc.machine}; Bun ${doc.bun}; commit ${doc.commit}; server on core ${serverCore}, generator on core 0${doc.niceness !== 0 ? ` (nice ${doc.niceness})` : ""}; medians of ${args.runs} run(s)`,
     rows: chartRows(results),
   });
   for (const name of [stamp, "latest"]) {

@@ -62,9 +62,21 @@ export function canPin(): boolean {
   return pinCached;
 }
 
-/** argv prefix that pins a command to one core, or [] when pinning is unavailable. */
+let niceness = 0;
+/**
+ * Scheduling priority for the server and generator (`nice -n N`, negative needs root): on a
+ * machine shared with other work, -10 keeps the bench's two processes on their cores. 0 = as is.
+ */
+export function setNiceness(n: number): void {
+  niceness = n;
+}
+export function getNiceness(): number {
+  return niceness;
+}
+
+/** argv prefix that pins a command to one core (and sets its niceness), or [] when neither applies. */
 export function pinPrefix(core: number): string[] {
-  return canPin() ? ["taskset", "-c", String(core)] : [];
+  return [...(niceness !== 0 ? ["nice", "-n", String(niceness)] : []), ...(canPin() ? ["taskset", "-c", String(core)] : [])];
 }
 
 /** One line describing the machine, for result files and README figures. */
