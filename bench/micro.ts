@@ -17,6 +17,7 @@ import { decodeMsgpackRequest } from "../src/protocol/decode.ts";
 import { decodeRaw, encodeValue } from "../src/protocol/msgpack.ts";
 import { ReplyWriter } from "../src/protocol/writer.ts";
 import { Connection, type ConnectionOwner } from "../src/server/connection.ts";
+import { EventHub } from "../src/server/events.ts";
 import { AckBatchFrame, jobData, pullBatchFrame, pushBatchFrame, pushFrame } from "./loadgen.ts";
 
 const args = process.argv.slice(2);
@@ -33,6 +34,8 @@ function newEngine(): Engine {
 function newConnection(engine: Engine): Connection {
   const owner: ConnectionOwner = {
     engine,
+    events: new EventHub(engine),
+    pendingBytes: () => 0,
     info: { version: "bench", ioBackend: "none", authTokens: null },
     markDirty(c) {
       c.dirty = true;

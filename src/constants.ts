@@ -93,6 +93,10 @@ export const walBytesKeptMax = 64 * MiB;
 /** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
 export const sqliteCacheBytes = 32 * MiB;
 
+// ---- events (SUBSCRIBE) ----
+/** Queues one connection may subscribe to by name ("*" covers all): a bound on per-event fan-out work. */
+export const subscriptionsPerConnectionMax = 1024;
+
 // ---- engine tables ----
 /** Smallest capacity of the job table (src/engine/id-map.ts); it grows and shrinks by halves. */
 export const idMapCapacityMin = 1024;

@@ -2,7 +2,7 @@
 // way to answer later (parked PULL, WAITJOB). Payload fields arrive as Raw MessagePack bytes.
 // Handlers are synchronous; a deferred reply is delivered through the function defer() returns.
 
-import type { Engine } from "../engine/engine.ts";
+import type { Engine, EngineEvent } from "../engine/engine.ts";
 
 export type Reply = Record<string, unknown>;
 
@@ -28,6 +28,10 @@ export interface Ctx {
   readonly server: ServerInfo;
   /** The reply will be given later, exactly once, through the returned function. */
   defer(): (reply: Reply) => void;
+  /** Starts (or changes) pushing events of a queue ("*": all) to this connection. */
+  subscribe(queue: string, events: readonly EngineEvent[] | null): void;
+  /** Stops them for one queue, or all when null; returns how many subscriptions ended. */
+  unsubscribe(queue: string | null): number;
 }
 
 /** Parks a request: registers its cancel with the session and removes it once answered. */

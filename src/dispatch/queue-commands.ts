@@ -114,13 +114,22 @@ export const queueCommands = {
     return { ok: true, pong: true };
   },
 
+  SUBSCRIBE(ctx: Ctx, r: RequestOf<"SUBSCRIBE">): HandlerResult {
+    ctx.subscribe(r.queue, r.events ?? null);
+    return { ok: true };
+  },
+
+  UNSUBSCRIBE(ctx: Ctx, r: RequestOf<"UNSUBSCRIBE">): HandlerResult {
+    return { ok: true, count: ctx.unsubscribe(r.queue ?? null) };
+  },
+
   HELLO(ctx: Ctx): HandlerResult {
     return {
       ok: true,
       server: "ringq",
       version: ctx.server.version,
       protocol_version: PROTOCOL_VERSION,
-      capabilities: ["pipelining", "out_of_order_replies", "lock_tokens", "msgpack", "json"],
+      capabilities: ["pipelining", "out_of_order_replies", "lock_tokens", "msgpack", "json", "events"],
       io_backend: ctx.server.ioBackend,
     };
   },

@@ -2,6 +2,7 @@
 // names the offending field. Unknown fields are allowed (PROTOCOL.md: ignored).
 
 import { Type, type TSchema, type Static } from "@sinclair/typebox";
+import { eventNames } from "../server/events.ts";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { stateNames } from "../engine/job.ts";
 import {
@@ -99,6 +100,11 @@ export const schemas = {
   GETJOBCOUNTS: byQueue,
   LISTQUEUES: none,
   STATS: none,
+  SUBSCRIBE: Type.Object({
+    queue: Type.Union([Queue, Type.Literal("*")]),
+    events: Opt(Type.Array(Type.Union(eventNames.map((e) => Type.Literal(e))), { maxItems: eventNames.length })),
+  }),
+  UNSUBSCRIBE: Type.Object({ queue: Opt(Type.Union([Queue, Type.Literal("*")])) }),
   LOG: Type.Object({
     id: Id,
     message: Type.String({ maxLength: logMessageCharsMax }),

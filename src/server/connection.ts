@@ -3,14 +3,20 @@
 // requests without one keep request order (a parked PULL without reqId holds later ones back).
 // Output accumulates in one writer and is handed to the backend once per loop turn.
 
-import { outputBytesHighWater, requestsInFlightPerConnectionMax, reqIdCharsMax } from "../constants.ts";
-import type { Engine } from "../engine/engine.ts";
+import {
+  outputBytesHighWater,
+  requestsInFlightPerConnectionMax,
+  reqIdCharsMax,
+  subscriptionsPerConnectionMax,
+} from "../constants.ts";
+import type { Engine, EngineEvent } from "../engine/engine.ts";
 import { ClientError } from "../engine/errors.ts";
 import { DEFERRED, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
 import { dispatch } from "../dispatch/dispatch.ts";
 import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
 import { decodeMsgpackRequest, rawifyJsonRequest } from "../protocol/decode.ts";
 import { ReplyWriter } from "../protocol/writer.ts";
+import type { EventHub, Subscriber } from "./events.ts";
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -21,6 +27,9 @@ interface Slot {
 
 export interface ConnectionOwner {
   engine: Engine;
+  events: EventHub;
+  /** Bytes the backend still queues for this connection, now. */
+  pendingBytes(conn: Connection): number;
   info: ServerInfo;
   markDirty(conn: Connection): void;
   onInternalError(conn: Connection, e: unknown): void;
@@ -28,7 +37,7 @@ export interface ConnectionOwner {
 
 const scratch = new ReplyWriter();
 
-export class Connection implements FrameSink, Ctx {
+export class Connection implements FrameSink, Ctx, Subscriber {
   readonly reader: FrameReader;
   readonly session: Session;
   readonly out = new ReplyWriter();
@@ -141,6 +150,29 @@ export class Connection implements FrameSink, Ctx {
     };
   }
 
+  subscribe(queue: string, events: readonly EngineEvent[] | null): void {
+    const hub = this.owner.events;
+    if (hub.subscriptions(this) >= subscriptionsPerConnectionMax) {
+      throw new ClientError("LIMIT", `Too many subscriptions on this connection (limit ${subscriptionsPerConnectionMax}); use queue "*"`);
+    }
+    hub.subscribe(this, queue, events);
+  }
+
+  unsubscribe(queue: string | null): number {
+    return this.owner.events.unsubscribe(this, queue);
+  }
+
+  /** An event frame, outside request order; dropped (false) while the client owes too much. */
+  pushEvent(message: Record<string, unknown>): boolean {
+    if (this.closed) return false;
+    this.queued = this.owner.pendingBytes(this); // fresh: a dropped event marks nothing dirty
+    if (this.out.pos + this.backlog > outputBytesHighWater) return false;
+    if (this.reader.mode === FrameMode.Text) this.out.line(message);
+    else this.out.frame(message);
+    this.owner.markDirty(this);
+    return true;
+  }
+
   // ---- output ----
 
   private emit(reqId: unknown, reply: Reply): void {
@@ -199,6 +231,7 @@ export class Connection implements FrameSink, Ctx {
   /** The connection is gone: parked requests are released, nothing more is written. */
   dispose(): void {
     this.closed = true;
+    this.owner.events.unsubscribe(this, null);
     for (const cancel of this.session.parked) cancel();
     this.session.parked.clear();
     this.slots = [];

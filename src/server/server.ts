@@ -3,6 +3,7 @@
 // Start-up and shutdown live here; main.ts only reads the config and calls startServer.
 
 import { outputBytesHighWater } from "../constants.ts";
+import { EventHub } from "./events.ts";
 import { defaults, type Config } from "../config.ts";
 import { Engine } from "../engine/engine.ts";
 import { noJournal, type Journal } from "../engine/journal.ts";
@@ -76,6 +77,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
   const owner: ConnectionOwner = {
     engine,
+    events: new EventHub(engine),
+    pendingBytes: (c) => backend.pendingBytes(c.id),
     info,
     markDirty(c) {
       if (!c.dirty) {
