@@ -28,8 +28,8 @@ export interface Chart {
 }
 
 const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"];
-const width = 920;
-const labelWidth = 300;
+const width = 960;
+const labelWidth = 340;
 const barAreaWidth = 440;
 const barHeight = 16;
 const barGap = 4;
