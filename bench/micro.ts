@@ -192,9 +192,19 @@ if (!args.includes("--no-memory")) {
     const q = new QueueState("m");
     return Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, 0, 3, 0, 30_000));
   });
-  measure("engine.push with a payload copy each (server path)", () => {
+  Bun.gc(true);
+  const types0 = heapStats().objectTypeCounts as Record<string, number>;
+  const kept = measure("engine.push with a payload copy each (server path)", () => {
     const e = newEngine();
     for (let i = 0; i < n; i++) e.push({ queue: "q", data: copy(i) });
     return e;
   });
+  // Which objects each waiting job brings (JSC's live object counts per type, after full GC).
+  const types1 = heapStats().objectTypeCounts as Record<string, number>;
+  const perJob = Object.entries(types1)
+    .map(([t, c]) => [t, (c - (types0[t] ?? 0)) / n] as const)
+    .filter(([, x]) => x >= 0.05)
+    .sort((a, b) => b[1] - a[1]);
+  console.log(`  objects per waiting job: ${perJob.map(([t, x]) => `${t} ${x.toFixed(2)}`).join(", ")}`);
+  do_not_optimize(kept);
 }
