@@ -86,8 +86,10 @@ export const loopSliceMs = 2;
  *  turns per transaction while bounding what a crash can lose. */
 export const noneCommitIntervalMs = 100;
 /** DURABILITY=none: pending changes (jobs written + removed) that force a commit before the
- *  interval, so memory held between commits stays bounded under a burst. */
-export const noneCommitEntriesMax = 100_000;
+ *  interval, so memory held between commits stays bounded under a burst. 100k made single
+ *  commits of up to 470 ms that stalled the loop (bench/persistence.ts) with no throughput
+ *  gain over batch; at ~2.3 us a row, 20k keeps one commit near 50 ms. */
+export const noneCommitEntriesMax = 20_000;
 /** WAL file size kept after a checkpoint (journal_size_limit); the WAL never stays at a burst's size. */
 export const walBytesKeptMax = 64 * MiB;
 /** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
