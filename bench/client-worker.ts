@@ -6,6 +6,8 @@
 // at the same time as workers, nor payloads beyond a tiny object.
 //
 //   npx bun bench/client-worker.ts [--jobs=200000] [--runs=5] [--concurrency=256,1000] [--io=bun|uring|auto]
+//     [--nice=-10]  run server and worker at that niceness (root): keeps them on their cores
+//                   while other work shares the machine
 //     [--pin=no]  do not pin (on a machine shared with other work, pinning can cost more than it saves)
 //     [--port=N]  use a server already listening on 127.0.0.1:N (e.g. one started under a profiler)
 //     [--server=fake]  instead of ringq, a stub that answers every PULLB at once with canned jobs
@@ -34,6 +36,7 @@ const pushWindow = 32; // PUSHBs in flight while pre-filling
 const serverCore = 1;
 const workerCore = 0;
 const fake = args.server === "fake";
+const nice = args.nice !== undefined ? Number(args.nice) : null;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -131,6 +134,7 @@ async function startServer(port: number, pin: boolean) {
   const env: Record<string, string | undefined> = { ...process.env, TCP_PORT: String(port), HOST: "127.0.0.1", RINGQ_IO: io };
   delete env.DATA_PATH; // memory only: this measures the client and the queue, not the disk
   const child = spawn(argv[0]!, argv.slice(1), { cwd: root, env, stdio: ["ignore", "ignore", "pipe"] });
+  if (nice !== null && child.pid !== undefined) os.setPriority(child.pid, nice);
   let log = "";
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on("data", (d) => {
@@ -224,13 +228,14 @@ if (args["serve-fake"] !== undefined) {
 const pinProblem = args.pin === "no" ? "--pin=no" : canPin();
 const pin = pinProblem === null;
 if (pin) execFileSync("taskset", ["-cp", String(workerCore), String(process.pid)], { stdio: "ignore" });
+if (nice !== null) os.setPriority(nice);
 const external = args.port !== undefined ? Number(args.port) : null;
 const port = external ?? (await freePort());
 const server = external !== null ? { child: { pid: NaN, kill: (_s: string) => true }, log: `external server on port ${external}` } : await startServer(port, pin);
 try {
   const runtime = process.versions.bun ? `bun ${process.versions.bun}` : `node ${process.version}`;
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}, ${runtime}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (other work on the machine skews the figures)`);
-  console.log(`pinning: ${pin ? `server on core ${serverCore}, worker on core ${workerCore}` : `none (${pinProblem})`}`);
+  console.log(`pinning: ${pin ? `server on core ${serverCore}, worker on core ${workerCore}` : `none (${pinProblem})`}; niceness: ${nice ?? "default"}`);
   console.log(`server: ${server.log}`);
   console.log(`jobs per run: ${jobs} (pre-filled, not timed), runs per concurrency: ${runs}`);
   const summary: string[] = [];
