@@ -14,7 +14,10 @@ import type { QueueState } from "../engine/queue.ts";
 /** Same options as the protocol's codec: plain maps as objects, 64-bit ints as numbers. */
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
 const extraDefaults = new JobExtra();
-const extraKeys = Object.keys(extraDefaults) as (keyof JobExtra)[];
+/** Fields of JobExtra stored in the blob. Those behind Job's accessors (max attempts, backoff,
+ *  stall timeout and count) have columns of their own; recovery sets them after the blob. */
+const columnFields = new Set(["maxAttempts", "backoff", "stallTimeout", "stallCount"]);
+const extraKeys = (Object.keys(extraDefaults) as (keyof JobExtra)[]).filter((k) => !columnFields.has(k));
 
 const jobColumns =
   "id, q, state, priority, seq, created_at, run_at, started_at, finished_at, attempts, max_attempts, backoff, " +

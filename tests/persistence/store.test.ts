@@ -272,7 +272,7 @@ test("multi-row writes and deletes: every field of every row survives, whatever 
   const ids: number[] = [];
   // 100 jobs: three full multi-row INSERTs and a remainder, each row different.
   for (let i = 0; i < 100; i++) {
-    ids.push(e.push({ queue: i % 2 === 0 ? "even" : "odd", data: d({ i }), priority: i % 7, delay: i % 5 === 0 ? 1_000 + i : 0, maxAttempts: 1 + (i % 9), backoff: i * 10, customId: `c${i}` }));
+    ids.push(e.push({ queue: i % 2 === 0 ? "even" : "odd", data: d({ i }), priority: i % 7, delay: i % 5 === 0 ? 1_000 + i : 0, maxAttempts: 1 + (i % 9), backoff: i * 10, stallTimeout: 1_000 + i, customId: `c${i}` }));
   }
   a.store.commit();
   // 70 removed (two full multi-id DELETEs and a remainder), 30 kept.
@@ -283,8 +283,10 @@ test("multi-row writes and deletes: every field of every row survives, whatever 
   const b = open(path);
   for (let i = 70; i < 100; i++) {
     const j = b.engine.getJob(ids[i]!)!;
-    expect([j.queue.name, j.priority, j.maxAttempts, j.backoff, j.x!.customId, j.state]).toEqual([
-      i % 2 === 0 ? "even" : "odd", i % 7, 1 + (i % 9), i * 10, `c${i}`, i % 5 === 0 ? JobState.Delayed : JobState.Waiting,
+    // maxAttempts, backoff and stallTimeout live in x behind accessors but are stored in columns:
+    // they must survive next to a blob that does not hold them.
+    expect([j.queue.name, j.priority, j.maxAttempts, j.backoff, j.stallTimeout, j.x!.customId, j.state]).toEqual([
+      i % 2 === 0 ? "even" : "odd", i % 7, 1 + (i % 9), i * 10, 1_000 + i, `c${i}`, i % 5 === 0 ? JobState.Delayed : JobState.Waiting,
     ]);
     expect(Array.from(j.data)).toEqual(Array.from(d({ i })));
   }
