@@ -64,6 +64,7 @@ type State = "idle" | "connecting" | "ready" | "reconnecting" | "failed" | "clos
 
 /**
  * Events: `ready` (connected and authenticated), `reconnecting` (delayMs, error), `statechange`,
+ * `event` (a job event pushed by the server after SUBSCRIBE),
  * `error` (only emitted when someone listens; callers also get every error as a rejection).
  */
 export class Connection extends EventEmitter {
@@ -375,6 +376,11 @@ export class Connection extends EventEmitter {
   private onFrame(message: Record<string, unknown>): void {
     const reqId = message.reqId;
     if (typeof reqId !== "string") {
+      // A pushed job event (SUBSCRIBE): not a reply; QueueEvents listens for these.
+      if (typeof message.event === "string") {
+        this.emit("event", message);
+        return;
+      }
       // Every request carries a reqId, so this is a connection-level error from the server.
       if (message.ok === false) this.emitError(errorFromReply("server", message));
       return;

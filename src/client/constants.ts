@@ -76,10 +76,13 @@ export const failErrorCharsMax = 8 * KiB;
 
 // ---- queue events ----
 /**
- * Polling interval of QueueEvents (there is no SUBSCRIBE command yet, see queue-events.ts).
+ * Polling interval of QueueEvents on a server without SUBSCRIBE (queue-events-poll.ts).
  * Bounds the event latency; each poll is a handful of small requests.
  */
 export const eventsPollMsDefault = 100;
+/** Back-off of a failed SUBSCRIBE (server down at start), from min doubling to max. */
+export const eventsSubscribeRetryMsMin = 50;
+export const eventsSubscribeRetryMsMax = 2_000;
 /** Jobs per GETJOBS page of QueueEvents. */
 export const eventsListLimit = 1000;
 /** Pages per state per poll: bounds one poll's work; what is left is read by the next poll. */
@@ -96,6 +99,7 @@ function assert(ok: boolean, what: string): void {
 }
 assert(reconnectDelayMsMin <= reconnectDelayMsMax, "reconnect delay min <= max");
 assert(pullRetryMsMin <= pullRetryMsMax, "pull retry min <= max");
+assert(eventsSubscribeRetryMsMin <= eventsSubscribeRetryMsMax, "subscribe retry min <= max");
 assert(pullBatchJobsMax <= ackBatchIdsMax, "one pulled batch fits one ACKB");
 assert(writeBatchBytesMax < frameBytesMax, "a write batch is smaller than one max frame");
 assert(heartbeatsPerLease >= 2, "at least two heartbeats per lease");

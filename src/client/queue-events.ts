@@ -1,25 +1,44 @@
-// QueueEvents: BullMQ's `active`, `progress`, `completed` and `failed` events for any job of a
-// queue, whoever runs it. TODO(no SUBSCRIBE command yet): the server cannot push events, so this
-// polls GETJOBS (active/completed/failed) every `pollMs` and diffs against what it saw; a future
-// SUBSCRIBE replaces poll() and keeps the public API. Limits of polling, by design until then:
-// events arrive up to pollMs late; a job that starts and finishes between two polls gets no
-// `active`/`progress`; a job removed on completion before a poll sees it gets no `completed`.
-// GETJOBS lists finished jobs oldest first, so each poll reads only the tail past what the last
-// poll saw (offset = last total - one page), paging on while more is there (bounded).
+// QueueEvents: BullMQ's events for any job of a queue, whoever runs it. Uses the server's push
+// (SUBSCRIBE, a ringq extension): one message per job transition, re-subscribed after every
+// reconnect. Servers without SUBSCRIBE (flashQ, older ringq) get polling instead
+// (queue-events-poll.ts), which reports only `active`, `progress`, `completed` and `failed`.
+// Delivery is best effort in both: events of a disconnection, or dropped by the server for a
+// subscriber that reads too slowly (reported on `error`), are not replayed.
 
 import { EventEmitter } from "node:events";
 import type { Connection, ConnectionOptions } from "./connection.ts";
-import { eventsListLimit, eventsPagesMax, eventsPollMsDefault, eventsSeenIdsMax } from "./constants.ts";
+import { eventsPollMsDefault, eventsSubscribeRetryMsMax, eventsSubscribeRetryMsMin } from "./constants.ts";
 import { CommandError, RingqError } from "./errors.ts";
-import type { WireJob } from "./job.ts";
 import { openConnection } from "./queue.ts";
+import { EventPoller } from "./queue-events-poll.ts";
 
 export interface QueueEventsOptions {
   connection?: ConnectionOptions | Connection;
-  /** Start polling in the constructor (default true); otherwise call run(). */
+  /** Start listening in the constructor (default true); otherwise call run(). */
   autorun?: boolean;
-  /** Polling interval, ms (default 100). */
+  /**
+   * "push" (SUBSCRIBE), "poll" (GETJOBS every pollMs), or "auto" (default): push, and polling
+   * when the server does not know SUBSCRIBE.
+   */
+  mode?: "auto" | "push" | "poll";
+  /** Polling interval in poll mode, ms (default 100). */
   pollMs?: number;
+}
+
+/** A pushed event as the server sends it (src/server/events.ts). */
+interface PushedEvent {
+  event: string;
+  queue: string;
+  id: number;
+  ts?: number;
+  result?: unknown;
+  error?: string | null;
+  attempts?: number;
+  progress?: number;
+  message?: string | null;
+  run_at?: number;
+  custom_id?: string;
+  dropped?: number;
 }
 
 export class QueueEvents extends EventEmitter {
@@ -27,21 +46,23 @@ export class QueueEvents extends EventEmitter {
   readonly connection: Connection;
   private readonly owned: boolean;
   private readonly pollMs: number;
+  private readonly requestedMode: "auto" | "push" | "poll";
+  /** What runs: null until decided. */
+  private mode: "push" | "poll" | null = null;
   private started = false;
   private stopped = false;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private polling: Promise<void> | null = null;
-  /** First poll records what already exists without announcing it (BullMQ's "$": new events only). */
-  private baseline = true;
-  /** Finished ids already announced (insertion-ordered: the oldest is forgotten first). */
-  private readonly finished = new Map<number, true>();
-  /** Active ids and the progress last announced for each. */
-  private active = new Map<number, number>();
-  /** How far the completed and failed lists were read at the last poll: the next poll reads on. */
-  private readonly readTo = { completed: 0, failed: 0 };
-  private unsupportedReported = false;
+  private poller: EventPoller | null = null;
+  private subscribeFailures = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readyResolve!: () => void;
   private readonly ready = new Promise<void>((r) => (this.readyResolve = r));
+  private readonly onEvent = (m: PushedEvent) => {
+    if (m.queue === this.name) this.dispatch(m);
+  };
+  /** After a reconnect the new connection has no subscription: make one. */
+  private readonly onReconnected = () => {
+    if (this.mode === "push" && !this.stopped) void this.subscribe();
+  };
 
   constructor(name: string, opts: QueueEventsOptions = {}) {
     super();
@@ -50,6 +71,7 @@ export class QueueEvents extends EventEmitter {
     }
     this.name = name;
     this.pollMs = opts.pollMs ?? eventsPollMsDefault;
+    this.requestedMode = opts.mode ?? "auto";
     const { conn, owned } = openConnection(opts.connection);
     this.connection = conn;
     this.owned = owned;
@@ -59,139 +81,110 @@ export class QueueEvents extends EventEmitter {
   run(): void {
     if (this.started || this.stopped) return;
     this.started = true;
-    this.schedule(0);
+    if (this.requestedMode === "poll") this.startPolling();
+    else {
+      this.connection.on("event", this.onEvent);
+      this.connection.on("ready", this.onReconnected);
+      void this.subscribe();
+    }
   }
 
-  /** Resolves after the first poll: events from then on will be reported. */
+  /** Resolves once listening (subscribed, or first poll done): events from then on are reported. */
   waitUntilReady(): Promise<void> {
     this.run();
     return this.ready;
   }
 
+  /** "push" or "poll" once decided (after waitUntilReady), null before. */
+  get transport(): "push" | "poll" | null {
+    return this.mode;
+  }
+
   async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    await this.polling;
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.connection.off("event", this.onEvent);
+    this.connection.off("ready", this.onReconnected);
+    await this.poller?.stop();
     if (this.owned) await this.connection.close();
+    else if (this.mode === "push") await this.connection.request("UNSUBSCRIBE", { queue: this.name }).catch(() => {});
     this.readyResolve();
     this.emit("closed");
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.polling = this.poll().finally(() => {
-        this.polling = null;
-        this.schedule(this.pollMs);
-      });
-    }, delayMs);
-  }
-
-  private async poll(): Promise<void> {
-    let lists: WireJob[][];
+  private async subscribe(): Promise<void> {
     try {
-      lists = await Promise.all([this.list("active", 0), this.listTail("completed"), this.listTail("failed")]);
+      await this.connection.request("SUBSCRIBE", { queue: this.name });
     } catch (err) {
-      if (err instanceof CommandError && err.code === "UNKNOWN_COMMAND") {
-        if (!this.unsupportedReported) {
-          this.unsupportedReported = true;
-          this.report(new RingqError(`QueueEvents needs GETJOBS, which the server at ${this.connection.address} does not support`, "UNKNOWN_COMMAND", "GETJOBS"));
-        }
-      } else if (!this.stopped) this.report(err as Error);
-      this.readyResolve();
+      if (this.stopped) return;
+      const unknown = err instanceof CommandError && err.code === "UNKNOWN_COMMAND";
+      if (unknown && this.requestedMode === "auto" && this.mode === null) {
+        this.connection.off("event", this.onEvent);
+        this.connection.off("ready", this.onReconnected);
+        this.startPolling();
+        return;
+      }
+      this.report(err as Error);
+      // A connection that never came up does not retry by itself; try again with back-off.
+      const delayMs = Math.min(eventsSubscribeRetryMsMax, eventsSubscribeRetryMsMin * 2 ** this.subscribeFailures++);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        if (!this.stopped) void this.subscribe();
+      }, delayMs);
       return;
     }
-    const [active, completed, failed] = lists as [WireJob[], WireJob[], WireJob[]];
-    const baseline = this.baseline;
-    this.baseline = false;
-
-    const nowActive = new Map<number, number>();
-    for (const job of active) {
-      const progress = job.progress ?? 0;
-      const before = this.active.get(job.id);
-      nowActive.set(job.id, progress);
-      if (baseline) continue;
-      if (before === undefined) this.emit("active", { jobId: String(job.id), prev: "waiting" });
-      if (progress !== (before ?? 0)) this.emit("progress", { jobId: String(job.id), data: progress });
-    }
-    this.active = nowActive;
-
-    // Finished jobs not announced yet; WAITJOB with timeout 0 answers at once with the result
-    // or the failure reason, which GETJOBS does not carry.
-    const fresh: WireJob[] = [];
-    for (const job of completed.concat(failed)) {
-      if (this.finished.has(job.id)) continue;
-      this.remember(job.id);
-      if (!baseline) fresh.push(job);
-    }
-    await Promise.all(fresh.map((job) => this.announceFinished(job)));
+    if (this.stopped) return;
+    this.subscribeFailures = 0;
+    this.mode = "push";
     this.readyResolve();
   }
 
-  /** Jobs of a state from `offset` on, at most eventsPagesMax pages; remembers where it stopped. */
-  private async list(state: "active" | "completed" | "failed", offset: number, findOverlap = false): Promise<WireJob[]> {
-    const out: WireJob[] = [];
-    let backs = 0;
-    for (let page = 0; page < eventsPagesMax; page++) {
-      const reply = await this.connection.request("GETJOBS", { queue: this.name, state, limit: eventsListLimit, offset });
-      const jobs = (reply.jobs ?? []) as WireJob[];
-      if (findOverlap && offset > 0 && jobs.length > 0 && !this.finished.has(jobs[0]!.id) && backs < eventsPagesMax) {
-        // The first job is news: retention dropped more old records than a page since the last
-        // poll, and new ones may lie before this page. Step back until the pages overlap.
-        backs++;
-        page--;
-        offset = Math.max(0, offset - eventsListLimit);
-        continue;
-      }
-      findOverlap = false;
-      for (const job of jobs) out.push(job);
-      const total = typeof reply.total === "number" ? reply.total : offset + jobs.length;
-      offset += jobs.length;
-      if (jobs.length === 0 || offset >= total) break;
-    }
-    // Where reading stopped: the end of the list, or where the page bound cut it short (the
-    // next poll goes on from there).
-    if (state !== "active") this.readTo[state] = offset;
-    return out;
+  private startPolling(): void {
+    this.mode = "poll";
+    this.poller = new EventPoller(this.connection, this.name, this.pollMs, (e, p) => this.emit(e, p), (err) => this.report(err));
+    this.poller.start();
+    void this.poller.ready.then(() => this.readyResolve());
   }
 
-  /**
-   * The newest finished jobs: from one page before where the last poll stopped reading. Records
-   * dropped by retention shift the list towards the front: the page of overlap covers a shift of
-   * up to a page, and list() steps further back when the first job it reads is news (ids
-   * already announced are skipped). The first poll learns the total and reads its last page.
-   */
-  private async listTail(state: "completed" | "failed"): Promise<WireJob[]> {
-    if (this.baseline) {
-      const probe = await this.connection.request("GETJOBS", { queue: this.name, state, limit: 1, offset: 0 });
-      this.readTo[state] = typeof probe.total === "number" ? probe.total : 0;
+  /** One pushed event -> BullMQ's QueueEvents payloads (jobId as a string). */
+  private dispatch(m: PushedEvent): void {
+    if (typeof m.dropped === "number" && m.dropped > 0) {
+      this.report(new RingqError(`QueueEvents "${this.name}": the server dropped ${m.dropped} events (this listener read too slowly)`, "EVENTS_DROPPED"));
     }
-    return this.list(state, Math.max(0, this.readTo[state] - eventsListLimit), !this.baseline);
-  }
-
-  private async announceFinished(job: WireJob): Promise<void> {
-    const jobId = String(job.id);
-    try {
-      const reply = await this.connection.request("WAITJOB", { id: job.id, timeout: 0 });
-      this.emit("completed", { jobId, returnvalue: reply.result, prev: "active" });
-    } catch (err) {
-      if (err instanceof CommandError && err.code === "JOB_FAILED") {
-        this.emit("failed", { jobId, failedReason: err.message.replace(/^WAITJOB: (Job failed: )?/, ""), prev: "active" });
-      } else if (!(err instanceof CommandError && err.code === "NOT_FOUND")) {
-        // NOT_FOUND: removed since the listing; nothing left to announce.
-        if (!this.stopped) this.report(err as Error);
-      }
-    }
-  }
-
-  private remember(id: number): void {
-    this.finished.set(id, true);
-    if (this.finished.size > eventsSeenIdsMax) {
-      const oldest = this.finished.keys().next().value as number;
-      this.finished.delete(oldest);
+    const jobId = String(m.id);
+    switch (m.event) {
+      case "completed":
+        this.emit("completed", { jobId, returnvalue: m.result ?? null, prev: "active" });
+        break;
+      case "failed":
+        this.emit("failed", { jobId, failedReason: m.error ?? "", prev: "active" });
+        break;
+      case "retried":
+        // A failed attempt that will run again (BullMQ reports it as `failed` then `waiting`/`delayed`).
+        this.emit("retried", { jobId, failedReason: m.error ?? "", attemptsMade: m.attempts });
+        break;
+      case "progress":
+        this.emit("progress", { jobId, data: m.progress ?? 0 });
+        break;
+      case "active":
+        this.emit("active", { jobId, prev: "waiting" });
+        break;
+      case "waiting":
+        this.emit("waiting", { jobId });
+        break;
+      case "delayed":
+        this.emit("delayed", { jobId, delay: m.run_at });
+        break;
+      case "stalled":
+        this.emit("stalled", { jobId });
+        break;
+      case "removed":
+        this.emit("removed", { jobId });
+        break;
+      default:
+        break; // events a newer server adds are ignored, not errors
     }
   }
 

@@ -2,6 +2,8 @@
 // worker on another connection, results and failure reasons, and only events after start-up.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { pack, unpack } from "msgpackr";
+import * as net from "node:net";
 import { JobFailedError, Queue, QueueEvents, TimeoutError, Worker } from "../../src/client/index.ts";
 import { startServer, until, type TestServer } from "./server.ts";
 
@@ -19,7 +21,8 @@ afterAll(async () => {
 });
 
 describe("QueueEvents", () => {
-  test("completed, failed, progress and active of any job, with results and reasons", async () => {
+  for (const mode of ["push", "poll"] as const) {
+  test(`${mode}: completed, failed, progress and active of any job, with results and reasons`, async () => {
     const name = `e-${++n}`;
     const q = new Queue(name, { connection: { port: server.port } });
     // A job finished before QueueEvents started is history, not an event.
@@ -27,7 +30,7 @@ describe("QueueEvents", () => {
     await q.connection.request("PULLB", { queue: name, count: 1, timeout: 0 });
     await q.connection.request("ACK", { id: Number(old.id), result: "old" });
 
-    const events = new QueueEvents(name, { connection: { port: server.port }, pollMs: 20 });
+    const events = new QueueEvents(name, { connection: { port: server.port }, pollMs: 20, mode });
     const completed: { jobId: string; returnvalue: unknown }[] = [];
     const failed: { jobId: string; failedReason: string }[] = [];
     const progress: { jobId: string; data: unknown }[] = [];
@@ -37,6 +40,7 @@ describe("QueueEvents", () => {
     events.on("progress", (e) => progress.push(e));
     events.on("active", (e) => active.push(e.jobId));
     await events.waitUntilReady();
+    expect(events.transport).toBe(mode);
 
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -78,9 +82,104 @@ describe("QueueEvents", () => {
       await q.close();
     }
   });
+  }
 });
 
-describe("QueueEvents on a queue with history", () => {
+describe("QueueEvents push (SUBSCRIBE)", () => {
+  test("every transition, also of jobs too quick for a poll, and only this queue's", async () => {
+    const name = `e-${++n}`;
+    const q = new Queue(name, { connection: { port: server.port } });
+    const other = new Queue(`${name}-other`, { connection: q.connection });
+    const events = new QueueEvents(name, { connection: { port: server.port } });
+    const seen: string[] = [];
+    for (const e of ["waiting", "delayed", "active", "completed", "retried", "failed", "removed", "progress"]) {
+      events.on(e, (p: { jobId: string }) => seen.push(`${e}:${p.jobId}`));
+    }
+    await events.waitUntilReady();
+    expect(events.transport).toBe("push");
+    const worker = new Worker(name, async (job) => {
+      if (job.data === "retry" && job.attemptsMade === 0) throw new Error("once");
+      return job.data;
+    }, { connection: { port: server.port }, concurrency: 4, drainDelay: 0.2 });
+    try {
+      const quick = await q.add("q", "quick");
+      const retry = await q.add("r", "retry", { attempts: 2, backoff: 1 });
+      const later = await q.add("l", "later", { delay: 60_000 });
+      const elsewhere = await other.add("x", "elsewhere");
+      await later.remove();
+      await until(() => seen.includes(`completed:${quick.id}`) && seen.includes(`completed:${retry.id}`) && seen.includes(`removed:${later.id}`), "the events");
+      expect(seen.filter((e) => e.endsWith(`:${quick.id}`))).toEqual([`waiting:${quick.id}`, `active:${quick.id}`, `completed:${quick.id}`]);
+      expect(seen).toContain(`retried:${retry.id}`);
+      expect(seen.filter((e) => e === `active:${retry.id}`).length).toBe(2);
+      expect(seen.filter((e) => e.endsWith(`:${later.id}`))).toEqual([`delayed:${later.id}`, `removed:${later.id}`]);
+      expect(seen.some((e) => e.startsWith("failed:"))).toBe(false);
+      expect(seen.some((e) => e.endsWith(`:${elsewhere.id}`))).toBe(false);
+    } finally {
+      await worker.close();
+      await events.close();
+      await q.close();
+    }
+  });
+
+  test("subscribes again after a server restart", async () => {
+    const restartable = await startServer();
+    const q = new Queue("again", { connection: { port: restartable.port } });
+    const events = new QueueEvents("again", { connection: { port: restartable.port } });
+    const completed: string[] = [];
+    events.on("completed", (e) => completed.push(e.jobId));
+    events.on("error", () => {}); // the lost connection is reported; expected here
+    try {
+      await events.waitUntilReady();
+      await restartable.restart();
+      // Once the events connection is back, a job done by a raw pull/ack is reported again.
+      await until(async () => {
+        const id = (await q.add("j", 1)).id;
+        const pulled = await q.connection.request("PULLB", { queue: "again", count: 10, timeout: 0 });
+        await q.connection.request("ACKB", { ids: pulled.jobs.map((j: { id: number }) => j.id) });
+        await sleep(50);
+        return completed.includes(id);
+      }, "a completed event after the restart");
+    } finally {
+      await events.close();
+      await q.close();
+      await restartable.stop();
+    }
+  });
+
+  test("auto mode polls a server that does not know SUBSCRIBE", async () => {
+    // A stub flashQ-like server: SUBSCRIBE is an unknown command, GETJOBS lists nothing.
+    const stub = net.createServer((sock) => {
+      let buf = Buffer.alloc(0);
+      sock.on("data", (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 4 && buf.length >= 4 + buf.readUInt32BE(0)) {
+          const req = unpack(buf.subarray(4, 4 + buf.readUInt32BE(0))) as { cmd: string; reqId: string };
+          buf = buf.subarray(4 + buf.readUInt32BE(0));
+          const reply = req.cmd === "SUBSCRIBE"
+            ? { reqId: req.reqId, ok: false, error: "Unknown command: SUBSCRIBE" }
+            : { reqId: req.reqId, ok: true, jobs: [], total: 0 };
+          const body = pack(reply);
+          const head = Buffer.alloc(4);
+          head.writeUInt32BE(body.length);
+          sock.write(Buffer.concat([head, body]));
+        }
+      });
+      sock.on("error", () => {});
+    });
+    await new Promise<void>((r) => stub.listen(0, "127.0.0.1", r));
+    const port = (stub.address() as net.AddressInfo).port;
+    const events = new QueueEvents("legacy", { connection: { port }, pollMs: 20 });
+    try {
+      await events.waitUntilReady();
+      expect(events.transport).toBe("poll");
+    } finally {
+      await events.close();
+      await new Promise((r) => stub.close(r));
+    }
+  });
+});
+
+describe("QueueEvents polling on a queue with history", () => {
   test("new completions are reported when more than one listing's worth of finished jobs exist", async () => {
     const name = `e-${++n}`;
     const q = new Queue(name, { connection: { port: server.port } });
@@ -94,7 +193,7 @@ describe("QueueEvents on a queue with history", () => {
     }
     expect((await q.getJobCounts()).completed).toBe(2500);
 
-    const events = new QueueEvents(name, { connection: { port: server.port }, pollMs: 20 });
+    const events = new QueueEvents(name, { connection: { port: server.port }, pollMs: 20, mode: "poll" });
     const completed: string[] = [];
     events.on("completed", (e) => completed.push(e.jobId));
     await events.waitUntilReady();
@@ -113,7 +212,7 @@ describe("QueueEvents on a queue with history", () => {
   });
 });
 
-describe("QueueEvents while retention drops old records", () => {
+describe("QueueEvents polling while retention drops old records", () => {
   test("a burst larger than a page, with the oldest records dropped meanwhile, is reported in full", async () => {
     // Retention of 1500 completed records: a burst of 1200 drops 1200 old ones, so the list
     // shifts towards the front by more than the page QueueEvents re-reads.
@@ -121,7 +220,7 @@ describe("QueueEvents while retention drops old records", () => {
     const name = "burst";
     const q = new Queue(name, { connection: { port: small.port } });
     // Started after the history exists (autorun: false), so the history is not news.
-    const events = new QueueEvents(name, { connection: { port: small.port }, pollMs: 250, autorun: false });
+    const events = new QueueEvents(name, { connection: { port: small.port }, pollMs: 250, autorun: false, mode: "poll" });
     const completed = new Set<string>();
     events.on("completed", (e) => completed.add(e.jobId));
     const completeAll = async (count: number) => {
