@@ -4,6 +4,10 @@ import { Queue, Worker, QueueEvents, CommandError } from "ringq";
 
 const connection = { host: "127.0.0.1", port: Number(process.argv[2]) };
 const queue = new Queue("node-smoke", { connection });
+const events = new QueueEvents("node-smoke", { connection });
+const eventCompleted = new Set();
+events.on("completed", ({ jobId }) => eventCompleted.add(jobId));
+await events.waitUntilReady();
 const jobs = await queue.addBulk(Array.from({ length: 50 }, (_, i) => ({ name: "sq", data: { i }, opts: i === 7 ? { attempts: 1 } : undefined })));
 let running = 0;
 let maxRunning = 0;
@@ -29,6 +33,8 @@ await new Promise((resolve) => {
   check();
 });
 await worker.close();
+for (let i = 0; i < 200 && eventCompleted.size < 49; i++) await new Promise((r) => setTimeout(r, 10));
+await events.close();
 const counts = await queue.getJobCounts();
 let validation = "";
 try {
@@ -37,4 +43,4 @@ try {
   validation = `${err instanceof CommandError}: ${err.message}`;
 }
 await queue.close();
-console.log(JSON.stringify({ runtime: process.release.name, version: process.version, waited, completed: results.size, sum: [...results.values()].reduce((a, b) => a + b, 0), failed, maxRunning, counts, validation, hasQueueEvents: typeof QueueEvents }));
+console.log(JSON.stringify({ runtime: process.release.name, version: process.version, waited, completed: results.size, sum: [...results.values()].reduce((a, b) => a + b, 0), failed, maxRunning, counts, validation, eventsTransport: events.transport, eventCompleted: eventCompleted.size }));

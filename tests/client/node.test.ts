@@ -53,6 +53,7 @@ describe("Node", () => {
     expect(out.maxRunning).toBeLessThanOrEqual(4);
     expect(out.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 49, failed: 1 });
     expect(out.validation).toMatch(/^true: PUSH: .*priority/);
-    expect(out.hasQueueEvents).toBe("function");
+    expect(out.eventsTransport).toBe("push");
+    expect(out.eventCompleted).toBe(49);
   });
 });
