@@ -109,7 +109,8 @@ describe("backend selection and fallback", () => {
   const why = !kernel.ok ? `kernel: ${kernel.detail}` : !shimBuilt ? "shim not built (bun run build:ffi)" : "";
   if (why !== "") console.warn(`[conformance/fallback] SKIP "auto picks io_uring": ${why}`);
   test.skipIf(why !== "")("RINGQ_IO=auto picks io_uring where the kernel takes it and the shim is built", async () => {
-    const server = await ServerProcess.start({ io: "auto" });
+    // With the default shim path, whatever the developer's shell exports.
+    const server = await ServerProcess.start({ io: "auto", env: { RINGQ_URING_SHIM: undefined, RINGQ_URING_WAKE: undefined } });
     try {
       // A fallback here would be ringq's fault, not the machine's: the kernel just created a
       // ring with the flags ringq requires (see probeKernelUring).
