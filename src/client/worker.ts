@@ -1,7 +1,7 @@
-// Worker: pulls jobs in batches (PULLB), runs up to `concurrency` at once, heartbeats their
-// leases, and acknowledges in batches, emitting BullMQ's events per job. close() finishes the
-// jobs it holds (including any a parked pull still delivers) before it lets go of the connection.
-// Does not retry or schedule: a thrown error is a FAIL, and the server decides retry or DLQ.
+// Worker: pulls jobs in batches (PULLB), runs up to `concurrency` at once (their leases are kept
+// by worker-leases.ts), and acknowledges in batches, emitting BullMQ's events per job. close()
+// finishes the jobs it holds (including any a parked pull still delivers) before it lets go of
+// the connection. Does not retry or schedule: a thrown error is a FAIL, the server decides.
 
 import { EventEmitter } from "node:events";
 import type { Connection, ConnectionOptions } from "./connection.ts";
@@ -11,9 +11,6 @@ import {
   concurrencyMax,
   drainDelaySecondsDefault,
   failErrorCharsMax,
-  heartbeatMsMin,
-  heartbeatsPerLease,
-  leaseMsDefault,
   pullBatchJobsMax,
   pullsInFlightMax,
   pullRetryMsMax,
@@ -22,6 +19,7 @@ import {
 import { ClosedError, RingqError } from "./errors.ts";
 import { Job, type WireJob } from "./job.ts";
 import { openConnection } from "./queue.ts";
+import { RunningJobs } from "./worker-leases.ts";
 
 export type Processor<DataType = any, ResultType = any> = (
   job: Job<DataType, ResultType>,
@@ -67,10 +65,8 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private closedResolve!: () => void;
   private readonly closed = new Promise<void>((r) => (this.closedResolve = r));
 
-  /** Jobs whose processor is running, with when their lease was last renewed (ms). */
-  private readonly running = new Map<Job<DataType, ResultType>, number>();
-  /** Running jobs whose lease was renewed at least once (confirmed by ACK with token, see above). */
-  private readonly renewed = new Set<Job<DataType, ResultType>>();
+  /** Jobs whose processor is running, and their leases (worker-leases.ts). */
+  private readonly running: RunningJobs<Job<DataType, ResultType>>;
   /** PULLBs in flight, and the jobs they asked for (counted against concurrency). */
   private pullsInFlight = 0;
   private requested = 0;
@@ -95,8 +91,6 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
 
-  private heartbeatTimer: ReturnType<typeof setInterval> | null = null;
-  private heartbeatEveryMs = 0;
   private readonly progressHook = (job: Job, progress: number) => this.emit("progress", job, progress);
 
   constructor(name: string, processor: Processor<DataType, ResultType>, opts: WorkerOptions = {}) {
@@ -114,6 +108,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     const { conn, owned } = openConnection(opts.connection);
     this.connection = conn;
     this.owned = owned;
+    this.running = new RunningJobs(conn, (err) => this.report(err));
     if (opts.autorun !== false) void this.run();
   }
 
@@ -166,7 +161,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     this.closing = (async () => {
       if (force) await this.returnRunning();
       else await this.whenIdle();
-      this.stopHeartbeats();
+      this.running.stop();
       if (this.owned) await this.connection.close();
       this.emit("closed");
       this.closedResolve();
@@ -249,8 +244,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   // ---- running ----
 
   private start(job: Job<DataType, ResultType>, now: number): void {
-    this.running.set(job, now);
-    this.watchLease(job);
+    this.running.add(job, now);
     job.onProgress = this.progressHook;
     if (this.listenerCount("active") > 0) this.emit("active", job, "waiting");
     let ret: Promise<ResultType> | ResultType;
@@ -270,9 +264,10 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   private finish(job: Job<DataType, ResultType>, result: unknown, err: unknown): void {
     // Not running any more: close(true) handed it back, its outcome is no longer ours to report.
-    if (!this.running.delete(job)) return;
+    const was = this.running.remove(job);
+    if (was === null) return;
     job.onProgress = null;
-    const renewed = this.renewed.size > 0 && this.renewed.delete(job);
+    const renewed = was.renewed;
     if (err !== undefined) {
       this.failures.push({ job, err: err instanceof Error ? err : new Error(String(err)) });
     } else if ((result === undefined || result === null) && !renewed) {
@@ -396,9 +391,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /** close(true): give every running job back to the queue without counting an attempt. */
   private async returnRunning(): Promise<void> {
-    const jobs: Job<DataType, ResultType>[] = [...this.running.keys()];
-    this.running.clear();
-    this.renewed.clear();
+    const jobs = this.running.takeAll();
     // Delivered but never started: hand those back too.
     for (const wires of this.arrived) for (const wire of wires) jobs.push(new Job<DataType, ResultType>(this.connection, wire));
     this.arrived = [];
@@ -414,46 +407,6 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
         );
       }),
     );
-  }
-
-  // ---- leases ----
-
-  /** Make sure the heartbeat timer runs often enough for this job's lease. */
-  private watchLease(job: Job<DataType, ResultType>): void {
-    const lease = job.leaseMs ?? leaseMsDefault;
-    // Half the renewal interval, so a renewal is never more than one tick late.
-    const every = Math.max(heartbeatMsMin, Math.floor(lease / heartbeatsPerLease / 2));
-    if (this.heartbeatTimer !== null && every >= this.heartbeatEveryMs) return;
-    this.stopHeartbeats();
-    this.heartbeatEveryMs = every;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), every);
-    // Heartbeats only matter while jobs run, and running jobs keep the process alive themselves.
-    (this.heartbeatTimer as { unref?: () => void }).unref?.();
-  }
-
-  private heartbeat(): void {
-    if (this.running.size === 0) return;
-    const now = Date.now();
-    for (const [job, last] of this.running) {
-      const renewEvery = (job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease;
-      if (now - last < renewEvery) continue;
-      this.running.set(job, now);
-      this.renewed.add(job);
-      const req: Record<string, unknown> = { id: Number(job.id) };
-      if (job.lockToken !== undefined) req.lock_token = job.lockToken;
-      this.connection.request("HEARTBEAT", req).catch((err) => {
-        // Only report while the job still runs: a job that finished meanwhile lost nothing.
-        if (this.running.has(job)) {
-          this.report(new RingqError(`job ${job.id}: lease not renewed: ${(err as Error).message}`, (err as RingqError).code ?? "HEARTBEAT", "HEARTBEAT"));
-        }
-      });
-    }
-  }
-
-  private stopHeartbeats(): void {
-    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.heartbeatTimer = null;
-    this.heartbeatEveryMs = 0;
   }
 
   // ---- idle and errors ----

@@ -1,0 +1,85 @@
+// The running jobs of a Worker and their leases: which jobs run, when each lease was last
+// renewed, and one timer that sends HEARTBEAT for every job whose lease is a third used up.
+// Does not run, confirm or pull jobs (worker.ts); a failed heartbeat is reported, not retried.
+
+import type { Connection } from "./connection.ts";
+import { heartbeatMsMin, heartbeatsPerLease, leaseMsDefault } from "./constants.ts";
+import { RingqError } from "./errors.ts";
+import type { Job } from "./job.ts";
+
+export class RunningJobs<J extends Job> {
+  /** Running jobs -> when their lease was last renewed (ms). */
+  private readonly renewedAt = new Map<J, number>();
+  /** Running jobs whose lease was renewed at least once. */
+  private readonly renewedOnce = new Set<J>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private everyMs = 0;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly report: (err: Error) => void,
+  ) {}
+
+  get size(): number {
+    return this.renewedAt.size;
+  }
+
+  has(job: J): boolean {
+    return this.renewedAt.has(job);
+  }
+
+  /** A job starts running now (its lease was granted at delivery, about now). */
+  add(job: J, now: number): void {
+    this.renewedAt.set(job, now);
+    // Half the renewal interval, so a renewal is never more than one tick late.
+    const every = Math.max(heartbeatMsMin, Math.floor((job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease / 2));
+    if (this.timer !== null && every >= this.everyMs) return;
+    this.stop();
+    this.everyMs = every;
+    this.timer = setInterval(() => this.heartbeat(), every);
+    // Heartbeats only matter while jobs run, and running jobs keep the process alive themselves.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * The job stopped running. Returns null if it was not running (handed back by takeAll), else
+   * whether its lease was ever renewed (the only kind of job whose lease could have run out).
+   */
+  remove(job: J): { renewed: boolean } | null {
+    if (!this.renewedAt.delete(job)) return null;
+    return { renewed: this.renewedOnce.size > 0 && this.renewedOnce.delete(job) };
+  }
+
+  /** Every running job, no longer counted as running (close(true) hands them back). */
+  takeAll(): J[] {
+    const jobs = [...this.renewedAt.keys()];
+    this.renewedAt.clear();
+    this.renewedOnce.clear();
+    return jobs;
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.everyMs = 0;
+  }
+
+  private heartbeat(): void {
+    if (this.renewedAt.size === 0) return;
+    const now = Date.now();
+    for (const [job, last] of this.renewedAt) {
+      const renewEvery = (job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease;
+      if (now - last < renewEvery) continue;
+      this.renewedAt.set(job, now);
+      this.renewedOnce.add(job);
+      const req: Record<string, unknown> = { id: Number(job.id) };
+      if (job.lockToken !== undefined) req.lock_token = job.lockToken;
+      this.conn.request("HEARTBEAT", req).catch((err) => {
+        // Only report while the job still runs: a job that finished meanwhile lost nothing.
+        if (this.renewedAt.has(job)) {
+          this.report(new RingqError(`job ${job.id}: lease not renewed: ${(err as Error).message}`, (err as RingqError).code ?? "HEARTBEAT", "HEARTBEAT"));
+        }
+      });
+    }
+  }
+}
