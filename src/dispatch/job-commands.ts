@@ -26,7 +26,7 @@ const scratch: PushInput = {
   queue: "", data: NIL, priority: undefined, delay: undefined, ttl: undefined, timeout: undefined,
   maxAttempts: undefined, backoff: undefined, backoffFixed: undefined, uniqueKey: undefined,
   customId: undefined, tags: undefined, lifo: undefined, removeOnComplete: undefined,
-  removeOnFail: undefined, stallTimeout: undefined, groupId: undefined,
+  removeOnFail: undefined, stallTimeout: undefined, groupId: undefined, name: undefined,
 };
 
 function toPushInput(queue: string, spec: JobSpec): PushInput {
@@ -53,6 +53,7 @@ function toPushInput(queue: string, spec: JobSpec): PushInput {
   p.removeOnFail = spec.remove_on_fail;
   p.stallTimeout = spec.stall_timeout;
   p.groupId = spec.group_id;
+  p.name = spec.name;
   return p;
 }
 

@@ -41,6 +41,7 @@ export interface PushInput {
   removeOnFail?: boolean;
   stallTimeout?: number;
   groupId?: string;
+  name?: string;
 }
 
 export interface EngineOptions {
@@ -177,6 +178,7 @@ export class Engine {
       if (x.uniqueKey !== null) q.uniqueKeys.set(x.uniqueKey, job.id);
       if (x.customId !== null) this.customIds.set(x.customId, job.id);
     }
+    if (p.name !== undefined) job.name = p.name;
     this.jobs.set(job.id, job);
     q.totalPushed++;
     this.totalPushed++;

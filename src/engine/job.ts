@@ -85,13 +85,14 @@ export class Job implements HeapItem {
   /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active. */
   deadline = 0;
   startedAt = 0;
-  finishedAt = 0;
   /** Failed attempts so far (FAIL and processing timeouts; stalls are counted apart). */
   attempts = 0;
   /** Token of the current delivery; 0 when not active. */
   lockToken = 0;
   lastHeartbeat = 0;
   x: JobExtra | null = null;
+  /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
+  name: string | null = null;
 
   constructor(
     readonly id: number,
@@ -108,6 +109,18 @@ export class Job implements HeapItem {
     if (maxAttempts !== maxAttemptsDefault) this.extra().maxAttempts = maxAttempts;
     if (backoff !== 0) this.extra().backoff = backoff;
     if (stallTimeout !== stallTimeoutMsDefault) this.extra().stallTimeout = stallTimeout;
+  }
+
+  /**
+   * When the job completed or failed for good, else 0. It shares `deadline`: a finished job is
+   * in no time heap, so the slot is free (and the Job keeps 16 own fields). Set it only on a job
+   * that no time heap holds (after detach, or in recovery before attach).
+   */
+  get finishedAt(): number {
+    return this.state === JobState.Completed || this.state === JobState.Failed ? this.deadline : 0;
+  }
+  set finishedAt(v: number) {
+    this.deadline = v;
   }
 
   get maxAttempts(): number {

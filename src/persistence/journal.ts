@@ -32,23 +32,26 @@ function upsertSql(rows: number): string {
   return `INSERT OR REPLACE INTO jobs (${jobColumns}) VALUES ${new Array(rows).fill(one).join(",")}`;
 }
 
-/** Only the JobExtra fields that differ from their defaults; null when none do. */
-export function encodeExtra(x: JobExtra | null): Uint8Array | null {
-  if (x === null) return null;
+/** The blob: JobExtra fields that differ from their defaults, and the job's name; null when empty. */
+export function encodeExtra(x: JobExtra | null, name: string | null): Uint8Array | null {
   let o: Record<string, unknown> | null = null;
-  for (const k of extraKeys) {
-    const v = x[k];
-    if (v !== extraDefaults[k]) (o ??= {})[k] = v;
+  if (x !== null) {
+    for (const k of extraKeys) {
+      const v = x[k];
+      if (v !== extraDefaults[k]) (o ??= {})[k] = v;
+    }
   }
+  // "name" is Job.name, not a JobExtra field: a named job without extras gets no JobExtra back.
+  if (name !== null) (o ??= {}).name = name;
   return o === null ? null : packr.pack(o);
 }
 
-export function decodeExtra(bytes: Uint8Array): JobExtra {
+export function decodeExtra(bytes: Uint8Array): { x: JobExtra | null; name: string | null } {
   const o = packr.unpack(bytes) as Record<string, unknown>;
-  const x = new JobExtra() as unknown as Record<string, unknown>;
+  let x: Record<string, unknown> | null = null;
   // Fields this version does not know (written by a newer one) are dropped, not copied blindly.
-  for (const k in o) if (k in extraDefaults) x[k] = o[k];
-  return x as unknown as JobExtra;
+  for (const k in o) if (k !== "name" && k in extraDefaults) (x ??= new JobExtra() as unknown as Record<string, unknown>)[k] = o[k];
+  return { x: x as unknown as JobExtra | null, name: typeof o.name === "string" ? o.name : null };
 }
 
 export class SqliteJournal implements Journal {
@@ -149,7 +152,7 @@ export class SqliteJournal implements Journal {
         a[n + 12] = job.stallTimeout;
         a[n + 13] = job.stallCount;
         a[n + 14] = job.data;
-        a[n + 15] = encodeExtra(job.x);
+        a[n + 15] = encodeExtra(job.x, job.name);
         n += jobColumnCount;
         if (n === full) {
           this.upsertJobs.run(...a);

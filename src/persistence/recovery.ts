@@ -72,11 +72,15 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
       if (q === undefined) throw corruptError(path, `job ${r.id} refers to queue ${r.q}, which is not in the queues table`);
       const job = new Job(r.id, q, r.data, r.priority, r.created_at, r.run_at, r.max_attempts, r.backoff, r.stall_timeout);
       if (r.x !== null) {
-        // The blob replaces x: the column-backed fields go back in after it.
-        job.x = decodeExtra(r.x);
-        job.maxAttempts = r.max_attempts;
-        job.backoff = r.backoff;
-        job.stallTimeout = r.stall_timeout;
+        const blob = decodeExtra(r.x);
+        job.name = blob.name;
+        if (blob.x !== null) {
+          // The blob replaces x: the column-backed fields go back in after it.
+          job.x = blob.x;
+          job.maxAttempts = r.max_attempts;
+          job.backoff = r.backoff;
+          job.stallTimeout = r.stall_timeout;
+        }
       }
       job.state = r.state as JobState;
       job.seq = r.seq;

@@ -41,6 +41,8 @@ export const jobFields: readonly (readonly [string, Getter])[] = [
   ["completed_at", (j) => j.finishedAt || null],
   ["group_id", (j) => j.x?.groupId ?? null],
   ["lock_token", (j) => (j.lockToken === 0 ? null : String(j.lockToken))],
+  // EXT: BullMQ's job.name, null when the producer gave none.
+  ["name", (j) => j.name],
 ];
 
 export function jobToPlain(job: Job): Record<string, unknown> {

@@ -29,6 +29,8 @@ const Ids = Type.Array(Id, { maxItems: idsBatchMax });
 const Opt = Type.Optional;
 
 const pushOptions = {
+  /** EXT: the producer's name for the job (BullMQ job.name), returned in the job object. */
+  name: Opt(Type.String({ maxLength: keyCharsMax })),
   priority: Opt(Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 31 - 1 })),
   delay: Opt(Duration),
   ttl: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax })),

@@ -132,6 +132,7 @@ export class ReplyWriter {
     this.k(K.lock_token);
     if (j.lockToken === 0) this.byte(0xc0);
     else this.decimalString(j.lockToken);
+    this.k(K.name); this.value(j.name);
   }
 
   /** A pre-encoded key of the job map. */

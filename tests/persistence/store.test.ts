@@ -291,3 +291,20 @@ test("multi-row writes and deletes: every field of every row survives, whatever 
     expect(Array.from(j.data)).toEqual(Array.from(d({ i })));
   }
 });
+
+test("a job's name survives a restart, and a named job without options gets no extra record back", () => {
+  const path = tmpPath();
+  const a = open(path);
+  const plain = a.engine.push({ queue: "n", data: d(1), name: "send-email" });
+  const withOptions = a.engine.push({ queue: "n", data: d(2), name: "resize", customId: "img-7", maxAttempts: 9 });
+  const unnamed = a.engine.push({ queue: "n", data: d(3) });
+  a.store.commit();
+  close(a.store);
+  const b = open(path);
+  const p = b.engine.getJob(plain)!;
+  expect(p.name).toBe("send-email");
+  expect(p.x).toBeNull(); // the name alone must not cost a JobExtra per job
+  const o = b.engine.getJob(withOptions)!;
+  expect([o.name, o.x?.customId, o.maxAttempts]).toEqual(["resize", "img-7", 9]);
+  expect(b.engine.getJob(unnamed)!.name).toBeNull();
+});

@@ -345,4 +345,18 @@ describe("inspection commands", () => {
     expect((await w.call({ cmd: "GETSTATE", id: ids[0] })).state).toBe("unknown");
     w.close();
   });
+
+  test("a job's name (EXT) travels with it in both modes; none is null", async () => {
+    const w = await open();
+    const { id } = await w.call({ cmd: "PUSH", queue: "i-name", data: 1, name: "send-email" });
+    const { ids } = await w.call({ cmd: "PUSHB", queue: "i-name", jobs: [{ data: 2, name: "resize" }, { data: 3 }] });
+    const { jobs } = await w.call({ cmd: "PULLB", queue: "i-name", count: 3, timeout: 0 });
+    expect(jobs.map((j: any) => [j.id, j.name])).toEqual([[id, "send-email"], [ids[0], "resize"], [ids[1], null]]);
+    expect((await w.call({ cmd: "GETJOB", id })).job.name).toBe("send-email");
+    const t = await open();
+    expect((await t.ask({ cmd: "GETJOB", id: ids[0] })).job.name).toBe("resize");
+    expect((await w.call({ cmd: "PUSH", queue: "i-name", data: 1, name: 7 })).error).toContain("'name'");
+    w.close();
+    t.close();
+  });
 });
