@@ -26,6 +26,22 @@ afterAll(async () => {
 });
 
 describe("Worker", () => {
+  test("a processor sees the name the producer gave (add and addBulk), and getJob returns it", async () => {
+    const q = queue();
+    const one = await q.add("send-email", { i: 1 });
+    await q.addBulk([{ name: "resize", data: { i: 2 } }, { name: "resize", data: { i: 3 } }]);
+    expect((await q.getJob(one.id!))?.name).toBe("send-email");
+    const names: string[] = [];
+    const worker = new Worker(q.name, async (job) => void names.push(job.name), { connection: { port: server.port } });
+    try {
+      await until(() => names.length === 3, "three jobs processed");
+      expect(names.sort()).toEqual(["resize", "resize", "send-email"]);
+    } finally {
+      await worker.close();
+      await q.close();
+    }
+  });
+
   test("runs every job once; results, progress and logs reach the server and the events", async () => {
     const q = queue();
     const completed = new Map<string, unknown>();
