@@ -61,7 +61,7 @@ const unsupported: Record<string, string> = {
 
 /** Wire fields of one job (PUSH minus cmd/queue, or one entry of PUSHB `jobs`). */
 export function toWireJob(name: string, data: unknown, opts: JobsOptions | undefined): Record<string, unknown> {
-  // `name` is not a flashQ field: sent for servers that keep it (unknown fields are ignored).
+  // `name` is a ringq extension (flashQ servers ignore it): ringq keeps it and returns it.
   const job: Record<string, unknown> = { name, data: data === undefined ? null : data };
   if (opts === undefined) return job;
   for (const key in opts) {
