@@ -166,6 +166,8 @@ export class UringBackend implements IoBackend {
   private listenFd = -1;
   /** Bun's epoll fds whose POLL ended a wait at validation; empty: doorbell mode. */
   private bunPollFds: number[] = [];
+  /** Every candidate epoll fd, by the index its POLL carries in user_data's generation field. */
+  private pollCandidates: number[] = [];
   private bunHasWork = false;
   private turnScheduled = false;
   private parked = false;
@@ -253,6 +255,7 @@ export class UringBackend implements IoBackend {
       }
     }
     if (candidates.length === 0 || candidates.length > UD_GEN_MASK) return [];
+    this.pollCandidates = candidates;
     // Drain what the ring already has (the first accept's submission) before validating.
     this.run(0, 0);
     candidates.forEach((fd, i) => this.cmd(CMD_POLL, fd, ud(OP_POLL, i, LISTENER_SLOT), 0, 0));
@@ -434,8 +437,9 @@ export class UringBackend implements IoBackend {
       if (!this.sending[slot]) this.release(slot);
     } else if (op === OP_POLL) {
       this.bunHasWork = true;
-      if (!(flags & CQE_F_MORE) && res >= 0 && !this.stopping && this.bunPollFds.length > 0) {
-        const fd = this.bunPollFds[udGen(u)] ?? this.bunPollFds[0]!;
+      // Re-arm a kept POLL the kernel ended (a cancelled candidate's last completion is not kept).
+      const fd = this.pollCandidates[udGen(u)];
+      if (!(flags & CQE_F_MORE) && res >= 0 && !this.stopping && fd !== undefined && this.bunPollFds.includes(fd)) {
         this.cmd(CMD_POLL, fd, u, 0, 0);
       }
     }
