@@ -447,8 +447,8 @@ export class UringBackend implements IoBackend {
   }
 
   private accepted(fd: number): void {
-    const slot = this.freeSlots.pop();
-    if (slot === undefined || this.stopping) {
+    const slot = this.stopping ? undefined : this.freeSlots.pop();
+    if (slot === undefined) {
       // Over connectionsMax (or shutting down): refuse by closing at once.
       this.shim.ringq_close_fd(fd);
       return;
