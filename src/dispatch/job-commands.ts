@@ -5,7 +5,7 @@ import { errorCharsMax, jobDataBytesMax, pullTimeoutMsDefault, waitJobTimeoutMsD
 import type { PushInput } from "../engine/engine.ts";
 import { ClientError } from "../engine/errors.ts";
 import { JobState, stateName, type Job } from "../engine/job.ts";
-import { jobToPlain } from "../protocol/job-wire.ts";
+import { jobToPlain, SparseJobs } from "../protocol/job-wire.ts";
 import { Raw } from "../protocol/msgpack.ts";
 import type { JobSpec, RequestOf } from "../protocol/schemas.ts";
 import { park, type Ctx, type HandlerResult } from "./context.ts";
@@ -100,8 +100,9 @@ export const jobCommands = {
 
   PULLB(ctx: Ctx, r: RequestOf<"PULLB">): HandlerResult {
     return park(ctx, (answer) => {
+      const sparse = r.sparse === true;
       const w = ctx.engine.pullOrPark(r.queue, r.count, r.timeout ?? pullTimeoutMsDefault, (jobs) =>
-        answer({ ok: true, jobs }),
+        answer({ ok: true, jobs: sparse ? new SparseJobs(jobs) : jobs }),
       );
       return w === null ? null : () => ctx.engine.cancelPull(w);
     });

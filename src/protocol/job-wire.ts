@@ -53,3 +53,15 @@ export function jobToPlain(job: Job): Record<string, unknown> {
   }
   return o;
 }
+
+/** Jobs to send without their null and false fields (PULLB `sparse`, a ringq extension). */
+export class SparseJobs {
+  constructor(readonly jobs: readonly Job[]) {}
+}
+
+/** jobToPlain without the null and false fields. */
+export function jobToSparsePlain(job: Job): Record<string, unknown> {
+  const o = jobToPlain(job);
+  for (const k in o) if (o[k] === null || o[k] === false) delete o[k];
+  return o;
+}

@@ -67,6 +67,8 @@ export const schemas = {
     queue: Queue,
     count: Type.Integer({ minimum: 1, maximum: pullBatchJobsMax }),
     timeout: Opt(Type.Integer({ minimum: 0, maximum: parkMsMax })),
+    /** EXT: leave out job fields that are null or false (about half of them for a plain job). */
+    sparse: Opt(Type.Boolean()),
   }),
   ACK: Type.Object({ id: Id, result: Opt(Type.Unknown()), lock_token: LockToken }),
   ACKB: Type.Object({ ids: Ids }),

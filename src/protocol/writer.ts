@@ -3,7 +3,7 @@
 // bytes they arrived in. The buffer is reused across turns: no per-reply allocation in binary mode.
 
 import { Job } from "../engine/job.ts";
-import { jobFields, jobToPlain } from "./job-wire.ts";
+import { jobFields, jobToPlain, jobToSparsePlain, SparseJobs } from "./job-wire.ts";
 import { decodeRaw, Raw } from "./msgpack.ts";
 
 const encoder = new TextEncoder();
@@ -62,6 +62,11 @@ export class ReplyWriter {
       case "object":
         if (v instanceof Raw) return this.bytes(v.bytes);
         if (v instanceof Job) return this.job(v);
+        if (v instanceof SparseJobs) {
+          this.arrayHeader(v.jobs.length);
+          for (const j of v.jobs) this.sparseJob(j);
+          return;
+        }
         if (Array.isArray(v)) {
           this.arrayHeader(v.length);
           for (const item of v) this.value(item);
@@ -135,8 +140,57 @@ export class ReplyWriter {
     this.k(K.name); this.value(j.name);
   }
 
-  /** A pre-encoded key of the job map. */
+  /**
+   * The job map without null and false fields (PULLB sparse). The field count is known only at
+   * the end: a map16 header is reserved and patched (valid MessagePack for any count).
+   */
+  private sparseJob(j: Job): void {
+    const x = j.x;
+    const qn = (j.queue.wireName ??= encodeStr(j.queue.name));
+    this.ensure(jobBytesFixedMax + qn.length + j.data.length);
+    const header = this.pos;
+    this.buf[this.pos] = 0xde;
+    this.pos += 3;
+    let n = 9; // id .. backoff below, always present
+    this.k(K.id); this.number(j.id);
+    this.k(K.queue); this.raw(qn);
+    this.k(K.data); this.raw(j.data);
+    this.k(K.priority); this.number(j.priority);
+    this.k(K.created_at); this.number(j.createdAt);
+    this.k(K.run_at); this.number(j.runAt);
+    if (j.startedAt !== 0) { this.k(K.started_at); this.number(j.startedAt); n++; }
+    this.k(K.attempts); this.number(j.attempts);
+    this.k(K.max_attempts); this.number(j.maxAttempts);
+    this.k(K.backoff); this.number(j.backoff);
+    if (x !== null) {
+      if (x.ttl !== 0) { this.k(K.ttl); this.number(x.ttl); n++; }
+      if (x.timeout !== 0) { this.k(K.timeout); this.number(x.timeout); n++; }
+      if (x.uniqueKey !== null) { this.k(K.unique_key); this.value(x.uniqueKey); n++; }
+      if (x.dependsOn !== null) { this.k(K.depends_on); this.value(x.dependsOn); n++; }
+    }
+    this.k(K.progress); this.number(x === null ? 0 : x.progress); n++;
+    if (x !== null) {
+      if (x.progressMsg !== null) { this.k(K.progress_msg); this.value(x.progressMsg); n++; }
+      if (x.tags !== null) { this.k(K.tags); this.value(x.tags); n++; }
+      if (x.lifo) { this.k(K.lifo); this.byte(0xc3); n++; }
+      if (x.removeOnComplete) { this.k(K.remove_on_complete); this.byte(0xc3); n++; }
+      if (x.removeOnFail) { this.k(K.remove_on_fail); this.byte(0xc3); n++; }
+    }
+    if (j.lastHeartbeat !== 0) { this.k(K.last_heartbeat); this.number(j.lastHeartbeat); n++; }
+    this.k(K.stall_timeout); this.number(j.stallTimeout); n++;
+    this.k(K.stall_count); this.number(j.stallCount); n++;
+    if (x !== null && x.customId !== null) { this.k(K.custom_id); this.value(x.customId); n++; }
+    if (j.finishedAt !== 0) { this.k(K.completed_at); this.number(j.finishedAt); n++; }
+    if (x !== null && x.groupId !== null) { this.k(K.group_id); this.value(x.groupId); n++; }
+    if (j.lockToken !== 0) { this.k(K.lock_token); this.decimalString(j.lockToken); n++; }
+    if (j.name !== null) { this.k(K.name); this.value(j.name); n++; }
+    this.view.setUint16(header + 1, n);
+  }
+
+  /** A pre-encoded key of the job map, with room for the number or flag after it: a string
+   *  value written before may have used the room reserved up front. */
   private k(key: Uint8Array): void {
+    this.ensure(key.length + 9);
     const b = this.buf;
     let p = this.pos;
     for (let i = 0; i < key.length; i++) b[p++] = key[i]!;
@@ -145,6 +199,7 @@ export class ReplyWriter {
 
   /** Bytes already encoded (payloads, cached names); the caller ensured the room. */
   private raw(src: Uint8Array): void {
+    this.ensure(src.length);
     if (src.length <= 32) {
       const b = this.buf;
       let p = this.pos;
@@ -302,5 +357,6 @@ function headerLength(len: number): number {
 function jsonReplacer(this: unknown, _key: string, v: unknown): unknown {
   if (v instanceof Raw) return decodeRaw(v.bytes);
   if (v instanceof Job) return jobToPlain(v);
+  if (v instanceof SparseJobs) return v.jobs.map(jobToSparsePlain);
   return v;
 }

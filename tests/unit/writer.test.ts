@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
 import type { Job } from "../../src/engine/job.ts";
-import { jobFields, jobToPlain } from "../../src/protocol/job-wire.ts";
+import { jobFields, jobToPlain, SparseJobs } from "../../src/protocol/job-wire.ts";
 import { encodeValue } from "../../src/protocol/msgpack.ts";
 import { ReplyWriter } from "../../src/protocol/writer.ts";
 
@@ -66,5 +66,46 @@ test("lock tokens of every length encode as their decimal string", () => {
     w.reset();
     w.frame({ job });
     expect((unpack(w.buf.subarray(4, w.pos)) as { job: { lock_token: string } }).job.lock_token).toBe(String(token));
+  }
+});
+
+test("sparse jobs (PULLB EXT) are the field table without null and false fields, in both modes", () => {
+  let now = 1_700_000_000_000;
+  const e = new Engine({ now: () => now });
+  const ids = [
+    e.push({ queue: "s", data: encodeValue({ a: 1 }) }),
+    e.push({ queue: "s", data: encodeValue("x".repeat(300)), name: "n".repeat(40), ttl: 60_000, timeout: 6, uniqueKey: "u", customId: "c", tags: ["t"], lifo: true, removeOnComplete: true, removeOnFail: true, groupId: "g", maxAttempts: 4, backoff: 10 }),
+  ];
+  now += 5;
+  const jobs = e.pull("s", 2);
+  expect(jobs.map((j) => j.id).sort()).toEqual([...ids].sort());
+  const w = new ReplyWriter();
+  w.frame({ ok: true, jobs: new SparseJobs(jobs) });
+  const got = (unpack(w.buf.subarray(4, w.pos)) as { jobs: Record<string, unknown>[] }).jobs;
+  const want = jobs.map((j) => {
+    const o = jobToPlain(j);
+    for (const k of Object.keys(o)) if (o[k] === null || o[k] === false) delete o[k];
+    return o;
+  });
+  expect(got).toEqual(want);
+  expect(Object.keys(got[jobs.findIndex((j) => j.id === ids[0])]!).length).toBeLessThan(jobFields.length / 2 + 2);
+  const t = new ReplyWriter();
+  t.line({ ok: true, jobs: new SparseJobs(jobs) });
+  expect(JSON.parse(new TextDecoder().decode(t.buf.subarray(0, t.pos))).jobs).toEqual(JSON.parse(JSON.stringify(want)));
+});
+
+test("a job map written at the very end of a small buffer is never cut (strings use the reserved room)", () => {
+  const e = new Engine({ now: () => 1 });
+  // Many short tags: each string ensures room for itself only; together they eat the room
+  // reserved up front for the fixed-size fields that follow them.
+  const tags = Array.from({ length: 60 }, (_, i) => `tag-${i}-xxxxx`);
+  const job = e.getJob(e.push({ queue: "edge", data: encodeValue(1), name: "é".repeat(20), customId: "c", uniqueKey: "k".repeat(40), groupId: "g", tags }))!;
+  const want = jobToPlain(job);
+  for (let free = 200; free < 1600; free++) {
+    const w = new ReplyWriter(); // 4096 bytes: fill it so the job starts with `free` bytes left
+    w.bytes(new Uint8Array(w.buf.length - free));
+    const start = w.pos;
+    w.frame({ job });
+    expect((unpack(w.buf.subarray(start + 4, w.pos)) as { job: unknown }).job).toEqual(want);
   }
 });
