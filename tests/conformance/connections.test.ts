@@ -42,6 +42,8 @@ for (const { name, io, env } of variants) {
 
     test("1000 concurrent connections each PUSH and PULL; every job is delivered exactly once", async () => {
       const n = 1000;
+      const fdsBefore = server.fdCount()!;
+      expect(fdsBefore).toBeGreaterThan(3);
       const clients = await Promise.all(Array.from({ length: n }, () => open()));
       try {
         // Half the connections speak text, half binary, all at once.
@@ -61,12 +63,17 @@ for (const { name, io, env } of variants) {
         expect(pulledIds).toEqual(pushedIds);
         const pulledData = results.map((r) => r.pulled.job.data as number).sort((a, b) => a - b);
         expect(pulledData).toEqual(Array.from({ length: n }, (_, i) => i));
+        expect(server.fdCount()!).toBeGreaterThanOrEqual(fdsBefore + n); // all served, all open at once
       } finally {
         for (const c of clients) c.close();
       }
       const check = await open();
       expect((await check.call({ cmd: "COUNT", queue: "c-thousand" })).count).toBe(0);
       check.close();
+      // All thousand closed at once: every descriptor comes back (bounded wait, closes are async).
+      const deadline = Date.now() + 10_000;
+      while (server.fdCount()! > fdsBefore + 2 && Date.now() < deadline) await Bun.sleep(50);
+      expect(server.fdCount()!).toBeLessThanOrEqual(fdsBefore + 2);
     });
 
     test("200 connections push 128 KiB each at once (more than all receive buffers); every byte arrives", async () => {
