@@ -186,6 +186,12 @@ export class RawClient {
   }
 
   /** Stop reading from the socket: the kernel buffers fill and the server must hold back. */
+  /** True if nothing arrives within ms. */
+  async silentFor(ms: number): Promise<boolean> {
+    await new Promise((r) => setTimeout(r, ms));
+    return this.buffered === 0;
+  }
+
   pause(): void {
     this.sock.pause();
   }

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { probeUring } from "../../src/io/uring.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
-import { Wire } from "../helpers/wire.ts";
+import { RawClient } from "../helpers/raw-client.ts";
 
 const probe = await probeUring();
 const why = probe.ok ? "" : `${probe.reason}; ${probe.remedy}`;
@@ -73,8 +73,8 @@ for (const wake of ["poll", "doorbell"] as const) {
 
     test("a parked PULL is answered when another connection pushes", async () => {
       const s = await start();
-      const worker = await Wire.connect(s.port);
-      const producer = await Wire.connect(s.port);
+      const worker = await RawClient.connect(s.port);
+      const producer = await RawClient.connect(s.port);
       worker.send(
         new TextEncoder().encode(JSON.stringify({ cmd: "PULL", queue: "q", timeout: 5000 }) + "\n"),
       );
@@ -88,7 +88,7 @@ for (const wake of ["poll", "doorbell"] as const) {
 
     test("an idle server wakes for the engine's own deadline: a delayed job reaches a parked PULL", async () => {
       const s = await start();
-      const c = await Wire.connect(s.port);
+      const c = await RawClient.connect(s.port);
       expect((await c.ask({ cmd: "PUSH", queue: "d", data: 1, delay: 80 })).ok).toBe(true);
       const before = Date.now();
       c.send(JSON.stringify({ cmd: "PULL", queue: "d", timeout: 5000 }) + "\n");
@@ -109,8 +109,8 @@ for (const wake of ["poll", "doorbell"] as const) {
       try {
         const ticks: number[] = [];
         const timer = setInterval(() => ticks.push(Date.now()), 5);
-        const e = await Wire.connect(echo.port);
-        const c = await Wire.connect(s.port);
+        const e = await RawClient.connect(echo.port);
+        const c = await RawClient.connect(s.port);
         for (let i = 0; i < 20; i++) {
           e.send(`{"i":${i}}\n`);
           expect((await e.line()).i).toBe(i);

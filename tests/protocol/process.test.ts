@@ -4,7 +4,7 @@
 
 import { expect, test } from "bun:test";
 import * as net from "node:net";
-import { Wire } from "../helpers/wire.ts";
+import { RawClient } from "../helpers/raw-client.ts";
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -47,7 +47,7 @@ test("start-up line, service, and graceful SIGTERM with exit 0", async () => {
     expect(startup).toMatch(/ringq \d+\.\d+\.\d+/);
     expect(startup).toContain("IO backend: bun sockets");
     expect(startup).toContain("memory only");
-    const w = await Wire.connect(port);
+    const w = await RawClient.connect(port);
     expect((await w.call({ cmd: "PUSH", queue: "proc", data: 1 })).ok).toBe(true);
     proc.kill("SIGTERM");
     expect(await proc.exited).toBe(0);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { pack } from "msgpackr";
 import { frameBytesMax, pushBatchJobsMax } from "../../src/constants.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
-import { frame, line, Wire } from "../helpers/wire.ts";
+import { frame, line, RawClient } from "../helpers/raw-client.ts";
 
 let server: RunningServer;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-const open = () => Wire.connect(server.port);
+const open = () => RawClient.connect(server.port);
 
 describe("text mode", () => {
   test("push, pull, ack round trip with reqId echo", async () => {
@@ -276,7 +276,7 @@ describe("auth", () => {
   test("AUTH_TOKENS: commands before AUTH are refused; a good token opens the session", async () => {
     const secured = await startServer({ host: "127.0.0.1", port: 0, io: "bun", authTokens: ["s3cret"], log: () => {} });
     try {
-      const w = await Wire.connect(secured.port);
+      const w = await RawClient.connect(secured.port);
       expect(await w.call({ cmd: "PING" })).toEqual({ ok: true, pong: true });
       const refused = await w.call({ cmd: "PUSH", queue: "a", data: 1 });
       expect(refused.error).toContain("Authentication required");
