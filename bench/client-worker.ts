@@ -20,6 +20,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import { Packr, Unpackr } from "msgpackr";
 import { Connection, Worker } from "../src/client/index.ts";
+import { freePort } from "./lib/server.ts";
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -38,16 +39,6 @@ const workerCore = 0;
 const fake = args.server === "fake";
 const nice = args.nice !== undefined ? Number(args.nice) : null;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Pin a process to a core with taskset; false (and why) when that is not possible here. */
 function canPin(): string | null {

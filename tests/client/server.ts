@@ -3,22 +3,13 @@
 // DATA_PATH) for reconnect tests. No protocol knowledge: the tests talk through the client.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import * as net from "node:net";
+import { freePort } from "../helpers/ports.ts";
 
 export const repoRoot = new URL("../..", import.meta.url).pathname;
 const startTimeoutMs = 15_000;
 const stopTimeoutMs = 5_000;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface TestServer {
   port: number;

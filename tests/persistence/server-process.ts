@@ -7,21 +7,13 @@
 import type { Subprocess } from "bun";
 import * as net from "node:net";
 import { pack, unpack } from "msgpackr";
+import { freePort } from "../helpers/ports.ts";
 
 const repoRoot = new URL("../..", import.meta.url).pathname;
 const startTimeoutMs = 20_000;
 const replyTimeoutMs = 15_000;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const live = new Set<Subprocess>();
 

@@ -3,17 +3,9 @@
 // setting is a start-up error that names the variable.
 
 import { expect, test } from "bun:test";
-import * as net from "node:net";
 import { RawClient } from "../helpers/raw-client.ts";
+import { freePort } from "../helpers/ports.ts";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   const reader = stream.getReader();
