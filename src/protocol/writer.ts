@@ -102,16 +102,9 @@ export class ReplyWriter {
     const qn = (q.wireName ??= encodeStr(q.name));
     this.ensure(jobBytesFixedMax + qn.length + j.data.length);
     this.mapHeader(jobFields.length);
-    this.k(K.id); this.number(j.id);
-    this.k(K.queue); this.raw(qn);
-    this.k(K.data); this.raw(j.data);
-    this.k(K.priority); this.number(j.priority);
-    this.k(K.created_at); this.number(j.createdAt);
-    this.k(K.run_at); this.number(j.runAt);
+    this.jobHead(j, qn);
     this.k(K.started_at); this.numberOrNil(j.startedAt);
-    this.k(K.attempts); this.number(j.attempts);
-    this.k(K.max_attempts); this.number(j.maxAttempts);
-    this.k(K.backoff); this.number(j.backoff);
+    this.jobAttempts(j);
     if (x === null) {
       this.raw(jobNoExtraTtlToRemoveOnFail);
     } else {
@@ -152,16 +145,9 @@ export class ReplyWriter {
     this.buf[this.pos] = 0xde;
     this.pos += 3;
     let n = 9; // id .. backoff below, always present
-    this.k(K.id); this.number(j.id);
-    this.k(K.queue); this.raw(qn);
-    this.k(K.data); this.raw(j.data);
-    this.k(K.priority); this.number(j.priority);
-    this.k(K.created_at); this.number(j.createdAt);
-    this.k(K.run_at); this.number(j.runAt);
+    this.jobHead(j, qn);
     if (j.startedAt !== 0) { this.k(K.started_at); this.number(j.startedAt); n++; }
-    this.k(K.attempts); this.number(j.attempts);
-    this.k(K.max_attempts); this.number(j.maxAttempts);
-    this.k(K.backoff); this.number(j.backoff);
+    this.jobAttempts(j);
     if (x !== null) {
       if (x.ttl !== 0) { this.k(K.ttl); this.number(x.ttl); n++; }
       if (x.timeout !== 0) { this.k(K.timeout); this.number(x.timeout); n++; }
@@ -185,6 +171,23 @@ export class ReplyWriter {
     if (j.lockToken !== 0) { this.k(K.lock_token); this.decimalString(j.lockToken); n++; }
     if (j.name !== null) { this.k(K.name); this.value(j.name); n++; }
     this.view.setUint16(header + 1, n);
+  }
+
+  /** id, queue, data, priority, created_at, run_at: the head of both job forms. */
+  private jobHead(j: Job, qn: Uint8Array): void {
+    this.k(K.id); this.number(j.id);
+    this.k(K.queue); this.raw(qn);
+    this.k(K.data); this.raw(j.data);
+    this.k(K.priority); this.number(j.priority);
+    this.k(K.created_at); this.number(j.createdAt);
+    this.k(K.run_at); this.number(j.runAt);
+  }
+
+  /** attempts, max_attempts, backoff: always present in both forms. */
+  private jobAttempts(j: Job): void {
+    this.k(K.attempts); this.number(j.attempts);
+    this.k(K.max_attempts); this.number(j.maxAttempts);
+    this.k(K.backoff); this.number(j.backoff);
   }
 
   /** A pre-encoded key of the job map, with room for the number or flag after it: a string
