@@ -27,7 +27,9 @@ import {
   uringCommandsMax,
   uringCompletionsMax,
   uringCqEntries,
+  uringIdleWaitLongMs,
   uringIdleWaitMaxMs,
+  uringIdleWaitsBeforeLong,
   uringListenBacklog,
   uringProbeTimeoutMs,
   uringRecvBufferBytes,
@@ -169,6 +171,8 @@ export class UringBackend implements IoBackend {
   /** Every candidate epoll fd, by the index its POLL carries in user_data's generation field. */
   private pollCandidates: number[] = [];
   private bunHasWork = false;
+  /** Waits in a row that ended with nothing to do. */
+  private idleWaits = 0;
   private turnScheduled = false;
   private parked = false;
   private deadlineAt = 0;
@@ -308,13 +312,18 @@ export class UringBackend implements IoBackend {
           // Doorbell mode: hand the thread back to Bun until the ring or a deadline calls.
           if (left > 0) return this.park(left);
         } else {
-          timeoutUs = left <= 0 ? 0 : 1000 * Math.min(left, uringIdleWaitMaxMs);
+          // A server idle for a while waits longer: Bun's sockets and signals still end the
+          // wait at once through the POLL; only Bun timers run later (see constants.ts).
+          const cap = this.idleWaits >= uringIdleWaitsBeforeLong ? uringIdleWaitLongMs : uringIdleWaitMaxMs;
+          timeoutUs = left <= 0 ? 0 : 1000 * Math.min(left, cap);
         }
       }
       const n = this.shim.ringq_run(this.ctx, this.ncmd, timeoutUs > 0 ? 1 : 0, timeoutUs);
       this.ncmd = 0;
       if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
       for (let i = 0; i < n; i++) this.complete(i);
+      if (n > 0 || this.ncmd > 0) this.idleWaits = 0;
+      else if (timeoutUs > 0) this.idleWaits++;
       const now = Date.now();
       if (n > 0 || now >= this.deadlineAt || !wait) {
         this.st.turns++;
