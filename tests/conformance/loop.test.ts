@@ -38,6 +38,21 @@ for (const { name, io, env } of variants) {
       c.close();
     });
 
+    test("after the server has sat idle, a new connection, a PULL timeout and a delayed job are all served", async () => {
+      // The uring loop lengthens its idle waits after ~200 ms without work; what arrives or
+      // falls due during such a wait must still end it.
+      await Bun.sleep(400);
+      const c = await open();
+      expect(await c.call({ cmd: "PING" }, 10_000)).toEqual({ ok: true, pong: true });
+      await Bun.sleep(400);
+      expect((await c.call({ cmd: "PULL", queue: "l-idle-empty", timeout: 100 }, 10_000)).job).toBeNull();
+      await Bun.sleep(400);
+      const pushed = await c.call({ cmd: "PUSH", queue: "l-idle", data: "x", delay: 100 });
+      const got = await c.call({ cmd: "PULL", queue: "l-idle", timeout: 10_000 }, 15_000);
+      expect(got.job.id).toBe(pushed.id);
+      c.close();
+    });
+
     test("an expired lease puts the job back for the next worker", async () => {
       const c = await open();
       const pushed = await c.call({ cmd: "PUSH", queue: "l-lease", data: 1, stall_timeout: 300 });
