@@ -5,21 +5,32 @@
 // And the other way round: where the kernel takes io_uring and the shim is built, auto uses it.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { probeKernelUring } from "../helpers/backends.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
+// tests/helpers/deny-uring.c makes io_uring_* fail with EPERM, as Docker's default seccomp
+// profile does; it needs a C compiler to build.
+const cc = [process.env.CC, "cc", "gcc", "clang"].find((c) => c !== undefined && c !== "" && Bun.which(c) !== null);
+if (cc === undefined) console.warn("[conformance/fallback] SKIP the seccomp (Docker-like) tests: no C compiler");
+
 let dir: string;
 let missingShim: string;
 let garbageShim: string;
+let denyUring: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "ringq-fallback-"));
   missingShim = join(dir, "no-such-dir", "libringq_uring.so");
   garbageShim = join(dir, "libringq_uring.so");
   writeFileSync(garbageShim, "this is not an ELF shared object\n");
+  denyUring = join(dir, "deny-uring");
+  if (cc !== undefined) {
+    const r = Bun.spawnSync([cc, "-O2", "-o", denyUring, join(import.meta.dir, "..", "helpers", "deny-uring.c")], { stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`building deny-uring failed: ${r.stderr.toString()}`);
+  }
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -99,6 +110,35 @@ describe("backend selection and fallback", () => {
       expect(msg).toContain("RINGQ_IO=uring");
       expect(msg).toMatch(/io_uring (is )?unavailable/);
       expect(msg).toContain(missingShim);
+    } finally {
+      server.kill();
+    }
+  });
+
+  test.skipIf(cc === undefined)("under Docker's seccomp default (io_uring_* EPERM), auto falls back, naming EPERM and the seccomp remedy", async () => {
+    const server = await ServerProcess.start({ io: "auto", wrap: [denyUring], env: { RINGQ_URING_SHIM: undefined } });
+    try {
+      const { reason, remedy } = fallbackParts(server.ioLine);
+      expect(reason).toContain("EPERM");
+      expect(remedy).toContain("seccomp");
+      expect(remedy).toContain("README.md");
+      // README.md's Docker section quotes this line; keep it the line the server really prints.
+      expect(readFileSync(join(import.meta.dir, "..", "..", "README.md"), "utf8")).toContain(server.ioLine);
+      await expectServesOnBun(server);
+    } finally {
+      server.kill();
+    }
+  });
+
+  test.skipIf(cc === undefined)("under Docker's seccomp default, RINGQ_IO=uring refuses to start with the EPERM reason", async () => {
+    const server = ServerProcess.spawn({ io: "uring", wrap: [denyUring], env: { RINGQ_URING_SHIM: undefined } });
+    try {
+      expect(await server.exited()).not.toBe(0);
+      expect(server.log).not.toMatch(/listening on/);
+      const msg = server.log.split("\n").find((l) => l.includes("failed to start")) ?? "";
+      expect(msg).toContain("RINGQ_IO=uring");
+      expect(msg).toContain("EPERM");
+      expect(msg).toContain("seccomp");
     } finally {
       server.kill();
     }

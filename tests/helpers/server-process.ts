@@ -15,6 +15,8 @@ export interface SpawnOptions {
   env?: Record<string, string | undefined>;
   /** Bound on reaching the start-up line, ms. */
   startTimeoutMs?: number;
+  /** A command to run the server under (e.g. a seccomp wrapper): wrap ++ [bun, src/main.ts]. */
+  wrap?: string[];
 }
 
 export class ServerProcess {
@@ -166,7 +168,7 @@ function spawnChild(opts: SpawnOptions) {
   // Memory only, whatever the developer's shell exports: these tests are about the network path.
   delete env.DATA_PATH;
   delete env.AUTH_TOKENS;
-  return Bun.spawn([process.execPath, join(repoRoot, "src", "main.ts")], {
+  return Bun.spawn([...(opts.wrap ?? []), process.execPath, join(repoRoot, "src", "main.ts")], {
     cwd: repoRoot,
     env,
     stdin: "ignore",
