@@ -171,6 +171,8 @@ export class UringBackend implements IoBackend {
   /** Every candidate epoll fd, by the index its POLL carries in user_data's generation field. */
   private pollCandidates: number[] = [];
   private bunHasWork = false;
+  /** wake() was called since the last iteration: do not wait in the ring. */
+  private woken = false;
   /** Waits in a row that ended with nothing to do. */
   private idleWaits = 0;
   private turnScheduled = false;
@@ -339,7 +341,10 @@ export class UringBackend implements IoBackend {
         throw this.fatal;
       }
       if (this.bunHasWork || this.stopping || Date.now() - start >= uringSliceMs) break;
-      wait = n === 0 && this.ncmd === 0;
+      // wake() during this iteration (the server has output or work outside an event): the next
+      // run must not wait, and its onTurn flushes it.
+      wait = n === 0 && this.ncmd === 0 && !this.woken;
+      this.woken = false;
     }
     this.bunHasWork = false;
     this.schedule();
@@ -387,6 +392,7 @@ export class UringBackend implements IoBackend {
   }
 
   wake(): void {
+    this.woken = true;
     this.schedule();
   }
 

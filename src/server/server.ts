@@ -91,6 +91,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
   };
 
+  /** Connections paused by one turn's replies whose backlog is back under the bound. */
+  const toResume: Connection[] = [];
+
   function flush(): void {
     for (let i = 0; i < dirty.length; i++) {
       const c = dirty[i]!;
@@ -104,9 +107,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       }
       if (c.closeAfterFlush) backend.close(c.id);
       else if (c.queued > outputBytesHighWater) c.reader.paused = true; // the backend's onWritable resumes it
-      else if (c.reader.paused && c.backlog <= outputBytesHighWater) c.reader.resume(); // paused by this turn's replies: go on (may re-dirty c)
+      else if (c.reader.paused && c.backlog <= outputBytesHighWater) toResume.push(c);
     }
     dirty.length = 0;
+    // Parse their held input only now, after the flush: with DURABILITY=sync this turn's commit
+    // is already behind us, and the replies of what they run now must wait for the next one.
+    if (toResume.length > 0) {
+      for (const c of toResume) if (!c.closed) c.reader.resume();
+      toResume.length = 0;
+      backend.wake();
+    }
   }
 
   const handler: IoHandler = {
