@@ -111,10 +111,14 @@ for (const { name, io, env } of variants) {
       expect(r.peakGrowthMiB).toBeLessThan(owedBytes / MiB / 2);
     });
 
-    // Guards the uring send arena (1dc660f): 16 slow readers x 256 chunks fill its 4096 chunks,
-    // and a connection that then had to write held no chunk, parked its bytes in overflow with
-    // no send to move them on, and never got a byte (readers 17-20, every other writer).
-    test("twenty slow readers owed 16 MiB each starve no one, and all get everything", async () => {
+    // Guards the uring send arena. 1dc660f fixed permanent starvation (a connection that found
+    // the arena empty never got a byte, even later). TODO(uring send arena, still open): while
+    // slow readers hold the whole shared 64 MiB arena (16 readers x the 4 MiB per-connection
+    // cap), every other connection's replies wait in overflow until one of them reads: 40 slow
+    // readers here starve the fast client every time (the bun backend serves it every time).
+    // Turn this back into `test` for uring when a connection with nothing in the arena can
+    // always send (e.g. a reserve of chunks, or a lower cap per connection).
+    test.failingIf(io === "uring")("forty slow readers owed 8 MiB each starve no one, and all get everything", async () => {
       // More owed output than any fixed send buffer holds (the uring backend's send arena is
       // 64 MiB, at most 4 MiB per connection): everyone else must still get their replies.
       const clients: RawClient[] = [];
@@ -126,8 +130,8 @@ for (const { name, io, env } of variants) {
       try {
         const setup = await track();
         const { id } = await setup.call({ cmd: "PUSH", queue: "bp-many", data: Buffer.alloc(jobBytes, 5) });
-        const perClient = 128; // x 128 KiB = 16 MiB each
-        const slow = await Promise.all(Array.from({ length: 20 }, () => track()));
+        const perClient = 64; // x 128 KiB = 8 MiB each, 320 MiB in all
+        const slow = await Promise.all(Array.from({ length: 40 }, () => track()));
         for (const c of slow) {
           c.pause();
           c.send(Buffer.concat(Array.from({ length: perClient }, () => frame({ cmd: "GETJOB", id }))));
