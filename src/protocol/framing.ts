@@ -34,6 +34,8 @@ export class FrameReader {
   /** Bytes kept between chunks: a partial frame, or input held while paused. */
   private pending: Uint8Array = new Uint8Array(0);
   private pendingLen = 0;
+  /** Text mode: leading bytes of `pending` (one unfinished line) known to hold no newline. */
+  private textScanned = 0;
   /** While paused (back-pressure), input is kept but not parsed. */
   paused = false;
 
@@ -123,12 +125,18 @@ export class FrameReader {
   }
 
   private parseText(b: Uint8Array, p: number, end: number): number {
+    // Search only up to `end`: `b` may be a whole receive region, or a buffer with room past
+    // its filled part. And skip what earlier chunks of this same line already showed to hold no
+    // newline: a long line arriving in pieces is scanned once, not once per piece.
+    const view = end === b.length ? b : b.subarray(0, end);
+    let from = p + this.textScanned;
+    this.textScanned = 0;
     while (p < end && !this.paused) {
-      const nl = b.indexOf(0x0a, p);
+      const nl = view.indexOf(0x0a, from);
       if (this.state === ReadState.Discarding) {
         if (nl < 0 || nl >= end) return end;
         this.state = ReadState.Normal;
-        p = nl + 1;
+        p = from = nl + 1;
         continue;
       }
       if (nl < 0 || nl >= end) {
@@ -137,6 +145,7 @@ export class FrameReader {
           this.sink.onFrameError(`Line too long: over ${this.maxFrame} bytes; discarded`, false);
           return end;
         }
+        this.textScanned = end - p; // kept as pending from its start: no newline in these bytes
         return p;
       }
       let lineEnd = nl;
@@ -146,7 +155,7 @@ export class FrameReader {
       } else {
         this.sink.onFrame(b, p, lineEnd - p);
       }
-      p = nl + 1;
+      p = from = nl + 1;
     }
     return p;
   }
