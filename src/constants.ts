@@ -131,6 +131,12 @@ export const uringSendChunks = 4096;
 /** Arena chunks one connection may hold (4 MiB); past it output waits in a per-connection JS
  *  queue, so one slow reader cannot starve the arena for everyone else. */
 export const uringSendChunksPerConnectionMax = 256;
+/** Arena chunks kept for connections holding fewer than uringSendChunksSmall: 16 slow readers
+ *  at their 4 MiB cap fill 64 MiB, and without a reserve every other connection's replies
+ *  waited for one of them to read (conformance finding). 512 chunks = 8 MiB. */
+export const uringSendChunksReserve = 512;
+/** A connection holding fewer chunks than this (128 KiB queued) may take from the reserve. */
+export const uringSendChunksSmall = 8;
 /** Command records per FFI call; a fuller turn submits early (one extra enter). */
 export const uringCommandsMax = 8192;
 /** Completions copied out per run; the rest wait in the CQ for the next run. */
@@ -173,4 +179,5 @@ assert(connectionsMax < uringSlotsMax, "every connection fits a user_data slot")
 assert((uringRecvBuffers & (uringRecvBuffers - 1)) === 0 && uringRecvBuffers <= 32_768, "buffer ring: power of two, 15-bit ids");
 assert(uringCompletionsMax <= uringCqEntries, "one run's copy-out fits the CQ");
 assert(uringSendChunks * uringSendChunkBytes < 2 ** 31, "send-arena offsets are int32");
+assert(uringSendChunksReserve < uringSendChunks && uringSendChunksSmall * uringSendChunkBytes >= 64 * KiB, "a reserve below the arena; small connections still send 64 KiB at a time");
 assert(uringSendChunksPerConnectionMax * uringSendChunkBytes >= outputBytesLowWater, "low water reachable inside the arena");

@@ -30,6 +30,8 @@ export class SendArena {
     chunks: number,
     slots: number,
     private readonly chunksPerSlotMax: number,
+    private readonly reserveChunks = 0,
+    private readonly smallChunks = 0,
   ) {
     this.chunkNext = new Int32Array(chunks).fill(-1);
     this.chunkFill = new Int32Array(chunks);
@@ -101,7 +103,10 @@ export class SendArena {
 
   private allocChunk(slot: number): number {
     if (this.chunkCount[slot] >= this.chunksPerSlotMax) return -1; // its own send completions refill it
-    if (this.freeTop === 0) {
+    // The last reserveChunks go only to connections holding few chunks: slow readers with big
+    // backlogs can fill the arena up to the reserve, never starve everyone else.
+    const floor = this.chunkCount[slot] >= this.smallChunks ? this.reserveChunks : 0;
+    if (this.freeTop <= floor) {
       if (!this.isStarved[slot]) {
         this.isStarved[slot] = 1;
         this.starved.push(slot);
@@ -181,6 +186,7 @@ export class SendArena {
    */
   refillStarved(ready: (slot: number) => void): void {
     if (this.freeTop === 0) return;
+    // Re-marked slots (still short of chunks) are pushed again by allocChunk.
     const list = this.starved.splice(0, this.starved.length);
     for (const slot of list) {
       this.isStarved[slot] = 0;

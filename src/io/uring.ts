@@ -37,6 +37,8 @@ import {
   uringSendChunkBytes,
   uringSendChunks,
   uringSendChunksPerConnectionMax,
+  uringSendChunksReserve,
+  uringSendChunksSmall,
   uringSliceMs,
   uringSqEntries,
   uringStopAbortMs,
@@ -200,7 +202,7 @@ export class UringBackend implements IoBackend {
     this.shimStats = new Float64Array(region(REGION_STATS));
     this.out = new SendArena(
       new Uint8Array(region(REGION_SEND)), uringSendChunkBytes, uringSendChunks,
-      connectionsMax + 1, uringSendChunksPerConnectionMax,
+      connectionsMax + 1, uringSendChunksPerConnectionMax, uringSendChunksReserve, uringSendChunksSmall,
     );
     for (let s = connectionsMax; s >= 1; s--) this.freeSlots.push(s);
     this.description = `io_uring (kernel-level async, ${MODE_NAMES[mode] ?? `mode ${mode}`}, kernel ${release()})`;

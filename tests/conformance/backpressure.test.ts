@@ -111,14 +111,11 @@ for (const { name, io, env } of variants) {
       expect(r.peakGrowthMiB).toBeLessThan(owedBytes / MiB / 2);
     });
 
-    // Guards the uring send arena. 1dc660f fixed permanent starvation (a connection that found
-    // the arena empty never got a byte, even later). TODO(uring send arena, still open): while
-    // slow readers hold the whole shared 64 MiB arena (16 readers x the 4 MiB per-connection
-    // cap), every other connection's replies wait in overflow until one of them reads: 40 slow
-    // readers here starve the fast client every time (the bun backend serves it every time).
-    // Turn this back into `test` for uring when a connection with nothing in the arena can
-    // always send (e.g. a reserve of chunks, or a lower cap per connection).
-    test.failingIf(io === "uring")("forty slow readers owed 8 MiB each starve no one, and all get everything", async () => {
+    // Guards the uring send arena: 1dc660f fixed permanent starvation (a connection that found
+    // the arena empty never got a byte, even later); the reserve of chunks for connections that
+    // hold few (uringSendChunksReserve) keeps 16+ slow readers at their 4 MiB cap, which fill
+    // the shared 64 MiB, from starving everyone else.
+    test("forty slow readers owed 8 MiB each starve no one, and all get everything", async () => {
       // More owed output than any fixed send buffer holds (the uring backend's send arena is
       // 64 MiB, at most 4 MiB per connection): everyone else must still get their replies.
       const clients: RawClient[] = [];
