@@ -192,17 +192,17 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     this.checkPressure();
   }
 
+  /** Bytes owed to the client outside this turn's writer: held ordered replies + backend queue. */
+  get backlog(): number {
+    return this.heldBytes + this.queued;
+  }
+
   /**
    * Back-pressure per frame: once this connection owes more than the high-water mark (replies
    * of this turn, ordered replies held back, bytes the backend still queues), stop parsing its
    * input. The reader picks up where it stopped when the owed bytes drain (server.ts flush,
    * onWritable), so a client that pipelines and never reads costs at most about high water.
    */
-  /** Bytes owed to the client outside this turn's writer: held ordered replies + backend queue. */
-  get backlog(): number {
-    return this.heldBytes + this.queued;
-  }
-
   private checkPressure(): void {
     if (this.out.pos + this.heldBytes + this.queued > outputBytesHighWater && !this.reader.paused) {
       this.reader.paused = true;
