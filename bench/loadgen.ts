@@ -644,7 +644,6 @@ async function latency(o: LoadOptions): Promise<LoadResult> {
   const samples = new Float64Array(Math.min(latencySamplesMax, totalJobs));
   let nSamples = 0;
   const lags = new Float64Array(Math.min(latencySamplesMax, totalJobs));
-  let nLags = 0;
   let received = 0;
   let pushedOk = 0;
   let errors = 0;
@@ -696,39 +695,13 @@ async function latency(o: LoadOptions): Promise<LoadResult> {
   await sleep(50); // let the PULLBs park
 
   const win = new Window(o.serverPid);
-  const start = performance.now();
-  const warmEnd = start + o.warmupMs;
-  const end = warmEnd + o.durationMs;
-  const intervalMs = 1000 / o.rate;
-  let sent = 0;
-  let windowStarted = false;
-  let sentAtWindowStart = 0;
-  // The spin: setImmediate lets socket events run between sends; this process owns its core.
-  await new Promise<void>((resolve) => {
-    const spin = () => {
-      const now = performance.now();
-      if (!windowStarted && now >= warmEnd) {
-        windowStarted = true;
-        measureFrom = warmEnd;
-        sentAtWindowStart = sent;
-        win.start();
-      }
-      if (now >= end || sent >= totalJobs) return resolve();
-      let due = Math.min(totalJobs, Math.floor((now - start) / intervalMs) + 1) - sent;
-      while (due > 0) {
-        const k = Math.min(due, perSpinMax);
-        for (let i = 0; i < k; i++) {
-          const scheduled = start + (sent + i) * intervalMs;
-          sendView.setFloat64(i * frame.length + tOffset, scheduled);
-          if (scheduled >= warmEnd && nLags < lags.length) lags[nLags++] = now - scheduled;
-        }
-        producer.send(k === perSpinMax ? sendBuf : sendBuf.subarray(0, k * frame.length));
-        sent += k;
-        due -= k;
-      }
-      setImmediate(spin);
-    };
-    spin();
+  const { sent, sentAtWindowStart, nLags } = await openLoop(o, totalJobs, perSpinMax, lags, (warmEnd) => {
+    measureFrom = warmEnd;
+    win.start();
+  }, (first, k, scheduledOf) => {
+    for (let i = 0; i < k; i++) sendView.setFloat64(i * frame.length + tOffset, scheduledOf(first + i));
+    producer.send(k === perSpinMax ? sendBuf : sendBuf.subarray(0, k * frame.length));
+    return true;
   });
   const measuredSent = sent - sentAtWindowStart;
   // Wait for the last jobs to reach a worker, bounded.
@@ -766,10 +739,7 @@ async function fixedRate(o: LoadOptions): Promise<LoadResult> {
   let firstError: string | undefined;
   let replies = 0;
   let measureFrom = Infinity;
-  const intervalMs = 1000 / o.rate;
-  let start = 0;
   const lags = new Float64Array(Math.min(latencySamplesMax, totalJobs));
-  let nLags = 0;
   // Per connection, a FIFO of scheduled send times (as job indexes) for the requests in flight.
   const fifos = conns.map(() => ({ q: new Float64Array(1 << 16), head: 0, tail: 0 }));
   conns.forEach((c, ci) => {
@@ -791,44 +761,20 @@ async function fixedRate(o: LoadOptions): Promise<LoadResult> {
     };
   });
   const win = new Window(o.serverPid);
-  start = performance.now();
-  const warmEnd = start + o.warmupMs;
-  const end = warmEnd + o.durationMs;
-  let sent = 0;
-  let windowStarted = false;
-  let sentAtWindowStart = 0;
   let next = 0; // round-robin connection
-  await new Promise<void>((resolve) => {
-    const spin = () => {
-      const now = performance.now();
-      if (!windowStarted && now >= warmEnd) {
-        windowStarted = true;
-        measureFrom = warmEnd;
-        sentAtWindowStart = sent;
-        win.start();
-      }
-      if (now >= end || sent >= totalJobs) return resolve();
-      let due = Math.min(totalJobs, Math.floor((now - start) / intervalMs) + 1) - sent;
-      while (due > 0) {
-        const k = Math.min(due, perSpinMax);
-        const ci = next;
-        next = next + 1 === conns.length ? 0 : next + 1;
-        const f = fifos[ci]!;
-        // Bound what one connection has outstanding: the FIFO must not wrap.
-        if (f.tail - f.head + k > 0xffff) break;
-        for (let i = 0; i < k; i++) {
-          const scheduled = start + (sent + i) * intervalMs;
-          f.q[(f.tail + i) & 0xffff] = scheduled;
-          if (scheduled >= warmEnd && nLags < lags.length) lags[nLags++] = now - scheduled;
-        }
-        f.tail += k;
-        conns[ci]!.send(k === perSpinMax ? sendBuf : sendBuf.subarray(0, k * frame.length));
-        sent += k;
-        due -= k;
-      }
-      setImmediate(spin);
-    };
-    spin();
+  const { sent, sentAtWindowStart, nLags } = await openLoop(o, totalJobs, perSpinMax, lags, (warmEnd) => {
+    measureFrom = warmEnd;
+    win.start();
+  }, (first, k, scheduledOf) => {
+    const ci = next;
+    next = next + 1 === conns.length ? 0 : next + 1;
+    const f = fifos[ci]!;
+    // Bound what one connection has outstanding: the FIFO must not wrap.
+    if (f.tail - f.head + k > 0xffff) return false;
+    for (let i = 0; i < k; i++) f.q[(f.tail + i) & 0xffff] = scheduledOf(first + i);
+    f.tail += k;
+    conns[ci]!.send(k === perSpinMax ? sendBuf : sendBuf.subarray(0, k * frame.length));
+    return true;
   });
   const measuredSent = sent - sentAtWindowStart;
   win.stop();
@@ -840,6 +786,58 @@ async function fixedRate(o: LoadOptions): Promise<LoadResult> {
   r.sendLagMs = roundSummary(summarizeLatency(lags, nLags));
   if (!drained) r.note = `only ${replies} of ${sent} replies within ${drainWaitMsMax} ms: the server did not keep up`;
   return r;
+}
+
+/**
+ * The open-loop schedule both fixed-rate scenarios share: job i is due at start + i / rate.
+ * A setImmediate spin (socket events run between sends; this process owns its core) hands the
+ * due jobs to `send` in batches of at most perSpinMax (first index, count, and the scheduled
+ * time of any index); `send` returns false to send nothing more in this spin. `onWindow` runs
+ * once when the warm-up ends. Each sent job's lateness against its schedule goes into `lags`
+ * (after warm-up): the generator's own send lag, what a latency figure cannot see below.
+ */
+async function openLoop(
+  o: LoadOptions,
+  totalJobs: number,
+  perSpinMax: number,
+  lags: Float64Array,
+  onWindow: (warmEnd: number) => void,
+  send: (first: number, k: number, scheduledOf: (i: number) => number) => boolean,
+): Promise<{ sent: number; sentAtWindowStart: number; nLags: number }> {
+  const start = performance.now();
+  const warmEnd = start + o.warmupMs;
+  const end = warmEnd + o.durationMs;
+  const intervalMs = 1000 / o.rate;
+  const scheduledOf = (i: number): number => start + i * intervalMs;
+  let sent = 0;
+  let nLags = 0;
+  let sentAtWindowStart = 0;
+  let windowStarted = false;
+  await new Promise<void>((resolve) => {
+    const spin = () => {
+      const now = performance.now();
+      if (!windowStarted && now >= warmEnd) {
+        windowStarted = true;
+        sentAtWindowStart = sent;
+        onWindow(warmEnd);
+      }
+      if (now >= end || sent >= totalJobs) return resolve();
+      let due = Math.min(totalJobs, Math.floor((now - start) / intervalMs) + 1) - sent;
+      while (due > 0) {
+        const k = Math.min(due, perSpinMax);
+        if (!send(sent, k, scheduledOf)) break;
+        for (let i = 0; i < k; i++) {
+          const scheduled = scheduledOf(sent + i);
+          if (scheduled >= warmEnd && nLags < lags.length) lags[nLags++] = now - scheduled;
+        }
+        sent += k;
+        due -= k;
+      }
+      setImmediate(spin);
+    };
+    spin();
+  });
+  return { sent, sentAtWindowStart, nLags };
 }
 
 /** Server memory per waiting job: VmRSS before and after pushing `jobs` jobs of payloadBytes. */
