@@ -5,9 +5,9 @@
 // else, and deliver every reply, in order and intact, once the client reads.
 // Memory is the child's peak RSS (VmHWM from /proc): a peak, so no timing is involved.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { outputBytesHighWater } from "../../src/constants.ts";
-import { availableBackends, variants } from "../helpers/backends.ts";
+import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
 import { frame, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -21,15 +21,9 @@ const owedBytes = requests * jobBytes;
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`slow readers and back-pressure [${name}]`, () => {
-    let server: ServerProcess;
-    const open = () => RawClient.connect(server.port);
+    let server!: ServerProcess;
+    const open = serverPerSuite({ io, env }, (s) => (server = s));
 
-    beforeAll(async () => {
-      server = await ServerProcess.start({ io, env });
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
 
     interface SlowReaderRun {
       /** Replies that came back wrong (reqId, job id, size or content). */

@@ -3,8 +3,8 @@
 // The server must survive each, must not lose a job it acknowledged, must not store a job
 // whose frame never completed, and must not store any job twice.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { availableBackends, variants } from "../helpers/backends.ts";
+import { describe, expect, test } from "bun:test";
+import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -12,8 +12,8 @@ const avail = await availableBackends("conformance/connections");
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`connections [${name}]`, () => {
-    let server: ServerProcess;
-    const open = () => RawClient.connect(server.port);
+    let server!: ServerProcess;
+    const open = serverPerSuite({ io, env }, (s) => (server = s));
 
     /** Every job in a queue, drained with PULLB on a fresh connection (data -> count). */
     async function drain(queue: string): Promise<{ ids: number[]; data: unknown[] }> {
@@ -33,12 +33,6 @@ for (const { name, io, env } of variants) {
       return { ids, data };
     }
 
-    beforeAll(async () => {
-      server = await ServerProcess.start({ io, env });
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
 
     test("1000 concurrent connections each PUSH and PULL; every job is delivered exactly once", async () => {
       const n = 1000;

@@ -5,9 +5,9 @@
 // bounded by a few MiB), be told exactly how many it lost, and everyone else keeps being served.
 // (No RSS check here: the producer's own 40 MiB of requests dominates the server's memory.)
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { outputBytesHighWater } from "../../src/constants.ts";
-import { availableBackends, variants } from "../helpers/backends.ts";
+import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
 import { frame, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -19,15 +19,9 @@ const window = 500;
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`events to a subscriber that does not read [${name}]`, () => {
-    let server: ServerProcess;
-    const open = () => RawClient.connect(server.port);
+    let server!: ServerProcess;
+    const open = serverPerSuite({ io, env }, (s) => (server = s));
 
-    beforeAll(async () => {
-      server = await ServerProcess.start({ io, env });
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
 
     test("events past the bound are dropped and counted exactly, the backlog stays bounded, others are served", async () => {
       const clients: RawClient[] = [];

@@ -5,10 +5,10 @@
 // each). Protocol semantics proper are in tests/protocol; here the question is "does the backend
 // deliver every byte, once, in order".
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { frameBytesMax, jobDataBytesMax } from "../../src/constants.ts";
-import { availableBackends, variants } from "../helpers/backends.ts";
+import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient, rng } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -25,15 +25,9 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`framing and pipelining [${name}]`, () => {
-    let server: ServerProcess;
-    const open = () => RawClient.connect(server.port);
+    let server!: ServerProcess;
+    const open = serverPerSuite({ io, env }, (s) => (server = s));
 
-    beforeAll(async () => {
-      server = await ServerProcess.start({ io, env });
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
 
     test("the start-up line, HELLO and STATS name the backend that is running", async () => {
       expect(server.ioLine).toMatch(io === "bun" ? /^IO backend: bun sockets/ : /^IO backend: io_uring/);

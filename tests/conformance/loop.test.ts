@@ -3,8 +3,8 @@
 // the next deadline, or parks on its doorbell; the bun backend arms a timer). Nothing here is
 // timed: each wait is a generous bound on something that must happen.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { availableBackends, variants } from "../helpers/backends.ts";
+import { describe, expect, test } from "bun:test";
+import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -12,15 +12,9 @@ const avail = await availableBackends("conformance/loop");
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`engine deadlines on an idle server [${name}]`, () => {
-    let server: ServerProcess;
-    const open = () => RawClient.connect(server.port);
+    let server!: ServerProcess;
+    const open = serverPerSuite({ io, env }, (s) => (server = s));
 
-    beforeAll(async () => {
-      server = await ServerProcess.start({ io, env });
-    });
-    afterAll(async () => {
-      await server?.stop();
-    });
 
     test("a parked PULL with nothing to deliver times out with a null job", async () => {
       const c = await open();

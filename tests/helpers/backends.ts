@@ -5,7 +5,9 @@
 // ringq bug on a kernel that has io_uring is visible, not hidden behind the skip).
 // RINGQ_TEST_REQUIRE_URING=1 turns the skip into a failure (for CI machines known to have it).
 
+import { afterAll, beforeAll } from "bun:test";
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { RawClient } from "./raw-client.ts";
 import { ServerProcess } from "./server-process.ts";
 
 export const backendNames = ["bun", "uring"] as const;
@@ -26,6 +28,22 @@ export const variants: readonly Variant[] = [
   { name: "uring", io: "uring", env: { RINGQ_URING_WAKE: undefined } },
   { name: "uring, doorbell", io: "uring", env: { RINGQ_URING_WAKE: "doorbell" } },
 ];
+
+/**
+ * One server for the tests of a describe block on one variant: started before them, stopped
+ * after (also when they fail). `set` receives it; the returned function opens a raw client to it.
+ */
+export function serverPerSuite(variant: Pick<Variant, "io" | "env">, set: (s: ServerProcess) => void): () => Promise<RawClient> {
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    server = await ServerProcess.start({ io: variant.io, env: variant.env });
+    set(server);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return () => RawClient.connect(server!.port);
+}
 
 export interface Availability {
   available: boolean;
