@@ -10,10 +10,11 @@ import { bench, do_not_optimize, group, run, summary } from "mitata";
 import { heapStats } from "bun:jsc";
 import { Engine } from "../src/engine/engine.ts";
 import { IndexedHeap } from "../src/engine/heap.ts";
-import { Job } from "../src/engine/job.ts";
-import { QueueState, readyBefore } from "../src/engine/queue.ts";
+import { Job } from "../src/engine/model.ts";
+import { QueueState, readyBefore } from "../src/engine/model.ts";
 import { FrameReader, type FrameSink } from "../src/protocol/framing.ts";
 import { decodeMsgpackRequest } from "../src/protocol/decode.ts";
+import { registry } from "../src/dispatch/commands.ts";
 import { decodeRaw, encodeValue } from "../src/protocol/msgpack.ts";
 import { ReplyWriter } from "../src/protocol/writer.ts";
 import { Connection, type ConnectionOwner } from "../src/server/connection.ts";
@@ -36,7 +37,7 @@ function newConnection(engine: Engine): Connection {
     engine,
     events: new EventHub(engine),
     pendingBytes: () => 0,
-    info: { version: "bench", ioBackend: "none", authTokens: null },
+    info: { version: "bench", ioBackend: "none", authTokens: null, commands: [], stats: { internalErrors: 0 } },
     markDirty(c) {
       c.dirty = true;
     },
@@ -97,8 +98,8 @@ group("framing and MessagePack", () => {
     const r = new FrameReader(sink);
     r.push(chunk, 0, chunk.length);
   });
-  bench("decode PUSH request (payload kept raw)", () => do_not_optimize(decodeMsgpackRequest(push1, 4, push1.length)));
-  bench("decode PUSHB 100 request", () => do_not_optimize(decodeMsgpackRequest(push100, 4, push100.length)));
+  bench("decode PUSH request (payload kept raw)", () => do_not_optimize(decodeMsgpackRequest(push1, 4, push1.length, registry.rawSpecOf)));
+  bench("decode PUSHB 100 request", () => do_not_optimize(decodeMsgpackRequest(push100, 4, push100.length, registry.rawSpecOf)));
   const w = new ReplyWriter();
   bench("encode reply {ok, id}", () => {
     w.reset();

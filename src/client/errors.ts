@@ -73,7 +73,7 @@ export class BulkAddError extends RingqError {
   }
 }
 
-/** Codes the server uses for authentication problems (src/engine/errors.ts). */
+/** Codes the server uses for authentication problems (src/errors.ts). */
 const authCodes = new Set(["AUTH_REQUIRED", "AUTH_FAILED"]);
 
 /** Turn an `ok: false` reply into the matching error class. */

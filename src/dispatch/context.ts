@@ -20,6 +20,10 @@ export interface ServerInfo {
   version: string;
   ioBackend: string;
   authTokens: ReadonlySet<string> | null;
+  /** Every command name (HELLO). */
+  commands: readonly string[];
+  /** Counters the server keeps about itself (STATS). */
+  readonly stats: { internalErrors: number };
 }
 
 export interface Ctx {

@@ -55,6 +55,51 @@ export class IndexedHeap<T extends HeapItem> {
     return this.items;
   }
 
+  /**
+   * Iterates in order without changing the heap: a frontier of candidate indexes (a small heap
+   * of its own) starts at the root and takes each taken item's children, so the first k items
+   * cost O(k log k), not a sort of the whole heap. Do not mutate the heap while iterating.
+   */
+  *ordered(): Generator<T> {
+    const items = this.items;
+    if (items.length === 0) return;
+    const less = this.less;
+    const frontier: number[] = [0];
+    const before = (a: number, b: number): boolean => less(items[a]!, items[b]!);
+    while (frontier.length > 0) {
+      const top = frontier[0]!;
+      const last = frontier.pop()!;
+      if (frontier.length > 0) {
+        // sift `last` down from the root of the frontier
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= frontier.length) break;
+          const r = l + 1;
+          const c = r < frontier.length && before(frontier[r]!, frontier[l]!) ? r : l;
+          if (!before(frontier[c]!, last)) break;
+          frontier[i] = frontier[c]!;
+          i = c;
+        }
+        frontier[i] = last;
+      }
+      yield items[top]!;
+      for (const child of [2 * top + 1, 2 * top + 2]) {
+        if (child >= items.length) continue;
+        // sift the child up into the frontier
+        let i = frontier.length;
+        frontier.push(child);
+        while (i > 0) {
+          const p = (i - 1) >> 1;
+          if (!before(child, frontier[p]!)) break;
+          frontier[i] = frontier[p]!;
+          i = p;
+        }
+        frontier[i] = child;
+      }
+    }
+  }
+
   clear(): void {
     for (const it of this.items) it.hi = -1;
     this.items = [];

@@ -1,17 +1,20 @@
-// The engine's only view of persistence. Every transition reports the job it touched; the
+// The engine's only view of persistence. Every transition reports the records it touched; the
 // persistence layer coalesces them and writes one transaction per loop turn (group commit).
 // The engine never waits on it and never reads from it (recovery goes through Engine.restore).
+// A new persisted entity (schedule, KV entry, limit) adds its own pair of methods here and a
+// record codec plus a migration in persistence/.
 
-import type { Job } from "./job.ts";
-import type { QueueState } from "./queue.ts";
+import type { Job, QueueState } from "./model.ts";
 
 export interface Journal {
-  /** The job was created or changed state/fields: its current row must be persisted. */
+  /** The job was created or changed state/fields: its current record must be persisted. */
   jobChanged(job: Job): void;
   /** The job is gone from the engine (cancel, purge, retention, remove_on_*). */
   jobRemoved(job: Job): void;
-  /** A queue's flags (paused) changed. */
+  /** A queue's settings (paused) changed. */
   queueChanged(queue: QueueState): void;
+  /** The queue is gone (OBLITERATE). */
+  queueRemoved(queue: QueueState): void;
 }
 
 /** Memory-only mode: nothing is written. */
@@ -19,4 +22,5 @@ export const noJournal: Journal = {
   jobChanged() {},
   jobRemoved() {},
   queueChanged() {},
+  queueRemoved() {},
 };

@@ -1,10 +1,10 @@
-// Queue-level operations built from the engine's transitions: counts, listings, DLQ handling,
-// drain and obliterate. Nothing here moves a job except through an Engine transition method.
+// Queue-level reads and bulk operations: counts, listings, DLQ handling, drain and obliterate.
+// Each walks only the structures of one queue (or of one state of it), never every job; nothing
+// here moves a job except through an Engine operation.
 
 import { listLimitMax } from "../constants.ts";
 import type { Engine } from "./engine.ts";
-import { JobState, stateNames, type Job, type StateName } from "./job.ts";
-import type { QueueState } from "./queue.ts";
+import { isFinished, stateNames, type Job, type QueueState, type StateName } from "./model.ts";
 
 export function jobCounts(q: QueueState) {
   return {
@@ -14,6 +14,25 @@ export function jobCounts(q: QueueState) {
     completed: q.completedCount,
     failed: q.failed.size,
   };
+}
+
+/** Jobs of a queue in a state (all states: undefined), from the counters, without a walk. */
+export function countInState(q: QueueState, state: StateName | undefined): number {
+  switch (state) {
+    case "waiting": return q.waitingCount;
+    case "delayed": return q.delayedCount;
+    case "active": return q.active.size;
+    case "completed": return q.completedCount;
+    case "failed": return q.failed.size;
+    case "waitingchildren":
+    case "waitingparent": {
+      let n = 0;
+      for (const j of q.blocked.values()) if (stateNames[j.state] === state) n++;
+      return n;
+    }
+    case "unknown": return 0;
+    default: return q.waitingCount + q.delayedCount + q.active.size + q.completedCount + q.failed.size + q.blocked.size;
+  }
 }
 
 export function listQueues(engine: Engine) {
@@ -60,8 +79,7 @@ export function dlqJobs(q: QueueState, count: number): Job[] {
 /** Failed -> Waiting for one job or the whole DLQ of a queue. Returns how many moved. */
 export function retryDlq(engine: Engine, q: QueueState, id: number | undefined): number {
   if (id !== undefined) {
-    const job = engine.mustGet(id);
-    engine.retryFailed(job);
+    engine.retryFailed(engine.mustGet(id));
     return 1;
   }
   let n = 0;
@@ -86,9 +104,7 @@ export function purgeDlq(engine: Engine, q: QueueState): number {
 export function drain(engine: Engine, q: QueueState): number {
   const victims: Job[] = [...q.ready.values()];
   for (const held of q.groupHeld.values()) victims.push(...held);
-  for (const job of engine.jobs.values()) {
-    if (job.queue === q && job.state === JobState.Delayed) victims.push(job);
-  }
+  victims.push(...q.delayed.values());
   for (const job of victims) engine.remove(job);
   return victims.length;
 }
@@ -101,37 +117,27 @@ export function obliterate(engine: Engine, q: QueueState): number {
     engine.cancelPull(w);
     w.resolve([]);
   }
-  const victims: Job[] = [];
-  for (const job of engine.jobs.values()) if (job.queue === q) victims.push(job);
+  const victims: Job[] = [...jobsInState(q, undefined)];
   for (const job of victims) engine.remove(job);
-  engine.queues.delete(q.name);
+  engine.dropQueue(q);
   return victims.length;
 }
 
-/** Jobs of one state (or all), optionally of one queue, walking only that state's structure. */
-export function* jobsInState(engine: Engine, queue: QueueState | undefined, state: StateName | undefined): Generator<Job> {
-  const queues = queue ? [queue] : [...engine.queues.values()];
-  switch (state) {
-    case "waiting":
-      for (const q of queues) {
-        yield* [...q.ready.values()].sort((a, b) => (a.priority !== b.priority ? b.priority - a.priority : a.seq - b.seq));
-        for (const held of q.groupHeld.values()) yield* held;
-      }
-      return;
-    case "active":
-      for (const q of queues) yield* q.active.values();
-      return;
-    case "failed":
-      for (const q of queues) yield* q.failed.values();
-      return;
-    case "completed":
-      for (const job of engine.completed.values()) if (queue === undefined || job.queue === queue) yield job;
-      return;
-    default:
-      for (const job of engine.jobs.values()) {
-        if (queue !== undefined && job.queue !== queue) continue;
-        if (state === undefined || stateNames[job.state] === state) yield job;
-      }
+/** Jobs of one state (or all) of a queue, walking only that state's structure; waiting jobs in
+ *  delivery order, finished ones in the order they finished. */
+export function* jobsInState(q: QueueState, state: StateName | undefined): Generator<Job> {
+  const all = state === undefined;
+  if (all || state === "waiting") {
+    yield* q.ready.ordered();
+    for (const held of q.groupHeld.values()) yield* held;
+  }
+  if (all || state === "delayed") yield* q.delayed.values();
+  if (all || state === "active") yield* q.active.values();
+  if (all || state === "completed") yield* q.completed.values();
+  if (all || state === "failed") yield* q.failed.values();
+  if (all) yield* q.blocked.values();
+  else if (state === "waitingchildren" || state === "waitingparent") {
+    for (const j of q.blocked.values()) if (stateNames[j.state] === state) yield j;
   }
 }
 
@@ -139,9 +145,9 @@ export function* jobsInState(engine: Engine, queue: QueueState | undefined, stat
 export function clean(engine: Engine, q: QueueState, graceMs: number, state: StateName, limit: number): number {
   const cutoff = engine.now() - graceMs;
   const victims: Job[] = [];
-  for (const job of jobsInState(engine, q, state)) {
+  for (const job of jobsInState(q, state)) {
     if (victims.length >= limit) break;
-    const at = job.state === JobState.Completed || job.state === JobState.Failed ? job.finishedAt : job.createdAt;
+    const at = isFinished(job.state) ? job.finishedAt : job.createdAt;
     if (at <= cutoff) victims.push(job);
   }
   for (const job of victims) engine.remove(job);

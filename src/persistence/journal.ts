@@ -5,59 +5,27 @@
 // when to commit (sqlite-store.ts does) and never reads jobs back (recovery.ts does).
 
 import type { Database, Statement } from "bun:sqlite";
-import { Packr } from "msgpackr";
 import type { Engine } from "../engine/engine.ts";
-import { JobExtra, type Job } from "../engine/job.ts";
 import type { Journal } from "../engine/journal.ts";
-import type { QueueState } from "../engine/queue.ts";
+import type { Job, QueueState } from "../engine/model.ts";
+import { encodeJobRow, encodeQueueRow, jobColumns } from "./codecs.ts";
 
-/** Same options as the protocol's codec: plain maps as objects, 64-bit ints as numbers. */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
-const extraDefaults = new JobExtra();
-/** Fields of JobExtra stored in the blob. Those behind Job's accessors (max attempts, backoff,
- *  stall timeout and count) have columns of their own; recovery sets them after the blob. */
-const columnFields = new Set(["maxAttempts", "backoff", "stallTimeout", "stallCount"]);
-const extraKeys = (Object.keys(extraDefaults) as (keyof JobExtra)[]).filter((k) => !columnFields.has(k));
-
-const jobColumns =
-  "id, q, state, priority, seq, created_at, run_at, started_at, finished_at, attempts, max_attempts, backoff, " +
-  "stall_timeout, stall_count, data, x";
-const jobColumnCount = 16;
+const jobColumnCount = jobColumns.length;
 /** Rows per multi-row INSERT (and ids per DELETE): one statement call per this many jobs instead
  *  of one per job; measured ~10% less commit CPU in a steady push/ack/prune workload. */
 const rowsPerInsert = 32;
 
 function upsertSql(rows: number): string {
   const one = `(${new Array(jobColumnCount).fill("?").join(",")})`;
-  return `INSERT OR REPLACE INTO jobs (${jobColumns}) VALUES ${new Array(rows).fill(one).join(",")}`;
-}
-
-/** The blob: JobExtra fields that differ from their defaults, and the job's name; null when empty. */
-export function encodeExtra(x: JobExtra | null, name: string | null): Uint8Array | null {
-  let o: Record<string, unknown> | null = null;
-  if (x !== null) {
-    for (const k of extraKeys) {
-      const v = x[k];
-      if (v !== extraDefaults[k]) (o ??= {})[k] = v;
-    }
-  }
-  // "name" is Job.name, not a JobExtra field: a named job without extras gets no JobExtra back.
-  if (name !== null) (o ??= {}).name = name;
-  return o === null ? null : packr.pack(o);
-}
-
-export function decodeExtra(bytes: Uint8Array): { x: JobExtra | null; name: string | null } {
-  const o = packr.unpack(bytes) as Record<string, unknown>;
-  let x: Record<string, unknown> | null = null;
-  // Fields this version does not know (written by a newer one) are dropped, not copied blindly.
-  for (const k in o) if (k !== "name" && k in extraDefaults) (x ??= new JobExtra() as unknown as Record<string, unknown>)[k] = o[k];
-  return { x: x as unknown as JobExtra | null, name: typeof o.name === "string" ? o.name : null };
+  return `INSERT OR REPLACE INTO jobs (${jobColumns.join(", ")}) VALUES ${new Array(rows).fill(one).join(",")}`;
 }
 
 export class SqliteJournal implements Journal {
   private readonly dirty = new Map<number, Job>();
   private removed: number[] = [];
   private readonly dirtyQueues = new Set<QueueState>();
+  /** Row ids of queues removed since the last commit. */
+  private removedQueues: number[] = [];
   /** Queue name -> its id in the queues table. */
   private readonly queueIds = new Map<string, number>();
   private lastQueueId = 0;
@@ -76,6 +44,7 @@ export class SqliteJournal implements Journal {
   private readonly deleteJob: Statement;
   private readonly deleteJobs: Statement;
   private readonly upsertQueue: Statement;
+  private readonly deleteQueue: Statement;
   private readonly setMeta: Statement;
 
   constructor(private readonly db: Database) {
@@ -90,6 +59,7 @@ export class SqliteJournal implements Journal {
     this.upsertQueue = db.prepare(
       "INSERT INTO queues (id, name, paused) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET paused = excluded.paused",
     );
+    this.deleteQueue = db.prepare("DELETE FROM queues WHERE id = ?");
     this.setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
   }
 
@@ -106,9 +76,17 @@ export class SqliteJournal implements Journal {
     this.dirtyQueues.add(queue);
   }
 
+  queueRemoved(queue: QueueState): void {
+    this.dirtyQueues.delete(queue);
+    const id = this.queueIds.get(queue.name);
+    if (id === undefined) return; // never written
+    this.queueIds.delete(queue.name);
+    this.removedQueues.push(id);
+  }
+
   /** Changes waiting for a commit. */
   get pending(): number {
-    return this.dirty.size + this.removed.length + this.dirtyQueues.size;
+    return this.dirty.size + this.removed.length + this.dirtyQueues.size + this.removedQueues.length;
   }
 
   /** Recovery: what is already on disk. */
@@ -129,30 +107,16 @@ export class SqliteJournal implements Journal {
     const newQueues: string[] = [];
     this.begin.run();
     try {
+      // Removed queues first: a queue obliterated and pushed to again in one turn is a new row.
+      for (const id of this.removedQueues) this.deleteQueue.run(id);
       for (const q of this.dirtyQueues) this.queueId(q, newQueues);
-      for (const q of this.dirtyQueues) this.upsertQueue.run(this.queueIds.get(q.name)!, q.name, q.paused ? 1 : 0);
+      for (const q of this.dirtyQueues) this.upsertQueue.run(...encodeQueueRow(this.queueIds.get(q.name)!, q));
       const a = this.rowArgs;
       const full = rowsPerInsert * jobColumnCount;
       let n = 0;
       for (const job of this.dirty.values()) {
-        const id = job.id;
-        if (id > maxId) maxId = id;
-        a[n] = id;
-        a[n + 1] = this.queueId(job.queue, newQueues);
-        a[n + 2] = job.state;
-        a[n + 3] = job.priority;
-        a[n + 4] = job.seq;
-        a[n + 5] = job.createdAt;
-        a[n + 6] = job.runAt;
-        a[n + 7] = job.startedAt;
-        a[n + 8] = job.finishedAt;
-        a[n + 9] = job.attempts;
-        a[n + 10] = job.maxAttempts;
-        a[n + 11] = job.backoff;
-        a[n + 12] = job.stallTimeout;
-        a[n + 13] = job.stallCount;
-        a[n + 14] = job.data;
-        a[n + 15] = encodeExtra(job.x, job.name);
+        if (job.id > maxId) maxId = job.id;
+        encodeJobRow(job, this.queueId(job.queue, newQueues), a, n);
         n += jobColumnCount;
         if (n === full) {
           this.upsertJobs.run(...a);
@@ -183,12 +147,13 @@ export class SqliteJournal implements Journal {
     this.dirty.clear();
     this.removed = [];
     this.dirtyQueues.clear();
+    this.removedQueues = [];
     return true;
   }
 
   /** Finalizes the statements: SQLite keeps a connection (and its file lock) open until they are. */
   close(): void {
-    for (const st of [this.begin, this.commitStmt, this.rollback, this.upsertJob, this.upsertJobs, this.deleteJob, this.deleteJobs, this.upsertQueue, this.setMeta]) {
+    for (const st of [this.begin, this.commitStmt, this.rollback, this.upsertJob, this.upsertJobs, this.deleteJob, this.deleteJobs, this.upsertQueue, this.deleteQueue, this.setMeta]) {
       st.finalize();
     }
   }
@@ -200,7 +165,7 @@ export class SqliteJournal implements Journal {
       id = ++this.lastQueueId;
       this.queueIds.set(q.name, id);
       created.push(q.name);
-      this.upsertQueue.run(id, q.name, q.paused ? 1 : 0);
+      this.upsertQueue.run(...encodeQueueRow(id, q));
     }
     return id;
   }

@@ -1,45 +1,17 @@
-// Opens the SQLite file behind DATA_PATH: pragmas per durability mode, the schema, and the checks
-// that refuse a corrupt, foreign or locked file with an error saying what to do. It never
-// recreates or "repairs" a file it cannot read: an empty queue must never replace a lost one.
-// Reading and writing jobs live in recovery.ts and journal.ts.
+// Opens the SQLite file behind DATA_PATH: pragmas per durability mode, the schema brought up to
+// date by the numbered migrations, and the checks that refuse a corrupt, foreign, newer or
+// locked file with an error saying what to do. It never recreates or "repairs" a file it cannot
+// read: an empty queue must never replace a lost one. Reading and writing records live in
+// recovery.ts and journal.ts.
 
 import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
 import { sqliteCacheBytes, walBytesKeptMax } from "../constants.ts";
+import { migrations, schemaVersion } from "./migrations.ts";
+
+export { schemaVersion };
 
 export type Durability = "none" | "batch" | "sync";
-
-/** Bumped on any incompatible change of the tables below; an unknown version is refused. */
-export const schemaVersion = 1;
-
-/**
- * jobs: one row per job the engine holds, hot fields as columns, rare ones (JobExtra) as one
- * MessagePack blob. `id` is the rowid, so recovery reads the table in id order without an index.
- * queues: the names jobs refer to (as small ids) and the paused flag.
- * meta: next_id (ids are never reused, even when the newest jobs were deleted), schema_version.
- */
-const schemaSql = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS queues (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, paused INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY,
-  q INTEGER NOT NULL,
-  state INTEGER NOT NULL,
-  priority INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  run_at INTEGER NOT NULL,
-  started_at INTEGER NOT NULL,
-  finished_at INTEGER NOT NULL,
-  attempts INTEGER NOT NULL,
-  max_attempts INTEGER NOT NULL,
-  backoff INTEGER NOT NULL,
-  stall_timeout INTEGER NOT NULL,
-  stall_count INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  x BLOB
-);
-`;
 
 /** synchronous per mode: sync fsyncs every commit; batch survives a process crash (WAL), not a power cut. */
 const synchronousOf: Record<Durability, string> = { sync: "FULL", batch: "NORMAL", none: "OFF" };
@@ -48,6 +20,8 @@ export interface OpenedDatabase {
   db: Database;
   /** True when the file did not exist or was empty: said in the start-up log. */
   created: boolean;
+  /** The schema version the file had before this open migrated it (= schemaVersion: none). */
+  migratedFrom: number;
 }
 
 /** A start-up error about the data file; main.ts prints it and exits 1. */
@@ -79,33 +53,50 @@ export function openDatabase(path: string, durability: Durability): OpenedDataba
     db.exec(`PRAGMA synchronous = ${synchronousOf[durability]}`);
     db.exec(`PRAGMA journal_size_limit = ${walBytesKeptMax}`);
     db.exec(`PRAGMA cache_size = ${-Math.floor(sqliteCacheBytes / 1024)}`);
-    if (!created) checkExisting(db, path);
-    db.exec("BEGIN IMMEDIATE");
-    db.exec(schemaSql);
-    valuesOnce(db, "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", schemaVersion);
-    db.exec("COMMIT");
-    return { db, created };
+    const from = created ? 0 : checkExisting(db, path);
+    if (from < schemaVersion) migrate(db, path, from);
+    return { db, created, migratedFrom: created ? schemaVersion : from };
   } catch (e) {
     db.close();
     throw asStorageError(e, path);
   }
 }
 
-/** An existing file must pass quick_check and hold ringq's tables at a known version. */
-function checkExisting(db: Database, path: string): void {
+/** Runs the migrations above `from`, all in one transaction. */
+function migrate(db: Database, path: string, from: number): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (const m of migrations) if (m.version > from) db.exec(m.sql);
+    valuesOnce(db, "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", schemaVersion);
+    db.exec("COMMIT");
+  } catch (e) {
+    try {
+      db.exec("ROLLBACK");
+    } catch {
+      // SQLite may have rolled back already.
+    }
+    throw new StorageError(`DATA_PATH ${path}: migrating the schema from version ${from} to ${schemaVersion} failed (${(e as Error).message}); the file is unchanged`);
+  }
+}
+
+/** An existing file must pass quick_check and hold ringq's tables at a known version; returns
+ *  that version (0: an empty database, created and never written). */
+function checkExisting(db: Database, path: string): number {
   const problems = valuesOnce(db, "PRAGMA quick_check").map((r) => String(r[0]));
   if (problems.length !== 1 || problems[0] !== "ok") {
     throw corruptError(path, `quick_check: ${problems.slice(0, 3).join("; ")}`);
   }
   const tables = new Set(valuesOnce(db, "SELECT name FROM sqlite_master WHERE type = 'table'").map((r) => String(r[0])));
-  if (tables.size === 0) return; // an empty database (e.g. created and never written): nothing to lose
+  if (tables.size === 0) return 0; // an empty database (e.g. created and never written): nothing to lose
   for (const t of ["meta", "queues", "jobs"]) {
     if (!tables.has(t)) throw corruptError(path, `table '${t}' is missing`);
   }
   const v = valuesOnce(db, "SELECT value FROM meta WHERE key = 'schema_version'")[0]?.[0];
-  if (v !== schemaVersion) {
-    throw new StorageError(`DATA_PATH ${path} has schema version ${v ?? "none"}; this ringq reads version ${schemaVersion}. Use the ringq version that wrote it, or move the file away.`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) throw corruptError(path, `schema version ${v ?? "missing"}`);
+  if (v > schemaVersion) {
+    throw new StorageError(`DATA_PATH ${path} has schema version ${v}, written by a newer ringq; this one reads versions 1 to ${schemaVersion}. Run the newer release, or move the file away.`);
   }
+  return v;
 }
 
 /** Runs a one-off statement and finalizes it (an unfinalized statement keeps the file open after close). */

@@ -11,10 +11,10 @@
 import type { Database } from "bun:sqlite";
 import { noneCommitEntriesMax, noneCommitIntervalMs } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
-import type { Store } from "../server/server.ts";
 import { SqliteJournal } from "./journal.ts";
 import { recover, type Recovered } from "./recovery.ts";
-import { openDatabase, StorageError, valuesOnce, type Durability } from "./schema.ts";
+import { openDatabase, schemaVersion, StorageError, valuesOnce, type Durability } from "./schema.ts";
+import type { Store } from "./store.ts";
 
 const modeText: Record<Durability, string> = {
   sync: "durability=sync: replies after an fsync'd commit",
@@ -28,6 +28,7 @@ export class SqliteStore implements Store {
   recovered: Recovered | null = null;
   private readonly db: Database;
   private readonly created: boolean;
+  private readonly migratedFrom: number;
   private closed = false;
   private lastCommitMs = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -37,6 +38,7 @@ export class SqliteStore implements Store {
     const opened = openDatabase(path, durability);
     this.db = opened.db;
     this.created = opened.created;
+    this.migratedFrom = opened.migratedFrom;
     this.journal = new SqliteJournal(this.db);
     this.holdRepliesUntilCommit = durability === "sync";
   }
@@ -48,7 +50,8 @@ export class SqliteStore implements Store {
       : r === null
         ? "not recovered yet"
         : `recovered ${r.jobs} jobs in ${r.queues} queues in ${Math.round(r.ms)} ms`;
-    return `storage: sqlite ${this.path} (WAL, ${modeText[this.durability]}; ${what})`;
+    const migrated = this.migratedFrom < schemaVersion ? `; schema migrated from version ${this.migratedFrom} to ${schemaVersion}` : "";
+    return `storage: sqlite ${this.path} (WAL, ${modeText[this.durability]}; ${what}${migrated})`;
   }
 
   recover(engine: Engine): void {

@@ -1,20 +1,64 @@
 // Request decoding in one pass. MessagePack requests are decoded here rather than by msgpackr
-// because the payload fields (`data`, `result`, and `data` inside each PUSHB job) must stay the
-// bytes they arrived in: they are skipped and kept as Raw slices, never decoded. JSON requests
-// get the same shape (their payloads encoded once to MessagePack) so handlers see one form.
+// because payload fields must stay the bytes they arrived in: each command declares which of its
+// fields are payloads (a RawSpec, compiled from the registry's `raw` tree, nested as deep as the
+// command's shape: PUSHB `jobs[].data`, a flow's `children[].data`), and those are skipped and
+// kept as Raw slices, never decoded. JSON requests get the same shape (their payloads encoded
+// once to MessagePack) so handlers see one form. Which spec applies is known from `cmd`, read
+// first when it comes first (every client we know sends it first) or found by a scan.
 
 import { decodeInternBytesMax, decodeInternSlots } from "../constants.ts";
 import { Raw, encodeValue, skipValue } from "./msgpack.ts";
 
-/** Nesting allowed in the envelope (payloads are skipped, not decoded, so any depth is fine there). */
+/** Nesting allowed in the envelope (payloads are skipped, not decoded, so their depth is apart). */
 const envelopeDepthMax = 16;
 
-/** Where in a request a payload field is kept raw. */
-const enum Scope {
-  Plain = 0,
-  Request = 1,
-  JobSpec = 2,
+/**
+ * Where a command keeps payloads: `true` for a field kept raw, a tree for an object's own
+ * fields, `[tree]` for an array of such objects. A tree may contain itself (nested flows).
+ */
+export interface RawTree {
+  [field: string]: true | RawTree | readonly [RawTree];
 }
+
+const RAW = 0;
+const OBJECT = 1;
+const LIST = 2;
+type RawField = { readonly kind: typeof RAW } | { readonly kind: typeof OBJECT | typeof LIST; readonly spec: RawSpec };
+
+/** A RawTree compiled for lookups (a Map: a field named `constructor` finds nothing). */
+export class RawSpec {
+  readonly fields = new Map<string, RawField>();
+
+  static compile(tree: RawTree, seen = new Map<RawTree, RawSpec>()): RawSpec {
+    const known = seen.get(tree);
+    if (known !== undefined) return known;
+    const spec = new RawSpec();
+    seen.set(tree, spec);
+    for (const [name, node] of Object.entries(tree)) {
+      if (node === true) spec.fields.set(name, { kind: RAW });
+      else if (Array.isArray(node)) spec.fields.set(name, { kind: LIST, spec: RawSpec.compile(node[0]!, seen) });
+      else spec.fields.set(name, { kind: OBJECT, spec: RawSpec.compile(node as RawTree, seen) });
+    }
+    return spec;
+  }
+
+  /** Every raw field as a path (`jobs[].data`), for docs and tests; recursion shown once. */
+  paths(prefix = "", seen = new Set<RawSpec>()): string[] {
+    if (seen.has(this)) return [`${prefix}...`];
+    seen.add(this);
+    const out: string[] = [];
+    for (const [name, f] of this.fields) {
+      const p = prefix + name;
+      if (f.kind === RAW) out.push(p);
+      else out.push(...f.spec.paths(f.kind === LIST ? `${p}[].` : `${p}.`, seen));
+    }
+    seen.delete(this);
+    return out;
+  }
+}
+
+/** The raw spec of a command, or undefined (unknown command, or one without payloads). */
+export type RawSpecOf = (cmd: string) => RawSpec | undefined;
 
 const fromCharCode = String.fromCharCode;
 /** A real copy even when the input is a Node Buffer, whose slice() is a view of borrowed memory. */
@@ -46,41 +90,81 @@ function viewOf(b: Uint8Array): DataView {
   return lastView;
 }
 
-/** Decodes one request map. Throws RangeError on malformed or truncated input. */
-export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number): unknown {
+/** Decodes one request. Throws RangeError on malformed or truncated input. */
+export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, specOf: RawSpecOf): unknown {
   const c = new Cursor(b, start, end, viewOf(b));
-  const v = read(c, Scope.Request, 0);
+  const t = b[start];
+  let v: unknown;
+  if (t !== undefined && ((t >= 0x80 && t <= 0x8f) || t === 0xde || t === 0xdf)) {
+    const n = t <= 0x8f ? t & 0x0f : t === 0xde ? (need(c, 3), c.view.getUint16(start + 1)) : (need(c, 5), c.view.getUint32(start + 1));
+    c.p = start + (t <= 0x8f ? 1 : t === 0xde ? 3 : 5);
+    v = readMap(c, n, specOf(commandOf(c, n)) ?? null, 0);
+  } else {
+    v = read(c, null, 0);
+  }
   if (c.p !== end) throw new RangeError("trailing bytes after the request map");
   return v;
 }
 
-/** JSON requests: payload fields become Raw MessagePack so handlers see the binary shape. */
-export function rawifyJsonRequest(body: unknown): unknown {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
-  const o = body as Record<string, unknown>;
-  if (o.data !== undefined) o.data = new Raw(encodeValue(o.data));
-  if (o.result !== undefined) o.result = new Raw(encodeValue(o.result));
-  if (Array.isArray(o.jobs)) {
-    for (const j of o.jobs) {
-      if (typeof j === "object" && j !== null && (j as Record<string, unknown>).data !== undefined) {
-        (j as Record<string, unknown>).data = new Raw(encodeValue((j as Record<string, unknown>).data));
+/** The value of the top-level `cmd` key, if it is a string; the cursor is left where it was. */
+function commandOf(c: Cursor, n: number): string {
+  const at = c.p;
+  const b = c.b;
+  try {
+    // The usual case: `cmd` comes first (a fixstr key of 3 bytes).
+    if (b[at] === 0xa3 && b[at + 1] === 0x63 && b[at + 2] === 0x6d && b[at + 3] === 0x64) {
+      c.p = at + 4;
+      const v = read(c, null, 1);
+      return typeof v === "string" ? v : "";
+    }
+    for (let i = 0; i < n; i++) {
+      const k = read(c, null, 1);
+      if (k === "cmd") {
+        const v = read(c, null, 1);
+        return typeof v === "string" ? v : "";
       }
+      c.p = skipValue(b, c.p, c.end);
+    }
+    return "";
+  } finally {
+    c.p = at;
+  }
+}
+
+/** JSON requests: the command's payload fields become Raw MessagePack (the binary shape). */
+export function rawifyJsonRequest(body: unknown, specOf: RawSpecOf): unknown {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
+  const cmd = (body as { cmd?: unknown }).cmd;
+  const spec = typeof cmd === "string" ? specOf(cmd) : undefined;
+  if (spec !== undefined) rawifyObject(body as Record<string, unknown>, spec);
+  return body;
+}
+
+function rawifyObject(o: Record<string, unknown>, spec: RawSpec): void {
+  for (const [name, f] of spec.fields) {
+    if (!Object.hasOwn(o, name)) continue;
+    const v = o[name];
+    if (f.kind === RAW) {
+      if (v !== undefined) o[name] = new Raw(new Uint8Array(encodeValue(v)));
+    } else if (f.kind === OBJECT) {
+      if (typeof v === "object" && v !== null && !Array.isArray(v)) rawifyObject(v as Record<string, unknown>, f.spec);
+    } else if (Array.isArray(v)) {
+      for (const item of v) if (typeof item === "object" && item !== null && !Array.isArray(item)) rawifyObject(item as Record<string, unknown>, f.spec);
     }
   }
-  return o;
 }
 
 function need(c: Cursor, n: number): void {
   if (c.p + n > c.end) throw new RangeError("truncated MessagePack");
 }
 
-function read(c: Cursor, scope: Scope, depth: number): unknown {
+function read(c: Cursor, spec: RawSpec | null, depth: number): unknown {
   need(c, 1);
   const t = c.b[c.p++]!;
   if (t <= 0x7f) return t;
   if (t >= 0xe0) return t - 0x100;
-  if (t <= 0x8f) return readMap(c, t & 0x0f, scope, depth);
-  if (t <= 0x9f) return readArray(c, t & 0x0f, scope, depth);
+  if (t <= 0x8f) return readMap(c, t & 0x0f, spec, depth);
+  if (t <= 0x9f) return readArray(c, t & 0x0f, spec, depth);
   if (t <= 0xbf) return readStr(c, t & 0x1f);
   const v = c.view;
   let x: number;
@@ -104,10 +188,10 @@ function read(c: Cursor, scope: Scope, depth: number): unknown {
     case 0xd9: need(c, 1); return readStr(c, c.b[c.p++]!);
     case 0xda: need(c, 2); x = v.getUint16(c.p); c.p += 2; return readStr(c, x);
     case 0xdb: need(c, 4); x = v.getUint32(c.p); c.p += 4; return readStr(c, x);
-    case 0xdc: need(c, 2); x = v.getUint16(c.p); c.p += 2; return readArray(c, x, scope, depth);
-    case 0xdd: need(c, 4); x = v.getUint32(c.p); c.p += 4; return readArray(c, x, scope, depth);
-    case 0xde: need(c, 2); x = v.getUint16(c.p); c.p += 2; return readMap(c, x, scope, depth);
-    case 0xdf: need(c, 4); x = v.getUint32(c.p); c.p += 4; return readMap(c, x, scope, depth);
+    case 0xdc: need(c, 2); x = v.getUint16(c.p); c.p += 2; return readArray(c, x, spec, depth);
+    case 0xdd: need(c, 4); x = v.getUint32(c.p); c.p += 4; return readArray(c, x, spec, depth);
+    case 0xde: need(c, 2); x = v.getUint16(c.p); c.p += 2; return readMap(c, x, spec, depth);
+    case 0xdf: need(c, 4); x = v.getUint32(c.p); c.p += 4; return readMap(c, x, spec, depth);
     default:
       // ext types (timestamps and custom): not part of the envelope of any command.
       throw new RangeError(`unsupported MessagePack type 0x${t.toString(16)} in the request envelope`);
@@ -169,31 +253,34 @@ function readBin(c: Cursor, len: number): Uint8Array {
   return out;
 }
 
-function readArray(c: Cursor, n: number, scope: Scope, depth: number): unknown[] {
+/** An array; `spec` applies to each of its items (an array of objects with payloads). */
+function readArray(c: Cursor, n: number, spec: RawSpec | null, depth: number): unknown[] {
   if (depth >= envelopeDepthMax) throw new RangeError("request nested too deeply");
   if (n > c.end - c.p) throw new RangeError("truncated MessagePack"); // each element is >= 1 byte
   const out = new Array(n);
-  const inner = scope === Scope.JobSpec ? Scope.JobSpec : Scope.Plain;
-  for (let i = 0; i < n; i++) out[i] = read(c, inner, depth + 1);
+  for (let i = 0; i < n; i++) out[i] = read(c, spec, depth + 1);
   return out;
 }
 
-function readMap(c: Cursor, n: number, scope: Scope, depth: number): Record<string, unknown> {
+/** A map; `spec` says which of its fields are payloads (kept raw) or hold payloads deeper. */
+function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Record<string, unknown> {
   if (depth >= envelopeDepthMax) throw new RangeError("request nested too deeply");
   if (2 * n > c.end - c.p) throw new RangeError("truncated MessagePack");
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
-    const k = read(c, Scope.Plain, depth + 1);
+    const k = read(c, null, depth + 1);
     const key = typeof k === "string" ? k : String(k);
+    const f = spec === null ? undefined : spec.fields.get(key);
     let value: unknown;
-    if (scope !== Scope.Plain && (key === "data" || (scope === Scope.Request && key === "result"))) {
+    if (f === undefined) {
+      value = read(c, null, depth + 1);
+    } else if (f.kind === RAW) {
       const s = c.p;
       c.p = skipValue(c.b, s, c.end);
       value = new Raw(copyOf(c.b, s, c.p));
-    } else if (scope === Scope.Request && key === "jobs") {
-      value = read(c, Scope.JobSpec, depth + 1);
     } else {
-      value = read(c, Scope.Plain, depth + 1);
+      // OBJECT: the spec applies to the map's fields; LIST: to each item of the array.
+      value = read(c, f.spec, depth + 1);
     }
     // Never let a key named __proto__ reach the prototype.
     if (key === "__proto__") continue;

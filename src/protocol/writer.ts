@@ -1,15 +1,25 @@
 // Reply encoder: writes replies straight into one growable output buffer per connection, as
 // length-prefixed MessagePack frames or JSON lines. Job payloads (Raw) are spliced in as the
-// bytes they arrived in. The buffer is reused across turns: no per-reply allocation in binary mode.
+// bytes they arrived in; jobs are written by the generated writers of job-wire.ts. A reply is
+// all or nothing: one that fails half-way is rolled back, so the stream never holds a partial
+// frame. The buffer is reused across turns: no per-reply allocation in binary mode.
 
-import { Job } from "../engine/job.ts";
-import { jobFields, jobToPlain, jobToSparsePlain, SparseJobs } from "./job-wire.ts";
+import { Job } from "../engine/model.ts";
+import { jobToPlain, jobToSparsePlain, SparseJobs, writeJob, writeSparseJob, type JobSink } from "./job-wire.ts";
 import { decodeRaw, Raw } from "./msgpack.ts";
+
+/** A job with its state name appended (GETJOBS, GETJOBSBATCH). */
+export class StatedJob {
+  constructor(
+    readonly job: Job,
+    readonly state: string,
+  ) {}
+}
 
 const encoder = new TextEncoder();
 const keyCache = new Map<string, Uint8Array>();
 
-export class ReplyWriter {
+export class ReplyWriter implements JobSink {
   buf = new Uint8Array(4096);
   pos = 0;
   private view = new DataView(this.buf.buffer);
@@ -18,18 +28,25 @@ export class ReplyWriter {
     this.pos = 0;
   }
 
-  /** Appends one reply frame: 4-byte big-endian length + MessagePack map. */
+  /** Appends one reply frame: 4-byte big-endian length + MessagePack map. Throws with nothing
+   *  appended if the reply cannot be encoded. */
   frame(reply: object): void {
     const start = this.pos;
-    this.ensure(4);
-    this.pos += 4;
-    this.value(reply);
+    try {
+      this.ensure(4);
+      this.pos += 4;
+      this.value(reply);
+    } catch (e) {
+      this.pos = start;
+      throw e;
+    }
     this.view.setUint32(start, this.pos - start - 4);
   }
 
-  /** Appends one reply line of JSON. */
+  /** Appends one reply line of JSON; all or nothing, as frame(). */
   line(reply: object): void {
-    this.bytes(encoder.encode(JSON.stringify(reply, jsonReplacer)));
+    const text = JSON.stringify(reply, jsonReplacer);
+    this.bytes(encoder.encode(text));
     this.ensure(1);
     this.buf[this.pos++] = 10;
   }
@@ -40,7 +57,7 @@ export class ReplyWriter {
     this.pos += b.length;
   }
 
-  private ensure(n: number): void {
+  ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
@@ -61,10 +78,11 @@ export class ReplyWriter {
         return this.string(v);
       case "object":
         if (v instanceof Raw) return this.bytes(v.bytes);
-        if (v instanceof Job) return this.job(v);
+        if (v instanceof Job) return writeJob(this, v, null);
+        if (v instanceof StatedJob) return writeJob(this, v.job, stateField(v.state));
         if (v instanceof SparseJobs) {
           this.arrayHeader(v.jobs.length);
-          for (const j of v.jobs) this.sparseJob(j);
+          for (const j of v.jobs) writeSparseJob(this, j, null);
           return;
         }
         if (Array.isArray(v)) {
@@ -72,7 +90,7 @@ export class ReplyWriter {
           for (const item of v) this.value(item);
           return;
         }
-        if (v instanceof Uint8Array) return this.value(decodeRaw(v));
+        if (v instanceof Uint8Array) return this.bin(v);
         return this.map(v as Record<string, unknown>);
       default:
         return this.byte(0xc0);
@@ -91,108 +109,32 @@ export class ReplyWriter {
     }
   }
 
-  /**
-   * A job map, field by field in jobFields order with keys pre-encoded: PULLB replies are
-   * mostly this (measured: the generic table walk cost ~5 us per job, most of PULLB's time).
-   * tests/unit/writer.test.ts checks it against jobToPlain for jobs with every field set.
-   */
-  private job(j: Job): void {
-    const x = j.x;
-    const q = j.queue;
-    const qn = (q.wireName ??= encodeStr(q.name));
-    this.ensure(jobBytesFixedMax + qn.length + j.data.length);
-    this.mapHeader(jobFields.length);
-    this.jobHead(j, qn);
-    this.k(K.started_at); this.numberOrNil(j.startedAt);
-    this.jobAttempts(j);
-    if (x === null) {
-      this.raw(jobNoExtraTtlToRemoveOnFail);
-    } else {
-      this.k(K.ttl); this.numberOrNil(x.ttl);
-      this.k(K.timeout); this.numberOrNil(x.timeout);
-      this.k(K.unique_key); this.value(x.uniqueKey);
-      this.k(K.depends_on); this.value(x.dependsOn);
-      this.k(K.progress); this.number(x.progress);
-      this.k(K.progress_msg); this.value(x.progressMsg);
-      this.k(K.tags); this.value(x.tags);
-      this.k(K.lifo); this.byte(x.lifo ? 0xc3 : 0xc2);
-      this.k(K.remove_on_complete); this.byte(x.removeOnComplete ? 0xc3 : 0xc2);
-      this.k(K.remove_on_fail); this.byte(x.removeOnFail ? 0xc3 : 0xc2);
-    }
-    this.k(K.last_heartbeat); this.numberOrNil(j.lastHeartbeat);
-    this.k(K.stall_timeout); this.number(j.stallTimeout);
-    this.k(K.stall_count); this.number(j.stallCount);
-    this.raw(nilFields(0));
-    this.k(K.custom_id); this.value(x === null ? null : x.customId);
-    this.raw(nilFields(1));
-    this.k(K.completed_at); this.numberOrNil(j.finishedAt);
-    this.k(K.group_id); this.value(x === null ? null : x.groupId);
-    this.k(K.lock_token);
-    if (j.lockToken === 0) this.byte(0xc0);
-    else this.decimalString(j.lockToken);
-    this.k(K.name); this.value(j.name);
+  /** MessagePack bin of bytes (a binary value the server decoded, e.g. inside a KV value). */
+  private bin(b: Uint8Array): void {
+    const n = b.length;
+    this.ensure(n + 5);
+    if (n < 0x100) { this.buf[this.pos++] = 0xc4; this.buf[this.pos++] = n; }
+    else if (n < 0x10000) { this.buf[this.pos++] = 0xc5; this.view.setUint16(this.pos, n); this.pos += 2; }
+    else { this.buf[this.pos++] = 0xc6; this.view.setUint32(this.pos, n); this.pos += 4; }
+    this.buf.set(b, this.pos);
+    this.pos += n;
   }
 
-  /**
-   * The job map without null and false fields (PULLB sparse). The field count is known only at
-   * the end: a map16 header is reserved and patched (valid MessagePack for any count).
-   */
-  private sparseJob(j: Job): void {
-    const x = j.x;
-    const qn = (j.queue.wireName ??= encodeStr(j.queue.name));
-    this.ensure(jobBytesFixedMax + qn.length + j.data.length);
-    const header = this.pos;
-    this.buf[this.pos] = 0xde;
+  reserveMap16(): number {
+    this.ensure(3);
+    const at = this.pos;
+    this.buf[at] = 0xde;
     this.pos += 3;
-    let n = 9; // id .. backoff below, always present
-    this.jobHead(j, qn);
-    if (j.startedAt !== 0) { this.k(K.started_at); this.number(j.startedAt); n++; }
-    this.jobAttempts(j);
-    if (x !== null) {
-      if (x.ttl !== 0) { this.k(K.ttl); this.number(x.ttl); n++; }
-      if (x.timeout !== 0) { this.k(K.timeout); this.number(x.timeout); n++; }
-      if (x.uniqueKey !== null) { this.k(K.unique_key); this.value(x.uniqueKey); n++; }
-      if (x.dependsOn !== null) { this.k(K.depends_on); this.value(x.dependsOn); n++; }
-    }
-    this.k(K.progress); this.number(x === null ? 0 : x.progress); n++;
-    if (x !== null) {
-      if (x.progressMsg !== null) { this.k(K.progress_msg); this.value(x.progressMsg); n++; }
-      if (x.tags !== null) { this.k(K.tags); this.value(x.tags); n++; }
-      if (x.lifo) { this.k(K.lifo); this.byte(0xc3); n++; }
-      if (x.removeOnComplete) { this.k(K.remove_on_complete); this.byte(0xc3); n++; }
-      if (x.removeOnFail) { this.k(K.remove_on_fail); this.byte(0xc3); n++; }
-    }
-    if (j.lastHeartbeat !== 0) { this.k(K.last_heartbeat); this.number(j.lastHeartbeat); n++; }
-    this.k(K.stall_timeout); this.number(j.stallTimeout); n++;
-    this.k(K.stall_count); this.number(j.stallCount); n++;
-    if (x !== null && x.customId !== null) { this.k(K.custom_id); this.value(x.customId); n++; }
-    if (j.finishedAt !== 0) { this.k(K.completed_at); this.number(j.finishedAt); n++; }
-    if (x !== null && x.groupId !== null) { this.k(K.group_id); this.value(x.groupId); n++; }
-    if (j.lockToken !== 0) { this.k(K.lock_token); this.decimalString(j.lockToken); n++; }
-    if (j.name !== null) { this.k(K.name); this.value(j.name); n++; }
-    this.view.setUint16(header + 1, n);
+    return at;
   }
 
-  /** id, queue, data, priority, created_at, run_at: the head of both job forms. */
-  private jobHead(j: Job, qn: Uint8Array): void {
-    this.k(K.id); this.number(j.id);
-    this.k(K.queue); this.raw(qn);
-    this.k(K.data); this.raw(j.data);
-    this.k(K.priority); this.number(j.priority);
-    this.k(K.created_at); this.number(j.createdAt);
-    this.k(K.run_at); this.number(j.runAt);
-  }
-
-  /** attempts, max_attempts, backoff: always present in both forms. */
-  private jobAttempts(j: Job): void {
-    this.k(K.attempts); this.number(j.attempts);
-    this.k(K.max_attempts); this.number(j.maxAttempts);
-    this.k(K.backoff); this.number(j.backoff);
+  patchMap16(at: number, n: number): void {
+    this.view.setUint16(at + 1, n);
   }
 
   /** A pre-encoded key of the job map, with room for the number or flag after it: a string
    *  value written before may have used the room reserved up front. */
-  private k(key: Uint8Array): void {
+  k(key: Uint8Array): void {
     this.ensure(key.length + 9);
     const b = this.buf;
     let p = this.pos;
@@ -201,7 +143,7 @@ export class ReplyWriter {
   }
 
   /** Bytes already encoded (payloads, cached names); the caller ensured the room. */
-  private raw(src: Uint8Array): void {
+  raw(src: Uint8Array): void {
     this.ensure(src.length);
     if (src.length <= 32) {
       const b = this.buf;
@@ -215,13 +157,13 @@ export class ReplyWriter {
   }
 
   /** 0 means "not set" for these fields: nil on the wire. */
-  private numberOrNil(n: number): void {
+  numberOrNil(n: number): void {
     if (n === 0) this.byte(0xc0);
     else this.number(n);
   }
 
   /** A positive safe integer as its decimal string (lock tokens travel as strings). */
-  private decimalString(n: number): void {
+  decimalString(n: number): void {
     let digits = 1;
     for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
     this.ensure(digits + 1);
@@ -247,12 +189,12 @@ export class ReplyWriter {
     this.bytes(b);
   }
 
-  private byte(x: number): void {
+  byte(x: number): void {
     this.ensure(1);
     this.buf[this.pos++] = x;
   }
 
-  private number(n: number): void {
+  number(n: number): void {
     this.ensure(9);
     const b = this.buf;
     if (Number.isInteger(n) && n >= 0 && n <= 0xffffffff) {
@@ -285,7 +227,7 @@ export class ReplyWriter {
     this.pos += written;
   }
 
-  private mapHeader(n: number): void {
+  mapHeader(n: number): void {
     this.ensure(5);
     if (n < 16) this.buf[this.pos++] = 0x80 | n;
     else if (n < 0x10000) { this.buf[this.pos++] = 0xde; this.view.setUint16(this.pos, n); this.pos += 2; }
@@ -307,34 +249,18 @@ function encodeStr(s: string): Uint8Array {
   return w.buf.slice(0, w.pos);
 }
 
-/** Pre-encoded keys of the job map, by wire name. */
-const K = Object.fromEntries(jobFields.map(([name]) => [name, encodeStr(name)])) as Record<string, Uint8Array>;
-
-/** The run of fields from `ttl` to `remove_on_fail` when a job has no extra record: all defaults. */
-const jobNoExtraTtlToRemoveOnFail = (() => {
-  const w = new ReplyWriter();
-  for (const [name, v] of [["ttl", null], ["timeout", null], ["unique_key", null], ["depends_on", null],
-    ["progress", 0], ["progress_msg", null], ["tags", null], ["lifo", false], ["remove_on_complete", false],
-    ["remove_on_fail", false]] as const) {
-    w.value(name);
-    w.value(v);
+/** `"state": "<name>"` pairs, encoded once per state name. */
+const stateFields = new Map<string, Uint8Array>();
+function stateField(state: string): Uint8Array {
+  let b = stateFields.get(state);
+  if (b === undefined) {
+    const w = new ReplyWriter();
+    w.value("state");
+    w.value(state);
+    stateFields.set(state, (b = w.buf.slice(0, w.pos)));
   }
-  return w.buf.slice(0, w.pos);
-})();
-
-/** Runs of fields ringq does not use yet, always nil: parent_id..children_completed, keep_completed_*. */
-const nilRuns = [["parent_id", "children_ids", "children_completed"], ["keep_completed_age", "keep_completed_count"]].map((names) => {
-  const w = new ReplyWriter();
-  for (const name of names) {
-    w.value(name);
-    w.value(null);
-  }
-  return w.buf.slice(0, w.pos);
-});
-const nilFields = (i: number): Uint8Array => nilRuns[i]!;
-
-/** Room for every fixed-size part of a job map (keys, numbers, flags); strings ensure their own. */
-const jobBytesFixedMax = Object.values(K).reduce((n, k) => n + k.length + 9, 16);
+  return b;
+}
 
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
@@ -360,6 +286,7 @@ function headerLength(len: number): number {
 function jsonReplacer(this: unknown, _key: string, v: unknown): unknown {
   if (v instanceof Raw) return decodeRaw(v.bytes);
   if (v instanceof Job) return jobToPlain(v);
+  if (v instanceof StatedJob) return { ...jobToPlain(v.job), state: v.state };
   if (v instanceof SparseJobs) return v.jobs.map(jobToSparsePlain);
   return v;
 }

@@ -10,9 +10,9 @@ import {
   subscriptionsPerConnectionMax,
 } from "../constants.ts";
 import type { Engine, EngineEvent } from "../engine/engine.ts";
-import { ClientError } from "../engine/errors.ts";
+import { ClientError, errorReply, internalErrorReply, type ErrorCode } from "../errors.ts";
+import { registry } from "../dispatch/commands.ts";
 import { DEFERRED, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
-import { dispatch } from "../dispatch/dispatch.ts";
 import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
 import { decodeMsgpackRequest, rawifyJsonRequest } from "../protocol/decode.ts";
 import { ReplyWriter } from "../protocol/writer.ts";
@@ -51,6 +51,8 @@ export class Connection implements FrameSink, Ctx, Subscriber {
   queued = 0;
   /** Bytes of encoded ordered replies waiting in slots. */
   private heldBytes = 0;
+  /** Bytes of replies held until an asynchronous commit finishes (server.ts). */
+  awaitingCommit = 0;
   /** reqId of the request being dispatched (read by defer()). */
   private reqId: unknown = undefined;
 
@@ -79,13 +81,13 @@ export class Connection implements FrameSink, Ctx, Subscriber {
         const text = textDecoder.decode(buf.subarray(offset, offset + length));
         if (text.trim() === "") return this.emit(undefined, errorOf("INVALID", "Empty line: send one JSON object per line"));
         try {
-          body = rawifyJsonRequest(JSON.parse(text));
+          body = rawifyJsonRequest(JSON.parse(text), registry.rawSpecOf);
         } catch {
           return this.emit(reqIdFromText(text), errorOf("BAD_FRAME", "Malformed JSON: could not parse the line"));
         }
       } else {
         try {
-          body = decodeMsgpackRequest(buf, offset, offset + length);
+          body = decodeMsgpackRequest(buf, offset, offset + length, registry.rawSpecOf);
         } catch {
           return this.emit(undefined, errorOf("BAD_FRAME", "Undecodable MessagePack frame: expected one map"));
         }
@@ -104,13 +106,14 @@ export class Connection implements FrameSink, Ctx, Subscriber {
       return this.emit(reqId, errorOf("BUSY", `Too many requests in flight on this connection (limit ${requestsInFlightPerConnectionMax})`));
     }
     this.reqId = reqId;
+    let result;
     try {
-      const result = dispatch(this, body);
-      if (result !== DEFERRED) this.emit(reqId, result);
+      result = registry.dispatch(this, body);
     } catch (e) {
       this.owner.onInternalError(this, e);
-      this.emit(reqId, errorOf("INVALID", "Internal error while handling the request; it was logged"));
+      result = internalErrorReply;
     }
+    if (result !== DEFERRED) this.emit(reqId, result);
   }
 
   onFrameError(message: string, fatal: boolean): void {
@@ -185,16 +188,14 @@ export class Connection implements FrameSink, Ctx, Subscriber {
   }
 
   private write(reqId: unknown, reply: Reply): void {
-    const r = reqId === undefined ? reply : withReqId(reqId, reply);
-    if (this.reader.mode === FrameMode.Text) this.out.line(r);
-    else this.out.frame(r);
+    encode(this, this.out, reqId, reply);
     this.owner.markDirty(this);
     this.checkPressure();
   }
 
   /** Bytes owed to the client outside this turn's writer: held ordered replies + backend queue. */
   get backlog(): number {
-    return this.heldBytes + this.queued;
+    return this.heldBytes + this.queued + this.awaitingCommit;
   }
 
   /**
@@ -204,7 +205,7 @@ export class Connection implements FrameSink, Ctx, Subscriber {
    * onWritable), so a client that pipelines and never reads costs at most about high water.
    */
   private checkPressure(): void {
-    if (this.out.pos + this.heldBytes + this.queued > outputBytesHighWater && !this.reader.paused) {
+    if (this.out.pos + this.backlog > outputBytesHighWater && !this.reader.paused) {
       this.reader.paused = true;
       this.owner.markDirty(this); // the flush decides when to go on
     }
@@ -213,10 +214,14 @@ export class Connection implements FrameSink, Ctx, Subscriber {
   /** Encodes a reply apart from the output, to be written when its turn in order comes. */
   private encodeDetached(reply: Reply): Uint8Array {
     scratch.reset();
-    if (this.reader.mode === FrameMode.Text) scratch.line(reply);
-    else scratch.frame(reply);
+    encode(this, scratch, undefined, reply);
     this.heldBytes += scratch.pos;
     return scratch.buf.slice(0, scratch.pos);
+  }
+
+  /** A reply that cannot be encoded was rolled back by the writer: log it, send INTERNAL. */
+  encodeFailed(e: unknown): void {
+    this.owner.onInternalError(this, e);
   }
 
   private flushSlots(): void {
@@ -242,9 +247,22 @@ function withReqId(reqId: unknown, reply: Reply): Reply {
   return { reqId, ...reply };
 }
 
-function errorOf(code: ClientError["code"], message: string): Reply {
-  return { ok: false, error: message, code };
+/** One reply in the connection's framing; one that fails to encode becomes an INTERNAL error. */
+function encode(c: Connection, w: ReplyWriter, reqId: unknown, reply: Reply): void {
+  const text = c.reader.mode === FrameMode.Text;
+  const r = reqId === undefined ? reply : withReqId(reqId, reply);
+  try {
+    if (text) w.line(r);
+    else w.frame(r);
+  } catch (e) {
+    c.encodeFailed(e);
+    const fallback = reqId === undefined ? internalErrorReply : withReqId(reqId, internalErrorReply);
+    if (text) w.line(fallback);
+    else w.frame(fallback);
+  }
 }
+
+const errorOf = (code: ErrorCode, message: string): Reply => errorReply(code, message);
 
 /** Best effort: the reqId of a line that is not valid JSON, so the error can still carry it. */
 function reqIdFromText(text: string): string | undefined {

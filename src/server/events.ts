@@ -1,16 +1,13 @@
 // Job events pushed to subscribed connections (SUBSCRIBE/UNSUBSCRIBE, a ringq extension):
-// what QueueEvents needs without polling. The engine reports every transition through its one
-// onEvent hook; the hub is attached to it only while someone subscribes, so a server without
-// subscribers pays nothing. Delivery is best effort, like any pub/sub: a subscriber that does
-// not read loses events past its back-pressure bound, and the next event it gets says how many.
+// what QueueEvents needs without polling. The hub listens on the engine's event bus only while
+// someone subscribes, so a server without subscribers pays nothing. Delivery is best effort,
+// like any pub/sub: a subscriber that does not read loses events past its back-pressure bound,
+// and the next event it gets says how many.
 
-import type { EngineEvent, Engine } from "../engine/engine.ts";
-import type { Job } from "../engine/job.ts";
+import type { Engine } from "../engine/engine.ts";
+import { eventNames, type EngineEvent } from "../engine/events.ts";
+import type { Job } from "../engine/model.ts";
 import { Raw } from "../protocol/msgpack.ts";
-
-export const eventNames: readonly EngineEvent[] = [
-  "waiting", "delayed", "active", "completed", "retried", "failed", "stalled", "removed", "progress",
-];
 
 /** Subscribes to every queue. */
 export const allQueues = "*";
@@ -51,7 +48,7 @@ export class EventHub {
       list.push({ sub, mask, dropped: 0 });
       this.count++;
     }
-    this.engine.onEvent = this.hook;
+    this.engine.events.on(this.hook);
   }
 
   /** Drops the connection's subscription to one queue, or to all when queue is null. Returns how many. */
@@ -66,7 +63,7 @@ export class EventHub {
       if (list.length === 0) this.byQueue.delete(name);
     }
     this.count -= removed;
-    if (this.count === 0) this.engine.onEvent = null;
+    if (this.count === 0) this.engine.events.off(this.hook);
     return removed;
   }
 

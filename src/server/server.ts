@@ -2,45 +2,32 @@
 // turn: tick the engine, commit the journal, flush replies, return the next deadline.
 // Start-up and shutdown live here; main.ts only reads the config and calls startServer.
 
-import { outputBytesHighWater } from "../constants.ts";
+import { outputBytesHighWater, shutdownFlushMs } from "../constants.ts";
 import { EventHub } from "./events.ts";
 import { defaults, type Config } from "../config.ts";
 import { Engine } from "../engine/engine.ts";
-import { noJournal, type Journal } from "../engine/journal.ts";
 import { selectBackend } from "../io/select.ts";
 import type { ConnId, IoBackend, IoHandler } from "../io/types.ts";
+import { registry } from "../dispatch/commands.ts";
 import type { ServerInfo } from "../dispatch/context.ts";
+import { memoryStore, type Store } from "../persistence/store.ts";
 import { Connection, type ConnectionOwner } from "./connection.ts";
 import { VERSION } from "./version.ts";
-
-/** What persistence adds to a turn; the memory-only store does nothing. */
-export interface Store {
-  readonly journal: Journal;
-  /** One line for the start-up log: storage and durability mode. */
-  readonly description: string;
-  /** Replays stored state into the engine before the server listens. */
-  recover(engine: Engine): void;
-  /** Commits this turn's journal entries (group commit). */
-  commit(): void;
-  /** sync mode: replies of a turn go out only after commit. */
-  readonly holdRepliesUntilCommit: boolean;
-  close(): void;
-}
-
-export const memoryStore: Store = {
-  journal: noJournal,
-  description: "storage: memory only (no DATA_PATH; jobs do not survive a restart)",
-  recover() {},
-  commit() {},
-  holdRepliesUntilCommit: false,
-  close() {},
-};
 
 export interface ServerOptions extends Partial<Config> {
   /** Start-up and error log; defaults to stderr. */
   log?: (line: string) => void;
   store?: Store;
   now?: () => number;
+  /** A commit failed: the server must stop before it acknowledges unsaved work. Default: log, exit 1. */
+  onFatal?: (e: Error) => void;
+}
+
+/** A sync turn's replies, held until that turn's commit has finished. */
+interface HeldTurn {
+  committed: boolean;
+  conns: Connection[];
+  bytes: Uint8Array[];
 }
 
 export interface RunningServer {
@@ -63,13 +50,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     keepFinished: cfg.keepCompleted,
     keepFinishedAgeMs: cfg.keepCompletedAgeMs,
   });
-  store.recover(engine);
+  await store.recover(engine);
+  const fatal = opts.onFatal ?? ((e: Error) => {
+    log(`ringq: ${e.message}`);
+    process.exit(1);
+  });
   const selection = await selectBackend(cfg.io);
   const backend = selection.backend;
   const info: ServerInfo = {
     version: VERSION,
     ioBackend: backend.name,
     authTokens: cfg.authTokens.length > 0 ? new Set(cfg.authTokens) : null,
+    commands: registry.names,
+    stats: { internalErrors: 0 },
   };
 
   const conns: (Connection | undefined)[] = [];
@@ -87,13 +80,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       }
     },
     onInternalError(c, e) {
-      log(`ringq: internal error on connection ${c.id}: ${(e as Error)?.stack ?? e}. Please report it.`);
+      info.stats.internalErrors++;
+      log(`ringq: INTERNAL error on connection ${c.id}: ${(e as Error)?.stack ?? e}. The request got an INTERNAL error reply; please report it.`);
     },
   };
 
   /** Connections paused by one turn's replies whose backlog is back under the bound. */
   const toResume: Connection[] = [];
 
+  /** Hands this turn's replies to the backend. */
   function flush(): void {
     for (let i = 0; i < dirty.length; i++) {
       const c = dirty[i]!;
@@ -105,17 +100,79 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       } else {
         c.queued = backend.pendingBytes(c.id);
       }
-      if (c.closeAfterFlush) backend.close(c.id);
-      else if (c.queued > outputBytesHighWater) c.reader.paused = true; // the backend's onWritable resumes it
-      else if (c.reader.paused && c.backlog <= outputBytesHighWater) toResume.push(c);
+      afterWrite(c);
     }
     dirty.length = 0;
-    // Parse their held input only now, after the flush: with DURABILITY=sync this turn's commit
-    // is already behind us, and the replies of what they run now must wait for the next one.
-    if (toResume.length > 0) {
-      for (const c of toResume) if (!c.closed) c.reader.resume();
-      toResume.length = 0;
-      backend.wake();
+    resumeReaders();
+  }
+
+  /** Back-pressure and closing after a connection's output was handed over. */
+  function afterWrite(c: Connection): void {
+    if (c.closeAfterFlush && c.awaitingCommit === 0) backend.close(c.id);
+    else if (c.queued > outputBytesHighWater) c.reader.paused = true; // the backend's onWritable resumes it
+    else if (c.reader.paused && c.backlog <= outputBytesHighWater) toResume.push(c);
+  }
+
+  /** Parse their held input only now, after the flush: with DURABILITY=sync this turn's commit
+   *  is already behind us, and the replies of what they run now must wait for the next one. */
+  function resumeReaders(): void {
+    if (toResume.length === 0) return;
+    for (const c of toResume) if (!c.closed) c.reader.resume();
+    toResume.length = 0;
+    backend.wake();
+  }
+
+  // An asynchronous commit in sync mode: the turn's replies are copied out of the connections'
+  // writers and held, in turn order, until their commit (and every earlier one) has finished.
+  const held: HeldTurn[] = [];
+
+  function hold(commit: Promise<void> | null): void {
+    const turn: HeldTurn = { committed: commit === null, conns: [], bytes: [] };
+    for (let i = 0; i < dirty.length; i++) {
+      const c = dirty[i]!;
+      c.dirty = false;
+      if (c.closed || c.out.pos === 0) continue;
+      turn.conns.push(c);
+      turn.bytes.push(c.out.buf.slice(0, c.out.pos));
+      c.awaitingCommit += c.out.pos;
+      c.out.reset();
+    }
+    dirty.length = 0;
+    held.push(turn);
+    if (commit !== null) {
+      commit.then(
+        () => {
+          turn.committed = true;
+          release();
+        },
+        (e) => fatal(e instanceof Error ? e : new Error(String(e))),
+      );
+    } else release();
+  }
+
+  function release(): void {
+    while (held.length > 0 && held[0]!.committed) {
+      const turn = held.shift()!;
+      for (let i = 0; i < turn.conns.length; i++) {
+        const c = turn.conns[i]!;
+        const b = turn.bytes[i]!;
+        c.awaitingCommit -= b.length;
+        if (c.closed) continue;
+        c.queued = backend.write(c.id, b, 0, b.length);
+        afterWrite(c);
+      }
+    }
+    resumeReaders();
+    backend.wake();
+  }
+
+  function commit(): Promise<void> | null {
+    try {
+      const r = store.commit();
+      return r instanceof Promise ? r : null;
+    } catch (e) {
+      fatal(e instanceof Error ? e : new Error(String(e)));
+      return null;
     }
   }
 
@@ -143,11 +200,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     onTurn(t: number): number {
       const next = engine.tick(t);
       if (store.holdRepliesUntilCommit) {
-        store.commit();
-        flush();
+        const pending = commit();
+        if (pending === null && held.length === 0) flush();
+        else hold(pending);
       } else {
         flush();
-        store.commit();
+        commit()?.catch((e) => fatal(e instanceof Error ? e : new Error(String(e))));
       }
       return next === Infinity ? Infinity : Math.max(0, next - now());
     },
@@ -167,10 +225,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     startupLine,
     stop() {
       stopped ??= (async () => {
+        // Replies held for an asynchronous commit go out before the connections close.
+        const until = Date.now() + shutdownFlushMs;
+        while (held.length > 0 && Date.now() < until) await Bun.sleep(1);
         await backend.stop();
         for (const c of conns) c?.dispose();
-        store.commit();
-        store.close();
+        await store.commit();
+        await store.close();
       })();
       return stopped;
     },

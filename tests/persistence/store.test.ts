@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pack } from "msgpackr";
 import { noneCommitIntervalMs } from "../../src/constants.ts";
 import { Engine } from "../../src/engine/engine.ts";
-import { JobState } from "../../src/engine/job.ts";
+import { JobState } from "../../src/engine/model.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 
 const paths: string[] = [];
@@ -103,7 +103,7 @@ test("every state comes back after a restart, through the engine's own transitio
   expect(Array.from(r.getJob(done)!.x!.result!)).toEqual(Array.from(d({ answer: 42 })));
   expect(r.getJob(dead)!.state).toBe(JobState.Failed);
   expect(r.queue("w").failed.has(dead)).toBe(true);
-  expect(r.completed.has(done)).toBe(true);
+  expect(r.queue("w").completed.has(done)).toBe(true);
   expect(r.queue("paused").paused).toBe(true);
   expect(r.queue("q").paused).toBe(false);
   expect(r.getJob(custom)!.x!.tags).toEqual(["t"]);
@@ -166,7 +166,7 @@ test("retention prunes completed jobs on disk too, by count and by age", () => {
   expect(a.store.storedJobs()).toBe(0);
   close(a.store);
   const b = open(path, "batch", { keepFinished: 5, keepFinishedAgeMs: 10_000 });
-  expect(b.engine.completed.size).toBe(0);
+  expect(b.engine.completedCount).toBe(0);
   expect(b.engine.nextId).toBe(21);
 });
 
@@ -184,7 +184,7 @@ test("completed records come back oldest first, so retention still removes the o
   close(a.store);
   const b = open(path, "sync", { keepFinished: 2 });
   b.engine.tick(clock.t);
-  expect([...b.engine.completed.keys()]).toEqual([ids[1]!, ids[0]!]);
+  expect([...b.engine.queue("q").completed.keys()]).toEqual([ids[1]!, ids[0]!]);
 });
 
 test("a delayed job whose run-at passed while the server was down is promoted by the first tick", () => {

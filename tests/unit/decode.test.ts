@@ -1,15 +1,18 @@
-// The request decoder: envelope decoded, payload fields kept as the exact bytes that arrived,
-// malformed input refused with a RangeError (never a crash, never a polluted prototype).
+// The request decoder: envelope decoded, the payload fields each command declares (registry
+// `raw`) kept as the exact bytes that arrived, malformed input refused with a RangeError (never
+// a crash, never a polluted prototype).
 
 import { describe, expect, test } from "bun:test";
 import { pack, unpack } from "msgpackr";
-import { decodeMsgpackRequest, rawifyJsonRequest } from "../../src/protocol/decode.ts";
+import { registry } from "../../src/dispatch/commands.ts";
+import { decodeMsgpackRequest, rawifyJsonRequest, RawSpec, type RawTree } from "../../src/protocol/decode.ts";
 import { Raw, skipValue } from "../../src/protocol/msgpack.ts";
 
-const decode = (b: Uint8Array) => decodeMsgpackRequest(b, 0, b.length) as Record<string, any>;
+const specOf = registry.rawSpecOf;
+const decode = (b: Uint8Array) => decodeMsgpackRequest(b, 0, b.length, specOf) as Record<string, any>;
 
 describe("decodeMsgpackRequest", () => {
-  test("decodes the envelope and keeps data and result raw", () => {
+  test("decodes the envelope and keeps the command's payload fields raw, and only those", () => {
     const data = { nested: { deep: [1, 2, { x: "y" }] }, n: 1.5 };
     const r = decode(pack({ cmd: "ACK", id: 7, data, result: "ok", tags: ["a", "b"], big: 2 ** 40, neg: -5 }));
     expect(r.cmd).toBe("ACK");
@@ -17,9 +20,34 @@ describe("decodeMsgpackRequest", () => {
     expect(r.tags).toEqual(["a", "b"]);
     expect(r.big).toBe(2 ** 40);
     expect(r.neg).toBe(-5);
+    expect(unpack(r.result.bytes)).toBe("ok"); // ACK's payload
+    expect(r.data).toEqual(data); // not a payload of ACK: decoded
+    const p = decode(pack({ cmd: "PUSH", queue: "q", data, result: "x" }));
+    expect(unpack(p.data.bytes)).toEqual(data);
+    expect(p.result).toBe("x");
+  });
+
+  test("finds the command when cmd is not the first key", () => {
+    const r = decode(pack({ queue: "q", data: { a: [1] }, reqId: "r", cmd: "PUSH" }));
     expect(r.data).toBeInstanceOf(Raw);
-    expect(unpack(r.data.bytes)).toEqual(data);
-    expect(unpack(r.result.bytes)).toBe("ok");
+    expect(unpack(r.data.bytes)).toEqual({ a: [1] });
+    // An unknown command keeps nothing raw (it is refused by dispatch anyway).
+    expect(decode(pack({ data: 1, cmd: "NOPE" })).data).toBe(1);
+  });
+
+  test("nested raw trees: a field of each item, and a tree that contains itself", () => {
+    const child: RawTree = { data: true };
+    child.children = [child];
+    const spec = RawSpec.compile({ data: true, children: [child] });
+    expect(spec.paths()).toEqual(["data", "children[].data", "children[].children[]...."]);
+    const body = { cmd: "X", data: 1, children: [{ data: { a: 1 }, children: [{ data: [2], name: "n" }] }] };
+    const r = decodeMsgpackRequest(pack(body), 0, pack(body).length, () => spec) as any;
+    expect(unpack(r.data.bytes)).toBe(1);
+    expect(unpack(r.children[0].data.bytes)).toEqual({ a: 1 });
+    expect(unpack(r.children[0].children[0].data.bytes)).toEqual([2]);
+    expect(r.children[0].children[0].name).toBe("n");
+    const j = rawifyJsonRequest(JSON.parse(JSON.stringify(body)), () => spec) as any;
+    expect(unpack(j.children[0].children[0].data.bytes)).toEqual([2]);
   });
 
   test("keeps the data of each PUSHB job raw, and only there", () => {
@@ -49,9 +77,9 @@ describe("decodeMsgpackRequest", () => {
   test("truncated input, trailing bytes, bad type bytes and deep nesting are refused", () => {
     const whole = pack({ cmd: "PUSH", queue: "q", data: { a: 1 } });
     for (let cut = 1; cut < whole.length; cut++) {
-      expect(() => decodeMsgpackRequest(whole, 0, cut)).toThrow(RangeError);
+      expect(() => decodeMsgpackRequest(whole, 0, cut, specOf)).toThrow(RangeError);
     }
-    expect(() => decodeMsgpackRequest(Buffer.concat([whole, Buffer.from([1])]), 0, whole.length + 1)).toThrow(RangeError);
+    expect(() => decodeMsgpackRequest(Buffer.concat([whole, Buffer.from([1])]), 0, whole.length + 1, specOf)).toThrow(RangeError);
     expect(() => decode(Buffer.from([0xc1]))).toThrow(RangeError);
     let nested: unknown = 1;
     for (let i = 0; i < 100; i++) nested = [nested];
@@ -79,10 +107,12 @@ describe("skipValue", () => {
 });
 
 describe("rawifyJsonRequest", () => {
-  test("JSON payloads become MessagePack Raw bytes", () => {
-    const r = rawifyJsonRequest({ cmd: "PUSHB", jobs: [{ data: { a: 1 } }], data: [1], result: null }) as any;
+  test("the command's JSON payloads become MessagePack Raw bytes, the rest stays JSON", () => {
+    const r = rawifyJsonRequest({ cmd: "PUSHB", jobs: [{ data: { a: 1 } }], data: [1], result: null }, specOf) as any;
     expect(unpack(r.jobs[0].data.bytes)).toEqual({ a: 1 });
-    expect(unpack(r.data.bytes)).toEqual([1]);
-    expect(r.result).toBeInstanceOf(Raw);
+    expect(r.data).toEqual([1]); // not a PUSHB payload
+    const a = rawifyJsonRequest({ cmd: "ACK", id: 1, result: null }, specOf) as any;
+    expect(a.result).toBeInstanceOf(Raw);
+    expect(unpack(a.result.bytes)).toBeNull();
   });
 });

@@ -24,9 +24,9 @@ describe("retention of completed records", () => {
     const h = new Harness({ keepFinished: 3 });
     const ids = Array.from({ length: 5 }, () => h.push());
     for (let i = 0; i < 5; i++) completeOne(h);
-    expect(h.engine.completed.size).toBe(5); // pruning is tick's work
+    expect(h.engine.completedCount).toBe(5); // pruning is tick's work
     h.engine.tick(h.t);
-    expect([...h.engine.completed.keys()]).toEqual(ids.slice(2));
+    expect([...h.q().completed.keys()]).toEqual(ids.slice(2));
     expect(h.engine.getJob(ids[0]!)).toBeUndefined();
     expect(h.q().completedCount).toBe(3);
     checkInvariants(h.engine);
@@ -70,10 +70,9 @@ describe("retention of completed records", () => {
     const id = h.push({ removeOnComplete: true });
     completeOne(h);
     expect(h.engine.getJob(id)).toBeUndefined();
-    expect(h.engine.completed.size).toBe(0);
+    expect(h.engine.completedCount).toBe(0);
     expect(h.q().completedCount).toBe(0);
-    expect(h.q().totalCompleted).toBe(1);
-    expect(h.engine.totalCompleted).toBe(1);
+    expect(h.q().counters.completed).toBe(1);
     const kinds = h.journal.forJob(id).map((e) => `${e.kind}:${e.state}`);
     expect(kinds.slice(-2)).toEqual(["changed:completed", "removed:completed"]);
   });

@@ -4,14 +4,14 @@
 
 import { expect } from "bun:test";
 import { Engine, type EngineOptions, type PushInput } from "../../src/engine/engine.ts";
-import { ClientError, type ErrorCode } from "../../src/engine/errors.ts";
+import { ClientError, type ErrorCode } from "../../src/errors.ts";
 import type { IndexedHeap } from "../../src/engine/heap.ts";
-import { stateName, type Job, type StateName } from "../../src/engine/job.ts";
 import type { Journal } from "../../src/engine/journal.ts";
-import type { QueueState } from "../../src/engine/queue.ts";
+import { stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
+import type { DeadlineTimer } from "../../src/engine/timers.ts";
 
 export interface JournalEntry {
-  kind: "changed" | "removed" | "queue";
+  kind: "changed" | "removed" | "queue" | "queue-removed";
   id: number;
   /** State of the job at the moment of the write ("queue" entries: the queue's paused flag). */
   state: StateName | "paused" | "resumed";
@@ -28,6 +28,9 @@ export class RecordingJournal implements Journal {
   queueChanged(q: QueueState): void {
     this.entries.push({ kind: "queue", id: 0, state: q.paused ? "paused" : "resumed" });
   }
+  queueRemoved(q: QueueState): void {
+    this.entries.push({ kind: "queue-removed", id: 0, state: q.paused ? "paused" : "resumed" });
+  }
   /** Entries written since the last call. */
   take(): JournalEntry[] {
     const out = this.entries;
@@ -35,7 +38,7 @@ export class RecordingJournal implements Journal {
     return out;
   }
   forJob(id: number): JournalEntry[] {
-    return this.entries.filter((e) => e.id === id && e.kind !== "queue");
+    return this.entries.filter((e) => e.id === id && (e.kind === "changed" || e.kind === "removed"));
   }
 }
 
@@ -49,7 +52,7 @@ export class Harness {
 
   constructor(opts: Partial<EngineOptions> = {}) {
     this.engine = new Engine({ now: () => this.t, journal: this.journal, ...opts });
-    this.engine.onEvent = (event, job) => this.events.push({ event, id: job.id });
+    this.engine.events.on((event, job) => this.events.push({ event, id: job.id }));
   }
 
   /** Pushes with defaults (queue "q", data = bytes of the id-to-be). */
@@ -128,10 +131,14 @@ export function checkHeap<T extends { hi: number }>(heap: IndexedHeap<T>, less: 
 }
 
 interface EngineInternals {
-  delayed: IndexedHeap<Job>;
-  leases: IndexedHeap<Job>;
-  pullTimers: IndexedHeap<{ hi: number; deadline: number }>;
-  finishTimers: IndexedHeap<{ hi: number; deadline: number }>;
+  core: {
+    delays: DeadlineTimer<Job>;
+    leases: DeadlineTimer<Job>;
+    ttl: DeadlineTimer<{ hi: number; deadline: number; job: Job }>;
+    finishWaiters: DeadlineTimer<{ hi: number; deadline: number }>;
+    retention: { completedTotal: number };
+  };
+  pulls: DeadlineTimer<{ hi: number; deadline: number }>;
 }
 
 /**
@@ -141,10 +148,11 @@ interface EngineInternals {
 export function checkInvariants(engine: Engine): void {
   const e = engine as unknown as EngineInternals;
   const byDeadline = (a: { deadline: number }, b: { deadline: number }) => a.deadline < b.deadline;
-  checkHeap(e.delayed, byDeadline);
-  checkHeap(e.leases, byDeadline);
-  checkHeap(e.pullTimers, byDeadline);
-  checkHeap(e.finishTimers, byDeadline);
+  checkHeap(e.core.delays.heap, byDeadline);
+  checkHeap(e.core.leases.heap, byDeadline);
+  checkHeap(e.core.ttl.heap, byDeadline);
+  checkHeap(e.core.finishWaiters.heap, byDeadline);
+  checkHeap(e.pulls.heap, byDeadline);
   const fail = (msg: string): never => {
     throw new Error(`invariant: ${msg}`);
   };
@@ -169,19 +177,20 @@ export function checkInvariants(engine: Engine): void {
       }
       case "delayed":
         c.delayed++;
-        if (!e.delayed.has(job)) fail(`delayed job ${id} not in the delay heap`);
+        if (!e.core.delays.has(job)) fail(`delayed job ${id} not in the delay heap`);
+        if (q.delayed.get(id) !== job) fail(`delayed job ${id} not in its queue's delayed index`);
         if (job.deadline !== job.runAt) fail(`delayed job ${id}: deadline ${job.deadline} != run_at ${job.runAt}`);
         break;
       case "active":
         c.active++;
         if (q.active.get(id) !== job) fail(`active job ${id} not in the active map`);
-        if (!e.leases.has(job)) fail(`active job ${id} has no lease`);
+        if (!e.core.leases.has(job)) fail(`active job ${id} has no lease`);
         if (job.lockToken <= 0) fail(`active job ${id} has no lock token`);
         if (job.groupId !== null && !q.busyGroups.has(job.groupId)) fail(`active job ${id}: group not busy`);
         break;
       case "completed":
         c.completed++;
-        if (engine.completed.get(id) !== job) fail(`completed job ${id} not in the completed list`);
+        if (q.completed.get(id) !== job) fail(`completed job ${id} not in its queue's completed list`);
         if (job.lockToken !== 0) fail(`completed job ${id} kept its lock token`);
         break;
       case "failed":
@@ -193,6 +202,9 @@ export function checkInvariants(engine: Engine): void {
         fail(`job ${id} in unexpected state ${s}`);
     }
     const x = job.x;
+    const waits = s === "waiting" || s === "delayed" || s === "waitingchildren" || s === "waitingparent";
+    if (x !== null && x.ttl > 0 && (x.ttlEntry !== null) !== waits) fail(`job ${id} (${s}) ttl timer entry: ${x.ttlEntry !== null}`);
+    if (x !== null && x.ttlEntry !== null && !e.core.ttl.has(x.ttlEntry)) fail(`job ${id}: ttl entry not in the ttl timer`);
     if (x !== null && x.uniqueKey !== null) {
       const unfinished = s === "waiting" || s === "delayed" || s === "active";
       const holder = q.uniqueKeys.get(x.uniqueKey);
@@ -227,7 +239,10 @@ export function checkInvariants(engine: Engine): void {
     // Jobs ready while pullers are parked would be a lost wake-up (unless paused).
     if (!q.paused && q.waiters.length > 0 && q.ready.size > 0) fail(`queue ${q.name}: ready jobs with parked pullers`);
   }
-  if (e.delayed.size !== [...perQueue.values()].reduce((n, c) => n + c.delayed, 0)) fail("delay heap holds stray jobs");
-  if (e.leases.size !== [...perQueue.values()].reduce((n, c) => n + c.active, 0)) fail("lease heap holds stray jobs");
+  const sum = (k: "delayed" | "active" | "completed") => [...perQueue.values()].reduce((n, c) => n + c[k], 0);
+  if (e.core.delays.size !== sum("delayed")) fail("delay heap holds stray jobs");
+  if (e.core.leases.size !== sum("active")) fail("lease heap holds stray jobs");
+  if (e.core.retention.completedTotal !== sum("completed")) fail("retention's completed count is off");
+  for (const entry of e.core.ttl.heap.values()) if (engine.getJob(entry.job.id) !== entry.job) fail(`ttl entry of a forgotten job ${entry.job.id}`);
   for (const [cid, id] of engine.customIds) if (!engine.jobs.has(id)) fail(`custom id ${cid} -> missing job ${id}`);
 }

@@ -192,14 +192,31 @@ describe("ttl", () => {
     expect(kind).toBe("failed");
   });
 
-  // Design question (reported): ttl is enforced lazily when the job reaches the front at a pull;
-  // PROTOCOL.md says an expired job "is moved to failed", which a reader of GETJOB expects once
-  // the ttl has passed, even when no worker pulls.
-  test.failing("DESIGN: a waiting job whose ttl has passed is failed by tick without a pull", () => {
+  // Expiry is a timer like any deadline: the job fails at its ttl without a pull, so counts and
+  // GETJOB are right the moment it passes (it used to be found lazily at the next pull).
+  test("a waiting or delayed job whose ttl has passed is failed by tick without a pull; an active one is not", () => {
     const h = new Harness();
-    const id = h.push({ ttl: 100 });
+    const waiting = h.push({ ttl: 100 });
+    const delayed = h.push({ ttl: 150, delay: 1_000 });
+    const later = h.push({ ttl: 300 });
+    const active = h.job(h.pullIds("q", 1)[0]!).id;
+    expect(active).toBe(waiting);
+    const w2 = h.push({ ttl: 100 });
+    expect(h.engine.nextDeadline()).toBe(T0 + 100);
+    expect(h.at(T0 + 99)).toBe(T0 + 100);
+    expect(h.state(w2)).toBe("waiting");
     h.at(T0 + 100);
-    expect(h.state(id)).toBe("failed");
+    expect(h.state(w2)).toBe("failed");
+    expect(h.job(w2).x!.error).toMatch(/ttl 100 ms/);
+    expect(h.state(active)).toBe("active"); // delivered in time: its ttl no longer applies
+    expect(h.q().waitingCount).toBe(1);
+    h.at(T0 + 150);
+    expect(h.state(delayed)).toBe("failed");
+    expect(h.q().delayedCount).toBe(0);
+    h.at(T0 + 300);
+    expect(h.state(later)).toBe("failed");
+    expect(h.q().waitingCount).toBe(0);
+    checkInvariants(h.engine);
   });
 });
 

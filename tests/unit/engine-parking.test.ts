@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from "bun:test";
 import type { Finish } from "../../src/engine/engine.ts";
-import type { Job } from "../../src/engine/job.ts";
+import type { Job } from "../../src/engine/model.ts";
 import { Harness, T0, checkInvariants, expectClientError } from "./engine-harness.ts";
 
 /** A parked pull whose result is captured; `got` stays null until the engine resolves it. */

@@ -80,7 +80,7 @@ describe("retry and backoff", () => {
     expect(job.x!.error).toBe("second");
     expect(job.finishedAt).toBe(h.t);
     expect(h.q().failed.has(id)).toBe(true);
-    expect(h.engine.totalFailed).toBe(1);
+    expect(h.q().counters.failed).toBe(1);
     checkInvariants(h.engine);
     // A failed job is not active any more: another FAIL is refused.
     expectClientError(() => h.engine.failAttempt(id, undefined, "again"), "INVALID_STATE");

@@ -4,8 +4,8 @@
 import { expect, test } from "bun:test";
 import { unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
-import type { Job } from "../../src/engine/job.ts";
-import { jobFields, jobToPlain, SparseJobs } from "../../src/protocol/job-wire.ts";
+import type { Job } from "../../src/engine/model.ts";
+import { jobFieldNames, jobToPlain, SparseJobs } from "../../src/protocol/job-wire.ts";
 import { encodeValue } from "../../src/protocol/msgpack.ts";
 import { ReplyWriter } from "../../src/protocol/writer.ts";
 
@@ -25,7 +25,7 @@ function expectSame(job: Job): void {
   const plain = jobToPlain(job);
   const b = binary(job) as Record<string, unknown>;
   expect(b).toEqual(plain);
-  expect(Object.keys(b)).toEqual(jobFields.map(([n]) => n)); // same order as the table
+  expect(Object.keys(b)).toEqual([...jobFieldNames]); // same order as the table
   expect(text(job)).toEqual(JSON.parse(JSON.stringify(plain)));
 }
 
@@ -88,7 +88,7 @@ test("sparse jobs (PULLB EXT) are the field table without null and false fields,
     return o;
   });
   expect(got).toEqual(want);
-  expect(Object.keys(got[jobs.findIndex((j) => j.id === ids[0])]!).length).toBeLessThan(jobFields.length / 2 + 2);
+  expect(Object.keys(got[jobs.findIndex((j) => j.id === ids[0])]!).length).toBeLessThan(jobFieldNames.length / 2 + 2);
   const t = new ReplyWriter();
   t.line({ ok: true, jobs: new SparseJobs(jobs) });
   expect(JSON.parse(new TextDecoder().decode(t.buf.subarray(0, t.pos))).jobs).toEqual(JSON.parse(JSON.stringify(want)));

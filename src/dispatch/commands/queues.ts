@@ -1,0 +1,220 @@
+// Queue-level commands: the DLQ, pause/resume, drain/obliterate/clean, counts and listings.
+// Read-only commands never create a queue; an unknown queue reads as empty.
+
+import { Type } from "@sinclair/typebox";
+import { listLimitMax } from "../../constants.ts";
+import { stateName, stateNames, type QueueState } from "../../engine/model.ts";
+import * as queries from "../../engine/queries.ts";
+import { ClientError } from "../../errors.ts";
+import { StatedJob } from "../../protocol/writer.ts";
+import type { Ctx, HandlerResult } from "../context.ts";
+import { Duration, Id, JobObject, JobWithState, Ok, Queue } from "../fields.ts";
+import { defineCommand } from "../registry.ts";
+
+const byQueue = Type.Object({ queue: Queue });
+const Count = Type.Integer({ minimum: 0 });
+const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: listLimitMax }));
+
+function existing(ctx: Ctx, name: string): QueueState | undefined {
+  return ctx.engine.queues.get(name);
+}
+
+const emptyCounts = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 };
+
+export const queueCommands = [
+  defineCommand({
+    name: "DLQ",
+    summary: "The oldest `count` jobs of the queue's dead-letter queue.",
+    schema: Type.Object({ queue: Queue, count: Limit }),
+    reply: Ok({ jobs: Type.Array(JobObject) }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, jobs: q ? queries.dlqJobs(q, r.count ?? 100) : [] };
+    },
+  }),
+
+  defineCommand({
+    name: "RETRYDLQ",
+    summary: "Moves one job (id) or every job of the queue's DLQ back to waiting.",
+    schema: Type.Object({ queue: Queue, id: Type.Optional(Id) }),
+    reply: Ok({ ids: Type.Array(Count, { description: "flashQ's shape: [count]" }), count: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      if (r.id !== undefined) {
+        const job = ctx.engine.mustGet(r.id);
+        if (job.queue.name !== r.queue) throw new ClientError("NOT_FOUND", `Job ${r.id} is not in queue '${r.queue}'`);
+      }
+      const n = q ? queries.retryDlq(ctx.engine, q, r.id) : 0;
+      return { ok: true, ids: [n], count: n };
+    },
+  }),
+
+  defineCommand({
+    name: "PURGEDLQ",
+    summary: "Removes every job of the queue's DLQ.",
+    schema: byQueue,
+    reply: Ok({ count: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, count: q ? queries.purgeDlq(ctx.engine, q) : 0 };
+    },
+  }),
+
+  defineCommand({
+    name: "PAUSE",
+    summary: "Stops delivering the queue's jobs (pushes are still taken).",
+    schema: byQueue,
+    reply: Ok(),
+    handler(ctx: Ctx, r): HandlerResult {
+      ctx.engine.setPaused(ctx.engine.queue(r.queue), true);
+      return { ok: true };
+    },
+  }),
+
+  defineCommand({
+    name: "RESUME",
+    summary: "Delivers the queue's jobs again.",
+    schema: byQueue,
+    reply: Ok(),
+    handler(ctx: Ctx, r): HandlerResult {
+      ctx.engine.setPaused(ctx.engine.queue(r.queue), false);
+      return { ok: true };
+    },
+  }),
+
+  defineCommand({
+    name: "ISPAUSED",
+    summary: "Whether the queue is paused.",
+    schema: byQueue,
+    reply: Ok({ paused: Type.Boolean() }),
+    handler(ctx: Ctx, r): HandlerResult {
+      return { ok: true, paused: existing(ctx, r.queue)?.paused ?? false };
+    },
+  }),
+
+  defineCommand({
+    name: "DRAIN",
+    summary: "Removes every waiting and delayed job of the queue.",
+    schema: byQueue,
+    reply: Ok({ count: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, count: q ? queries.drain(ctx.engine, q) : 0 };
+    },
+  }),
+
+  defineCommand({
+    name: "OBLITERATE",
+    summary: "Removes the queue and every job in it, active ones included.",
+    schema: byQueue,
+    reply: Ok({ count: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, count: q ? queries.obliterate(ctx.engine, q) : 0 };
+    },
+  }),
+
+  defineCommand({
+    name: "COUNT",
+    summary: "Waiting plus delayed jobs of the queue.",
+    schema: byQueue,
+    reply: Ok({ count: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, count: q ? q.waitingCount + q.delayedCount : 0 };
+    },
+  }),
+
+  defineCommand({
+    name: "GETJOBCOUNTS",
+    summary: "The queue's jobs per state.",
+    schema: byQueue,
+    reply: Ok({ waiting: Count, active: Count, delayed: Count, completed: Count, failed: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, ...(q ? queries.jobCounts(q) : emptyCounts) };
+    },
+  }),
+
+  defineCommand({
+    name: "GETJOBS",
+    summary: "A page of jobs, optionally of one queue and one state, each with its state; `total` counts them all.",
+    schema: Type.Object({
+      queue: Type.Optional(Queue),
+      state: Type.Optional(Type.Union(stateNames.map((n) => Type.Literal(n)))),
+      limit: Limit,
+      offset: Type.Optional(Type.Integer({ minimum: 0 })),
+    }),
+    reply: Ok({ jobs: Type.Array(JobWithState), total: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const queues = r.queue === undefined ? [...ctx.engine.queues.values()] : [existing(ctx, r.queue)].filter((q) => q !== undefined);
+      const offset = r.offset ?? 0;
+      const limit = r.limit ?? 100;
+      const jobs: StatedJob[] = [];
+      let total = 0;
+      let skip = offset;
+      for (const q of queues) {
+        const n = queries.countInState(q, r.state);
+        total += n;
+        if (jobs.length >= limit) continue;
+        if (skip >= n) {
+          skip -= n;
+          continue;
+        }
+        for (const job of queries.jobsInState(q, r.state)) {
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
+          if (jobs.length >= limit) break;
+          jobs.push(new StatedJob(job, stateName(job)));
+        }
+      }
+      return { ok: true, jobs, total };
+    },
+  }),
+
+  defineCommand({
+    name: "CLEAN",
+    summary: "Removes up to `limit` jobs of one state older than `grace` ms.",
+    schema: Type.Object({
+      queue: Queue,
+      grace: Duration,
+      state: Type.Union([Type.Literal("completed"), Type.Literal("failed"), Type.Literal("waiting"), Type.Literal("delayed")]),
+      limit: Limit,
+    }),
+    reply: Ok({ count: Count }),
+    handler(ctx: Ctx, r): HandlerResult {
+      const q = existing(ctx, r.queue);
+      return { ok: true, count: q ? queries.clean(ctx.engine, q, r.grace, r.state, r.limit ?? listLimitMax) : 0 };
+    },
+  }),
+
+  defineCommand({
+    name: "LISTQUEUES",
+    summary: "Every queue with its counts and settings.",
+    schema: Type.Object({}),
+    reply: Ok({
+      queues: Type.Array(Type.Object({
+        name: Type.String(), pending: Count, processing: Count, completed: Count, delayed: Count, dlq: Count,
+        paused: Type.Boolean(), rate_limit: Type.Union([Type.Number(), Type.Null()]), concurrency_limit: Type.Union([Type.Number(), Type.Null()]),
+      })),
+    }),
+    handler(ctx: Ctx): HandlerResult {
+      return { ok: true, queues: queries.listQueues(ctx.engine) };
+    },
+  }),
+
+  defineCommand({
+    name: "STATS",
+    summary: "Jobs per state across all queues, the I/O backend, and requests that hit an internal error.",
+    schema: Type.Object({}),
+    reply: Ok({
+      queued: Count, processing: Count, delayed: Count, dlq: Count, completed: Count, io_backend: Type.String(),
+      internal_errors: Type.Integer({ minimum: 0, description: "EXT: requests answered INTERNAL since start (each logged with its stack)" }),
+    }),
+    handler(ctx: Ctx): HandlerResult {
+      return { ok: true, ...queries.stats(ctx.engine), io_backend: ctx.server.ioBackend, internal_errors: ctx.server.stats.internalErrors };
+    },
+  }),
+];

@@ -1,0 +1,83 @@
+// Delivery: who gets which ready job, and when. pull takes ready jobs at once; pullOrPark parks
+// the request when nothing is ready; serve hands ready jobs to parked pullers, oldest first, and
+// runs after any transition that gave a queue work. "May this queue hand out a job now?" is
+// asked in one place, canDeliver (pause today; rate and concurrency limits plug in there).
+
+import type { Core } from "./core.ts";
+import type { Job, PullWaiter, QueueState } from "./model.ts";
+import type { PullTimers } from "./waiters.ts";
+
+export class Delivery {
+  constructor(
+    private readonly core: Core,
+    private readonly pulls: PullTimers,
+  ) {}
+
+  /** The one gate for handing out a job of this queue. */
+  canDeliver(q: QueueState): boolean {
+    return !q.paused;
+  }
+
+  /** Takes up to `count` ready jobs (-> Active) without waiting. */
+  pull(q: QueueState, count: number, now: number): Job[] {
+    return this.take(q, count, now);
+  }
+
+  /**
+   * Pull, or park until a job is ready or `timeoutMs` passes (then resolves []). Earlier parked
+   * pullers of the queue go first. Returns the waiter so a closing connection can cancel it;
+   * null when it was answered at once.
+   */
+  pullOrPark(q: QueueState, count: number, timeoutMs: number, now: number, resolve: (jobs: Job[]) => void): PullWaiter | null {
+    if (q.waiters.length === 0) {
+      const jobs = this.take(q, count, now);
+      if (jobs.length > 0 || timeoutMs <= 0) {
+        resolve(jobs);
+        return null;
+      }
+    } else if (timeoutMs <= 0) {
+      resolve([]);
+      return null;
+    }
+    const w: PullWaiter = { hi: -1, deadline: now + timeoutMs, queue: q, count, done: false, resolve };
+    this.pulls.park(w);
+    return w;
+  }
+
+  /** Hands ready jobs to parked pullers, oldest first. */
+  serve(q: QueueState, now: number): void {
+    q.servePending = false;
+    while (q.waiters.length > 0 && q.ready.size > 0) {
+      const w = q.waiters[0]!;
+      const jobs = this.take(q, w.count, now);
+      if (jobs.length === 0) return;
+      this.pulls.cancel(w);
+      w.resolve(jobs);
+    }
+  }
+
+  /** Up to `count` jobs from the top of the ready heap while the queue may deliver: an expired
+   *  job fails, one of a busy group is held aside, the rest become active. */
+  private take(q: QueueState, count: number, now: number): Job[] {
+    const out: Job[] = [];
+    const core = this.core;
+    while (out.length < count && this.canDeliver(q)) {
+      const job = q.ready.peek();
+      if (job === undefined) break;
+      const x = job.x;
+      if (x !== null) {
+        if (x.ttl > 0 && now >= job.createdAt + x.ttl) {
+          core.expire(job, now);
+          continue;
+        }
+        if (x.groupId !== null && q.busyGroups.has(x.groupId)) {
+          core.holdForGroup(job, x.groupId);
+          continue;
+        }
+      }
+      core.activate(job, now);
+      out.push(job);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,274 @@
+// The engine's data: the job record, the queue that owns it, and the closed set of job states.
+// A Job keeps its payload as the MessagePack bytes it arrived in (the server never needs to
+// understand `data`); rarely used fields live in a lazily created JobExtra so a plain waiting
+// job stays small. The queue owns one structure per state, so per-queue work never scans all
+// jobs. No behaviour here: transitions are in core.ts, delivery in delivery.ts.
+// (Job and QueueState share this file because each refers to the other.)
+
+import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
+import { IndexedHeap, type HeapItem } from "./heap.ts";
+import { IdMap } from "./id-map.ts";
+
+/**
+ * Job states. Who moves a job out of each (core.ts has one function per move):
+ * - Waiting: delivery (-> Active), expiry (-> Failed), cancel/discard/drain, MOVETODELAYED.
+ *   A waiting job sits in its queue's ready heap, or in the held list of its busy group.
+ * - Delayed: the delay timer or PROMOTE (-> Waiting), expiry, cancel/discard/drain.
+ * - Active: ACK (-> Completed), FAIL/timeout (-> Delayed/Waiting for a retry, or Failed),
+ *   lease expiry (-> Waiting as a stall, or Failed after stallsMax), DISCARD, MOVETODELAYED.
+ * - Completed: retention only (record and result removed).
+ * - Failed: the DLQ. RETRYDLQ (-> Waiting), PURGEDLQ, retention.
+ * - WaitingChildren / WaitingParent: blocked on dependencies or a flow's children (-> Waiting
+ *   when they complete); held in the queue's `blocked` index.
+ */
+export const enum JobState {
+  Waiting = 0,
+  Delayed = 1,
+  Active = 2,
+  Completed = 3,
+  Failed = 4,
+  WaitingChildren = 5,
+  WaitingParent = 6,
+}
+
+export const stateNames = [
+  "waiting",
+  "delayed",
+  "active",
+  "completed",
+  "failed",
+  "waitingchildren",
+  "waitingparent",
+] as const;
+export type StateName = (typeof stateNames)[number] | "unknown";
+
+export function isFinished(s: JobState): boolean {
+  return s === JobState.Completed || s === JobState.Failed;
+}
+
+export interface LogEntry {
+  timestamp: number;
+  message: string;
+  level: string;
+}
+
+/** A job's place in the ttl timer (ttl.ts); only jobs with a ttl have one. */
+export class TtlEntry implements HeapItem {
+  hi = -1;
+  constructor(
+    readonly job: Job,
+    readonly deadline: number,
+  ) {}
+}
+
+/** Fields most jobs never use; allocated only when one is set. The stored form of each is
+ *  written out in persistence/codecs.ts (a test checks that every field is there). */
+export class JobExtra {
+  /** Options that keep their defaults for most jobs: read through Job's accessors. */
+  maxAttempts = maxAttemptsDefault;
+  backoff = 0;
+  stallTimeout = stallTimeoutMsDefault;
+  stallCount = 0;
+  ttl = 0;
+  timeout = 0;
+  backoffFixed = false;
+  uniqueKey: string | null = null;
+  customId: string | null = null;
+  groupId: string | null = null;
+  tags: string[] | null = null;
+  lifo = false;
+  removeOnComplete = false;
+  removeOnFail = false;
+  progress = 0;
+  progressMsg: string | null = null;
+  result: Uint8Array | null = null;
+  error: string | null = null;
+  logs: LogEntry[] | null = null;
+  dependsOn: number[] | null = null;
+  /** Dependencies not yet completed (WaitingChildren). */
+  pendingDeps = 0;
+  /** Jobs waiting on this one's completion. */
+  dependents: number[] | null = null;
+  /** Runtime only, never stored: the job's entry in the ttl timer while it waits. */
+  ttlEntry: TtlEntry | null = null;
+}
+
+export class Job implements HeapItem {
+  // At most 16 own fields: JSC sizes objects in steps (12 fields: 112 bytes, 16: 160, 20: 224;
+  // measured with bun:jsc heapStats), and a waiting job is most of the server's memory. Fields
+  // that usually keep a default (max attempts, backoff, stall timeout, stall count) live in `x`
+  // behind accessors, so call sites read and write them as plain properties.
+  /** Index in whichever heap holds the job (ready, delay or lease: one per state), or -1. */
+  hi = -1;
+  state: JobState = JobState.Waiting;
+  /** Order inside a priority level: FIFO ascending; LIFO jobs take negative values. */
+  seq = 0;
+  /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active,
+   *  the finish time when completed or failed (see finishedAt). */
+  deadline = 0;
+  startedAt = 0;
+  /** Failed attempts so far (FAIL and processing timeouts; stalls are counted apart). */
+  attempts = 0;
+  /** Token of the current delivery; 0 when not active. */
+  lockToken = 0;
+  lastHeartbeat = 0;
+  x: JobExtra | null = null;
+  /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
+  name: string | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly queue: QueueState,
+    public data: Uint8Array,
+    public priority: number,
+    readonly createdAt: number,
+    public runAt: number,
+    maxAttempts: number,
+    /** Base backoff ms (exponential unless x.backoffFixed). */
+    backoff: number,
+    stallTimeout: number,
+  ) {
+    if (maxAttempts !== maxAttemptsDefault) this.extra().maxAttempts = maxAttempts;
+    if (backoff !== 0) this.extra().backoff = backoff;
+    if (stallTimeout !== stallTimeoutMsDefault) this.extra().stallTimeout = stallTimeout;
+  }
+
+  /**
+   * When the job completed or failed for good, else 0. It shares `deadline`: a finished job is
+   * in no time heap, so the slot is free (and the Job keeps 16 own fields). Set it only on a job
+   * that no time heap holds (after detach, or in recovery before attach).
+   */
+  get finishedAt(): number {
+    return isFinished(this.state) ? this.deadline : 0;
+  }
+  set finishedAt(v: number) {
+    this.deadline = v;
+  }
+
+  get maxAttempts(): number {
+    return this.x === null ? maxAttemptsDefault : this.x.maxAttempts;
+  }
+  set maxAttempts(v: number) {
+    if (this.x !== null || v !== maxAttemptsDefault) this.extra().maxAttempts = v;
+  }
+  /** Base backoff ms (exponential unless x.backoffFixed). */
+  get backoff(): number {
+    return this.x === null ? 0 : this.x.backoff;
+  }
+  set backoff(v: number) {
+    if (this.x !== null || v !== 0) this.extra().backoff = v;
+  }
+  get stallTimeout(): number {
+    return this.x === null ? stallTimeoutMsDefault : this.x.stallTimeout;
+  }
+  set stallTimeout(v: number) {
+    if (this.x !== null || v !== stallTimeoutMsDefault) this.extra().stallTimeout = v;
+  }
+  /** Lease expiries so far (stallsMax of them send the job to the DLQ). */
+  get stallCount(): number {
+    return this.x === null ? 0 : this.x.stallCount;
+  }
+  set stallCount(v: number) {
+    if (this.x !== null || v !== 0) this.extra().stallCount = v;
+  }
+
+  extra(): JobExtra {
+    return (this.x ??= new JobExtra());
+  }
+
+  get groupId(): string | null {
+    return this.x === null ? null : this.x.groupId;
+  }
+}
+
+export function stateName(job: Job | undefined): StateName {
+  return job === undefined ? "unknown" : stateNames[job.state]!;
+}
+
+/** A parked PULL/PULLB. Delivery resolves it with jobs, or the pull timer with [] at its deadline. */
+export interface PullWaiter {
+  hi: number;
+  deadline: number;
+  queue: QueueState;
+  count: number;
+  done: boolean;
+  resolve(jobs: Job[]): void;
+}
+
+/** Ready order: higher priority first, then lower sequence (FIFO; LIFO uses negative seq). */
+export function readyBefore(a: Job, b: Job): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
+}
+
+/** Events counted per queue (read by STATS and METRICS; written in one place, core.record). */
+export class QueueCounters {
+  pushed = 0;
+  completed = 0;
+  failed = 0;
+  retried = 0;
+  stalled = 0;
+}
+
+/** A queue's place in the retention timer (retention.ts), keyed by its oldest completed record. */
+export class RetentionEntry implements HeapItem {
+  hi = -1;
+  deadline = 0;
+  constructor(readonly queue: QueueState) {}
+}
+
+export class QueueState {
+  /** Waiting jobs that may be delivered, in delivery order. */
+  readonly ready = new IndexedHeap<Job>(readyBefore);
+  /** Waiting jobs set aside because their group is busy, per group, in pop order. */
+  readonly groupHeld = new Map<string, Job[]>();
+  heldCount = 0;
+  /** Groups with an active job (at most one active job per group). */
+  readonly busyGroups = new Set<string>();
+  readonly delayed = new IdMap<Job>();
+  readonly active = new IdMap<Job>();
+  /** WaitingChildren and WaitingParent jobs. */
+  readonly blocked = new IdMap<Job>();
+  /** Completed records in the order they completed (retention removes from the front). */
+  readonly completed = new Map<number, Job>();
+  /** The DLQ: failed jobs in the order they failed. */
+  readonly failed = new Map<number, Job>();
+  /** Parked pullers in arrival order (fair FIFO among workers). */
+  waiters: PullWaiter[] = [];
+  /** unique_key -> job id while that job is not finished. */
+  readonly uniqueKeys = new Map<string, number>();
+  paused = false;
+  /** Listed in Core.toServe: a transition gave it deliverable work while pullers are parked. */
+  servePending = false;
+  readonly counters = new QueueCounters();
+  readonly retention = new RetentionEntry(this);
+  /** The name as MessagePack bytes, cached by the reply writer. */
+  wireName: Uint8Array | null = null;
+
+  constructor(readonly name: string) {}
+
+  /** Waiting jobs: in the ready heap plus those held back by a busy group. */
+  get waitingCount(): number {
+    return this.ready.size + this.heldCount;
+  }
+  get delayedCount(): number {
+    return this.delayed.size;
+  }
+  get completedCount(): number {
+    return this.completed.size;
+  }
+
+  /** No job, no parked puller, no setting: the queue costs nothing to forget. */
+  isEmpty(): boolean {
+    return (
+      this.ready.size === 0 &&
+      this.heldCount === 0 &&
+      this.delayed.size === 0 &&
+      this.active.size === 0 &&
+      this.blocked.size === 0 &&
+      this.failed.size === 0 &&
+      this.completed.size === 0 &&
+      this.waiters.length === 0 &&
+      !this.paused
+    );
+  }
+}

@@ -1,0 +1,82 @@
+// Retention of finished records, one policy in one place: completed records are bounded by a
+// count across all queues and by age (this timer component removes the oldest first), the DLQ
+// of each queue by the same count (enforced as a job enters it). Each queue keeps its finished
+// records in the order they finished; a heap of queues keyed by their oldest completed record
+// finds the global oldest without scanning. Removal goes through the core's remove transition.
+
+import { prunePerTickMax } from "../constants.ts";
+import { IndexedHeap } from "./heap.ts";
+import { JobState, type Job, type RetentionEntry } from "./model.ts";
+import type { TimerComponent } from "./timers.ts";
+
+const byDeadline = (a: RetentionEntry, b: RetentionEntry): boolean => a.deadline < b.deadline;
+
+export class Retention implements TimerComponent {
+  readonly name = "retention";
+  /** Queues that hold completed records, keyed by the finish time of their oldest. */
+  private readonly heads = new IndexedHeap<RetentionEntry>(byDeadline);
+  /** Completed records held, across queues. */
+  completedTotal = 0;
+
+  constructor(
+    public keepFinished: number,
+    public keepFinishedAgeMs: number,
+    /** Removes a record (the core's remove transition, which calls release). */
+    private readonly drop: (job: Job) => void,
+  ) {}
+
+  admitCompleted(job: Job): void {
+    const q = job.queue;
+    q.completed.set(job.id, job);
+    this.completedTotal++;
+    if (q.completed.size === 1) {
+      q.retention.deadline = job.finishedAt;
+      this.heads.push(q.retention);
+    }
+  }
+
+  /** Into the queue's DLQ; past the count bound its oldest entry goes. */
+  admitFailed(job: Job): void {
+    const dlq = job.queue.failed;
+    dlq.set(job.id, job);
+    if (dlq.size > this.keepFinished) this.drop(dlq.values().next().value!);
+  }
+
+  /** The record leaves its finished list (retried, removed or pruned). */
+  release(job: Job): void {
+    const q = job.queue;
+    if (job.state === JobState.Failed) {
+      q.failed.delete(job.id);
+      return;
+    }
+    if (!q.completed.delete(job.id)) return;
+    this.completedTotal--;
+    const entry = q.retention;
+    const oldest = q.completed.values().next().value;
+    if (oldest === undefined) this.heads.remove(entry);
+    else if (oldest.finishedAt !== entry.deadline) {
+      entry.deadline = oldest.finishedAt;
+      this.heads.update(entry);
+    }
+  }
+
+  nextDeadline(): number {
+    if (this.completedTotal > this.keepFinished) return 0; // over the count: due now
+    const top = this.heads.peek();
+    return top === undefined ? Infinity : top.deadline + this.keepFinishedAgeMs;
+  }
+
+  runDue(now: number, budget: number): number {
+    const cutoff = now - this.keepFinishedAgeMs;
+    const max = Math.min(budget, prunePerTickMax);
+    let done = 0;
+    while (done < max) {
+      const top = this.heads.peek();
+      if (top === undefined) break;
+      if (this.completedTotal <= this.keepFinished && top.deadline > cutoff) break;
+      this.drop(top.queue.completed.values().next().value!);
+      done++;
+    }
+    return done;
+  }
+}

@@ -1,0 +1,96 @@
+// The engine's timers: a registry of components, each owning its own deadlines (delays, leases,
+// ttl, parked pulls, WAITJOBs, retention; later cron, rate-limit refills, KV expiry). tick(now)
+// asks each for its due work within one shared budget and returns the earliest next deadline,
+// which the io loop turns into its wait timeout. A new timed feature registers a component;
+// nobody edits tick. Nothing here polls.
+
+import { IndexedHeap, type HeapItem } from "./heap.ts";
+
+export interface TimerComponent {
+  /** For diagnostics and tests. */
+  readonly name: string;
+  /** Earliest time (ms epoch) this component has work; Infinity when none, <= now when due. */
+  nextDeadline(): number;
+  /** Does due work (deadline <= now) up to `budget` items; returns how many it did. */
+  runDue(now: number, budget: number): number;
+}
+
+export class TimerRegistry {
+  private readonly components: TimerComponent[] = [];
+
+  add(c: TimerComponent): void {
+    if (this.components.some((o) => o.name === c.name)) throw new Error(`timer component '${c.name}' registered twice`);
+    this.components.push(c);
+  }
+
+  get names(): string[] {
+    return this.components.map((c) => c.name);
+  }
+
+  /** Runs due work of every component within `budget` items; false when the budget ran out
+   *  (there may be more due work: the caller comes back at once). */
+  runDue(now: number, budget: number): boolean {
+    for (const c of this.components) {
+      if (budget <= 0) return false;
+      if (c.nextDeadline() <= now) budget -= c.runDue(now, budget);
+    }
+    return budget > 0;
+  }
+
+  nextDeadline(): number {
+    let next = Infinity;
+    const cs = this.components;
+    for (let i = 0; i < cs.length; i++) {
+      const d = cs[i]!.nextDeadline();
+      if (d < next) next = d;
+    }
+    return next;
+  }
+}
+
+export interface Deadlined extends HeapItem {
+  readonly deadline: number;
+}
+
+const byDeadline = (a: Deadlined, b: Deadlined): boolean => a.deadline < b.deadline;
+
+/**
+ * The common component: items in a min-heap by deadline, and a handler that takes each due item
+ * out of the heap (through a transition that calls remove) and acts on it.
+ */
+export class DeadlineTimer<T extends Deadlined> implements TimerComponent {
+  readonly heap = new IndexedHeap<T>(byDeadline);
+
+  constructor(
+    readonly name: string,
+    private readonly onDue: (item: T, now: number) => void,
+  ) {}
+
+  push(item: T): void {
+    this.heap.push(item);
+  }
+  remove(item: T): void {
+    this.heap.remove(item);
+  }
+  has(item: T): boolean {
+    return this.heap.has(item);
+  }
+  get size(): number {
+    return this.heap.size;
+  }
+
+  nextDeadline(): number {
+    const top = this.heap.peek();
+    return top === undefined ? Infinity : top.deadline;
+  }
+
+  runDue(now: number, budget: number): number {
+    let done = 0;
+    for (let top = this.heap.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.heap.peek()) {
+      this.onDue(top, now);
+      done++;
+      if (this.heap.peek() === top) throw new Error(`timer '${this.name}': the handler left its due item in the heap`);
+    }
+    return done;
+  }
+}

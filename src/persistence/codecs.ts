@@ -1,0 +1,158 @@
+// The stored form of each persisted entity, written out field by field: a job is a row of hot
+// columns plus a MessagePack blob of its rare fields; a queue is a row of its settings. Renaming
+// a field in the engine cannot silently drop data: every JobExtra field must appear below (as a
+// column, in the blob table, or as runtime-only), which tests/persistence/codecs.test.ts checks.
+// The stored names are the schema and never change without a migration (migrations.ts).
+
+import { Packr } from "msgpackr";
+import { Job, JobExtra, JobState, type LogEntry, type QueueState } from "../engine/model.ts";
+
+/** Same options as the protocol's codec: plain maps as objects, 64-bit ints as numbers. */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
+
+export const jobColumns = [
+  "id", "q", "state", "priority", "seq", "created_at", "run_at", "started_at", "finished_at",
+  "attempts", "max_attempts", "backoff", "stall_timeout", "stall_count", "data", "x",
+] as const;
+
+/** A stored job row, as bun:sqlite returns it. */
+export interface JobRow {
+  id: number;
+  q: number;
+  state: number;
+  priority: number;
+  seq: number;
+  created_at: number;
+  run_at: number;
+  started_at: number;
+  finished_at: number;
+  attempts: number;
+  max_attempts: number;
+  backoff: number;
+  stall_timeout: number;
+  stall_count: number;
+  data: Uint8Array;
+  x: Uint8Array | null;
+}
+
+/** Writes a job's row into `a` from index `n` (one multi-row INSERT binds many rows). */
+export function encodeJobRow(job: Job, queueId: number, a: (number | Uint8Array | null)[], n: number): void {
+  a[n] = job.id;
+  a[n + 1] = queueId;
+  a[n + 2] = job.state;
+  a[n + 3] = job.priority;
+  a[n + 4] = job.seq;
+  a[n + 5] = job.createdAt;
+  a[n + 6] = job.runAt;
+  a[n + 7] = job.startedAt;
+  a[n + 8] = job.finishedAt;
+  a[n + 9] = job.attempts;
+  a[n + 10] = job.maxAttempts;
+  a[n + 11] = job.backoff;
+  a[n + 12] = job.stallTimeout;
+  a[n + 13] = job.stallCount;
+  a[n + 14] = job.data;
+  a[n + 15] = encodeExtra(job.x, job.name);
+}
+
+export function decodeJobRow(r: JobRow, queue: QueueState): Job {
+  const job = new Job(r.id, queue, r.data, r.priority, r.created_at, r.run_at, r.max_attempts, r.backoff, r.stall_timeout);
+  if (r.x !== null) decodeExtra(r.x, job);
+  job.state = r.state as JobState;
+  job.seq = r.seq;
+  job.startedAt = r.started_at;
+  job.finishedAt = r.finished_at;
+  job.attempts = r.attempts;
+  job.stallCount = r.stall_count;
+  return job;
+}
+
+type Stored = string | number | boolean | null | readonly unknown[] | Uint8Array;
+
+interface BlobField {
+  /** The key in the stored blob (schema version 1 named them after the fields of that day). */
+  readonly key: string;
+  readonly get: (x: JobExtra) => Stored;
+  readonly set: (x: JobExtra, v: unknown) => void;
+  /** Left out of the blob when the value is its default. */
+  readonly isDefault: (v: Stored) => boolean;
+}
+
+const isZero = (v: Stored) => v === 0;
+const isFalse = (v: Stored) => v === false;
+const isNull = (v: Stored) => v === null;
+const num = (v: unknown): number => (typeof v === "number" ? v : 0);
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const bool = (v: unknown): boolean => v === true;
+const nums = (v: unknown): number[] | null => (Array.isArray(v) ? v.filter((n): n is number => typeof n === "number") : null);
+
+/** JobExtra fields stored in the blob, one line each. */
+const blobFields: readonly BlobField[] = [
+  { key: "ttl", get: (x) => x.ttl, set: (x, v) => (x.ttl = num(v)), isDefault: isZero },
+  { key: "timeout", get: (x) => x.timeout, set: (x, v) => (x.timeout = num(v)), isDefault: isZero },
+  { key: "backoffFixed", get: (x) => x.backoffFixed, set: (x, v) => (x.backoffFixed = bool(v)), isDefault: isFalse },
+  { key: "uniqueKey", get: (x) => x.uniqueKey, set: (x, v) => (x.uniqueKey = str(v)), isDefault: isNull },
+  { key: "customId", get: (x) => x.customId, set: (x, v) => (x.customId = str(v)), isDefault: isNull },
+  { key: "groupId", get: (x) => x.groupId, set: (x, v) => (x.groupId = str(v)), isDefault: isNull },
+  { key: "tags", get: (x) => x.tags, set: (x, v) => (x.tags = Array.isArray(v) ? v.map(String) : null), isDefault: isNull },
+  { key: "lifo", get: (x) => x.lifo, set: (x, v) => (x.lifo = bool(v)), isDefault: isFalse },
+  { key: "removeOnComplete", get: (x) => x.removeOnComplete, set: (x, v) => (x.removeOnComplete = bool(v)), isDefault: isFalse },
+  { key: "removeOnFail", get: (x) => x.removeOnFail, set: (x, v) => (x.removeOnFail = bool(v)), isDefault: isFalse },
+  { key: "progress", get: (x) => x.progress, set: (x, v) => (x.progress = num(v)), isDefault: isZero },
+  { key: "progressMsg", get: (x) => x.progressMsg, set: (x, v) => (x.progressMsg = str(v)), isDefault: isNull },
+  { key: "result", get: (x) => x.result, set: (x, v) => (x.result = v instanceof Uint8Array ? v : null), isDefault: isNull },
+  { key: "error", get: (x) => x.error, set: (x, v) => (x.error = str(v)), isDefault: isNull },
+  { key: "logs", get: (x) => x.logs, set: (x, v) => (x.logs = Array.isArray(v) ? (v as LogEntry[]) : null), isDefault: isNull },
+  { key: "dependsOn", get: (x) => x.dependsOn, set: (x, v) => (x.dependsOn = nums(v)), isDefault: isNull },
+  { key: "pendingDeps", get: (x) => x.pendingDeps, set: (x, v) => (x.pendingDeps = num(v)), isDefault: isZero },
+  { key: "dependents", get: (x) => x.dependents, set: (x, v) => (x.dependents = nums(v)), isDefault: isNull },
+];
+
+/** JobExtra fields with a column of their own (behind Job's accessors). */
+export const columnExtraFields = ["maxAttempts", "backoff", "stallTimeout", "stallCount"] as const;
+/** JobExtra fields that are never stored (rebuilt at recovery). */
+export const runtimeExtraFields = ["ttlEntry"] as const;
+export const blobExtraKeys: readonly string[] = blobFields.map((f) => f.key);
+/** Job.name, stored in the blob beside the JobExtra fields. */
+const nameKey = "name";
+
+/** The blob: the rare fields that differ from their defaults, and the job's name; null when empty. */
+export function encodeExtra(x: JobExtra | null, name: string | null): Uint8Array | null {
+  let o: Record<string, Stored> | null = null;
+  if (x !== null) {
+    for (const f of blobFields) {
+      const v = f.get(x);
+      if (!f.isDefault(v)) (o ??= {})[f.key] = v;
+    }
+  }
+  if (name !== null) (o ??= {})[nameKey] = name;
+  return o === null ? null : packr.pack(o);
+}
+
+/** Sets a decoded blob's fields on the job (a job without rare fields gets no JobExtra). */
+export function decodeExtra(bytes: Uint8Array, job: Job): void {
+  const o = packr.unpack(bytes) as Record<string, unknown>;
+  for (const f of blobFields) if (Object.hasOwn(o, f.key)) f.set(job.extra(), o[f.key]);
+  if (typeof o[nameKey] === "string") job.name = o[nameKey] as string;
+}
+
+// ---- queues ----
+
+export interface QueueRow {
+  id: number;
+  name: string;
+  paused: number;
+}
+
+export function encodeQueueRow(id: number, q: QueueState): [number, string, number] {
+  return [id, q.name, q.paused ? 1 : 0];
+}
+
+export interface StoredQueue {
+  name: string;
+  paused: boolean;
+}
+
+export function decodeQueueRow(r: QueueRow): StoredQueue {
+  return { name: r.name, paused: r.paused === 1 };
+}
