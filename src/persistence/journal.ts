@@ -47,7 +47,7 @@ export class SqliteJournal implements Journal {
   private readonly deleteQueue: Statement;
   private readonly setMeta: Statement;
 
-  constructor(private readonly db: Database) {
+  constructor(db: Database) {
     this.begin = db.prepare("BEGIN");
     this.commitStmt = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");

@@ -242,13 +242,6 @@ export class ReplyWriter implements JobSink {
   }
 }
 
-/** MessagePack bytes of one string (used for keys and names encoded once). */
-function encodeStr(s: string): Uint8Array {
-  const w = new ReplyWriter();
-  w.value(s);
-  return w.buf.slice(0, w.pos);
-}
-
 /** `"state": "<name>"` pairs, encoded once per state name. */
 const stateFields = new Map<string, Uint8Array>();
 function stateField(state: string): Uint8Array {

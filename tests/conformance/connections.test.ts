@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
-import { frame, line, RawClient } from "../helpers/raw-client.ts";
+import { frame, line } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/connections");

@@ -9,7 +9,6 @@ import { describe, expect, test } from "bun:test";
 import { outputBytesHighWater } from "../../src/constants.ts";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
 import { frame, RawClient } from "../helpers/raw-client.ts";
-import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/events");
 
@@ -19,8 +18,7 @@ const window = 500;
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`events to a subscriber that does not read [${name}]`, () => {
-    let server!: ServerProcess;
-    const open = serverPerSuite({ io, env }, (s) => (server = s));
+    const open = serverPerSuite({ io, env });
 
 
     test("events past the bound are dropped and counted exactly, the backlog stays bounded, others are served", async () => {

@@ -5,15 +5,12 @@
 
 import { describe, expect, test } from "bun:test";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
-import { RawClient } from "../helpers/raw-client.ts";
-import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/loop");
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`engine deadlines on an idle server [${name}]`, () => {
-    let server!: ServerProcess;
-    const open = serverPerSuite({ io, env }, (s) => (server = s));
+    const open = serverPerSuite({ io, env });
 
 
     test("a parked PULL with nothing to deliver times out with a null job", async () => {

@@ -33,7 +33,7 @@ export const variants: readonly Variant[] = [
  * One server for the tests of a describe block on one variant: started before them, stopped
  * after (also when they fail). `set` receives it; the returned function opens a raw client to it.
  */
-export function serverPerSuite(variant: Pick<Variant, "io" | "env">, set: (s: ServerProcess) => void): () => Promise<RawClient> {
+export function serverPerSuite(variant: Pick<Variant, "io" | "env">, set: (s: ServerProcess) => void = () => {}): () => Promise<RawClient> {
   let server: ServerProcess | undefined;
   beforeAll(async () => {
     server = await ServerProcess.start({ io: variant.io, env: variant.env });

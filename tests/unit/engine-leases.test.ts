@@ -13,6 +13,7 @@ describe("leases and lock tokens", () => {
     const b = h.push({ stallTimeout: 5000 });
     const [ja, jb] = h.engine.pull("q", 2);
     expect(ja!.id).toBe(a);
+    expect(jb!.id).toBe(b);
     expect(h.state(a)).toBe("active");
     expect(ja!.lockToken).toBeGreaterThan(0);
     expect(jb!.lockToken).toBeGreaterThan(0);

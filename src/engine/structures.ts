@@ -1,0 +1,306 @@
+// The engine's tables and the one place a job enters and leaves them. Every job is in the job
+// table and in exactly one structure of its queue, the one of its state; attach and detach are
+// the only code that puts it in or takes it out, and what a state holds is released there (lease,
+// lock and group in detach; the unique key when the job finishes, in finish). The transitions
+// that decide where a job goes are in core.ts, built on these.
+
+import { finishedJobAgeMsDefault, finishedJobsKeptDefault } from "../constants.ts";
+import { ClientError } from "../errors.ts";
+import { EventBus, type EngineEvent } from "./events.ts";
+import { IdMap } from "./id-map.ts";
+import { noJournal, type Journal } from "./journal.ts";
+import { isFinished, type Job, JobState, QueueState, stateName, TtlEntry } from "./model.ts";
+import { Retention } from "./retention.ts";
+import { DeadlineTimer } from "./timers.ts";
+import { FinishWaiters } from "./waiters.ts";
+
+export interface CoreOptions {
+  now: () => number;
+  journal?: Journal;
+  /** Completed records kept (count, across queues) and their age limit; DLQ size per queue. */
+  keepFinished?: number;
+  keepFinishedAgeMs?: number;
+}
+
+export abstract class Structures {
+  readonly jobs = new IdMap<Job>();
+  readonly queues = new Map<string, QueueState>();
+  /** Custom id (job_id) -> job id, while the engine keeps the job's record. */
+  readonly customIds = new Map<string, number>();
+  readonly events = new EventBus();
+  readonly now: () => number;
+  journal: Journal;
+  nextId = 1;
+  private seq = 0;
+  private lastToken = 0;
+  /** Queues a transition gave deliverable work (a ready job, a freed group); served after it. */
+  readonly toServe: QueueState[] = [];
+
+  // Each timer's due items go through the transition that handles them (core.ts).
+  readonly delays = new DeadlineTimer<Job>("delays", (job, now) => this.promote(job, now));
+  readonly leases = new DeadlineTimer<Job>("leases", (job, now) => this.leaseEnded(job, now));
+  readonly ttl = new DeadlineTimer<TtlEntry>("ttl", (e, now) => this.expire(e.job, now));
+  readonly retention: Retention;
+  readonly finishWaiters = new FinishWaiters();
+
+  constructor(opts: CoreOptions) {
+    this.now = opts.now;
+    this.journal = opts.journal ?? noJournal;
+    this.retention = new Retention(
+      opts.keepFinished ?? finishedJobsKeptDefault,
+      opts.keepFinishedAgeMs ?? finishedJobAgeMsDefault,
+      (job) => this.remove(job),
+    );
+  }
+
+  queue(name: string): QueueState {
+    let q = this.queues.get(name);
+    if (q === undefined) {
+      q = new QueueState(name);
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** The job, or a NOT_FOUND client error. */
+  mustGet(id: number): Job {
+    const job = this.jobs.get(id);
+    if (job === undefined) throw new ClientError("NOT_FOUND", `Job ${id} not found`);
+    return job;
+  }
+
+  // ---- recovery: stored jobs go back through the same attach as live ones ----
+
+  /** A stored job. Active jobs come back Waiting (their workers are gone), attempts kept. */
+  restore(job: Job): void {
+    if (this.jobs.has(job.id)) throw new Error(`restore: job ${job.id} twice`);
+    if (job.state < JobState.Waiting || job.state > JobState.WaitingParent) throw new Error(`restore: job ${job.id} in unknown state ${job.state}`);
+    this.register(job);
+    if (job.id >= this.nextId) this.nextId = job.id + 1;
+    const seq = job.seq < 0 ? -job.seq : job.seq;
+    if (seq > this.seq) this.seq = seq;
+    job.lockToken = 0;
+    const to = job.state === JobState.Active ? JobState.Waiting : job.state;
+    const key = job.x === null ? null : job.x.uniqueKey;
+    if (key !== null && !isFinished(to)) job.queue.uniqueKeys.set(key, job.id);
+    job.state = to;
+    const at = to === JobState.Delayed ? job.runAt : isFinished(to) ? job.deadline : 0;
+    this.attach(job, to, at, true);
+  }
+
+  /** Sequence numbers for restored jobs must stay ahead of the stored ones. */
+  restoreSequence(seq: number): void {
+    if (seq > this.seq) this.seq = seq;
+  }
+
+  // ---- the structures: the one place a job enters and leaves them ----
+
+  protected register(job: Job): void {
+    this.jobs.set(job.id, job);
+    const x = job.x;
+    if (x !== null && x.customId !== null) this.customIds.set(x.customId, job.id);
+  }
+
+  /** A new job's first state (no structure to leave). */
+  protected enter(job: Job, to: JobState, at: number, event: EngineEvent): void {
+    const key = job.x === null ? null : job.x.uniqueKey;
+    if (key !== null) job.queue.uniqueKeys.set(key, job.id);
+    this.attach(job, to, at, false);
+    this.record(job, event);
+  }
+
+  /** Between unfinished states. */
+  protected move(job: Job, to: JobState, at: number, event: EngineEvent): void {
+    this.detach(job);
+    this.attach(job, to, at, false);
+    this.record(job, event);
+  }
+
+  /** Into Completed or Failed: the unique key goes, WAITJOBs hear of it, and the record is
+   *  kept by retention or (remove_on_*) dropped at once. */
+  protected finish(job: Job, to: JobState, at: number, event: EngineEvent, drop: boolean): void {
+    this.detach(job);
+    this.releaseKeys(job);
+    job.state = to;
+    job.finishedAt = at;
+    this.record(job, event);
+    this.finishWaiters.resolve(job, to === JobState.Completed ? "completed" : "failed");
+    if (drop) this.forget(job);
+    else this.attach(job, to, at, false);
+  }
+
+  private attach(job: Job, to: JobState, at: number, restoring: boolean): void {
+    const q = job.queue;
+    job.state = to;
+    switch (to) {
+      case JobState.Waiting: {
+        // A restored job keeps its stored seq: ready order survives a restart.
+        if (!restoring) job.seq = job.x !== null && job.x.lifo ? -++this.seq : ++this.seq;
+        q.ready.push(job);
+        this.wantServe(q);
+        break;
+      }
+      case JobState.Delayed:
+        job.runAt = at;
+        job.deadline = at;
+        q.delayed.set(job.id, job);
+        this.delays.push(job);
+        break;
+      case JobState.Active: {
+        job.startedAt = at;
+        job.lastHeartbeat = at;
+        job.lockToken = ++this.lastToken;
+        q.active.set(job.id, job);
+        const g = job.groupId;
+        if (g !== null) q.busyGroups.add(g);
+        this.leases.push(this.withLeaseDeadline(job, at));
+        break;
+      }
+      case JobState.Completed:
+        job.finishedAt = at;
+        this.retention.admitCompleted(job);
+        break;
+      case JobState.Failed:
+        job.finishedAt = at;
+        this.retention.admitFailed(job);
+        break;
+      case JobState.WaitingChildren:
+      case JobState.WaitingParent:
+        q.blocked.set(job.id, job);
+        break;
+    }
+    if (job.x !== null && job.x.ttl > 0) this.syncTtl(job);
+  }
+
+  /** Takes the job out of its state's structure and releases what that state held. */
+  protected detach(job: Job): void {
+    const q = job.queue;
+    switch (job.state) {
+      case JobState.Waiting:
+        if (q.ready.has(job)) q.ready.remove(job);
+        else this.unhold(q, job);
+        break;
+      case JobState.Delayed:
+        this.delays.remove(job);
+        q.delayed.delete(job.id);
+        break;
+      case JobState.Active: {
+        q.active.delete(job.id);
+        this.leases.remove(job);
+        job.lockToken = 0;
+        const g = job.groupId;
+        if (g !== null) this.releaseGroup(q, g);
+        break;
+      }
+      case JobState.Completed:
+      case JobState.Failed:
+        this.retention.release(job);
+        break;
+      case JobState.WaitingChildren:
+      case JobState.WaitingParent:
+        q.blocked.delete(job.id);
+        break;
+    }
+  }
+
+  /** A waiting job held back by its busy group leaves the held list. */
+  private unhold(q: QueueState, job: Job): void {
+    const g = job.groupId!;
+    const held = q.groupHeld.get(g)!;
+    const i = held.indexOf(job);
+    if (i < 0) throw new Error(`job ${job.id} is waiting but neither ready nor held`);
+    held.splice(i, 1);
+    q.heldCount--;
+    if (held.length === 0) q.groupHeld.delete(g);
+  }
+
+  /** The group's active job ended: its held jobs go back to the ready heap in their order. */
+  private releaseGroup(q: QueueState, g: string): void {
+    q.busyGroups.delete(g);
+    const held = q.groupHeld.get(g);
+    if (held === undefined) return;
+    q.groupHeld.delete(g);
+    q.heldCount -= held.length;
+    for (const j of held) q.ready.push(j);
+    this.wantServe(q);
+  }
+
+  /** A job with a ttl is in the ttl timer exactly while it waits (waiting, delayed, blocked). */
+  private syncTtl(job: Job): void {
+    const x = job.x!;
+    const waits = job.state !== JobState.Active && !isFinished(job.state) && this.jobs.get(job.id) === job;
+    if (waits && x.ttlEntry === null) this.ttl.push((x.ttlEntry = new TtlEntry(job, job.createdAt + x.ttl)));
+    else if (!waits && x.ttlEntry !== null) {
+      this.ttl.remove(x.ttlEntry);
+      x.ttlEntry = null;
+    }
+  }
+
+  /** unique_key is held only while the job is unfinished. */
+  protected releaseKeys(job: Job): void {
+    const x = job.x;
+    if (x === null || x.uniqueKey === null) return;
+    const q = job.queue;
+    if (q.uniqueKeys.get(x.uniqueKey) === job.id) q.uniqueKeys.delete(x.uniqueKey);
+  }
+
+  /** Drops the record entirely. */
+  protected forget(job: Job): void {
+    this.jobs.delete(job.id);
+    const x = job.x;
+    if (x !== null) {
+      if (x.customId !== null && this.customIds.get(x.customId) === job.id) this.customIds.delete(x.customId);
+      if (x.ttlEntry !== null) this.syncTtl(job);
+    }
+    this.journal.jobRemoved(job);
+    if (this.events.listening) this.events.emit("removed", job);
+  }
+
+  protected record(job: Job, event: EngineEvent | null): void {
+    this.journal.jobChanged(job);
+    if (event !== null && this.events.listening) this.events.emit(event, job);
+  }
+
+  protected wantServe(q: QueueState): void {
+    if (q.waiters.length > 0 && !q.servePending) {
+      q.servePending = true;
+      this.toServe.push(q);
+    }
+  }
+
+  // ---- checks ----
+
+  protected checkUniqueKey(q: QueueState, key: string, self: number): void {
+    const holder = q.uniqueKeys.get(key);
+    if (holder !== undefined && holder !== self) {
+      throw new ClientError("DUPLICATE", `Duplicate unique_key '${key}' (held by job ${holder})`);
+    }
+  }
+
+  mustBeActive(job: Job): void {
+    if (job.state !== JobState.Active) {
+      throw new ClientError("INVALID_STATE", `Job ${job.id} is not active (state: ${stateName(job)})`);
+    }
+  }
+
+  checkToken(job: Job, token: number | undefined): void {
+    if (token !== undefined && token !== job.lockToken) {
+      throw new ClientError("STALE_LOCK", `Stale lock token for job ${job.id}: the lease expired and the job was redelivered`);
+    }
+  }
+
+  protected withLeaseDeadline(job: Job, now: number): Job {
+    let deadline = now + job.stallTimeout;
+    const timeout = job.x === null ? 0 : job.x.timeout;
+    if (timeout > 0 && job.startedAt + timeout < deadline) deadline = job.startedAt + timeout;
+    job.deadline = deadline;
+    return job;
+  }
+
+  // ---- the transitions the timers and retention call (core.ts) ----
+
+  abstract promote(job: Job, now: number): void;
+  protected abstract leaseEnded(job: Job, now: number): void;
+  abstract expire(job: Job, now: number): void;
+  abstract remove(job: Job): void;
+}
