@@ -156,9 +156,9 @@ export function checkInvariants(engine: Engine): void {
   const fail = (msg: string): never => {
     throw new Error(`invariant: ${msg}`);
   };
-  const perQueue = new Map<QueueState, { waiting: number; delayed: number; active: number; completed: number; failed: number }>();
+  const perQueue = new Map<QueueState, { waiting: number; delayed: number; active: number; completed: number; failed: number; blocked: number }>();
   for (const q of engine.queues.values()) {
-    perQueue.set(q, { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0 });
+    perQueue.set(q, { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, blocked: 0 });
     checkHeap(q.ready, (a, b) => (a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq));
   }
   for (const [id, job] of engine.jobs) {
@@ -198,6 +198,11 @@ export function checkInvariants(engine: Engine): void {
         if (q.failed.get(id) !== job) fail(`failed job ${id} not in the DLQ`);
         if (job.lockToken !== 0) fail(`failed job ${id} kept its lock token`);
         break;
+      case "waitingchildren":
+      case "waitingparent":
+        c.blocked++;
+        if (q.blocked.get(id) !== job) fail(`${s} job ${id} not in its queue's blocked index`);
+        break;
       default:
         fail(`job ${id} in unexpected state ${s}`);
     }
@@ -206,7 +211,7 @@ export function checkInvariants(engine: Engine): void {
     if (x !== null && x.ttl > 0 && (x.ttlEntry !== null) !== waits) fail(`job ${id} (${s}) ttl timer entry: ${x.ttlEntry !== null}`);
     if (x !== null && x.ttlEntry !== null && !e.core.ttl.has(x.ttlEntry)) fail(`job ${id}: ttl entry not in the ttl timer`);
     if (x !== null && x.uniqueKey !== null) {
-      const unfinished = s === "waiting" || s === "delayed" || s === "active";
+      const unfinished = s !== "completed" && s !== "failed";
       const holder = q.uniqueKeys.get(x.uniqueKey);
       if (unfinished && holder !== id) fail(`unfinished job ${id} does not hold its unique_key`);
       if (!unfinished && holder === id) fail(`finished job ${id} still holds its unique_key`);
@@ -221,6 +226,7 @@ export function checkInvariants(engine: Engine): void {
     if (q.active.size !== c.active) fail(`queue ${q.name}: active ${q.active.size} != ${c.active}`);
     if (q.completedCount !== c.completed) fail(`queue ${q.name}: completedCount ${q.completedCount} != ${c.completed}`);
     if (q.failed.size !== c.failed) fail(`queue ${q.name}: failed ${q.failed.size} != ${c.failed}`);
+    if (q.blocked.size !== c.blocked) fail(`queue ${q.name}: blocked ${q.blocked.size} != ${c.blocked}`);
     let held = 0;
     for (const list of q.groupHeld.values()) held += list.length;
     if (held !== q.heldCount) fail(`queue ${q.name}: heldCount ${q.heldCount} != ${held}`);

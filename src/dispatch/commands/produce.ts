@@ -79,7 +79,7 @@ export const produceCommands = [
   defineCommand({
     name: "PUSHB",
     summary: `Adds up to ${pushBatchJobsMax} jobs; ids in input order, null and an entry in errors for each refused one.`,
-    schema: Type.Object({ queue: Queue, jobs: Type.Array(JobSpec, { maxItems: pushBatchJobsMax }) }),
+    schema: Type.Object({ queue: Queue, jobs: Type.Array(JobSpec, { maxItems: pushBatchJobsMax, description: "each: data and the push options of PUSH" }) }),
     raw: { jobs: [{ data: true }] },
     reply: Ok({ ids: Type.Array(Type.Union([Id, Type.Null()])), errors: Type.Optional(Type.Array(ItemError)) }),
     handler(ctx: Ctx, r): HandlerResult {

@@ -1,0 +1,189 @@
+// Numbered migrations, tested on a database written by the 2026-11-25 release (schema version 1,
+// tests/fixtures/ringq-v1.db): it opens in this one, every job and setting comes back, the file
+// is migrated once and says so; a file from a newer release is refused; a migration that fails
+// leaves the file as it was. Plus the record codecs: every JobExtra field has a stored form, and
+// a job with every field set survives a round trip. And OBLITERATE across a restart.
+
+import { Database } from "bun:sqlite";
+import { afterEach, expect, test } from "bun:test";
+import { copyFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pack, unpack } from "msgpackr";
+import { Engine } from "../../src/engine/engine.ts";
+import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
+import { obliterate } from "../../src/engine/queries.ts";
+import { blobExtraKeys, columnExtraFields, decodeJobRow, encodeJobRow, jobColumns, runtimeExtraFields, type JobRow } from "../../src/persistence/codecs.ts";
+import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
+import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
+
+const fixture = join(import.meta.dir, "..", "fixtures", "ringq-v1.db");
+const paths: string[] = [];
+const stores: SqliteStore[] = [];
+
+function tmpPath(): string {
+  const p = join(tmpdir(), `ringq-migrate-${process.pid}-${Math.random().toString(36).slice(2)}.db`);
+  paths.push(p);
+  return p;
+}
+
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
+});
+
+const t0 = 1_764_000_000_000;
+const now = () => t0 + 60;
+
+function open(path: string) {
+  const store = new SqliteStore(path, "sync", now);
+  stores.push(store);
+  const engine = new Engine({ now, journal: store.journal });
+  store.recover(engine);
+  return { store, engine };
+}
+
+function closeAll(): void {
+  for (const s of stores.splice(0)) s.close();
+}
+
+function version(path: string): unknown {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.query("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: unknown }).value;
+  } finally {
+    db.close();
+  }
+}
+
+test("the migrations are numbered 1..n, and this release writes the last", () => {
+  expect(migrations.map((m) => m.version)).toEqual(migrations.map((_, i) => i + 1));
+  expect(schemaVersion).toBe(migrations.length);
+  expect(schemaVersion).toBeGreaterThan(1);
+});
+
+test("a database written by the 2026-11-25 release (version 1) opens, is migrated once, and keeps everything", () => {
+  const path = tmpPath();
+  copyFileSync(fixture, path);
+  expect(version(path)).toBe(1);
+  const { store, engine } = open(path);
+  expect(store.description).toContain(`schema migrated from version 1 to ${schemaVersion}`);
+  expect(store.description).toContain("recovered 7 jobs in 3 queues");
+  const state = (id: number) => engine.getJob(id)?.state;
+  expect([1, 2, 3, 4, 5, 6, 7].map(state)).toEqual([
+    JobState.Waiting, JobState.Waiting, JobState.Delayed, JobState.Waiting /* was active */, JobState.Completed, JobState.Failed, JobState.Waiting,
+  ]);
+  expect(engine.getJob(1)!.name).toBe("welcome");
+  expect(unpack(engine.getJob(1)!.data)).toEqual({ to: "ada@example.com" });
+  const full = engine.getJob(2)!;
+  expect({
+    priority: full.priority, tags: full.x!.tags, uniqueKey: full.x!.uniqueKey, customId: full.x!.customId, groupId: full.x!.groupId,
+    lifo: full.x!.lifo, ttl: full.x!.ttl, timeout: full.x!.timeout, maxAttempts: full.maxAttempts, backoff: full.backoff,
+    backoffFixed: full.x!.backoffFixed, stallTimeout: full.stallTimeout,
+  }).toEqual({
+    priority: 5, tags: ["a", "b"], uniqueKey: "u-1", customId: "c-1", groupId: "g1", lifo: true, ttl: 999_999_999, timeout: 5000,
+    maxAttempts: 7, backoff: 250, backoffFixed: true, stallTimeout: 12_345,
+  });
+  expect(engine.customIds.get("c-1")).toBe(2);
+  expect(engine.queue("emails").uniqueKeys.get("u-1")).toBe(2);
+  const wasActive = engine.getJob(4)!;
+  expect(wasActive.x!.progress).toBe(40);
+  expect(wasActive.x!.progressMsg).toBe("step 2");
+  expect(wasActive.x!.logs!.map((l) => l.message)).toEqual(["started"]);
+  expect(unpack(engine.getJob(5)!.x!.result!)).toEqual({ ok: true });
+  expect(engine.getJob(6)!.x!.error).toBe("boom");
+  expect(engine.queue("paused-q").paused).toBe(true);
+  expect(engine.nextId).toBe(8);
+  store.commit();
+  closeAll();
+  expect(version(path)).toBe(schemaVersion);
+  // Opened again: nothing more to migrate, same content.
+  const again = open(path);
+  expect(again.store.description).not.toContain("migrated");
+  expect(again.engine.getJob(2)!.x!.customId).toBe("c-1");
+  expect(again.engine.queue("paused-q").paused).toBe(true);
+});
+
+test("a database from a newer release is refused, and left as it was", () => {
+  const path = tmpPath();
+  copyFileSync(fixture, path);
+  const db = new Database(path);
+  db.run("UPDATE meta SET value = ? WHERE key = 'schema_version'", [schemaVersion + 1]);
+  db.close();
+  expect(() => open(path)).toThrow(new RegExp(`schema version ${schemaVersion + 1}, written by a newer ringq`));
+  expect(version(path)).toBe(schemaVersion + 1);
+});
+
+test("a migration that fails rolls back: the file keeps its version and its jobs", () => {
+  const path = tmpPath();
+  copyFileSync(fixture, path);
+  const db = new Database(path);
+  db.run("CREATE TABLE records (x INTEGER)"); // in the way of migration 2
+  db.close();
+  expect(() => open(path)).toThrow(/migrating the schema from version 1 to \d+ failed .*the file is unchanged/);
+  expect(version(path)).toBe(1);
+  const check = new Database(path, { readonly: true });
+  expect((check.query("SELECT count(*) AS n FROM jobs").get() as { n: number }).n).toBe(7);
+  check.close();
+});
+
+test("every JobExtra field has a stored form (a column, a blob key, or runtime-only)", () => {
+  const covered = new Set<string>([...columnExtraFields, ...runtimeExtraFields, ...blobExtraKeys]);
+  const fields = Object.keys(new JobExtra());
+  expect(fields.filter((f) => !covered.has(f))).toEqual([]);
+  // And nothing is stored that the engine does not have.
+  expect([...covered].filter((f) => !fields.includes(f))).toEqual([]);
+});
+
+test("a job with every stored field set survives the row codec", () => {
+  const q = new QueueState("codec");
+  const j = new Job(42, q, pack({ a: 1 }) as Uint8Array, -3, 1000, 2000, 9, 77, 1234);
+  const x = j.extra();
+  Object.assign(x, {
+    stallCount: 2, ttl: 5, timeout: 6, backoffFixed: true, uniqueKey: "u", customId: "c", groupId: "g", tags: ["t1", "t2"],
+    lifo: true, removeOnComplete: true, removeOnFail: true, progress: 55, progressMsg: "m", result: new Uint8Array([1, 2, 3]),
+    error: "e", logs: [{ timestamp: 1, message: "l", level: "warn" }], dependsOn: [1, 2], pendingDeps: 1, dependents: [3],
+  });
+  j.name = "nm";
+  j.state = JobState.Failed;
+  j.seq = -17;
+  j.startedAt = 3000;
+  j.finishedAt = 4000;
+  j.attempts = 4;
+  const a: (number | Uint8Array | null)[] = new Array(jobColumns.length).fill(null);
+  encodeJobRow(j, 5, a, 0);
+  const row = Object.fromEntries(jobColumns.map((c, i) => [c, a[i]])) as unknown as JobRow;
+  expect(row.q).toBe(5);
+  const back = decodeJobRow(row, q);
+  const plain = (job: Job) => ({ ...job, x: { ...job.x, result: Array.from(job.x!.result!), ttlEntry: null }, queue: job.queue.name, data: Array.from(job.data), deadline: job.deadline });
+  expect(plain(back)).toEqual(plain(j));
+});
+
+test("OBLITERATE of a paused queue is journaled: after a restart the queue is gone, not paused", () => {
+  const path = tmpPath();
+  const a = open(path);
+  a.engine.setPaused(a.engine.queue("ob"), true);
+  a.engine.push({ queue: "ob", data: pack(1) as Uint8Array });
+  a.store.commit();
+  expect(obliterate(a.engine, a.engine.queue("ob"))).toBe(1);
+  a.store.commit();
+  closeAll();
+  const b = open(path);
+  expect(b.engine.queues.has("ob")).toBe(false);
+  expect(b.engine.queue("ob").paused).toBe(false);
+  expect(b.engine.jobs.size).toBe(0);
+});
+
+test("a queue obliterated and pushed to again in the same turn is a fresh queue on disk", () => {
+  const path = tmpPath();
+  const a = open(path);
+  a.engine.setPaused(a.engine.queue("re"), true);
+  a.store.commit();
+  obliterate(a.engine, a.engine.queue("re"));
+  const id = a.engine.push({ queue: "re", data: pack(2) as Uint8Array });
+  a.store.commit();
+  closeAll();
+  const b = open(path);
+  expect(b.engine.queue("re").paused).toBe(false);
+  expect(b.engine.getJob(id)!.queue.name).toBe("re");
+});
