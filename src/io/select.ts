@@ -1,5 +1,5 @@
 // Picks the I/O backend once at start-up (RINGQ_IO=auto|uring|bun) and says why.
-// auto tries io_uring (uring.ts probes: dlopen the shim, ring flags, opcodes, buffer ring,
+// auto tries io_uring (uring-probe.ts probes: dlopen the shim, ring flags, opcodes, buffer ring,
 // loopback self-test) and falls back to Bun sockets with the reason and the remedy.
 // A forced `uring` that is unavailable is a start-up error.
 
@@ -19,7 +19,7 @@ export async function selectBackend(mode: IoMode): Promise<Selection> {
     const backend = new BunBackend();
     return { backend, logLine: `IO backend: ${backend.description}: RINGQ_IO=bun` };
   }
-  const { probeUring } = await import("./uring.ts");
+  const { probeUring } = await import("./uring-probe.ts");
   const probe = await probeUring();
   if (probe.ok) {
     const backend = probe.backend;

@@ -99,3 +99,10 @@ export function openShim(path = shimPath): Shim {
   opened.set(path, shim);
   return shim;
 }
+
+/** errno values the backend reports by name. */
+export const ERRNO: Record<number, string> = {
+  1: "EPERM", 12: "ENOMEM", 13: "EACCES", 22: "EINVAL", 24: "EMFILE", 38: "ENOSYS",
+  95: "EOPNOTSUPP", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 110: "ETIMEDOUT",
+};
+export const errnoName = (e: number): string => ERRNO[e] ?? `errno ${e}`;

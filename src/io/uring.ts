@@ -13,8 +13,7 @@
 // wrapped once; per-connection state lives in typed arrays indexed by slot; no BigInt, no
 // per-message allocation on the hot path.
 
-import { toArrayBuffer, type Pointer } from "bun:ffi";
-import { readdirSync, readlinkSync } from "node:fs";
+import type { Pointer } from "bun:ffi";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { release } from "node:os";
@@ -23,31 +22,23 @@ import {
   outputBytesHighWater,
   outputBytesLowWater,
   shutdownFlushMs,
-  uringBunPollValidateMs,
-  uringCommandsMax,
-  uringCompletionsMax,
-  uringCqEntries,
   uringIdleWaitLongMs,
   uringIdleWaitMaxMs,
   uringIdleWaitsBeforeLong,
   uringListenBacklog,
-  uringProbeTimeoutMs,
   uringRecvBufferBytes,
-  uringRecvBuffers,
   uringSendChunkBytes,
   uringSendChunks,
   uringSendChunksPerConnectionMax,
   uringSendChunksReserve,
   uringSendChunksSmall,
   uringSliceMs,
-  uringSqEntries,
   uringStopAbortMs,
 } from "../constants.ts";
 import {
   CMD_ACCEPT,
   CMD_CANCEL,
   CMD_CLOSE,
-  CMD_INTS,
   CMD_POLL,
   CMD_RECV,
   CMD_RECYCLE,
@@ -56,6 +47,7 @@ import {
   CQE_F_BUFFER,
   CQE_F_MORE,
   CQE_INTS,
+  errnoName,
   MODE_NAMES,
   OP_ACCEPT,
   OP_CANCEL,
@@ -64,15 +56,6 @@ import {
   OP_POLL,
   OP_RECV,
   OP_SEND,
-  openShim,
-  REGION_CMDS,
-  REGION_CQES,
-  REGION_RECV,
-  REGION_SEND,
-  REGION_STATS,
-  shimPath,
-  STAGE_NAMES,
-  STAT_ENTERS,
   type Shim,
   ud,
   udGen,
@@ -81,53 +64,9 @@ import {
   UD_GEN_MASK,
 } from "./uring-abi.ts";
 import { SendArena } from "./uring-output.ts";
+import { UringRing } from "./uring-ring.ts";
+import { Doorbell, validateBunPoll, type BunPoll } from "./uring-wake.ts";
 import type { ConnId, IoBackend, IoHandler, IoStats } from "./types.ts";
-
-export type Probe = { ok: true; backend: UringBackend } | { ok: false; reason: string; remedy: string };
-
-const ERRNO: Record<number, string> = {
-  1: "EPERM", 12: "ENOMEM", 13: "EACCES", 22: "EINVAL", 24: "EMFILE", 38: "ENOSYS",
-  95: "EOPNOTSUPP", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 110: "ETIMEDOUT",
-};
-const errnoName = (e: number): string => ERRNO[e] ?? `errno ${e}`;
-
-const remedyBuild = "install gcc and liburing-dev (apt-get install gcc liburing-dev), then run: bun run build:ffi";
-const remedyKernel =
-  "io_uring needs Linux >= 6.1 with io_uring enabled (sysctl kernel.io_uring_disabled=0); under Docker, run with the seccomp profile in README.md (Docker)";
-
-/**
- * Everything RINGQ_IO=auto checks before choosing io_uring: the shim loads, the kernel takes the
- * ring flags and opcodes, a buffer ring registers, and a loopback accept/recv/send/close runs
- * through a throwaway ring within uringProbeTimeoutMs. Then the real ring is created.
- * RINGQ_URING_SHIM overrides the shim's path (tests use it to force the fallback).
- */
-export async function probeUring(): Promise<Probe> {
-  const path = process.env.RINGQ_URING_SHIM || shimPath;
-  let shim: Shim;
-  try {
-    shim = openShim(path);
-  } catch (e) {
-    const remedy = process.env.RINGQ_URING_SHIM
-      ? `RINGQ_URING_SHIM=${path} is set: point it at a built libringq_uring.so, or unset it to use ${shimPath}`
-      : remedyBuild;
-    return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy };
-  }
-  const out = new Int32Array(4);
-  const err = shim.ringq_probe(out, uringProbeTimeoutMs);
-  if (err !== 0 || out[0] !== 0) {
-    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
-    return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
-  }
-  const ctx = shim.ringq_create(
-    uringSqEntries, uringCqEntries, uringRecvBuffers, uringRecvBufferBytes,
-    uringSendChunks * uringSendChunkBytes, uringCommandsMax, uringCompletionsMax, out,
-  );
-  if (ctx === null) {
-    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
-    return { ok: false, reason: `${stage} ${errnoName(out[2]!)} (server ring)`, remedy: remedyKernel };
-  }
-  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!) };
-}
 
 // Slot states.
 const FREE = 0;
@@ -139,17 +78,11 @@ const CLOSING = 3;
 
 const LISTENER_SLOT = 0;
 
-export class UringBackend implements IoBackend {
+export class UringBackend extends UringRing implements IoBackend {
   readonly name = "uring" as const;
   /** Completed at listen() with how Bun's work ends a wait in the ring. */
   description: string;
-
-  private readonly cmds: Int32Array;
-  private readonly cqes: Int32Array;
-  private readonly recv: Uint8Array;
-  private readonly shimStats: Float64Array;
   private readonly out: SendArena;
-  private ncmd = 0;
 
   // Per-slot connection state (slot 0 is the listener).
   private readonly fd = new Int32Array(connectionsMax + 1);
@@ -168,65 +101,29 @@ export class UringBackend implements IoBackend {
 
   private handler: IoHandler | null = null;
   private listenFd = -1;
-  /** Bun's epoll fds whose POLL ended a wait at validation; empty: doorbell mode. */
-  private bunPollFds: number[] = [];
-  /** Every candidate epoll fd, by the index its POLL carries in user_data's generation field. */
-  private pollCandidates: number[] = [];
+  /** Bun's epoll fds whose POLL ends a wait (validated at listen); none: doorbell mode. */
+  private bunPoll: BunPoll = { fds: [], candidates: [] };
+  private readonly doorbell: Doorbell;
   private bunHasWork = false;
   /** wake() was called since the last iteration: do not wait in the ring. */
   private woken = false;
   /** Waits in a row that ended with nothing to do. */
   private idleWaits = 0;
   private turnScheduled = false;
-  private parked = false;
   private deadlineAt = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
   private stopping = false;
   private ended = false;
-  private fatal: Error | null = null;
   private readonly st: IoStats = { backend: "uring", connectionsOpen: 0, connectionsAccepted: 0, bytesIn: 0, bytesOut: 0, turns: 0 };
 
-  constructor(
-    private readonly shim: Shim,
-    private readonly ctx: Pointer,
-    mode: number,
-    private readonly doorbellFd: number,
-  ) {
-    const region = (id: number): ArrayBuffer => {
-      const p = shim.ringq_region(ctx, id)!;
-      return toArrayBuffer(p, 0, shim.ringq_region_bytes(ctx, id));
-    };
-    this.cmds = new Int32Array(region(REGION_CMDS));
-    this.cqes = new Int32Array(region(REGION_CQES));
-    this.recv = new Uint8Array(region(REGION_RECV));
-    this.shimStats = new Float64Array(region(REGION_STATS));
+  constructor(shim: Shim, ctx: Pointer, mode: number, doorbellFd: number) {
+    super(shim, ctx);
     this.out = new SendArena(
-      new Uint8Array(region(REGION_SEND)), uringSendChunkBytes, uringSendChunks,
+      this.sendRegion, uringSendChunkBytes, uringSendChunks,
       connectionsMax + 1, uringSendChunksPerConnectionMax, uringSendChunksReserve, uringSendChunksSmall,
     );
     for (let s = connectionsMax; s >= 1; s--) this.freeSlots.push(s);
+    this.doorbell = new Doorbell(shim, ctx, doorbellFd, (i) => this.complete(i), () => this.wake());
     this.description = `io_uring (kernel-level async, ${MODE_NAMES[mode] ?? `mode ${mode}`}, kernel ${release()})`;
-  }
-
-  // ---- commands ----
-
-  private cmd(op: number, fd: number, u: number, a: number, b: number): void {
-    if (this.ncmd === uringCommandsMax) {
-      const err = this.shim.ringq_submit(this.ctx, this.ncmd);
-      this.ncmd = 0;
-      if (err < 0) this.fail(`io_uring submit failed: ${errnoName(-err)}`);
-    }
-    const i = this.ncmd++ * CMD_INTS;
-    const c = this.cmds;
-    c[i] = op;
-    c[i + 1] = fd;
-    c[i + 2] = u;
-    c[i + 3] = a;
-    c[i + 4] = b;
-  }
-
-  private fail(message: string): void {
-    this.fatal ??= new Error(`${message}. The server cannot continue on io_uring; restart it with RINGQ_IO=bun`);
   }
 
   // ---- listen and start-up validation ----
@@ -243,55 +140,12 @@ export class UringBackend implements IoBackend {
     this.listenFd = fd;
     this.cmd(CMD_ACCEPT, fd, ud(OP_ACCEPT, 0, LISTENER_SLOT), 0, 0);
     // RINGQ_URING_WAKE=doorbell skips the POLL (tests use it to run the doorbell path).
-    this.bunPollFds = process.env.RINGQ_URING_WAKE === "doorbell" ? [] : await this.validateBunPoll();
-    this.description = `${this.description}, ${this.bunPollFds.length > 0 ? "POLL on Bun's epoll" : "eventfd doorbell"}`;
+    if (process.env.RINGQ_URING_WAKE !== "doorbell") {
+      this.bunPoll = await validateBunPoll(this, LISTENER_SLOT);
+    }
+    this.description = `${this.description}, ${this.bunPoll.fds.length > 0 ? "POLL on Bun's epoll" : "eventfd doorbell"}`;
     this.schedule();
     return this.shim.ringq_local_port(fd);
-  }
-
-  /**
-   * Arms a multishot POLL on each of Bun's epoll fds, makes Bun's loop busy (a loopback connect
-   * through Bun.listen/Bun.connect) and keeps the fds whose POLL fired within the bound.
-   */
-  private async validateBunPoll(): Promise<number[]> {
-    const candidates: number[] = [];
-    for (const name of readdirSync("/proc/self/fd")) {
-      try {
-        if (readlinkSync(`/proc/self/fd/${name}`) === "anon_inode:[eventpoll]") candidates.push(Number(name));
-      } catch {
-        // closed while listing
-      }
-    }
-    if (candidates.length === 0 || candidates.length > UD_GEN_MASK) return [];
-    this.pollCandidates = candidates;
-    // Drain what the ring already has (the first accept's submission) before validating.
-    this.run(0, 0);
-    candidates.forEach((fd, i) => this.cmd(CMD_POLL, fd, ud(OP_POLL, i, LISTENER_SLOT), 0, 0));
-    this.run(0, 0);
-    const fired = new Set<number>();
-    const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {}, open() {} } });
-    const client = Bun.connect({ hostname: "127.0.0.1", port: server.port, socket: { data() {}, open() {} } });
-    const until = Date.now() + uringBunPollValidateMs;
-    while (fired.size === 0 && Date.now() < until) {
-      const n = this.run(1, 1000 * Math.max(1, until - Date.now()));
-      for (let i = 0; i < n; i++) {
-        const u = this.cqes[i * CQE_INTS]!;
-        if (udOp(u) === OP_POLL) fired.add(candidates[udGen(u)]!);
-        else this.complete(i); // nothing else is open yet, but keep the accept path honest
-      }
-    }
-    (await client).end();
-    server.stop(true);
-    for (const fd of candidates) if (!fired.has(fd)) this.cmd(CMD_CANCEL, fd, ud(OP_IGNORE, 0, LISTENER_SLOT), 0, 0);
-    return [...fired];
-  }
-
-  /** Only for start-up and stop: one run, completions left in cqes. */
-  private run(waitNr: number, timeoutUs: number): number {
-    const n = this.shim.ringq_run(this.ctx, this.ncmd, waitNr, timeoutUs);
-    this.ncmd = 0;
-    if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
-    return n < 0 ? 0 : n;
   }
 
   // ---- the loop ----
@@ -305,16 +159,20 @@ export class UringBackend implements IoBackend {
   private readonly turn = (): void => {
     this.turnScheduled = false;
     if (this.ended || this.handler === null) return;
-    if (this.parked) this.unpark();
+    if (this.doorbell.parked) this.doorbell.unpark();
     const start = Date.now();
     let wait = false;
     for (;;) {
       let timeoutUs = 0;
       if (wait) {
         const left = this.deadlineAt - Date.now();
-        if (this.bunPollFds.length === 0) {
+        if (this.bunPoll.fds.length === 0) {
           // Doorbell mode: hand the thread back to Bun until the ring or a deadline calls.
-          if (left > 0) return this.park(left);
+          if (left > 0) {
+            if (this.doorbell.park(left)) return;
+            this.schedule();
+            return;
+          }
         } else {
           // A server idle for a while waits longer: Bun's sockets and signals still end the
           // wait at once through the POLL; only Bun timers run later (see constants.ts).
@@ -322,9 +180,7 @@ export class UringBackend implements IoBackend {
           timeoutUs = left <= 0 ? 0 : 1000 * Math.min(left, cap);
         }
       }
-      const n = this.shim.ringq_run(this.ctx, this.ncmd, timeoutUs > 0 ? 1 : 0, timeoutUs);
-      this.ncmd = 0;
-      if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
+      const n = this.run(timeoutUs > 0 ? 1 : 0, timeoutUs);
       for (let i = 0; i < n; i++) this.complete(i);
       if (n > 0 || this.ncmd > 0) this.idleWaits = 0;
       else if (timeoutUs > 0) this.idleWaits++;
@@ -352,47 +208,6 @@ export class UringBackend implements IoBackend {
     this.schedule();
   };
 
-  /** Doorbell mode, idle: the ring's eventfd (relayed to a pipe) or the deadline wakes us. */
-  private park(delayMs: number): void {
-    this.shim.ringq_set_notify(this.ctx, 1);
-    // A completion that raced the toggle would ring no bell: look once more before sleeping.
-    const n = this.shim.ringq_run(this.ctx, 0, 0, 0);
-    if (n > 0) {
-      this.shim.ringq_set_notify(this.ctx, 0);
-      for (let i = 0; i < n; i++) this.complete(i);
-      this.schedule();
-      return;
-    }
-    this.parked = true;
-    this.readDoorbell();
-    if (delayMs !== Infinity) this.timer = setTimeout(() => this.wake(), delayMs);
-  }
-
-  private unpark(): void {
-    this.parked = false;
-    this.shim.ringq_set_notify(this.ctx, 0);
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  private doorbell: { read(): Promise<{ done: boolean }>; cancel(): Promise<void> } | null = null;
-  private doorbellPending = false;
-
-  private readDoorbell(): void {
-    if (this.doorbellPending || this.doorbellFd < 0) return;
-    const reader = (this.doorbell ??= Bun.file(this.doorbellFd).stream().getReader());
-    this.doorbellPending = true;
-    reader.read().then(
-      (r) => {
-        this.doorbellPending = false;
-        if (!r.done) this.wake();
-      },
-      () => {
-        this.doorbellPending = false;
-      },
-    );
-  }
-
   wake(): void {
     this.woken = true;
     this.schedule();
@@ -400,7 +215,7 @@ export class UringBackend implements IoBackend {
 
   // ---- completions ----
 
-  private complete(i: number): void {
+  complete(i: number): void {
     const q = i * CQE_INTS;
     const u = this.cqes[q]!;
     const res = this.cqes[q + 1]!;
@@ -455,8 +270,8 @@ export class UringBackend implements IoBackend {
     } else if (op === OP_POLL) {
       this.bunHasWork = true;
       // Re-arm a kept POLL the kernel ended (a cancelled candidate's last completion is not kept).
-      const fd = this.pollCandidates[udGen(u)];
-      if (!(flags & CQE_F_MORE) && res >= 0 && !this.stopping && fd !== undefined && this.bunPollFds.includes(fd)) {
+      const fd = this.bunPoll.candidates[udGen(u)];
+      if (!(flags & CQE_F_MORE) && res >= 0 && !this.stopping && fd !== undefined && this.bunPoll.fds.includes(fd)) {
         this.cmd(CMD_POLL, fd, u, 0, 0);
       }
     }
@@ -572,7 +387,7 @@ export class UringBackend implements IoBackend {
       this.shim.ringq_destroy(this.ctx);
       return;
     }
-    if (this.parked) this.wake();
+    if (this.doorbell.parked) this.wake();
     // Stop accepting: cancel the multishot accept (it holds its own file reference), then close.
     this.cmd(CMD_CANCEL, this.listenFd, ud(OP_IGNORE, 0, LISTENER_SLOT), 0, 0);
     this.wake();
@@ -595,8 +410,7 @@ export class UringBackend implements IoBackend {
     const closeUntil = Date.now() + uringStopAbortMs;
     while (live().length > 0 && Date.now() < closeUntil) await Bun.sleep(2);
     this.ended = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.doorbell?.cancel().catch(() => {});
+    this.doorbell.stop();
     this.handler = null;
     // queue_exit cancels what is left; the memory goes with the ring.
     this.shim.ringq_destroy(this.ctx);
@@ -604,10 +418,5 @@ export class UringBackend implements IoBackend {
 
   stats(): IoStats {
     return { ...this.st };
-  }
-
-  /** io_uring_enter calls made so far (bench and tests: syscalls per request). */
-  enters(): number {
-    return this.shimStats[STAT_ENTERS]!;
   }
 }

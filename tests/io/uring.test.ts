@@ -4,7 +4,7 @@
 // io_uring, printing why.
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { probeUring } from "../../src/io/uring.ts";
+import { probeUring } from "../../src/io/uring-probe.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 

@@ -1,0 +1,60 @@
+// RINGQ_IO=auto's check for io_uring, and the real ring once every stage passed: the shim loads,
+// the kernel takes the ring flags and opcodes, a buffer ring registers, and a loopback
+// accept/recv/send/close runs through a throwaway ring within uringProbeTimeoutMs. A failure is a
+// reason (the stage and errno) and a remedy for the operator; select.ts falls back with them.
+
+import type { Pointer } from "bun:ffi";
+import {
+  uringCommandsMax,
+  uringCompletionsMax,
+  uringCqEntries,
+  uringProbeTimeoutMs,
+  uringRecvBufferBytes,
+  uringRecvBuffers,
+  uringSendChunkBytes,
+  uringSendChunks,
+  uringSqEntries,
+} from "../constants.ts";
+import { errnoName, openShim, shimPath, STAGE_NAMES, type Shim } from "./uring-abi.ts";
+import { UringBackend } from "./uring.ts";
+
+export type Probe = { ok: true; backend: UringBackend } | { ok: false; reason: string; remedy: string };
+
+const remedyBuild = "install gcc and liburing-dev (apt-get install gcc liburing-dev), then run: bun run build:ffi";
+const remedyKernel =
+  "io_uring needs Linux >= 6.1 with io_uring enabled (sysctl kernel.io_uring_disabled=0); under Docker, run with the seccomp profile in README.md (Docker)";
+
+/**
+ * Everything RINGQ_IO=auto checks before choosing io_uring: the shim loads, the kernel takes the
+ * ring flags and opcodes, a buffer ring registers, and a loopback accept/recv/send/close runs
+ * through a throwaway ring within uringProbeTimeoutMs. Then the real ring is created.
+ * RINGQ_URING_SHIM overrides the shim's path (tests use it to force the fallback).
+ */
+export async function probeUring(): Promise<Probe> {
+  const path = process.env.RINGQ_URING_SHIM || shimPath;
+  let shim: Shim;
+  try {
+    shim = openShim(path);
+  } catch (e) {
+    const remedy = process.env.RINGQ_URING_SHIM
+      ? `RINGQ_URING_SHIM=${path} is set: point it at a built libringq_uring.so, or unset it to use ${shimPath}`
+      : remedyBuild;
+    return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy };
+  }
+  const out = new Int32Array(4);
+  const err = shim.ringq_probe(out, uringProbeTimeoutMs);
+  if (err !== 0 || out[0] !== 0) {
+    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
+    return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
+  }
+  const ctx = shim.ringq_create(
+    uringSqEntries, uringCqEntries, uringRecvBuffers, uringRecvBufferBytes,
+    uringSendChunks * uringSendChunkBytes, uringCommandsMax, uringCompletionsMax, out,
+  );
+  if (ctx === null) {
+    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
+    return { ok: false, reason: `${stage} ${errnoName(out[2]!)} (server ring)`, remedy: remedyKernel };
+  }
+  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!) };
+}
+

@@ -1,0 +1,70 @@
+// The ring itself, below connections: the shim's C regions wrapped once (commands, completions,
+// recv buffers, send arena, stats), the command buffer that becomes SQEs, one run = one
+// io_uring_enter, and the fail-stop for a ring that errors. The connection logic (uring.ts)
+// builds on it; nothing here knows about slots or the server.
+
+import { toArrayBuffer, type Pointer } from "bun:ffi";
+import { uringCommandsMax } from "../constants.ts";
+import { CMD_INTS, errnoName, REGION_CMDS, REGION_CQES, REGION_RECV, REGION_SEND, REGION_STATS, STAT_ENTERS, type Shim } from "./uring-abi.ts";
+
+export class UringRing {
+  protected readonly cmds: Int32Array;
+  readonly cqes: Int32Array;
+  protected readonly recv: Uint8Array;
+  protected readonly sendRegion: Uint8Array;
+  private readonly shimStats: Float64Array;
+  protected ncmd = 0;
+  /** Set by fail(); the loop throws it at the end of the iteration. */
+  protected fatal: Error | null = null;
+
+  constructor(
+    protected readonly shim: Shim,
+    protected readonly ctx: Pointer,
+  ) {
+    // Memory the kernel reads or writes lives in C; each region is wrapped once for the
+    // process's life (small JS typed arrays can move, DESIGN.md section 1).
+    const region = (id: number): ArrayBuffer => {
+      const p = shim.ringq_region(ctx, id)!;
+      return toArrayBuffer(p, 0, shim.ringq_region_bytes(ctx, id));
+    };
+    this.cmds = new Int32Array(region(REGION_CMDS));
+    this.cqes = new Int32Array(region(REGION_CQES));
+    this.recv = new Uint8Array(region(REGION_RECV));
+    this.sendRegion = new Uint8Array(region(REGION_SEND));
+    this.shimStats = new Float64Array(region(REGION_STATS));
+  }
+
+  /** Queues one command record; a full buffer is submitted first (one extra enter). */
+  cmd(op: number, fd: number, u: number, a: number, b: number): void {
+    if (this.ncmd === uringCommandsMax) {
+      const err = this.shim.ringq_submit(this.ctx, this.ncmd);
+      this.ncmd = 0;
+      if (err < 0) this.fail(`io_uring submit failed: ${errnoName(-err)}`);
+    }
+    const i = this.ncmd++ * CMD_INTS;
+    const c = this.cmds;
+    c[i] = op;
+    c[i + 1] = fd;
+    c[i + 2] = u;
+    c[i + 3] = a;
+    c[i + 4] = b;
+  }
+
+  /** One run: submits the queued commands and waits for waitNr completions, at most timeoutUs;
+   *  the completions are left in cqes. */
+  run(waitNr: number, timeoutUs: number): number {
+    const n = this.shim.ringq_run(this.ctx, this.ncmd, waitNr, timeoutUs);
+    this.ncmd = 0;
+    if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
+    return n < 0 ? 0 : n;
+  }
+
+  protected fail(message: string): void {
+    this.fatal ??= new Error(`${message}. The server cannot continue on io_uring; restart it with RINGQ_IO=bun`);
+  }
+
+  /** io_uring_enter calls made so far (bench and tests: syscalls per request). */
+  enters(): number {
+    return this.shimStats[STAT_ENTERS]!;
+  }
+}
