@@ -10,10 +10,18 @@ const MiB = 1024 * KiB;
 export const frameBytesMax = 16 * MiB;
 /** Largest `data` of one job, encoded. Keeps one job from eating the memory of thousands. */
 export const jobDataBytesMax = 10 * MiB;
+/** Nesting of arrays and maps inside a payload (data, result). Deeper input is refused: replies
+ *  and JSON conversions recurse over it, and 24,000 levels once broke a reply half-way. */
+export const payloadDepthMax = 64;
 /** Jobs in one PUSHB. flashQ's limit; over it is an error, not a silent truncation. */
 export const pushBatchJobsMax = 1000;
 /** Jobs one PULLB may return; bounds one reply's size and one turn's work. */
 export const pullBatchJobsMax = 1000;
+/** What one reply's items may add up to (the jobs of a PULLB or a listing, by jobBytesBound):
+ *  the frame limit less room for the envelope. Past it a batch is cut and the rest stay. */
+export const replyItemsBytesMax = frameBytesMax - 64 * KiB;
+/** Largest result an ACK may store, encoded: the same bound as job data, so a job's replies fit. */
+export const resultBytesMax = jobDataBytesMax;
 /** Ids in one ACKB / GETJOBSBATCH. */
 export const idsBatchMax = 10_000;
 /** Queue name length (PROTOCOL.md: 1-256 chars of letters, digits, `_-.:`). */
@@ -43,6 +51,12 @@ export const inputPausedBytesMax = frameBytesMax + 1 * MiB;
 export const shutdownFlushMs = 2_000;
 
 // ---- engine ----
+/** Queues at once. An empty queue (no job, no parked puller, no setting) is dropped at once and
+ *  costs nothing; this bounds the ones that hold something, at a few hundred bytes each. */
+export const queuesMax = 100_000;
+/** Queue names whose event counters are kept (~100 bytes each), live queues first: a queue that
+ *  empties and fills again keeps counting from where it was. */
+export const queueCountersMax = 2 * queuesMax;
 /** Default max_attempts: finite, so a poison job ends in the DLQ instead of looping forever. */
 export const maxAttemptsDefault = 3;
 /** Upper bound for max_attempts a client may ask for. */
@@ -69,8 +83,11 @@ export const finishedJobAgeMsDefault = 60 * 60 * 1000;
 export const prunePerTickMax = 10_000;
 /** Expired leases / due delays handled in one tick before yielding back to I/O. */
 export const timersPerTickMax = 50_000;
-/** GETJOBS / DLQ page size limit. */
+/** GETJOBS / DLQ / LISTQUEUES page size limit. */
 export const listLimitMax = 10_000;
+/** Jobs one GETJOBS walks inside one queue to reach its offset and fill its page; deeper pages
+ *  are refused (LIMIT) so that no listing holds the loop for more than a few milliseconds. */
+export const listWalkMax = 100_000;
 /** Progress messages and log lines kept per job. */
 export const logsPerJobMax = 1_000;
 export const logMessageCharsMax = 8 * KiB;
@@ -167,6 +184,7 @@ function assert(ok: boolean, what: string): void {
   if (!ok) throw new Error(`constants.ts: ${what}`);
 }
 assert(jobDataBytesMax < frameBytesMax, "a job's data must fit in one frame");
+assert(jobDataBytesMax < replyItemsBytesMax && resultBytesMax < replyItemsBytesMax, "one job (its data), and one result, fit one reply");
 assert(outputBytesLowWater < outputBytesHighWater, "low water below high water");
 assert(inputPausedBytesMax >= frameBytesMax, "a paused connection can still hold one whole frame");
 assert(pushBatchJobsMax <= idsBatchMax, "PUSHB ids fit an ids batch");

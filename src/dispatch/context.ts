@@ -3,6 +3,7 @@
 // Handlers are synchronous; a deferred reply is delivered through the function defer() returns.
 
 import type { Engine, EngineEvent } from "../engine/engine.ts";
+import type { PullWaiter } from "../engine/model.ts";
 
 export type Reply = Record<string, unknown>;
 
@@ -26,12 +27,21 @@ export interface ServerInfo {
   readonly stats: { internalErrors: number };
 }
 
+/**
+ * Delivers a deferred reply. true: written. false: nothing was written, because the reply would
+ * exceed the frame limit (answer again with less: an error reply always fits) or because the
+ * connection is gone (then every later answer is false too).
+ */
+export type Answer = (reply: Reply) => boolean;
+
 export interface Ctx {
   readonly engine: Engine;
   readonly session: Session;
   readonly server: ServerInfo;
-  /** The reply will be given later, exactly once, through the returned function. */
-  defer(): (reply: Reply) => void;
+  /** The reply will be given later through the returned function, which succeeds once. */
+  defer(): Answer;
+  /** Whether this parked pull of the connection must wait (it owes too much output now). */
+  readonly deliveryBlocked: (w: PullWaiter) => boolean;
   /** Starts (or changes) pushing events of a queue ("*": all) to this connection. */
   subscribe(queue: string, events: readonly EngineEvent[] | null): void;
   /** Stops them for one queue, or all when null; returns how many subscriptions ended. */
@@ -41,15 +51,18 @@ export interface Ctx {
 /** Parks a request: registers its cancel with the session and removes it once answered. */
 export function park(
   ctx: Ctx,
-  start: (answer: (reply: Reply) => void) => (() => void) | null,
+  start: (answer: Answer) => (() => void) | null,
 ): typeof DEFERRED {
   const send = ctx.defer();
   let cancel: (() => void) | null = null;
   let answered = false;
   cancel = start((reply) => {
-    answered = true;
-    if (cancel !== null) ctx.session.parked.delete(cancel);
-    send(reply);
+    const ok = send(reply);
+    if (ok) {
+      answered = true;
+      if (cancel !== null) ctx.session.parked.delete(cancel);
+    }
+    return ok;
   });
   if (!answered && cancel !== null) ctx.session.parked.add(cancel);
   return DEFERRED;

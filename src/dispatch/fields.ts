@@ -10,6 +10,7 @@ import {
   keyCharsMax,
   maxAttemptsMax,
   queueNameCharsMax,
+  replyItemsBytesMax,
   tagCharsMax,
   tagsMax,
 } from "../constants.ts";
@@ -86,6 +87,26 @@ export const JobObject = jobObject(false);
 export const SparseJobObject = jobObject(true);
 export const StateName = Type.String({ description: "waiting, delayed, active, completed, failed, waitingchildren, waitingparent or unknown" });
 export const JobWithState = Type.Intersect([JobObject, Type.Object({ state: StateName })]);
+
+/** EXT: set when a listing was cut before its limit because one reply frame could not hold more. */
+export const Truncated = Opt(Type.Literal(true, { description: "EXT: the listing was cut to fit one reply frame; page on with offset" }));
+
+/** Counts the bytes a reply's items may take (replyItemsBytesMax); the first item always fits. */
+export class ReplyBudget {
+  private left = replyItemsBytesMax;
+  private items = 0;
+  truncated = false;
+
+  take(bytes: number): boolean {
+    if (bytes > this.left && this.items > 0) {
+      this.truncated = true;
+      return false;
+    }
+    this.left -= bytes;
+    this.items++;
+    return true;
+  }
+}
 
 /** A success reply with these fields besides `ok`. */
 export const Ok = (fields: Record<string, TSchema> = {}) => Type.Object({ ok: Type.Literal(true), ...fields });

@@ -80,7 +80,7 @@ export class Registry {
         throw new ClientError("AUTH_REQUIRED", "Authentication required: send AUTH with a token first");
       }
       if (c === undefined) throw new ClientError("UNKNOWN_COMMAND", `Unknown command: ${cmd.slice(0, 64)}`);
-      const invalid = validationError(c, body);
+      const invalid = validationError(c, body) ?? (c.rawSpec === undefined ? null : invalidPayload(c, body, c.rawSpec));
       if (invalid !== null) throw new ClientError("INVALID", invalid);
       return c.handler(ctx, body as never);
     } catch (e) {
@@ -97,6 +97,12 @@ function validationError(c: Command, body: unknown): string | null {
   if (first === undefined) return `Invalid ${c.name} request`;
   const field = first.path.replace(/^\//, "").replace(/\//g, ".") || "(request)";
   return `Invalid ${c.name} request: field '${field}': ${first.message}`;
+}
+
+/** The first payload the decoder found unfit to keep (ext types, nesting), named by its path. */
+function invalidPayload(c: Command, body: unknown, spec: RawSpec): string | null {
+  const bad = spec.firstInvalid(body);
+  return bad === null ? null : `Invalid ${c.name} request: field '${bad.path}': ${bad.reason}`;
 }
 
 /** Every raw field must be a property of the schema at that place (an undeclared one would be

@@ -175,6 +175,14 @@ export class Core extends Structures {
     this.move(job, JobState.Waiting, now, "stalled");
   }
 
+  /** Active -> Waiting, no attempt counted: the delivery did not reach a worker (its reply
+   *  could not be written), or the worker handed the job back unstarted. */
+  release(job: Job, token: number | undefined, now: number): void {
+    this.mustBeActive(job);
+    this.checkToken(job, token);
+    this.move(job, JobState.Waiting, now, "waiting");
+  }
+
   /** Waiting/Delayed -> gone (CANCEL). An active job belongs to its worker: refused. */
   cancel(job: Job): void {
     if (job.state !== JobState.Waiting && job.state !== JobState.Delayed) {
@@ -234,13 +242,9 @@ export class Core extends Structures {
     if (q.paused === paused) return;
     q.paused = paused;
     this.journal.queueChanged(q);
-    if (!paused) this.wantServe(q);
-  }
-
-  /** The queue itself is forgotten (OBLITERATE, once it holds no job). */
-  dropQueue(q: QueueState): void {
-    if (this.queues.get(q.name) !== q) return;
-    this.queues.delete(q.name);
-    this.journal.queueRemoved(q);
+    if (!paused) {
+      this.wantServe(q);
+      this.mayBeEmpty(q);
+    }
   }
 }

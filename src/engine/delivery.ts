@@ -4,7 +4,15 @@
 // asked in one place, canDeliver (pause today; rate and concurrency limits plug in there).
 
 import type { Core } from "./core.ts";
-import type { Job, PullWaiter, QueueState } from "./model.ts";
+import type { DeliveryLimit, Job, PullWaiter, QueueState } from "./model.ts";
+
+/** How a pull may be handed jobs: its connection's back-pressure and the reply's bound. */
+export interface PullOptions {
+  blocked?: (w: PullWaiter) => boolean;
+  limit?: DeliveryLimit | null;
+}
+
+const never = (): boolean => false;
 import type { PullTimers } from "./waiters.ts";
 
 export class Delivery {
@@ -19,8 +27,8 @@ export class Delivery {
   }
 
   /** Takes up to `count` ready jobs (-> Active) without waiting. */
-  pull(q: QueueState, count: number, now: number): Job[] {
-    return this.take(q, count, now);
+  pull(q: QueueState, count: number, now: number, limit: DeliveryLimit | null = null): Job[] {
+    return this.take(q, count, now, limit);
   }
 
   /**
@@ -28,9 +36,10 @@ export class Delivery {
    * pullers of the queue go first. Returns the waiter so a closing connection can cancel it;
    * null when it was answered at once.
    */
-  pullOrPark(q: QueueState, count: number, timeoutMs: number, now: number, resolve: (jobs: Job[]) => void): PullWaiter | null {
+  pullOrPark(q: QueueState, count: number, timeoutMs: number, now: number, resolve: (jobs: Job[]) => void, opts: PullOptions = {}): PullWaiter | null {
+    const limit = opts.limit ?? null;
     if (q.waiters.length === 0) {
-      const jobs = this.take(q, count, now);
+      const jobs = this.take(q, count, now, limit);
       if (jobs.length > 0 || timeoutMs <= 0) {
         resolve(jobs);
         return null;
@@ -39,17 +48,23 @@ export class Delivery {
       resolve([]);
       return null;
     }
-    const w: PullWaiter = { hi: -1, deadline: now + timeoutMs, queue: q, count, done: false, resolve };
+    const w: PullWaiter = { hi: -1, deadline: now + timeoutMs, queue: q, count, done: false, resolve, blocked: opts.blocked ?? never, limit };
     this.pulls.park(w);
     return w;
   }
 
-  /** Hands ready jobs to parked pullers, oldest first. */
+  /** Hands ready jobs to parked pullers, oldest first, passing over those whose connection
+   *  cannot take them now (they keep their place and are served when it drains). */
   serve(q: QueueState, now: number): void {
     q.servePending = false;
-    while (q.waiters.length > 0 && q.ready.size > 0) {
-      const w = q.waiters[0]!;
-      const jobs = this.take(q, w.count, now);
+    let i = 0;
+    while (i < q.waiters.length && q.ready.size > 0) {
+      const w = q.waiters[i]!;
+      if (w.blocked(w)) {
+        i++;
+        continue;
+      }
+      const jobs = this.take(q, w.count, now, w.limit);
       if (jobs.length === 0) return;
       this.pulls.cancel(w);
       w.resolve(jobs);
@@ -58,12 +73,17 @@ export class Delivery {
 
   /** Up to `count` jobs from the top of the ready heap while the queue may deliver: an expired
    *  job fails, one of a busy group is held aside, the rest become active. */
-  private take(q: QueueState, count: number, now: number): Job[] {
+  private take(q: QueueState, count: number, now: number, limit: DeliveryLimit | null): Job[] {
     const out: Job[] = [];
     const core = this.core;
+    let cost = 0;
     while (out.length < count && this.canDeliver(q)) {
       const job = q.ready.peek();
       if (job === undefined) break;
+      if (limit !== null) {
+        cost += limit.cost(job);
+        if (cost > limit.costMax && out.length > 0) break; // the rest stay waiting
+      }
       const x = job.x;
       if (x !== null) {
         if (x.ttl > 0 && now >= job.createdAt + x.ttl) {

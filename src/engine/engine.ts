@@ -6,11 +6,11 @@
 
 import { timersPerTickMax } from "../constants.ts";
 import { Core, type CoreOptions, type PushInput } from "./core.ts";
-import { Delivery } from "./delivery.ts";
+import { Delivery, type PullOptions } from "./delivery.ts";
 import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
-import type { Job, PullWaiter, QueueState } from "./model.ts";
+import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueState } from "./model.ts";
 import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
 
@@ -28,6 +28,7 @@ export class Engine {
   constructor(opts: EngineOptions) {
     const core = (this.core = new Core(opts));
     this.delivery = new Delivery(core, this.pulls);
+    this.pulls.onLeave = (q) => core.mayBeEmpty(q);
     for (const c of [core.delays, core.leases, core.ttl, this.pulls, core.finishWaiters, core.retention]) this.timers.add(c);
   }
 
@@ -100,22 +101,37 @@ export class Engine {
   }
 
   /** Takes up to `count` ready jobs (-> Active) without waiting. */
-  pull(queueName: string, count: number): Job[] {
-    const jobs = this.delivery.pull(this.core.queue(queueName), count, this.core.now());
+  pull(queueName: string, count: number, limit: DeliveryLimit | null = null): Job[] {
+    const jobs = this.delivery.pull(this.core.queue(queueName), count, this.core.now(), limit);
     this.settle();
     return jobs;
   }
 
   /** Pull, or park until a job is ready or `timeoutMs` passes (then resolves []). */
-  pullOrPark(queueName: string, count: number, timeoutMs: number, resolve: (jobs: Job[]) => void): PullWaiter | null {
-    const w = this.delivery.pullOrPark(this.core.queue(queueName), count, timeoutMs, this.core.now(), resolve);
+  pullOrPark(queueName: string, count: number, timeoutMs: number, resolve: (jobs: Job[]) => void, opts?: PullOptions): PullWaiter | null {
+    const w = this.delivery.pullOrPark(this.core.queue(queueName), count, timeoutMs, this.core.now(), resolve, opts);
     this.settle();
     return w;
+  }
+
+  /** Parked pulls of this queue that were passed over (blocked) may take jobs again. */
+  serveQueue(q: QueueState): void {
+    if (q.waiters.length === 0) return;
+    this.core.toServe.push(q);
+    this.settle();
+  }
+
+  /** Active -> Waiting for jobs whose delivery did not reach the worker; no attempt counted. */
+  release(jobs: readonly Job[]): void {
+    const now = this.core.now();
+    for (const job of jobs) if (job.state === JobState.Active) this.core.release(job, undefined, now);
+    this.settle();
   }
 
   /** Forgets a parked pull (its connection closed). */
   cancelPull(w: PullWaiter): void {
     this.pulls.cancel(w);
+    this.settle();
   }
 
   /** Active -> Completed (ACK). */
@@ -168,6 +184,12 @@ export class Engine {
     this.core.heartbeat(this.core.mustGet(id), token, this.core.now());
   }
 
+  /** A queue created by a read that found it empty goes again (no cost for a mistyped name). */
+  forgetIfEmpty(q: QueueState): void {
+    this.core.mayBeEmpty(q);
+    this.settle();
+  }
+
   changePriority(job: Job, priority: number): void {
     this.core.changePriority(job, priority);
   }
@@ -205,9 +227,24 @@ export class Engine {
 
   // ---- recovery ----
 
+  /** A stored queue with its settings, through the same transitions a command uses. Nothing
+   *  is served or dropped until recovered(): the queue's jobs come after it. */
+  restoreQueue(name: string, settings: { paused: boolean }): QueueState {
+    const q = this.core.queue(name);
+    this.core.setPaused(q, settings.paused);
+    return q;
+  }
+
   /** Rebuilds a stored job through the same attach as live ones (persistence/recovery.ts). */
   restore(job: Job): void {
     this.core.restore(job);
+  }
+
+  /** The end of recovery: sequence numbers stay ahead of the stored ones, and what recovery
+   *  left empty (a stored queue without jobs or settings) is dropped. */
+  recovered(maxSeq: number): void {
+    this.core.restoreSequence(maxSeq);
+    this.settle();
   }
 
   restoreSequence(seq: number): void {
@@ -227,12 +264,26 @@ export class Engine {
     return this.timers.nextDeadline();
   }
 
-  /** Serves the queues the last transition gave work to (after its events, so they stay in order). */
+  private settling = false;
+
+  /**
+   * Serves the queues the last transition gave work to (after its events, so they stay in
+   * order). Re-entered from a delivery (a reply that bounced released its jobs), it returns at
+   * once: the outer loop reaches the queues added meanwhile.
+   */
   private settle(now = -1): void {
     const list = this.core.toServe;
-    if (list.length === 0) return;
-    const t = now < 0 ? this.core.now() : now;
-    for (let i = 0; i < list.length; i++) this.delivery.serve(list[i]!, t);
-    list.length = 0;
+    if (this.settling) return;
+    if (list.length > 0) {
+      this.settling = true;
+      try {
+        const t = now < 0 ? this.core.now() : now;
+        for (let i = 0; i < list.length; i++) this.delivery.serve(list[i]!, t);
+      } finally {
+        list.length = 0;
+        this.settling = false;
+      }
+    }
+    if (this.core.maybeEmpty.length > 0) this.core.dropEmptyQueues();
   }
 }

@@ -7,7 +7,6 @@
 
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
-import { IdMap } from "./id-map.ts";
 
 /**
  * Job states. Who moves a job out of each (core.ts has one function per move):
@@ -185,6 +184,13 @@ export function stateName(job: Job | undefined): StateName {
   return job === undefined ? "unknown" : stateNames[job.state]!;
 }
 
+/** A bound on what one delivery may hand out besides the count (PULLB: one reply frame). */
+export interface DeliveryLimit {
+  /** Total cost allowed; the first job is always delivered. */
+  readonly costMax: number;
+  readonly cost: (job: Job) => number;
+}
+
 /** A parked PULL/PULLB. Delivery resolves it with jobs, or the pull timer with [] at its deadline. */
 export interface PullWaiter {
   hi: number;
@@ -193,6 +199,9 @@ export interface PullWaiter {
   count: number;
   done: boolean;
   resolve(jobs: Job[]): void;
+  /** While true the waiter is passed over (its connection owes too much output). */
+  blocked: (w: PullWaiter) => boolean;
+  limit: DeliveryLimit | null;
 }
 
 /** Ready order: higher priority first, then lower sequence (FIFO; LIFO uses negative seq). */
@@ -224,10 +233,11 @@ export class QueueState {
   heldCount = 0;
   /** Groups with an active job (at most one active job per group). */
   readonly busyGroups = new Set<string>();
-  readonly delayed = new IdMap<Job>();
-  readonly active = new IdMap<Job>();
+  // Maps (insertion order, a few hundred bytes empty): a queue must cost nearly nothing until used.
+  readonly delayed = new Map<number, Job>();
+  readonly active = new Map<number, Job>();
   /** WaitingChildren and WaitingParent jobs. */
-  readonly blocked = new IdMap<Job>();
+  readonly blocked = new Map<number, Job>();
   /** Completed records in the order they completed (retention removes from the front). */
   readonly completed = new Map<number, Job>();
   /** The DLQ: failed jobs in the order they failed. */
@@ -239,12 +249,20 @@ export class QueueState {
   paused = false;
   /** Listed in Core.toServe: a transition gave it deliverable work while pullers are parked. */
   servePending = false;
-  readonly counters = new QueueCounters();
+  /** Listed in Core.maybeEmpty: something left it; dropped after the operation if it is empty. */
+  checkPending = false;
+  /** Kept by name beyond the queue's life (Structures.countersOf), so totals never go back. */
+  readonly counters: QueueCounters;
   readonly retention = new RetentionEntry(this);
   /** The name as MessagePack bytes, cached by the reply writer. */
   wireName: Uint8Array | null = null;
 
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    counters = new QueueCounters(),
+  ) {
+    this.counters = counters;
+  }
 
   /** Waiting jobs: in the ready heap plus those held back by a busy group. */
   get waitingCount(): number {

@@ -2,7 +2,7 @@
 // Each walks only the structures of one queue (or of one state of it), never every job; nothing
 // here moves a job except through an Engine operation.
 
-import { listLimitMax } from "../constants.ts";
+import { listLimitMax, replyItemsBytesMax } from "../constants.ts";
 import type { Engine } from "./engine.ts";
 import { isFinished, stateNames, type Job, type QueueState, type StateName } from "./model.ts";
 
@@ -35,9 +35,22 @@ export function countInState(q: QueueState, state: StateName | undefined): numbe
   }
 }
 
-export function listQueues(engine: Engine) {
+/** Bytes one queue row of LISTQUEUES may take, besides its name: keys and numbers. */
+const queueRowBytes = 192;
+
+/** A page of queues in creation order; cut (truncated) at `limit` or where one frame is full. */
+export function listQueues(engine: Engine, offset: number, limit: number) {
   const out = [];
+  let bytes = 0;
+  let i = 0;
+  let truncated = false;
   for (const q of engine.queues.values()) {
+    if (i++ < offset) continue;
+    bytes += queueRowBytes + 3 * q.name.length;
+    if (out.length >= limit || bytes > replyItemsBytesMax) {
+      truncated = true;
+      break;
+    }
     out.push({
       name: q.name,
       pending: q.waitingCount,
@@ -50,7 +63,7 @@ export function listQueues(engine: Engine) {
       concurrency_limit: null,
     });
   }
-  return out;
+  return { queues: out, total: engine.queues.size, truncated };
 }
 
 export function stats(engine: Engine) {

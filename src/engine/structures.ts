@@ -4,12 +4,12 @@
 // lock and group in detach; the unique key when the job finishes, in finish). The transitions
 // that decide where a job goes are in core.ts, built on these.
 
-import { finishedJobAgeMsDefault, finishedJobsKeptDefault } from "../constants.ts";
+import { finishedJobAgeMsDefault, finishedJobsKeptDefault, queueCountersMax, queuesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
 import { EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
 import { noJournal, type Journal } from "./journal.ts";
-import { isFinished, type Job, JobState, QueueState, stateName, TtlEntry } from "./model.ts";
+import { isFinished, type Job, JobState, QueueCounters, QueueState, stateName, TtlEntry } from "./model.ts";
 import { Retention } from "./retention.ts";
 import { DeadlineTimer } from "./timers.ts";
 import { FinishWaiters } from "./waiters.ts";
@@ -35,6 +35,8 @@ export abstract class Structures {
   private lastToken = 0;
   /** Queues a transition gave deliverable work (a ready job, a freed group); served after it. */
   readonly toServe: QueueState[] = [];
+  /** Queues something left (a job, a puller, a setting); dropped after the operation if empty. */
+  readonly maybeEmpty: QueueState[] = [];
 
   // Each timer's due items go through the transition that handles them (core.ts).
   readonly delays = new DeadlineTimer<Job>("delays", (job, now) => this.promote(job, now));
@@ -53,13 +55,63 @@ export abstract class Structures {
     );
   }
 
+  /** The queue, created when it does not exist (a new one is dropped again if it stays empty). */
   queue(name: string): QueueState {
     let q = this.queues.get(name);
     if (q === undefined) {
-      q = new QueueState(name);
+      if (this.queues.size >= queuesMax) {
+        throw new ClientError("LIMIT", `Too many queues (limit ${queuesMax}): OBLITERATE the ones no longer used`);
+      }
+      q = new QueueState(name, this.countersOf(name));
       this.queues.set(name, q);
+      this.mayBeEmpty(q);
     }
     return q;
+  }
+
+  /** Event counters by queue name. They outlive a queue dropped while empty, so the totals a
+   *  dashboard or Prometheus reads never go back when a busy queue is empty for a moment; the
+   *  counters of queues that no longer exist go first past queueCountersMax. */
+  readonly counters = new Map<string, QueueCounters>();
+
+  private countersOf(name: string): QueueCounters {
+    let c = this.counters.get(name);
+    if (c === undefined) {
+      if (this.counters.size >= queueCountersMax) {
+        for (const old of this.counters.keys()) {
+          if (this.counters.size < queueCountersMax) break;
+          if (!this.queues.has(old)) this.counters.delete(old);
+        }
+      }
+      this.counters.set(name, (c = new QueueCounters()));
+    }
+    return c;
+  }
+
+  /** Notes that the queue may have become empty (checked once the operation is done). */
+  mayBeEmpty(q: QueueState): void {
+    if (!q.checkPending) {
+      q.checkPending = true;
+      this.maybeEmpty.push(q);
+    }
+  }
+
+  /** Forgets the queues noted by mayBeEmpty that hold nothing: no job, puller or setting. */
+  dropEmptyQueues(): void {
+    const list = this.maybeEmpty;
+    for (let i = 0; i < list.length; i++) {
+      const q = list[i]!;
+      q.checkPending = false;
+      if (q.isEmpty()) this.dropQueue(q);
+    }
+    list.length = 0;
+  }
+
+  /** The queue itself is forgotten (empty, or OBLITERATE once it holds no job). */
+  dropQueue(q: QueueState): void {
+    if (this.queues.get(q.name) !== q) return;
+    this.queues.delete(q.name);
+    this.journal.queueRemoved(q);
   }
 
   /** The job, or a NOT_FOUND client error. */
@@ -175,6 +227,7 @@ export abstract class Structures {
   /** Takes the job out of its state's structure and releases what that state held. */
   protected detach(job: Job): void {
     const q = job.queue;
+    this.mayBeEmpty(q);
     switch (job.state) {
       case JobState.Waiting:
         if (q.ready.has(job)) q.ready.remove(job);

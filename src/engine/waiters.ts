@@ -7,6 +7,9 @@ import { DeadlineTimer } from "./timers.ts";
 
 /** Parked pulls by deadline; at it they leave their queue's line and get []. */
 export class PullTimers extends DeadlineTimer<PullWaiter> {
+  /** Told when a queue's last puller may have left (the engine may drop an empty queue). */
+  onLeave: (q: PullWaiter["queue"]) => void = () => {};
+
   constructor() {
     super("pulls", (w) => {
       this.cancel(w);
@@ -27,6 +30,7 @@ export class PullTimers extends DeadlineTimer<PullWaiter> {
     const waiters = w.queue.waiters;
     const i = waiters.indexOf(w);
     if (i >= 0) waiters.splice(i, 1);
+    if (waiters.length === 0) this.onLeave(w.queue);
   }
 }
 

@@ -1,8 +1,8 @@
 // Rebuilds the engine from the database at start-up, through the engine's own operations: each
-// queue's settings through the same transition a command uses (setPaused), each job row decoded
-// by its codec and handed to Engine.restore (the same attach as a live job: active jobs come back
-// waiting, attempts kept), then the sequence counter and next_id. One prepared statement read in
-// id order, nothing but the Job allocated per row. It writes nothing itself.
+// queue's settings through the same transition a command uses (Engine.restoreQueue), each job row
+// decoded by its codec and handed to Engine.restore (the same attach as a live job: active jobs
+// come back waiting, attempts kept), then Engine.recovered and next_id. One prepared statement
+// read in id order, nothing but the Job allocated per row. It writes nothing itself.
 
 import type { Database } from "bun:sqlite";
 import type { Engine } from "../engine/engine.ts";
@@ -29,22 +29,14 @@ export function recover(db: Database, path: string, engine: Engine, journal: Sql
 function recoverRows(db: Database, path: string, engine: Engine, journal: SqliteJournal, t0: number): Recovered {
   const byId: (QueueState | undefined)[] = [];
   const names: [string, number][] = [];
-  const paused: QueueState[] = [];
-  const qs = db.prepare("SELECT id, name, paused FROM queues");
-  try {
-    for (const r of qs.iterate() as IterableIterator<QueueRow>) {
-      const stored = decodeQueueRow(r);
-      const q = engine.queue(stored.name);
-      if (stored.paused) paused.push(q);
-      byId[r.id] = q;
-      names.push([q.name, r.id]);
-    }
-  } finally {
-    qs.finalize();
+  const rows = valuesOnce(db, "SELECT id, name, paused FROM queues").map(([id, name, paused]) => ({ id, name, paused }) as QueueRow);
+  // The row ids are known before the first transition writes anything (setPaused journals).
+  journal.knowStored(rows.map((r) => [r.name, r.id]), 0, 0);
+  for (const r of rows) {
+    const q = engine.restoreQueue(r.name, decodeQueueRow(r));
+    byId[r.id] = q;
+    names.push([q.name, r.id]);
   }
-  // The ids are known before the first transition writes anything (setPaused journals).
-  journal.knowStored(names, 0, 0);
-  for (const q of paused) engine.setPaused(q, true);
 
   // Finished records are restored after the live ones, in the order they finished, so the
   // engine's retention (oldest first) and the DLQ order are what they were before the restart.
@@ -70,7 +62,7 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   }
   finished.sort((a, b) => a.finishedAt - b.finishedAt);
   for (const job of finished) engine.restore(job);
-  engine.restoreSequence(maxSeq);
+  engine.recovered(maxSeq);
 
   const stored = valuesOnce(db, "SELECT value FROM meta WHERE key = 'next_id'")[0]?.[0] as number | undefined;
   if (stored !== undefined && stored > engine.nextId) engine.nextId = stored;

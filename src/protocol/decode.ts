@@ -7,7 +7,8 @@
 // first when it comes first (every client we know sends it first) or found by a scan.
 
 import { decodeInternBytesMax, decodeInternSlots } from "../constants.ts";
-import { Raw, encodeValue, skipValue } from "./msgpack.ts";
+import { jsonDepthOver, PayloadError, Raw, encodeValue, skipPayload, skipValue } from "./msgpack.ts";
+import { payloadDepthMax } from "../constants.ts";
 
 /** Nesting allowed in the envelope (payloads are skipped, not decoded, so their depth is apart). */
 const envelopeDepthMax = 16;
@@ -40,6 +41,28 @@ export class RawSpec {
       else spec.fields.set(name, { kind: OBJECT, spec: RawSpec.compile(node as RawTree, seen) });
     }
     return spec;
+  }
+
+  /** The first Raw value in `body` the decoder marked invalid, with its path (`jobs.3.data`). */
+  firstInvalid(body: unknown, prefix = ""): { path: string; reason: string } | null {
+    if (typeof body !== "object" || body === null) return null;
+    const o = body as Record<string, unknown>;
+    for (const [name, f] of this.fields) {
+      if (!Object.hasOwn(o, name)) continue;
+      const v = o[name];
+      if (f.kind === RAW) {
+        if (v instanceof Raw && v.invalid !== null) return { path: prefix + name, reason: v.invalid };
+      } else if (f.kind === OBJECT) {
+        const bad = f.spec.firstInvalid(v, `${prefix}${name}.`);
+        if (bad !== null) return bad;
+      } else if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) {
+          const bad = f.spec.firstInvalid(v[i], `${prefix}${name}.${i}.`);
+          if (bad !== null) return bad;
+        }
+      }
+    }
+    return null;
   }
 
   /** Every raw field as a path (`jobs[].data`), for docs and tests; recursion shown once. */
@@ -145,7 +168,11 @@ function rawifyObject(o: Record<string, unknown>, spec: RawSpec): void {
     if (!Object.hasOwn(o, name)) continue;
     const v = o[name];
     if (f.kind === RAW) {
-      if (v !== undefined) o[name] = new Raw(new Uint8Array(encodeValue(v)));
+      if (v === undefined) continue;
+      // JSON has no ext types; only the nesting needs a look before it is encoded.
+      o[name] = jsonDepthOver(v)
+        ? new Raw(new Uint8Array([0xc0]), `nested deeper than ${payloadDepthMax} levels (payloadDepthMax)`)
+        : new Raw(new Uint8Array(encodeValue(v)));
     } else if (f.kind === OBJECT) {
       if (typeof v === "object" && v !== null && !Array.isArray(v)) rawifyObject(v as Record<string, unknown>, f.spec);
     } else if (Array.isArray(v)) {
@@ -276,8 +303,16 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
       value = read(c, null, depth + 1);
     } else if (f.kind === RAW) {
       const s = c.p;
-      c.p = skipValue(c.b, s, c.end);
-      value = new Raw(copyOf(c.b, s, c.p));
+      let invalid: string | null = null;
+      try {
+        c.p = skipPayload(c.b, s, c.end);
+      } catch (e) {
+        if (!(e instanceof PayloadError)) throw e;
+        // Well-formed but not a payload we keep: find its end, let dispatch refuse it by name.
+        invalid = e.message;
+        c.p = skipValue(c.b, s, c.end);
+      }
+      value = new Raw(copyOf(c.b, s, c.p), invalid);
     } else {
       // OBJECT: the spec applies to the map's fields; LIST: to each item of the array.
       value = read(c, f.spec, depth + 1);

@@ -204,6 +204,25 @@ function compilePlain(): (j: Job) => Record<string, unknown> {
   return make(decodeRaw) as (j: Job) => Record<string, unknown>;
 }
 
+/** Bytes a string may take as MessagePack (3 per UTF-16 unit, plus its header). */
+const strBound = (s: string | null): number => (s === null ? 0 : 3 * s.length + 5);
+
+/**
+ * An upper bound of the job map's encoded size (whole form, binary), without encoding it: what
+ * a reply budget counts (PULLB cuts its batch there, listings stop there). JSON replies can be
+ * larger for some payloads; the writer's own frame check catches those.
+ */
+export function jobBytesBound(j: Job): number {
+  let n = fixedBytesMax + j.data.length + strBound(j.queue.name) + strBound(j.name);
+  const x = j.x;
+  if (x !== null) {
+    n += strBound(x.uniqueKey) + strBound(x.customId) + strBound(x.groupId) + strBound(x.progressMsg);
+    if (x.tags !== null) for (const t of x.tags) n += strBound(t) + 5;
+    if (x.dependsOn !== null) n += 9 * x.dependsOn.length + 5;
+  }
+  return n;
+}
+
 /** Writes the whole job map (every field, in wire order). */
 export const writeJob = compileWriter(false);
 /** Writes the job map without its null and false fields (PULLB `sparse`, a ringq extension). */

@@ -4,9 +4,13 @@
 // all or nothing: one that fails half-way is rolled back, so the stream never holds a partial
 // frame. The buffer is reused across turns: no per-reply allocation in binary mode.
 
+import { frameBytesMax as frameLimit } from "../constants.ts";
 import { Job } from "../engine/model.ts";
 import { jobToPlain, jobToSparsePlain, SparseJobs, writeJob, writeSparseJob, type JobSink } from "./job-wire.ts";
 import { decodeRaw, Raw } from "./msgpack.ts";
+
+/** A reply that would exceed the frame limit; nothing of it was written. */
+export class ReplyTooLarge extends Error {}
 
 /** A job with its state name appended (GETJOBS, GETJOBSBATCH). */
 export class StatedJob {
@@ -24,12 +28,15 @@ export class ReplyWriter implements JobSink {
   pos = 0;
   private view = new DataView(this.buf.buffer);
 
+  /** Largest frame or line one reply may be (the protocol's frame limit; tests lower it). */
+  constructor(readonly frameBytesMax = frameLimit) {}
+
   reset(): void {
     this.pos = 0;
   }
 
   /** Appends one reply frame: 4-byte big-endian length + MessagePack map. Throws with nothing
-   *  appended if the reply cannot be encoded. */
+   *  appended if the reply cannot be encoded, or ReplyTooLarge past the frame limit. */
   frame(reply: object): void {
     const start = this.pos;
     try {
@@ -40,13 +47,19 @@ export class ReplyWriter implements JobSink {
       this.pos = start;
       throw e;
     }
-    this.view.setUint32(start, this.pos - start - 4);
+    const length = this.pos - start - 4;
+    if (length > this.frameBytesMax) {
+      this.pos = start;
+      throw new ReplyTooLarge(`reply of ${length} bytes`);
+    }
+    this.view.setUint32(start, length);
   }
 
   /** Appends one reply line of JSON; all or nothing, as frame(). */
   line(reply: object): void {
-    const text = JSON.stringify(reply, jsonReplacer);
-    this.bytes(encoder.encode(text));
+    const bytes = encoder.encode(JSON.stringify(reply, jsonReplacer));
+    if (bytes.length > this.frameBytesMax) throw new ReplyTooLarge(`reply of ${bytes.length} bytes`);
+    this.bytes(bytes);
     this.ensure(1);
     this.buf[this.pos++] = 10;
   }

@@ -4,18 +4,20 @@
 // Output accumulates in one writer and is handed to the backend once per loop turn.
 
 import {
+  frameBytesMax,
   outputBytesHighWater,
   requestsInFlightPerConnectionMax,
   reqIdCharsMax,
   subscriptionsPerConnectionMax,
 } from "../constants.ts";
 import type { Engine, EngineEvent } from "../engine/engine.ts";
+import type { PullWaiter, QueueState } from "../engine/model.ts";
 import { ClientError, errorReply, internalErrorReply, type ErrorCode } from "../errors.ts";
 import { registry } from "../dispatch/commands.ts";
-import { DEFERRED, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
+import { DEFERRED, type Answer, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
 import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
 import { decodeMsgpackRequest, rawifyJsonRequest } from "../protocol/decode.ts";
-import { ReplyWriter } from "../protocol/writer.ts";
+import { ReplyTooLarge, ReplyWriter } from "../protocol/writer.ts";
 import type { EventHub, Subscriber } from "./events.ts";
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -126,7 +128,7 @@ export class Connection implements FrameSink, Ctx, Subscriber {
 
   // ---- Ctx ----
 
-  defer(): (reply: Reply) => void {
+  defer(): Answer {
     const reqId = this.reqId;
     this.inFlight++;
     let slot: Slot | null = null;
@@ -136,21 +138,56 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     }
     let done = false;
     return (reply) => {
-      if (done) throw new Error("deferred reply answered twice");
-      done = true;
-      this.inFlight--;
-      if (this.closed) return;
-      if (slot === null) this.write(reqId, reply);
-      else if (this.slots[0] === slot) {
-        // First in line (the usual case): straight into the output, no detached copy.
-        this.slots.shift();
-        this.write(undefined, reply);
-        this.flushSlots();
+      if (done) {
+        if (this.closed) return false;
+        throw new Error("deferred reply answered twice");
+      }
+      if (this.closed) {
+        done = true;
+        this.inFlight--;
+        return false;
+      }
+      if (slot === null || this.slots[0] === slot) {
+        // Straight into the output (first in line: the usual case, no detached copy).
+        if (!this.write(slot === null ? reqId : undefined, reply)) return false;
+        if (slot !== null) {
+          this.slots.shift();
+          this.flushSlots();
+        }
       } else {
-        slot.bytes = this.encodeDetached(reply);
+        const bytes = this.encodeDetached(reply);
+        if (bytes === null) return false;
+        slot.bytes = bytes;
         this.flushSlots();
       }
+      done = true;
+      this.inFlight--;
+      return true;
     };
+  }
+
+  /** Whether a parked pull of this connection must wait: while it owes more than the high-water
+   *  mark (a client that does not read would otherwise be handed every job and hold them). */
+  readonly deliveryBlocked = (w: PullWaiter): boolean => {
+    if (this.out.pos + this.backlog <= outputBytesHighWater) return false;
+    this.blockedQueues.add(w.queue);
+    return true;
+  };
+  /** Queues whose parked pulls of this connection were passed over; served again once it drains. */
+  private readonly blockedQueues = new Set<QueueState>();
+
+  get hasBlockedDeliveries(): boolean {
+    return this.blockedQueues.size > 0;
+  }
+
+  /** Serves the passed-over pulls again once the output is back under the high-water mark
+   *  (the backend's onWritable or the next write to this connection brings us here). */
+  resumeDeliveries(): void {
+    if (this.blockedQueues.size === 0 || this.closed) return;
+    if (this.out.pos + this.backlog > outputBytesHighWater) return;
+    const queues = [...this.blockedQueues];
+    this.blockedQueues.clear();
+    for (const q of queues) this.owner.engine.serveQueue(q);
   }
 
   subscribe(queue: string, events: readonly EngineEvent[] | null): void {
@@ -170,27 +207,35 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     if (this.closed) return false;
     this.queued = this.owner.pendingBytes(this); // fresh: a dropped event marks nothing dirty
     if (this.out.pos + this.backlog > outputBytesHighWater) return false;
-    if (this.reader.mode === FrameMode.Text) this.out.line(message);
-    else this.out.frame(message);
+    try {
+      if (this.reader.mode === FrameMode.Text) this.out.line(message);
+      else this.out.frame(message);
+    } catch (e) {
+      if (!(e instanceof ReplyTooLarge)) this.owner.onInternalError(this, e);
+      return false; // counted as dropped, like one the client was too slow for
+    }
     this.owner.markDirty(this);
     return true;
   }
 
   // ---- output ----
 
+  /** An immediate reply; one over the frame limit becomes a TOO_LARGE error. */
   private emit(reqId: unknown, reply: Reply): void {
     if (reqId === undefined && this.slots.length > 0) {
-      this.slots.push({ bytes: this.encodeDetached(reply) });
+      this.slots.push({ bytes: this.encodeDetached(reply) ?? this.encodeDetached(tooLarge)! });
       this.checkPressure();
       return;
     }
-    this.write(reqId, reply);
+    if (!this.write(reqId, reply)) this.write(reqId, tooLarge);
   }
 
-  private write(reqId: unknown, reply: Reply): void {
-    encode(this, this.out, reqId, reply);
+  /** false: the reply would exceed the frame limit, nothing was written. */
+  private write(reqId: unknown, reply: Reply): boolean {
+    if (!encode(this, this.out, reqId, reply)) return false;
     this.owner.markDirty(this);
     this.checkPressure();
+    return true;
   }
 
   /** Bytes owed to the client outside this turn's writer: held ordered replies + backend queue. */
@@ -211,10 +256,11 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     }
   }
 
-  /** Encodes a reply apart from the output, to be written when its turn in order comes. */
-  private encodeDetached(reply: Reply): Uint8Array {
+  /** Encodes a reply apart from the output, to be written when its turn in order comes; null
+   *  when it would exceed the frame limit. */
+  private encodeDetached(reply: Reply): Uint8Array | null {
     scratch.reset();
-    encode(this, scratch, undefined, reply);
+    if (!encode(this, scratch, undefined, reply)) return null;
     this.heldBytes += scratch.pos;
     return scratch.buf.slice(0, scratch.pos);
   }
@@ -247,18 +293,26 @@ function withReqId(reqId: unknown, reply: Reply): Reply {
   return { reqId, ...reply };
 }
 
-/** One reply in the connection's framing; one that fails to encode becomes an INTERNAL error. */
-function encode(c: Connection, w: ReplyWriter, reqId: unknown, reply: Reply): void {
+const tooLarge: Reply = errorReply("TOO_LARGE", `Reply too large: it would exceed the frame limit of ${frameBytesMax} bytes; ask for fewer items (limit, count, ids)`);
+
+/**
+ * One reply in the connection's framing. false: it would exceed the frame limit (nothing was
+ * written). One that fails to encode (a programmer error) becomes an INTERNAL error reply.
+ */
+function encode(c: Connection, w: ReplyWriter, reqId: unknown, reply: Reply): boolean {
   const text = c.reader.mode === FrameMode.Text;
   const r = reqId === undefined ? reply : withReqId(reqId, reply);
   try {
     if (text) w.line(r);
     else w.frame(r);
+    return true;
   } catch (e) {
+    if (e instanceof ReplyTooLarge) return false;
     c.encodeFailed(e);
     const fallback = reqId === undefined ? internalErrorReply : withReqId(reqId, internalErrorReply);
     if (text) w.line(fallback);
     else w.frame(fallback);
+    return true;
   }
 }
 

@@ -110,12 +110,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   function afterWrite(c: Connection): void {
     if (c.closeAfterFlush && c.awaitingCommit === 0) backend.close(c.id);
     else if (c.queued > outputBytesHighWater) c.reader.paused = true; // the backend's onWritable resumes it
-    else if (c.reader.paused && c.backlog <= outputBytesHighWater) toResume.push(c);
+    else {
+      if (c.reader.paused && c.backlog <= outputBytesHighWater) toResume.push(c);
+      if (c.hasBlockedDeliveries) deliveriesToResume.push(c); // next turn: its replies follow its commit
+    }
   }
+
+  /** Connections whose parked pulls were passed over for back-pressure and may have drained. */
+  const deliveriesToResume: Connection[] = [];
 
   /** Parse their held input only now, after the flush: with DURABILITY=sync this turn's commit
    *  is already behind us, and the replies of what they run now must wait for the next one. */
   function resumeReaders(): void {
+    if (deliveriesToResume.length > 0) backend.wake();
     if (toResume.length === 0) return;
     for (const c of toResume) if (!c.closed) c.reader.resume();
     toResume.length = 0;
@@ -195,9 +202,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       c.dispose();
     },
     onWritable(id) {
-      conns[id]?.reader.resume();
+      const c = conns[id];
+      if (c === undefined) return;
+      c.reader.resume();
+      c.queued = backend.pendingBytes(id);
+      c.resumeDeliveries();
     },
     onTurn(t: number): number {
+      if (deliveriesToResume.length > 0) {
+        for (const c of deliveriesToResume) c.resumeDeliveries();
+        deliveriesToResume.length = 0;
+      }
       const next = engine.tick(t);
       if (store.holdRepliesUntilCommit) {
         const pending = commit();

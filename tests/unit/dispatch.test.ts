@@ -18,7 +18,11 @@ function ctx(engine = new Engine({ now: () => 1_000 }), authed = true) {
     engine,
     session: { authed, parked: new Set() },
     server: { version: "t", ioBackend: "none", authTokens: authed ? null : new Set(["s3cret"]), commands: registry.names, stats: { internalErrors: 0 } },
-    defer: () => (reply) => void deferred.push(reply),
+    defer: () => (reply) => {
+      deferred.push(reply);
+      return true;
+    },
+    deliveryBlocked: () => false,
     subscribe: () => {},
     unsubscribe: () => 0,
   };

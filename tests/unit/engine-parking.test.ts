@@ -199,7 +199,10 @@ describe("pause and resume", () => {
     h.engine.setPaused(h.q(), true);
     h.engine.setPaused(h.q(), false);
     h.engine.setPaused(h.q(), false);
-    expect(h.journal.entries.map((e) => e.state)).toEqual(["paused", "resumed"]);
+    expect(h.journal.entries.filter((e) => e.kind === "queue").map((e) => e.state)).toEqual(["paused", "resumed"]);
+    // Resumed and empty, the queue is forgotten (it costs nothing until used again).
+    expect(h.journal.entries.at(-1)!.kind).toBe("queue-removed");
+    expect(h.engine.queues.has("q")).toBe(false);
   });
 
   test("pause does not touch active jobs: they can still be acknowledged", () => {

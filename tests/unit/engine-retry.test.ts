@@ -135,7 +135,7 @@ describe("retry and backoff", () => {
     expect(h.engine.getJob(id)).toBeUndefined();
     expect(h.q().failed.size).toBe(0);
     expect(h.engine.customIds.has("c1")).toBe(false);
-    expect(h.journal.entries.at(-1)).toEqual({ kind: "removed", id, state: "failed" });
+    expect(h.journal.forJob(id).at(-1)).toEqual({ kind: "removed", id, state: "failed" });
     checkInvariants(h.engine);
   });
 

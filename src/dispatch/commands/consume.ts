@@ -3,11 +3,13 @@
 // is checked by the engine (a stale one is STALE_LOCK).
 
 import { Type } from "@sinclair/typebox";
-import { errorCharsMax, parkMsMax, pullBatchJobsMax, pullTimeoutMsDefault } from "../../constants.ts";
-import { ClientError } from "../../errors.ts";
-import { SparseJobs } from "../../protocol/job-wire.ts";
+import { errorCharsMax, parkMsMax, pullBatchJobsMax, pullTimeoutMsDefault, replyItemsBytesMax, resultBytesMax } from "../../constants.ts";
+import type { Engine } from "../../engine/engine.ts";
+import type { DeliveryLimit, Job } from "../../engine/model.ts";
+import { ClientError, errorReply } from "../../errors.ts";
+import { jobBytesBound, SparseJobs } from "../../protocol/job-wire.ts";
 import { Raw } from "../../protocol/msgpack.ts";
-import { park, type Ctx, type HandlerResult } from "../context.ts";
+import { park, type Answer, type Ctx, type HandlerResult, type Reply } from "../context.ts";
 import { Id, Ids, JobObject, LockToken, Ok, Payload, Queue, SparseJobObject } from "../fields.ts";
 import { defineCommand } from "../registry.ts";
 
@@ -17,6 +19,25 @@ export function token(t: string | number | undefined): number | undefined {
   const n = typeof t === "number" ? t : Number(t);
   if (!Number.isSafeInteger(n)) throw new ClientError("INVALID", `Invalid field 'lock_token': not a token this server issued`);
   return n;
+}
+
+/** A PULLB batch is cut where its jobs would no longer fit one reply frame. */
+const oneFrame: DeliveryLimit = { costMax: replyItemsBytesMax, cost: jobBytesBound };
+
+/**
+ * Hands pulled jobs to the worker. A reply that cannot be written puts its jobs back (waiting,
+ * no attempt counted): one too large for a frame (a JSON reply can outgrow its estimate) is
+ * retried with the first half, down to one job and then an error; a gone connection gets none.
+ */
+function deliver(engine: Engine, answer: Answer, jobs: Job[], reply: (jobs: Job[]) => Reply): void {
+  if (answer(reply(jobs))) return;
+  if (jobs.length > 1) {
+    const half = Math.ceil(jobs.length / 2);
+    engine.release(jobs.slice(half));
+    return deliver(engine, answer, jobs.slice(0, half), reply);
+  }
+  engine.release(jobs);
+  answer(errorReply("TOO_LARGE", "The job's reply would exceed the frame limit in this framing; it stays waiting (pull it over binary MessagePack)"));
 }
 
 const PullTimeout = Type.Optional(Type.Integer({ minimum: 0, maximum: parkMsMax, description: `ms to wait for a job (default ${pullTimeoutMsDefault}; 0: do not wait)` }));
@@ -29,9 +50,9 @@ export const consumeCommands = [
     reply: Ok({ job: Type.Union([JobObject, Type.Null()]) }),
     handler(ctx: Ctx, r): HandlerResult {
       return park(ctx, (answer) => {
-        const w = ctx.engine.pullOrPark(r.queue, 1, r.timeout ?? pullTimeoutMsDefault, (jobs) =>
-          answer({ ok: true, job: jobs[0] ?? null }),
-        );
+        const one = (jobs: Job[]): Reply => ({ ok: true, job: jobs[0] ?? null });
+        const w = ctx.engine.pullOrPark(r.queue, 1, r.timeout ?? pullTimeoutMsDefault,
+          (jobs) => deliver(ctx.engine, answer, jobs, one), { blocked: ctx.deliveryBlocked });
         return w === null ? null : () => ctx.engine.cancelPull(w);
       });
     },
@@ -39,7 +60,7 @@ export const consumeCommands = [
 
   defineCommand({
     name: "PULLB",
-    summary: "Takes up to `count` ready jobs, waiting up to `timeout` ms for the first; [] on timeout.",
+    summary: "Takes up to `count` ready jobs, waiting up to `timeout` ms for the first; [] on timeout. Fewer when their bytes would pass one reply frame (the rest stay waiting).",
     schema: Type.Object({
       queue: Queue,
       count: Type.Integer({ minimum: 1, maximum: pullBatchJobsMax }),
@@ -50,9 +71,9 @@ export const consumeCommands = [
     handler(ctx: Ctx, r): HandlerResult {
       return park(ctx, (answer) => {
         const sparse = r.sparse === true;
-        const w = ctx.engine.pullOrPark(r.queue, r.count, r.timeout ?? pullTimeoutMsDefault, (jobs) =>
-          answer({ ok: true, jobs: sparse ? new SparseJobs(jobs) : jobs }),
-        );
+        const batch = (jobs: Job[]): Reply => ({ ok: true, jobs: sparse ? new SparseJobs(jobs) : jobs });
+        const w = ctx.engine.pullOrPark(r.queue, r.count, r.timeout ?? pullTimeoutMsDefault,
+          (jobs) => deliver(ctx.engine, answer, jobs, batch), { blocked: ctx.deliveryBlocked, limit: oneFrame });
         return w === null ? null : () => ctx.engine.cancelPull(w);
       });
     },
@@ -65,7 +86,11 @@ export const consumeCommands = [
     raw: { result: true },
     reply: Ok(),
     handler(ctx: Ctx, r): HandlerResult {
-      ctx.engine.complete(r.id, token(r.lock_token), r.result instanceof Raw ? r.result.bytes : null);
+      const result = r.result instanceof Raw ? r.result.bytes : null;
+      if (result !== null && result.length > resultBytesMax) {
+        throw new ClientError("LIMIT", `Result too large: ${result.length} bytes (limit ${resultBytesMax})`);
+      }
+      ctx.engine.complete(r.id, token(r.lock_token), result);
       return { ok: true };
     },
   }),

@@ -9,7 +9,8 @@ import { ClientError, errorReply } from "../../errors.ts";
 import { Raw } from "../../protocol/msgpack.ts";
 import { StatedJob } from "../../protocol/writer.ts";
 import { park, type Ctx, type HandlerResult } from "../context.ts";
-import { Duration, Id, Ids, JobObject, JobWithState, Key, LockToken, Ok, Payload, Priority, StateName } from "../fields.ts";
+import { Duration, Id, Ids, JobObject, JobWithState, Key, LockToken, Ok, Payload, Priority, ReplyBudget, StateName, Truncated } from "../fields.ts";
+import { jobBytesBound } from "../../protocol/job-wire.ts";
 import { defineCommand } from "../registry.ts";
 import { token } from "./consume.ts";
 import { checkDataSize, payload } from "./produce.ts";
@@ -107,16 +108,19 @@ export const jobCommands = [
 
   defineCommand({
     name: "GETJOBSBATCH",
-    summary: "The jobs of these ids that exist, each with its state.",
+    summary: "The jobs of these ids that exist, each with its state; cut (truncated) where one reply frame is full.",
     schema: Type.Object({ ids: Ids }),
-    reply: Ok({ jobs: Type.Array(JobWithState) }),
+    reply: Ok({ jobs: Type.Array(JobWithState), truncated: Truncated }),
     handler(ctx: Ctx, r): HandlerResult {
       const jobs: StatedJob[] = [];
+      const budget = new ReplyBudget();
       for (const id of r.ids) {
         const job = ctx.engine.getJob(id);
-        if (job !== undefined) jobs.push(new StatedJob(job, stateName(job)));
+        if (job === undefined) continue;
+        if (!budget.take(jobBytesBound(job))) break;
+        jobs.push(new StatedJob(job, stateName(job)));
       }
-      return { ok: true, jobs };
+      return budget.truncated ? { ok: true, jobs, truncated: true } : { ok: true, jobs };
     },
   }),
 

@@ -2,18 +2,20 @@
 // Read-only commands never create a queue; an unknown queue reads as empty.
 
 import { Type } from "@sinclair/typebox";
-import { listLimitMax } from "../../constants.ts";
+import { listLimitMax, listWalkMax } from "../../constants.ts";
+import { jobBytesBound } from "../../protocol/job-wire.ts";
 import { stateName, stateNames, type QueueState } from "../../engine/model.ts";
 import * as queries from "../../engine/queries.ts";
 import { ClientError } from "../../errors.ts";
 import { StatedJob } from "../../protocol/writer.ts";
 import type { Ctx, HandlerResult } from "../context.ts";
-import { Duration, Id, JobObject, JobWithState, Ok, Queue } from "../fields.ts";
+import { Duration, Id, JobObject, JobWithState, Ok, Queue, ReplyBudget, Truncated } from "../fields.ts";
 import { defineCommand } from "../registry.ts";
 
 const byQueue = Type.Object({ queue: Queue });
 const Count = Type.Integer({ minimum: 0 });
 const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: listLimitMax }));
+const Offset = Type.Optional(Type.Integer({ minimum: 0 }));
 
 function existing(ctx: Ctx, name: string): QueueState | undefined {
   return ctx.engine.queues.get(name);
@@ -24,12 +26,14 @@ const emptyCounts = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0
 export const queueCommands = [
   defineCommand({
     name: "DLQ",
-    summary: "The oldest `count` jobs of the queue's dead-letter queue.",
+    summary: "The oldest `count` jobs of the queue's dead-letter queue (fewer, truncated, where one reply frame is full).",
     schema: Type.Object({ queue: Queue, count: Limit }),
-    reply: Ok({ jobs: Type.Array(JobObject) }),
+    reply: Ok({ jobs: Type.Array(JobObject), truncated: Truncated }),
     handler(ctx: Ctx, r): HandlerResult {
       const q = existing(ctx, r.queue);
-      return { ok: true, jobs: q ? queries.dlqJobs(q, r.count ?? 100) : [] };
+      const budget = new ReplyBudget();
+      const jobs = q ? queries.dlqJobs(q, r.count ?? 100).filter((j) => budget.take(jobBytesBound(j))) : [];
+      return budget.truncated ? { ok: true, jobs, truncated: true } : { ok: true, jobs };
     },
   }),
 
@@ -138,39 +142,45 @@ export const queueCommands = [
 
   defineCommand({
     name: "GETJOBS",
-    summary: "A page of jobs, optionally of one queue and one state, each with its state; `total` counts them all.",
+    summary: "A page of jobs, optionally of one queue and one state, each with its state; `total` counts them all. Cut (truncated) where one reply frame is full.",
     schema: Type.Object({
       queue: Type.Optional(Queue),
       state: Type.Optional(Type.Union(stateNames.map((n) => Type.Literal(n)))),
       limit: Limit,
-      offset: Type.Optional(Type.Integer({ minimum: 0 })),
+      offset: Offset,
     }),
-    reply: Ok({ jobs: Type.Array(JobWithState), total: Count }),
+    reply: Ok({ jobs: Type.Array(JobWithState), total: Count, truncated: Truncated }),
     handler(ctx: Ctx, r): HandlerResult {
       const queues = r.queue === undefined ? [...ctx.engine.queues.values()] : [existing(ctx, r.queue)].filter((q) => q !== undefined);
-      const offset = r.offset ?? 0;
       const limit = r.limit ?? 100;
       const jobs: StatedJob[] = [];
+      const budget = new ReplyBudget();
       let total = 0;
-      let skip = offset;
+      let skip = r.offset ?? 0;
+      // Whole queues are skipped by their counts; inside one, the offset is walked job by job.
+      let walk = 0;
       for (const q of queues) {
         const n = queries.countInState(q, r.state);
         total += n;
-        if (jobs.length >= limit) continue;
+        if (jobs.length >= limit || budget.truncated) continue;
         if (skip >= n) {
           skip -= n;
           continue;
+        }
+        if (skip > listWalkMax) {
+          throw new ClientError("LIMIT", `GETJOBS offset reaches ${skip} jobs into queue '${q.name}': at most ${listWalkMax} are walked per request; filter by state, or use CLEAN/DRAIN for bulk work`);
         }
         for (const job of queries.jobsInState(q, r.state)) {
           if (skip > 0) {
             skip--;
             continue;
           }
-          if (jobs.length >= limit) break;
+          if (jobs.length >= limit || ++walk > listWalkMax) break;
+          if (!budget.take(jobBytesBound(job))) break;
           jobs.push(new StatedJob(job, stateName(job)));
         }
       }
-      return { ok: true, jobs, total };
+      return budget.truncated ? { ok: true, jobs, total, truncated: true } : { ok: true, jobs, total };
     },
   }),
 
@@ -192,16 +202,19 @@ export const queueCommands = [
 
   defineCommand({
     name: "LISTQUEUES",
-    summary: "Every queue with its counts and settings.",
-    schema: Type.Object({}),
+    summary: "The queues with their counts and settings, in pages (EXT limit/offset; `total` counts them all, `truncated` when more follow).",
+    schema: Type.Object({ limit: Limit, offset: Offset }),
     reply: Ok({
       queues: Type.Array(Type.Object({
         name: Type.String(), pending: Count, processing: Count, completed: Count, delayed: Count, dlq: Count,
         paused: Type.Boolean(), rate_limit: Type.Union([Type.Number(), Type.Null()]), concurrency_limit: Type.Union([Type.Number(), Type.Null()]),
       })),
+      total: Count,
+      truncated: Truncated,
     }),
-    handler(ctx: Ctx): HandlerResult {
-      return { ok: true, queues: queries.listQueues(ctx.engine) };
+    handler(ctx: Ctx, r): HandlerResult {
+      const page = queries.listQueues(ctx.engine, r.offset ?? 0, r.limit ?? listLimitMax);
+      return page.truncated ? { ok: true, queues: page.queues, total: page.total, truncated: true } : { ok: true, queues: page.queues, total: page.total };
     },
   }),
 
