@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the real image from Dockerfile with podman and checks it as deployed: start-up line,
-# PUSH/PULL/ACK on the published port, graceful SIGTERM, both seccomp cases, a volume that
-# survives a killed container, the unprivileged user, no compiler. Base images are made from
-# Debian packages (debootstrap) when missing and cached; it needs root, apt and the npm registry,
-# and skips (exit 0, saying why) only when podman cannot be installed. Docker itself is not run.
+# Builds the real image with podman (base image made by debootstrap when missing, cached) and
+# checks it as deployed: start-up line, PUSH/PULL/ACK, SIGTERM, both seccomp cases, a volume
+# surviving a killed container, non-root, no compiler, deploy/compose.yaml. Needs root, apt and
+# npm's registry; skips only when podman cannot be installed. Does not run Docker, and nothing
+# it starts listens beyond 127.0.0.1 (host network, HOST=127.0.0.1).
 # Usage: bash scripts/container-test.sh      (CI runs it from .ci/run after the test suite)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -168,6 +168,11 @@ user=$(pm image inspect --format '{{.Config.User}}' "$image")
 [ "$user" = ringq ] && pass "image runs as user '$user'" || fail "image USER is '$user', want ringq"
 hc=$(pm image inspect --format '{{if .Config.Healthcheck}}{{join .Config.Healthcheck.Test " "}}{{end}}' "$image" 2>/dev/null || true)
 [[ $hc == *health-check.ts* ]] && pass "image HEALTHCHECK: $hc" || fail "image has no HEALTHCHECK running src/health-check.ts (got '$hc')"
+env=" $(pm image inspect --format '{{join .Config.Env " "}}' "$image") "
+ports=$(pm image inspect --format '{{range $k, $v := .Config.ExposedPorts}}{{$k}} {{end}}' "$image")
+[[ $env == *" HOST=0.0.0.0 "* && $env == *" TCP_PORT=6789 "* && " $ports " == *" 6789/tcp "* ]] &&
+  pass "image listens on 0.0.0.0:6789 by default (ENV HOST, TCP_PORT) and EXPOSEs it ($ports)" ||
+  fail "image ENV/EXPOSE: env$env, exposed '$ports'"
 vols=$(pm image inspect --format '{{range $k, $v := .Config.Volumes}}{{$k}} {{end}}' "$image")
 [[ " $vols " == *" /data "* ]] && pass "image VOLUME /data" || fail "image volumes are '$vols', want /data"
 # No compiler, linker, package builder or npm in the runtime image.
@@ -241,6 +246,11 @@ if (mode === "call") {
 } else bail(`unknown mode ${mode}`);
 EOF
 rq() { node "$tmp/rq.mjs" "$@"; }
+# Host network, loopback only: nothing this script starts listens beyond 127.0.0.1 (with a
+# bridge and -p, the server would listen on the container's bridge address, which netavark
+# makes routable by turning on IP forwarding). The image's own HOST=0.0.0.0 and EXPOSE are
+# checked from its config above instead; a free TCP_PORT per container.
+loopback() { loopback=(--network=host -e HOST=127.0.0.1 -e "TCP_PORT=$port"); }
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 # Starts a container (name, then podman run args); waits for its start-up line, prints it.
@@ -273,10 +283,10 @@ exit_code() {
   echo "$out"
 }
 
-# ---- 4. default seccomp, published port: start-up line, PUSH/PULL/ACK, health, SIGTERM ----
-phase "run with the runtime's default seccomp profile, port published on 127.0.0.1"
-port=$(free_port)
-start "ringq-ci-default-$run_id" -p "127.0.0.1:$port:6789" "$image"
+# ---- 4. default seccomp: start-up line, PUSH/PULL/ACK, health, SIGTERM ----
+phase "run with the runtime's default seccomp profile"
+port=$(free_port) && loopback
+start "ringq-ci-default-$run_id" "${loopback[@]}" "$image"
 c=ringq-ci-default-$run_id
 if [[ $line =~ IO\ backend:\ bun\ sockets\ \(epoll\):\ io_uring\ unavailable\ \(([a-z_]+)\ ([A-Z]+)\)\;\ (.+)\;\ storage: ]]; then
   default_errno="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
@@ -289,15 +299,15 @@ elif [[ $line == *"IO backend: io_uring"* ]]; then
 else
   fail "start-up line under the default seccomp names neither backend with a reason: $line"
 fi
-[[ $line == *"listening on 0.0.0.0:6789"* ]] && pass "listens on 0.0.0.0:6789 inside the container (the image's HOST)" ||
-  fail "not listening on 0.0.0.0:6789 in the container: $line"
+[[ $line == *"listening on 127.0.0.1:$port "* ]] && pass "listens where HOST and TCP_PORT say (127.0.0.1:$port)" ||
+  fail "not listening on 127.0.0.1:$port: $line"
 out=$(rq call "$port" '{"cmd":"PUSH","queue":"ct","data":{"a":1}}' '{"cmd":"PULL","queue":"ct","timeout":1000}') ||
-  die "PUSH/PULL on published port $port failed: $out"
+  die "PUSH/PULL on port $port failed: $out"
 id=$(sed -n 1p <<<"$out" | node -pe 'JSON.parse(require("fs").readFileSync(0)).id')
 pulled=$(sed -n 2p <<<"$out")
 ack=$(rq call "$port" "{\"cmd\":\"ACK\",\"id\":$id}" "{\"cmd\":\"GETJOB\",\"id\":$id}" '{"cmd":"STATS"}') || die "ACK failed: $ack"
 if [[ $id =~ ^[0-9]+$ && $pulled == *"\"id\":$id,"* && $pulled == *'"data":{"a":1}'* && $(sed -n 1p <<<"$ack") == '{"ok":true}' ]]; then
-  pass "PUSH/PULL/ACK on published port 127.0.0.1:$port (job $id)"
+  pass "PUSH/PULL/ACK on 127.0.0.1:$port (job $id)"
 else
   fail "PUSH/PULL/ACK on port $port: push/pull '$out', ack '$ack'"
 fi
@@ -314,13 +324,14 @@ rq owed "$port" "$tmp/go" >"$tmp/owed.out" 2>&1 &
 owed_pid=$!
 for _ in $(seq 1 100); do grep -q ready "$tmp/owed.out" && break; kill -0 "$owed_pid" 2>/dev/null || break; sleep 0.1; done
 grep -q ready "$tmp/owed.out" || { kill "$owed_pid" 2>/dev/null || true; die "owed-replies client did not get ready: $(cat "$tmp/owed.out")"; }
-# What the kernel holds of those replies: the server's send queue (in the container's netns)
-# and the client's receive queue (here). The rest is still in the server's own output queue.
+# What the kernel holds of those replies: the server's send queue and the client's receive
+# queue (/proc/net/tcp: one netns, the host's). The rest is still in the server's own queue.
 sleep 0.3 # for the server's sends to settle into the kernel buffers
-tx_max() { awk -v p="$2" 'NR > 1 && (p == "" || substr($3, index($3, ":") + 1) == p) { print $5 }' <<<"$1" |
-  { m=0; while IFS=: read -r tx rx; do v=$((16#$tx)); [ "$3" = rx ] && v=$((16#$rx)); [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }; }
-server_tx=$(tx_max "$(pm exec "$c" cat /proc/net/tcp)" "" tx)
-client_rx=$(tx_max "$(cat /proc/net/tcp)" "$(printf %04X "$port")" rx)
+# queue_max COLUMN(2 local, 3 remote) tx|rx: the largest such queue of sockets with that port.
+queue_max() { awk -v col="$1" -v p="$(printf %04X "$port")" 'NR > 1 && substr($col, index($col, ":") + 1) == p { print $5 }' /proc/net/tcp |
+  { m=0; while IFS=: read -r tx rx; do v=$((16#$tx)); [ "$2" = rx ] && v=$((16#$rx)); [ "$v" -gt "$m" ] && m=$v; done; echo "$m"; }; }
+server_tx=$(queue_max 2 tx)
+client_rx=$(queue_max 3 rx)
 pm kill --signal TERM "$c" >/dev/null
 touch "$tmp/go"
 owed_rc=0
@@ -341,9 +352,9 @@ logs=$(pm logs "$c" 2>&1)
 # ---- 5. the profile README gives users: io_uring ----
 phase "run with deploy/seccomp-ringq.json"
 [ -s "$profile" ] || die "no seccomp profile at $profile"
-port=$(free_port)
+port=$(free_port) && loopback
 c=ringq-ci-uring-$run_id
-start "$c" -p "127.0.0.1:$port:6789" --security-opt "seccomp=$profile" "$image"
+start "$c" "${loopback[@]}" --security-opt "seccomp=$profile" "$image"
 [[ $line == *"IO backend: io_uring ("* ]] && pass "with deploy/seccomp-ringq.json the server runs on io_uring" ||
   fail "with deploy/seccomp-ringq.json the server is not on io_uring: $line"
 out=$(rq call "$port" '{"cmd":"PING"}' '{"cmd":"PUSH","queue":"u","data":1}' '{"cmd":"PULL","queue":"u","timeout":1000}' '{"cmd":"STATS"}') || out="error: $out"
@@ -359,9 +370,9 @@ code=$(exit_code "$c")
 # ---- 6. DATA_PATH on a volume: what was answered survives a killed container ----
 phase "volume: kill a container, start another on the same volume"
 pm volume create --label "$label=1" "$volume" >/dev/null
-port=$(free_port)
+port=$(free_port) && loopback
 c=ringq-ci-vol1-$run_id
-start "$c" -p "127.0.0.1:$port:6789" -v "$volume:/data" -e DATA_PATH=/data/ringq.db "$image"
+start "$c" "${loopback[@]}" -v "$volume:/data" -e DATA_PATH=/data/ringq.db "$image"
 [[ $line == *"storage: "*"/data/ringq.db"* ]] && pass "storage on the volume: ${line##*storage: }" || fail "storage not on /data/ringq.db: $line"
 out=$(rq call "$port" '{"cmd":"PUSH","queue":"v","data":"one"}' '{"cmd":"PUSH","queue":"v","data":"two"}' \
   '{"cmd":"PUSH","queue":"v","data":"three"}' '{"cmd":"PULL","queue":"v","timeout":1000}') || die "pushes to $c failed: $out"
@@ -372,9 +383,9 @@ ack=$(rq call "$port" "{\"cmd\":\"ACK\",\"id\":$id1}") || true
 pm kill --signal KILL "$c" >/dev/null
 code=$(exit_code "$c")
 [ "$code" = 137 ] && pass "container killed (SIGKILL, exit code 137) after 3 PUSHes and 1 ACK" || fail "kill: exit code $code"
-port=$(free_port)
+port=$(free_port) && loopback
 c=ringq-ci-vol2-$run_id
-start "$c" -p "127.0.0.1:$port:6789" -v "$volume:/data" -e DATA_PATH=/data/ringq.db "$image"
+start "$c" "${loopback[@]}" -v "$volume:/data" -e DATA_PATH=/data/ringq.db "$image"
 out=$(rq call "$port" '{"cmd":"PULL","queue":"v","timeout":1000}' '{"cmd":"PULL","queue":"v","timeout":1000}' \
   '{"cmd":"PULL","queue":"v","timeout":300}' "{\"cmd\":\"GETJOB\",\"id\":$id1}") || out="error: $out"
 got=$(head -3 <<<"$out" | node -e 'console.log(require("fs").readFileSync(0,"utf8").trim().split("\n").map(l=>{const j=JSON.parse(l).job;return j?j.id+"="+j.data:"none"}).join(" "))')
@@ -390,10 +401,33 @@ code=$(exit_code "$c")
 # ---- 7. deploy/compose.yaml as README gives it: volume, seccomp profile, health check ----
 phase "deploy/compose.yaml with podman-compose"
 compose_project=ringq-ci-compose-$run_id
-# The image just built (compose would build the same one, without this script's CA mount).
+# The image just built (compose would build the same one, without this script's CA mount), and
+# an override for the host network on loopback (see loopback() above): the rest is the file's.
+cat >"$tmp/compose.ci.yaml" <<'EOF'
+services:
+  ringq:
+    network_mode: host
+    environment:
+      HOST: 127.0.0.1
+      TCP_PORT: "${RINGQ_PORT}"
+EOF
+# podman-compose 1.0.3 (Debian bookworm's) adds the project network even with network_mode,
+# and podman refuses both ("cannot set multiple networks"): for that version only, the
+# network_mode service gets no project network. Everything else is podman-compose's own.
+cat >"$tmp/podman-compose.py" <<'EOF'
+import sys
+import podman_compose as pc
+if pc.__version__ == "1.0.3":
+    net_args, assert_nets = pc.get_net_args, pc.assert_cnt_nets
+    pc.get_net_args = lambda compose, cnt: [] if cnt.get("network_mode") else net_args(compose, cnt)
+    pc.assert_cnt_nets = lambda compose, cnt: None if cnt.get("network_mode") else assert_nets(compose, cnt)
+sys.argv[0] = "podman-compose"
+sys.exit(pc.main())
+EOF
+compose_py=$(sed -n '1s/^#! *//p' "$(command -v podman-compose)") # its own Python, which has the module
 compose() {
-  RINGQ_IMAGE=$image RINGQ_PORT=$port podman-compose --podman-args "--runtime $runc --cgroup-manager=cgroupfs --events-backend=file" \
-    --podman-run-args "${ulimits[*]} --label $label=1" -p "$compose_project" -f deploy/compose.yaml "$@"
+  RINGQ_IMAGE=$image RINGQ_PORT=$port $compose_py "$tmp/podman-compose.py" --podman-args "--runtime $runc --cgroup-manager=cgroupfs --events-backend=file" \
+    --podman-run-args "${ulimits[*]} --label $label=1" -p "$compose_project" -f deploy/compose.yaml -f "$tmp/compose.ci.yaml" "$@"
 }
 port=$(free_port)
 compose up -d --no-build >"$tmp/compose.log" 2>&1 || { tail -20 "$tmp/compose.log" >&2; die "podman-compose up failed (above)"; }
@@ -404,7 +438,7 @@ await_startup "$c"
 [[ $line == *"IO backend: io_uring ("* && $line == *"storage: sqlite /data/ringq.db"* ]] &&
   pass "compose: io_uring (its security_opt profile) and storage on its volume" || fail "compose: want io_uring and sqlite /data/ringq.db: $line"
 out=$(rq call "$port" '{"cmd":"PUSH","queue":"c","data":"composed"}' '{"cmd":"PULL","queue":"c","timeout":1000}') || out="error: $out"
-[[ $(sed -n 2p <<<"$out") == *'"data":"composed"'* ]] && pass "compose: PUSH/PULL on 127.0.0.1:$port (RINGQ_PORT)" || fail "compose: PUSH/PULL: $out"
+[[ $(sed -n 2p <<<"$out") == *'"data":"composed"'* ]] && pass "compose: PUSH/PULL on 127.0.0.1:$port" || fail "compose: PUSH/PULL: $out"
 hc_out=$(pm healthcheck run "$c" 2>&1) && pass "compose: health check ${hc_out:-healthy}" || fail "compose: health check: $hc_out"
 compose stop >>"$tmp/compose.log" 2>&1 || true
 code=$(exit_code "$c")
