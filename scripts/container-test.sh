@@ -210,7 +210,7 @@ function open() {
   const closed = new Promise((r) => s.on("close", r));
   const next = () => lines.length ? Promise.resolve(lines.shift()) : new Promise((r) => waiting.push(r));
   const call = async (o) => { s.write(JSON.stringify(o) + "\n"); return JSON.parse(await next()); };
-  return { s, next, call, closed, count: () => lines.length };
+  return { s, next, call, closed };
 }
 if (mode === "call") {
   const c = open();
@@ -227,22 +227,20 @@ if (mode === "call") {
   if (marker.job?.data !== "last") bail(`marker not pulled: ${JSON.stringify(marker)}`);
   console.log("ready");
   while (!fs.existsSync(args[0])) await new Promise((r) => setTimeout(r, 10));
-  {
-    owed.s.resume();
-    const got = [];
-    let bytes = 0;
-    for (let i = 0; i <= n; i++) {
-      const l = await owed.next();
-      bytes += l.length + 1;
-      got.push(JSON.parse(l));
-    }
-    const jobs = got.slice(0, n).filter((r) => r.ok && r.job?.id === id && r.job.data.length === data.length).length;
-    if (jobs !== n || !got[n].ok || typeof got[n].id !== "number") bail(`owed replies: ${jobs}/${n} GETJOB, marker ${JSON.stringify(got[n])}`);
-    await owed.closed;
-    console.log(`owed: ${n} GETJOB replies of 128 KiB and the marker PUSH reply, then closed by the server`);
-    console.log(`bytes ${bytes}`);
-    process.exit(0);
+  owed.s.resume();
+  const got = [];
+  let bytes = 0;
+  for (let i = 0; i <= n; i++) {
+    const l = await owed.next();
+    bytes += l.length + 1;
+    got.push(JSON.parse(l));
   }
+  const jobs = got.slice(0, n).filter((r) => r.ok && r.job?.id === id && r.job.data.length === data.length).length;
+  if (jobs !== n || !got[n].ok || typeof got[n].id !== "number") bail(`owed replies: ${jobs}/${n} GETJOB, marker ${JSON.stringify(got[n])}`);
+  await owed.closed;
+  console.log(`owed: ${n} GETJOB replies of 128 KiB and the marker PUSH reply, then closed by the server`);
+  console.log(`bytes ${bytes}`);
+  process.exit(0);
 } else bail(`unknown mode ${mode}`);
 EOF
 rq() { node "$tmp/rq.mjs" "$@"; }
