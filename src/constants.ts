@@ -37,8 +37,18 @@ export const tagCharsMax = 256;
 export const errorCharsMax = 8 * KiB;
 
 // ---- connections and output ----
-/** Open connections; each costs buffers. The 1,000-connection test fits well inside. */
+/** Failed AUTHs after which the connection is closed: guessing tokens costs a reconnect each. */
+export const authFailuresMax = 3;
+/** Open connections; each costs buffers. The 1,000-connection test fits well inside. Lowered at
+ *  start-up to what the file descriptor limit allows (io/fd-limit.ts). */
 export const connectionsMax = 10_000;
+/** File descriptors kept free of connections: the database, its WAL, the HTTP port and its
+ *  clients, accepts in flight. */
+export const fdReserve = 64;
+/** After accept fails with EMFILE/ENFILE (descriptors taken by something else), accepting
+ *  pauses this long, doubling up to acceptBackoffMsMax, instead of retrying in a loop. */
+export const acceptBackoffMsMin = 50;
+export const acceptBackoffMsMax = 1_000;
 /** Requests in flight per connection (parked PULLs, WAITJOBs, unanswered ordered replies). */
 export const requestsInFlightPerConnectionMax = 10_000;
 /** Output queued for one connection above which the server stops reading its requests. */
@@ -81,6 +91,9 @@ export const finishedJobsKeptDefault = 100_000;
 export const finishedJobAgeMsDefault = 60 * 60 * 1000;
 /** Finished records pruned in one tick; keeps one tick short when a big backlog ages out. */
 export const prunePerTickMax = 10_000;
+/** Jobs one bulk operation (DRAIN, OBLITERATE, PURGEDLQ, RETRYDLQ, CLEAN) handles per loop turn;
+ *  bigger ones continue in the next turns and answer when done. ~2 us a job: a few ms a turn. */
+export const bulkJobsPerTurn = 2_000;
 /** Expired leases / due delays handled in one tick before yielding back to I/O. */
 export const timersPerTickMax = 50_000;
 /** GETJOBS / DLQ / LISTQUEUES page size limit. */
@@ -115,6 +128,10 @@ export const sqliteCacheBytes = 32 * MiB;
 // ---- events (SUBSCRIBE) ----
 /** Queues one connection may subscribe to by name ("*" covers all): a bound on per-event fan-out work. */
 export const subscriptionsPerConnectionMax = 1024;
+
+/** Ids (and lock tokens) reserved per durable write (Journal.reserve: one fsync per block). A
+ *  crash skips what is left of the block; ids are 53-bit, so skipping is free. */
+export const idBlockSize = 100_000;
 
 // ---- engine tables ----
 /** Smallest capacity of the job table (src/engine/id-map.ts); it grows and shrinks by halves. */

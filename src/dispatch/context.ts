@@ -13,8 +13,11 @@ export type HandlerResult = Reply | typeof DEFERRED;
 
 export interface Session {
   authed: boolean;
-  /** Cancels parked requests of this connection; run when it closes. */
-  readonly parked: Set<() => void>;
+  /** Failed AUTHs on this connection (past authFailuresMax it is closed). */
+  authFailures: number;
+  /** Parked requests of this connection: cancelled when it closes, cancelled and answered with
+   *  an error when its authentication is revoked. */
+  readonly parked: Set<Parked>;
 }
 
 export interface ServerInfo {
@@ -46,24 +49,35 @@ export interface Ctx {
   subscribe(queue: string, events: readonly EngineEvent[] | null): void;
   /** Stops them for one queue, or all when null; returns how many subscriptions ended. */
   unsubscribe(queue: string | null): number;
+  /** Ends what the connection set up while authenticated: parked requests and subscriptions. */
+  revoke(): void;
+  /** The connection is closed once this reply (and those before it) are out; nothing more is read. */
+  closeAfterReply(): void;
 }
 
-/** Parks a request: registers its cancel with the session and removes it once answered. */
+export interface Parked {
+  /** Forgets the request in the engine (no answer). */
+  cancel(): void;
+  /** Answers it (an error) once it was cancelled. */
+  answer: Answer;
+}
+
+/** Parks a request: registers it with the session and removes it once answered. */
 export function park(
   ctx: Ctx,
   start: (answer: Answer) => (() => void) | null,
 ): typeof DEFERRED {
   const send = ctx.defer();
-  let cancel: (() => void) | null = null;
+  let parked: Parked | null = null;
   let answered = false;
-  cancel = start((reply) => {
+  const cancel = start((reply) => {
     const ok = send(reply);
     if (ok) {
       answered = true;
-      if (cancel !== null) ctx.session.parked.delete(cancel);
+      if (parked !== null) ctx.session.parked.delete(parked);
     }
     return ok;
   });
-  if (!answered && cancel !== null) ctx.session.parked.add(cancel);
+  if (!answered && cancel !== null) ctx.session.parked.add((parked = { cancel, answer: send }));
   return DEFERRED;
 }

@@ -47,7 +47,7 @@ export class Core extends Structures {
     const now = this.now();
     const delay = p.delay ?? 0;
     const job = new Job(
-      this.nextId++, q, p.data, p.priority ?? 0, now, now + delay,
+      this.takeId(), q, p.data, p.priority ?? 0, now, now + delay,
       p.maxAttempts ?? maxAttemptsDefault, p.backoff ?? 0, p.stallTimeout ?? stallTimeoutMsDefault,
     );
     if (

@@ -38,7 +38,9 @@ export class Delivery {
    */
   pullOrPark(q: QueueState, count: number, timeoutMs: number, now: number, resolve: (jobs: Job[]) => void, opts: PullOptions = {}): PullWaiter | null {
     const limit = opts.limit ?? null;
-    if (q.waiters.length === 0) {
+    // Earlier parked pullers go first, unless jobs are ready while they wait: after every serve
+    // that means each of them is blocked (its connection owes too much), so this one may take.
+    if (q.waiters.length === 0 || q.ready.size > 0) {
       const jobs = this.take(q, count, now, limit);
       if (jobs.length > 0 || timeoutMs <= 0) {
         resolve(jobs);

@@ -6,6 +6,7 @@
 
 import { timersPerTickMax } from "../constants.ts";
 import { Core, type CoreOptions, type PushInput } from "./core.ts";
+import { BulkWork, type BulkTask } from "./bulk.ts";
 import { Delivery, type PullOptions } from "./delivery.ts";
 import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
@@ -23,13 +24,14 @@ export class Engine {
   private readonly core: Core;
   private readonly delivery: Delivery;
   private readonly pulls = new PullTimers();
+  private readonly bulkWork = new BulkWork();
   readonly timers = new TimerRegistry();
 
   constructor(opts: EngineOptions) {
     const core = (this.core = new Core(opts));
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, this.pulls, core.finishWaiters, core.retention]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, this.pulls, core.finishWaiters, core.retention, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
@@ -51,9 +53,6 @@ export class Engine {
   }
   get nextId(): number {
     return this.core.nextId;
-  }
-  set nextId(id: number) {
-    this.core.nextId = id;
   }
   get journal(): Journal {
     return this.core.journal;
@@ -220,6 +219,13 @@ export class Engine {
     return this.core.backoffMs(job);
   }
 
+  /** Runs work over many jobs in bounded steps (bulk.ts); `done` gets its count when it ends,
+   *  at once when it was small. */
+  bulk(task: BulkTask, done: (count: number) => void): void {
+    this.bulkWork.start(task, done);
+    this.settle();
+  }
+
   /** Resolves when the job finishes or after timeoutMs. Returns a cancel function. */
   waitFinish(id: number, timeoutMs: number, resolve: (f: Finish) => void): () => void {
     return this.core.finishWaiters.wait(id, this.core.now() + timeoutMs, resolve);
@@ -249,6 +255,16 @@ export class Engine {
 
   restoreSequence(seq: number): void {
     this.core.restoreSequence(seq);
+  }
+
+  /** Recovery: the next id, and the next lock token, are above everything reserved before. */
+  restoreCounters(nextId: number, nextToken: number): void {
+    this.core.restoreCounters(nextId, nextToken);
+  }
+
+  /** The next id and lock token to be handed out (persistence gives back unused reservations). */
+  idCounters(): { nextId: number; nextToken: number } {
+    return this.core.idCounters();
   }
 
   // ---- time ----

@@ -13,8 +13,14 @@ export interface Journal {
   jobRemoved(job: Job): void;
   /** A queue's settings (paused) changed. */
   queueChanged(queue: QueueState): void;
-  /** The queue is gone (OBLITERATE). */
+  /** The queue is gone (OBLITERATE, or dropped when empty). */
   queueRemoved(queue: QueueState): void;
+  /**
+   * Ids (or lock tokens) below `upTo` may be handed out from now on. Must be durable when this
+   * returns, in every durability mode: after a crash the engine starts at the highest
+   * reservation, so no id or token is ever handed out twice. Called once per block.
+   */
+  reserve(what: "ids" | "tokens", upTo: number): void;
 }
 
 /** Memory-only mode: nothing is written. */
@@ -23,4 +29,5 @@ export const noJournal: Journal = {
   jobRemoved() {},
   queueChanged() {},
   queueRemoved() {},
+  reserve() {},
 };

@@ -6,6 +6,7 @@
 // (Job and QueueState share this file because each refers to the other.)
 
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
+import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
 
 /**
@@ -239,9 +240,9 @@ export class QueueState {
   /** WaitingChildren and WaitingParent jobs. */
   readonly blocked = new Map<number, Job>();
   /** Completed records in the order they completed (retention removes from the front). */
-  readonly completed = new Map<number, Job>();
+  readonly completed = new FinishedList();
   /** The DLQ: failed jobs in the order they failed. */
-  readonly failed = new Map<number, Job>();
+  readonly failed = new FinishedList();
   /** Parked pullers in arrival order (fair FIFO among workers). */
   waiters: PullWaiter[] = [];
   /** unique_key -> job id while that job is not finished. */

@@ -4,7 +4,8 @@
 
 import { listLimitMax, replyItemsBytesMax } from "../constants.ts";
 import type { Engine } from "./engine.ts";
-import { isFinished, stateNames, type Job, type QueueState, type StateName } from "./model.ts";
+import type { BulkTask } from "./bulk.ts";
+import { isFinished, JobState, stateNames, type Job, type QueueState, type StateName } from "./model.ts";
 
 export function jobCounts(q: QueueState) {
   return {
@@ -89,51 +90,99 @@ export function dlqJobs(q: QueueState, count: number): Job[] {
   return out;
 }
 
-/** Failed -> Waiting for one job or the whole DLQ of a queue. Returns how many moved. */
-export function retryDlq(engine: Engine, q: QueueState, id: number | undefined): number {
-  if (id !== undefined) {
-    engine.retryFailed(engine.mustGet(id));
-    return 1;
+/**
+ * A bulk task that handles jobs one at a time, as `next` finds them, until it finds none (or
+ * `act` says to stop). `act` returns whether the job counts in the reply.
+ */
+class EachJob implements BulkTask {
+  count = 0;
+  finished = false;
+
+  constructor(
+    private readonly next: () => Job | undefined,
+    private readonly act: (job: Job) => boolean | "stop",
+    private readonly end: () => void = () => {},
+  ) {}
+
+  step(budget: number): number {
+    let n = 0;
+    while (n < budget && !this.finished) {
+      const job = this.next();
+      const r = job === undefined ? "stop" : this.act(job);
+      if (r === "stop") {
+        this.finished = true;
+        this.end();
+        break;
+      }
+      n++;
+      if (r) this.count++;
+    }
+    return n;
   }
-  let n = 0;
-  for (const job of [...q.failed.values()]) {
+}
+
+/** The first job of a Map index, through one live iterator per task: calling values().next()
+ *  again after each deletion at the front walks every deleted slot (quadratic). */
+function drainer(m: Map<number, Job>): () => Job | undefined {
+  let it = m.values();
+  return () => {
+    let r = it.next();
+    if (r.done && m.size > 0) {
+      it = m.values(); // entries added behind the iterator after it finished
+      r = it.next();
+    }
+    return r.done ? undefined : r.value;
+  };
+}
+
+function firstHeld(q: QueueState): Job | undefined {
+  for (const held of q.groupHeld.values()) if (held.length > 0) return held[0];
+  return undefined;
+}
+
+/** Failed -> Waiting for the whole DLQ of a queue (a job whose unique_key is held again by a
+ *  newer job stays in the DLQ). */
+export function retryDlq(engine: Engine, q: QueueState): BulkTask {
+  const it = q.failed.values();
+  return new EachJob(() => it.next().value, (job) => {
     try {
       engine.retryFailed(job);
-      n++;
+      return true;
     } catch {
-      // A job whose unique_key is held again by a newer job stays in the DLQ.
+      return false;
     }
-  }
-  return n;
+  });
 }
 
-export function purgeDlq(engine: Engine, q: QueueState): number {
-  const jobs = [...q.failed.values()];
-  for (const job of jobs) engine.remove(job);
-  return jobs.length;
+export function purgeDlq(engine: Engine, q: QueueState): BulkTask {
+  return new EachJob(() => q.failed.first(), (job) => (engine.remove(job), true));
 }
 
-/** Removes every waiting and delayed job of a queue. */
-export function drain(engine: Engine, q: QueueState): number {
-  const victims: Job[] = [...q.ready.values()];
-  for (const held of q.groupHeld.values()) victims.push(...held);
-  victims.push(...q.delayed.values());
-  for (const job of victims) engine.remove(job);
-  return victims.length;
+/** Removes every waiting and delayed job of a queue (jobs pushed while a large drain runs go too). */
+export function drain(engine: Engine, q: QueueState): BulkTask {
+  const delayed = drainer(q.delayed);
+  return new EachJob(() => q.ready.peek() ?? firstHeld(q) ?? delayed(), (job) => (engine.remove(job), true));
 }
 
-/** Removes the queue and every job in it, active ones included; parked pullers get []. */
-export function obliterate(engine: Engine, q: QueueState): number {
-  // Answer parked pullers first: removing an active group job releases its group, which would
-  // otherwise serve a held job (about to be removed too) to a parked puller.
+/**
+ * Removes every job of the queue, active ones included, then the queue itself. Parked pullers
+ * get [] at once, and the queue is paused while it empties, so nothing is delivered from it.
+ */
+export function obliterate(engine: Engine, q: QueueState): BulkTask {
   for (const w of [...q.waiters]) {
     engine.cancelPull(w);
     w.resolve([]);
   }
-  const victims: Job[] = [...jobsInState(q, undefined)];
-  for (const job of victims) engine.remove(job);
-  engine.dropQueue(q);
-  return victims.length;
+  const wasPaused = q.paused;
+  engine.setPaused(q, true);
+  const [delayed, active, blocked] = [drainer(q.delayed), drainer(q.active), drainer(q.blocked)];
+  const any = (): Job | undefined =>
+    q.ready.peek() ?? firstHeld(q) ?? delayed() ?? active() ?? blocked() ?? q.completed.first() ?? q.failed.first();
+  return new EachJob(any, (job) => (engine.remove(job), true), () => {
+    // Unpausing a queue that was not paused would journal a flag that was never set.
+    if (wasPaused || q.paused) engine.setPaused(q, false);
+    engine.forgetIfEmpty(q);
+  });
 }
 
 /** Jobs of one state (or all) of a queue, walking only that state's structure; waiting jobs in
@@ -154,15 +203,52 @@ export function* jobsInState(q: QueueState, state: StateName | undefined): Gener
   }
 }
 
-/** Removes finished (or waiting/delayed) jobs of a queue older than `graceMs`. */
-export function clean(engine: Engine, q: QueueState, graceMs: number, state: StateName, limit: number): number {
+/**
+ * Removes up to `limit` jobs of one state older than `graceMs` (finished: by finish time, else
+ * by creation). Completed and failed records are in finish order, so the walk stops at the first
+ * young one; waiting and delayed jobs are all looked at.
+ */
+export function clean(engine: Engine, q: QueueState, graceMs: number, state: "completed" | "failed" | "waiting" | "delayed", limit: number): BulkTask {
   const cutoff = engine.now() - graceMs;
-  const victims: Job[] = [];
-  for (const job of jobsInState(q, state)) {
-    if (victims.length >= limit) break;
-    const at = isFinished(job.state) ? job.finishedAt : job.createdAt;
-    if (at <= cutoff) victims.push(job);
+  const old = (job: Job): boolean => (isFinished(job.state) ? job.finishedAt : job.createdAt) <= cutoff;
+  let count = 0;
+  const remove = (job: Job): boolean | "stop" => {
+    if (count >= limit) return "stop";
+    engine.remove(job);
+    count++;
+    return true;
+  };
+  if (state === "completed" || state === "failed") {
+    const list = state === "completed" ? q.completed : q.failed;
+    return new EachJob(() => list.first(), (job) => (old(job) ? remove(job) : "stop"));
   }
-  for (const job of victims) engine.remove(job);
-  return victims.length;
+  if (state === "delayed") {
+    const it = q.delayed.values();
+    return new EachJob(() => it.next().value, (job) => (old(job) ? remove(job) : count >= limit ? "stop" : false));
+  }
+  // Waiting: the ready heap by position (a removal moves the last item into the hole, so the
+  // position is looked at again), then the group-held lists.
+  let i = 0;
+  const held = [...q.groupHeld.values()].flat();
+  let h = 0;
+  const next = (): Job | undefined => {
+    const items = q.ready.values();
+    if (i < items.length) return items[i];
+    // A held job may have been delivered or removed since the list was taken.
+    while (h < held.length && (held[h]!.state !== JobState.Waiting || engine.getJob(held[h]!.id) !== held[h])) h++;
+    return held[h];
+  };
+  return new EachJob(next, (job) => {
+    const inHeap = i < q.ready.size && q.ready.values()[i] === job;
+    if (!inHeap) h++;
+    if (old(job)) return remove(job);
+    if (inHeap) i++;
+    return count >= limit ? "stop" : false;
+  });
+}
+
+/** Runs a bulk task to its end now (tests, and callers that know it is small). */
+export function runAll(task: BulkTask): number {
+  while (!task.finished) task.step(1 << 30);
+  return task.count;
 }

@@ -27,7 +27,7 @@ export class Retention implements TimerComponent {
 
   admitCompleted(job: Job): void {
     const q = job.queue;
-    q.completed.set(job.id, job);
+    q.completed.push(job);
     this.completedTotal++;
     if (q.completed.size === 1) {
       q.retention.deadline = job.finishedAt;
@@ -38,21 +38,21 @@ export class Retention implements TimerComponent {
   /** Into the queue's DLQ; past the count bound its oldest entry goes. */
   admitFailed(job: Job): void {
     const dlq = job.queue.failed;
-    dlq.set(job.id, job);
-    if (dlq.size > this.keepFinished) this.drop(dlq.values().next().value!);
+    dlq.push(job);
+    if (dlq.size > this.keepFinished) this.drop(dlq.first()!);
   }
 
   /** The record leaves its finished list (retried, removed or pruned). */
   release(job: Job): void {
     const q = job.queue;
     if (job.state === JobState.Failed) {
-      q.failed.delete(job.id);
+      q.failed.delete(job);
       return;
     }
-    if (!q.completed.delete(job.id)) return;
+    if (!q.completed.delete(job)) return;
     this.completedTotal--;
     const entry = q.retention;
-    const oldest = q.completed.values().next().value;
+    const oldest = q.completed.first();
     if (oldest === undefined) this.heads.remove(entry);
     else if (oldest.finishedAt !== entry.deadline) {
       entry.deadline = oldest.finishedAt;
@@ -74,7 +74,7 @@ export class Retention implements TimerComponent {
       const top = this.heads.peek();
       if (top === undefined) break;
       if (this.completedTotal <= this.keepFinished && top.deadline > cutoff) break;
-      this.drop(top.queue.completed.values().next().value!);
+      this.drop(top.queue.completed.first()!);
       done++;
     }
     return done;

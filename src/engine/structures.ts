@@ -4,7 +4,7 @@
 // lock and group in detach; the unique key when the job finishes, in finish). The transitions
 // that decide where a job goes are in core.ts, built on these.
 
-import { finishedJobAgeMsDefault, finishedJobsKeptDefault, queueCountersMax, queuesMax } from "../constants.ts";
+import { finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
 import { EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
@@ -31,8 +31,11 @@ export abstract class Structures {
   readonly now: () => number;
   journal: Journal;
   nextId = 1;
+  /** Ids below this are reserved durably (Journal.reserve); the next one starts a new block. */
+  private idsReserved = 0;
   private seq = 0;
   private lastToken = 0;
+  private tokensReserved = 0;
   /** Queues a transition gave deliverable work (a ready job, a freed group); served after it. */
   readonly toServe: QueueState[] = [];
   /** Queues something left (a job, a puller, a setting); dropped after the operation if empty. */
@@ -86,6 +89,35 @@ export abstract class Structures {
       this.counters.set(name, (c = new QueueCounters()));
     }
     return c;
+  }
+
+  /** A new job id, from a block whose reservation is durable before any id of it is used. */
+  protected takeId(): number {
+    if (this.nextId >= this.idsReserved) {
+      this.idsReserved = this.nextId + idBlockSize;
+      this.journal.reserve("ids", this.idsReserved);
+    }
+    return this.nextId++;
+  }
+
+  /** A new lock token, reserved like ids: a restart never hands out a token a worker may hold. */
+  private takeToken(): number {
+    if (this.lastToken + 1 >= this.tokensReserved) {
+      this.tokensReserved = this.lastToken + 1 + idBlockSize;
+      this.journal.reserve("tokens", this.tokensReserved);
+    }
+    return ++this.lastToken;
+  }
+
+  /** The next id and the next lock token this engine would hand out. */
+  idCounters(): { nextId: number; nextToken: number } {
+    return { nextId: this.nextId, nextToken: this.lastToken + 1 };
+  }
+
+  /** Recovery: ids and tokens continue above everything that may have been handed out. */
+  restoreCounters(nextId: number, nextToken: number): void {
+    if (nextId > this.nextId) this.nextId = nextId;
+    if (nextToken - 1 > this.lastToken) this.lastToken = nextToken - 1;
   }
 
   /** Notes that the queue may have become empty (checked once the operation is done). */
@@ -201,7 +233,7 @@ export abstract class Structures {
       case JobState.Active: {
         job.startedAt = at;
         job.lastHeartbeat = at;
-        job.lockToken = ++this.lastToken;
+        job.lockToken = this.takeToken();
         q.active.set(job.id, job);
         const g = job.groupId;
         if (g !== null) q.busyGroups.add(g);

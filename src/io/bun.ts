@@ -4,7 +4,7 @@
 // (setImmediate), plus one timer for the engine's next deadline.
 
 import { connectionsMax, outputBytesHighWater, outputBytesLowWater, shutdownFlushMs } from "../constants.ts";
-import type { ConnId, IoBackend, IoHandler, IoStats } from "./types.ts";
+import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions } from "./types.ts";
 
 interface SocketData {
   id: ConnId;
@@ -32,16 +32,17 @@ export class BunBackend implements IoBackend {
   private stopping = false;
   private readonly st: IoStats = { backend: "bun", connectionsOpen: 0, connectionsAccepted: 0, bytesIn: 0, bytesOut: 0, turns: 0 };
 
-  async listen(host: string, port: number, handler: IoHandler): Promise<number> {
+  async listen(host: string, port: number, handler: IoHandler, opts: ListenOptions = {}): Promise<number> {
     this.handler = handler;
+    const maxOpen = Math.min(opts.connectionsMax ?? connectionsMax, connectionsMax);
     const self = this;
     this.listener = Bun.listen<SocketData>({
       hostname: host,
       port,
       socket: {
         open(sock) {
-          // Shutting down, or over connectionsMax: refuse by closing at once (as uring.ts does).
-          if (self.stopping || self.st.connectionsOpen >= connectionsMax) return void sock.terminate();
+          // Shutting down, or over the bound: refuse by closing at once (as uring.ts does).
+          if (self.stopping || self.st.connectionsOpen >= maxOpen) return void sock.terminate();
           const id = self.freeIds.pop() ?? self.conns.length;
           sock.data = { id };
           self.conns[id] = { sock, queue: [], queued: 0, high: false, closing: false };

@@ -34,12 +34,19 @@ export interface IoStats {
 
 export type IoBackendName = "uring" | "bun";
 
+export interface ListenOptions {
+  /** Connections served at once; one more is accepted and closed at once. */
+  connectionsMax?: number;
+  /** Where operating problems go (accept paused at the descriptor limit); default stderr. */
+  log?: (line: string) => void;
+}
+
 export interface IoBackend {
   readonly name: IoBackendName;
   /** One phrase for the start-up log and HELLO, e.g. "io_uring (SINGLE_ISSUER|DEFER_TASKRUN)". */
   readonly description: string;
   /** Start listening and running the loop. Resolves the bound port (0 asks for a free one). */
-  listen(host: string, port: number, handler: IoHandler): Promise<number>;
+  listen(host: string, port: number, handler: IoHandler, opts?: ListenOptions): Promise<number>;
   /**
    * Queue bytes for a connection; they are copied before this returns. Returns the bytes now
    * queued for that connection and not yet sent (the server applies back-pressure from it).

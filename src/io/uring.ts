@@ -66,7 +66,8 @@ import {
 import { SendArena } from "./uring-output.ts";
 import { UringRing } from "./uring-ring.ts";
 import { Doorbell, validateBunPoll, type BunPoll } from "./uring-wake.ts";
-import type { ConnId, IoBackend, IoHandler, IoStats } from "./types.ts";
+import { AcceptBackoff } from "./accept-backoff.ts";
+import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions } from "./types.ts";
 
 // Slot states.
 const FREE = 0;
@@ -101,6 +102,9 @@ export class UringBackend extends UringRing implements IoBackend {
 
   private handler: IoHandler | null = null;
   private listenFd = -1;
+  /** Connections served at once (listen's bound); more are closed as they are accepted. */
+  private maxOpen = connectionsMax;
+  private log: (line: string) => void = (line) => console.error(line);
   /** Bun's epoll fds whose POLL ends a wait (validated at listen); none: doorbell mode. */
   private bunPoll: BunPoll = { fds: [], candidates: [] };
   private readonly doorbell: Doorbell;
@@ -128,8 +132,10 @@ export class UringBackend extends UringRing implements IoBackend {
 
   // ---- listen and start-up validation ----
 
-  async listen(host: string, port: number, handler: IoHandler): Promise<number> {
+  async listen(host: string, port: number, handler: IoHandler, opts: ListenOptions = {}): Promise<number> {
     this.handler = handler;
+    this.maxOpen = Math.min(opts.connectionsMax ?? connectionsMax, connectionsMax);
+    this.log = opts.log ?? this.log;
     // The shim takes numeric addresses only: resolve names (localhost, a hostname) here.
     const numericHost = isIP(host) ? host : (await lookup(host)).address;
     const fd = this.shim.ringq_listen(Buffer.from(`${numericHost}\0`), port, uringListenBacklog);
@@ -259,10 +265,14 @@ export class UringBackend extends UringRing implements IoBackend {
         this.handler!.onWritable(slot);
       }
     } else if (op === OP_ACCEPT) {
-      if (res >= 0) this.accepted(res);
-      if (!(flags & CQE_F_MORE) && !this.stopping && this.listenFd >= 0) {
-        this.cmd(CMD_ACCEPT, this.listenFd, ud(OP_ACCEPT, 0, LISTENER_SLOT), 0, 0);
+      if (res >= 0) {
+        this.accepted(res);
+        this.accepts.succeeded();
+      } else if (res === -24 || res === -23) {
+        // EMFILE/ENFILE: re-arming now would fail again at once (a core spun on it): pause.
+        if (!(flags & CQE_F_MORE)) return this.accepts.failed(errnoName(-res));
       }
+      if (!(flags & CQE_F_MORE) && !this.stopping && this.listenFd >= 0) this.armAccept();
     } else if (op === OP_CLOSE) {
       if (this.gen[slot] !== udGen(u) || this.state[slot] !== CLOSING) return;
       this.closed[slot] = 2;
@@ -278,8 +288,18 @@ export class UringBackend extends UringRing implements IoBackend {
     // OP_CANCEL / OP_IGNORE: nothing waits for them.
   }
 
+  private armAccept(): void {
+    if (!this.stopping && this.listenFd >= 0) this.cmd(CMD_ACCEPT, this.listenFd, ud(OP_ACCEPT, 0, LISTENER_SLOT), 0, 0);
+  }
+
+  private readonly accepts = new AcceptBackoff(() => {
+    this.armAccept();
+    this.wake();
+  }, (line) => this.log(line));
+
   private accepted(fd: number): void {
-    const slot = this.stopping ? undefined : this.freeSlots.pop();
+    // Over the bound (the fd limit's share, connectionsMax) or shutting down: close at once.
+    const slot = this.stopping || this.st.connectionsOpen >= this.maxOpen ? undefined : this.freeSlots.pop();
     if (slot === undefined) {
       // Over connectionsMax (or shutting down): refuse by closing at once.
       this.shim.ringq_close_fd(fd);
@@ -411,6 +431,7 @@ export class UringBackend extends UringRing implements IoBackend {
     while (live().length > 0 && Date.now() < closeUntil) await Bun.sleep(2);
     this.ended = true;
     this.doorbell.stop();
+    this.accepts.stop();
     this.handler = null;
     // queue_exit cancels what is left; the memory goes with the ring.
     this.shim.ringq_destroy(this.ctx);

@@ -64,8 +64,10 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   for (const job of finished) engine.restore(job);
   engine.recovered(maxSeq);
 
-  const stored = valuesOnce(db, "SELECT value FROM meta WHERE key = 'next_id'")[0]?.[0] as number | undefined;
-  if (stored !== undefined && stored > engine.nextId) engine.nextId = stored;
+  const meta = new Map(valuesOnce(db, "SELECT key, value FROM meta").map(([k, v]) => [k as string, v as number]));
+  const stored = meta.get("next_id");
+  // Everything below a reservation may have been handed out before the crash: start above it.
+  engine.restoreCounters(Math.max(stored ?? 0, meta.get("ids_reserved") ?? 0), meta.get("tokens_reserved") ?? 0);
   if (engine.nextId <= maxId) throw corruptError(path, `next_id ${engine.nextId} is not above the largest job id ${maxId}`);
   journal.knowStored(names, maxId, stored ?? 0);
   return { jobs: count, queues: names.length, ms: performance.now() - t0 };

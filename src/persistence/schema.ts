@@ -14,7 +14,7 @@ export { schemaVersion };
 export type Durability = "none" | "batch" | "sync";
 
 /** synchronous per mode: sync fsyncs every commit; batch survives a process crash (WAL), not a power cut. */
-const synchronousOf: Record<Durability, string> = { sync: "FULL", batch: "NORMAL", none: "OFF" };
+export const synchronousOf: Record<Durability, string> = { sync: "FULL", batch: "NORMAL", none: "OFF" };
 
 export interface OpenedDatabase {
   db: Database;

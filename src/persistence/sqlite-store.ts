@@ -13,7 +13,7 @@ import { noneCommitEntriesMax, noneCommitIntervalMs } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
 import { SqliteJournal } from "./journal.ts";
 import { recover, type Recovered } from "./recovery.ts";
-import { openDatabase, schemaVersion, StorageError, valuesOnce, type Durability } from "./schema.ts";
+import { openDatabase, schemaVersion, StorageError, synchronousOf, valuesOnce, type Durability } from "./schema.ts";
 import type { Store } from "./store.ts";
 
 const modeText: Record<Durability, string> = {
@@ -39,7 +39,7 @@ export class SqliteStore implements Store {
     this.db = opened.db;
     this.created = opened.created;
     this.migratedFrom = opened.migratedFrom;
-    this.journal = new SqliteJournal(this.db);
+    this.journal = new SqliteJournal(this.db, synchronousOf[durability]);
     this.holdRepliesUntilCommit = durability === "sync";
   }
 
@@ -101,6 +101,7 @@ export class SqliteStore implements Store {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.commitNow();
+    this.journal.releaseReservations();
     this.closed = true;
     this.journal.close();
     this.db.close();

@@ -72,6 +72,11 @@ export class FrameReader {
     return (this.state as ReadState) !== ReadState.Dead;
   }
 
+  /** Reads nothing more (the connection closes after its last reply). */
+  stop(): void {
+    this.state = ReadState.Dead;
+  }
+
   /** Parses input held while paused. */
   resume(): void {
     this.paused = false;
@@ -105,7 +110,7 @@ export class FrameReader {
   }
 
   private parseBinary(b: Uint8Array, p: number, end: number): number {
-    while (end - p >= 4 && !this.paused) {
+    while (end - p >= 4 && !this.paused && this.state !== ReadState.Dead) {
       const len = ((b[p]! << 24) >>> 0) + (b[p + 1]! << 16) + (b[p + 2]! << 8) + b[p + 3]!;
       if (len > this.maxFrame) {
         this.state = ReadState.Dead;
@@ -131,7 +136,7 @@ export class FrameReader {
     const view = end === b.length ? b : b.subarray(0, end);
     let from = p + this.textScanned;
     this.textScanned = 0;
-    while (p < end && !this.paused) {
+    while (p < end && !this.paused && this.state !== ReadState.Dead) {
       const nl = view.indexOf(0x0a, from);
       if (this.state === ReadState.Discarding) {
         if (nl < 0 || nl >= end) return end;

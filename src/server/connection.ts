@@ -63,7 +63,7 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     private readonly owner: ConnectionOwner,
   ) {
     this.reader = new FrameReader(this);
-    this.session = { authed: owner.info.authTokens === null, parked: new Set() };
+    this.session = { authed: owner.info.authTokens === null, authFailures: 0, parked: new Set() };
   }
 
   get engine(): Engine {
@@ -202,6 +202,22 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     return this.owner.events.unsubscribe(this, queue);
   }
 
+  revoke(): void {
+    this.owner.events.unsubscribe(this, null);
+    const parked = [...this.session.parked];
+    this.session.parked.clear();
+    for (const p of parked) {
+      p.cancel();
+      p.answer(revoked);
+    }
+  }
+
+  closeAfterReply(): void {
+    this.closeAfterFlush = true;
+    this.reader.stop();
+    this.owner.markDirty(this);
+  }
+
   /** An event frame, outside request order; dropped (false) while the client owes too much. */
   pushEvent(message: Record<string, unknown>): boolean {
     if (this.closed) return false;
@@ -283,7 +299,7 @@ export class Connection implements FrameSink, Ctx, Subscriber {
   dispose(): void {
     this.closed = true;
     this.owner.events.unsubscribe(this, null);
-    for (const cancel of this.session.parked) cancel();
+    for (const p of this.session.parked) p.cancel();
     this.session.parked.clear();
     this.slots = [];
   }
@@ -292,6 +308,8 @@ export class Connection implements FrameSink, Ctx, Subscriber {
 function withReqId(reqId: unknown, reply: Reply): Reply {
   return { reqId, ...reply };
 }
+
+const revoked: Reply = errorReply("AUTH_REQUIRED", "Authentication revoked by a failed AUTH: this parked request was cancelled");
 
 const tooLarge: Reply = errorReply("TOO_LARGE", `Reply too large: it would exceed the frame limit of ${frameBytesMax} bytes; ask for fewer items (limit, count, ids)`);
 

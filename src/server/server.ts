@@ -6,6 +6,7 @@ import { outputBytesHighWater, shutdownFlushMs } from "../constants.ts";
 import { EventHub } from "./events.ts";
 import { defaults, type Config } from "../config.ts";
 import { Engine } from "../engine/engine.ts";
+import { connectionBound } from "../io/fd-limit.ts";
 import { selectBackend } from "../io/select.ts";
 import type { ConnId, IoBackend, IoHandler } from "../io/types.ts";
 import { registry } from "../dispatch/commands.ts";
@@ -226,10 +227,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
   };
 
-  const port = await backend.listen(cfg.host, cfg.port, handler);
+  const bound = connectionBound();
+  const port = await backend.listen(cfg.host, cfg.port, handler, { connectionsMax: bound.max, log });
   const startupLine =
     `ringq ${VERSION} listening on ${cfg.host}:${port} (tcp, flashQ protocol); ${selection.logLine}; ${store.description}` +
-    (info.authTokens ? "; auth: tokens required" : "");
+    (info.authTokens ? "; auth: tokens required" : "") +
+    (bound.reason !== null ? `; connections: at most ${bound.max} (${bound.reason})` : "");
   log(startupLine);
 
   let stopped: Promise<void> | null = null;

@@ -128,6 +128,12 @@ export class RawClient {
     return unpack(body);
   }
 
+  /** The next binary reply and the size of its body on the wire. */
+  async frameWithSize(timeoutMs = 10_000): Promise<{ size: number; body: any }> {
+    const body = await this.until(() => this.takeFrameBody(), timeoutMs, "reply frame");
+    return { size: body.length, body: unpack(body) };
+  }
+
   async line(timeoutMs = 10_000): Promise<any> {
     const text = await this.until(() => {
       const nl = this.buf.indexOf(10, this.start);

@@ -165,9 +165,9 @@ function spawnChild(opts: SpawnOptions) {
   const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", ...opts.env };
   if (opts.io !== undefined) env.RINGQ_IO = opts.io;
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  // Memory only, whatever the developer's shell exports: these tests are about the network path.
-  delete env.DATA_PATH;
-  delete env.AUTH_TOKENS;
+  // Memory only and open, whatever the developer's shell exports, unless the test asks.
+  if (opts.env?.DATA_PATH === undefined) delete env.DATA_PATH;
+  if (opts.env?.AUTH_TOKENS === undefined) delete env.AUTH_TOKENS;
   return Bun.spawn([...(opts.wrap ?? []), process.execPath, join(repoRoot, "src", "main.ts")], {
     cwd: repoRoot,
     env,

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
 import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
-import { obliterate } from "../../src/engine/queries.ts";
+import { obliterate, runAll } from "../../src/engine/queries.ts";
 import { blobExtraKeys, columnExtraFields, decodeJobRow, encodeJobRow, jobColumns, runtimeExtraFields, type JobRow } from "../../src/persistence/codecs.ts";
 import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
@@ -165,7 +165,7 @@ test("OBLITERATE of a paused queue is journaled: after a restart the queue is go
   a.engine.setPaused(a.engine.queue("ob"), true);
   a.engine.push({ queue: "ob", data: pack(1) as Uint8Array });
   a.store.commit();
-  expect(obliterate(a.engine, a.engine.queue("ob"))).toBe(1);
+  expect(runAll(obliterate(a.engine, a.engine.queue("ob")))).toBe(1);
   a.store.commit();
   closeAll();
   const b = open(path);
@@ -179,7 +179,7 @@ test("a queue obliterated and pushed to again in the same turn is a fresh queue 
   const a = open(path);
   a.engine.setPaused(a.engine.queue("re"), true);
   a.store.commit();
-  obliterate(a.engine, a.engine.queue("re"));
+  runAll(obliterate(a.engine, a.engine.queue("re")));
   const id = a.engine.push({ queue: "re", data: pack(2) as Uint8Array });
   a.store.commit();
   closeAll();

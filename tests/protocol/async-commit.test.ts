@@ -21,6 +21,7 @@ class HandStore implements Store {
     jobRemoved: (_j: Job) => void this.changed++,
     queueChanged: (_q: QueueState) => {},
     queueRemoved: (_q: QueueState) => {},
+    reserve: () => {},
   };
   recover(): Promise<void> {
     return Promise.resolve();

@@ -16,7 +16,7 @@ function ctx(engine = new Engine({ now: () => 1_000 }), authed = true) {
   const deferred: Reply[] = [];
   const c: Ctx = {
     engine,
-    session: { authed, parked: new Set() },
+    session: { authed, authFailures: 0, parked: new Set() },
     server: { version: "t", ioBackend: "none", authTokens: authed ? null : new Set(["s3cret"]), commands: registry.names, stats: { internalErrors: 0 } },
     defer: () => (reply) => {
       deferred.push(reply);
@@ -25,6 +25,8 @@ function ctx(engine = new Engine({ now: () => 1_000 }), authed = true) {
     deliveryBlocked: () => false,
     subscribe: () => {},
     unsubscribe: () => 0,
+    revoke: () => {},
+    closeAfterReply: () => {},
   };
   return { c, engine, deferred };
 }
@@ -125,7 +127,7 @@ describe("dispatch", () => {
     engine.failAttempt(id, undefined, "x");
     engine.queue("other");
     expect(run(c, { cmd: "RETRYDLQ", queue: "other", id })).toEqual({ ok: false, code: "NOT_FOUND", error: `Job ${id} is not in queue 'other'` });
-    expect(engine.queue("mine").failed.has(id)).toBe(true);
+    expect(engine.queue("mine").failed.has(engine.getJob(id)!)).toBe(true);
     expect(run(c, { cmd: "RETRYDLQ", queue: "mine", id })).toEqual({ ok: true, ids: [1], count: 1 });
     expect(engine.queue("mine").waitingCount).toBe(1);
   });

@@ -3,7 +3,7 @@
 // transition writes the job's new state, every removal writes a removal.
 
 import { describe, expect, test } from "bun:test";
-import { drain, jobCounts, obliterate, purgeDlq, retryDlq, stats } from "../../src/engine/queries.ts";
+import { drain, jobCounts, obliterate, purgeDlq, retryDlq, runAll, stats } from "../../src/engine/queries.ts";
 import { Harness, T0, checkInvariants } from "./engine-harness.ts";
 
 function completeOne(h: Harness, queue = "q"): number {
@@ -26,7 +26,7 @@ describe("retention of completed records", () => {
     for (let i = 0; i < 5; i++) completeOne(h);
     expect(h.engine.completedCount).toBe(5); // pruning is tick's work
     h.engine.tick(h.t);
-    expect([...h.q().completed.keys()]).toEqual(ids.slice(2));
+    expect([...h.q().completed.values()].map((j) => j.id)).toEqual(ids.slice(2));
     expect(h.engine.getJob(ids[0]!)).toBeUndefined();
     expect(h.q().completedCount).toBe(3);
     checkInvariants(h.engine);
@@ -91,7 +91,7 @@ describe("queue operations", () => {
     failOne(h);
     const waiting = [h.push(), h.push({ priority: 3 })];
     const delayed = h.push({ delay: 100 });
-    expect(drain(h.engine, h.q())).toBe(4);
+    expect(runAll(drain(h.engine, h.q()))).toBe(4);
     for (const id of [held, ...waiting, delayed]) expect(h.engine.getJob(id)).toBeUndefined();
     expect(h.state(active)).toBe("active");
     expect(h.state(done)).toBe("completed");
@@ -107,7 +107,7 @@ describe("queue operations", () => {
 
   test("drain of an empty queue counts 0", () => {
     const h = new Harness();
-    expect(drain(h.engine, h.q())).toBe(0);
+    expect(runAll(drain(h.engine, h.q()))).toBe(0);
   });
 
   test("obliterate removes every job of the queue, active included, answers parked pullers and forgets the queue", () => {
@@ -121,7 +121,7 @@ describe("queue operations", () => {
     h.push();
     failOne(h);
     const other = h.push({ queue: "other" });
-    expect(obliterate(h.engine, h.q())).toBe(5);
+    expect(runAll(obliterate(h.engine, h.q()))).toBe(5);
     expect(h.engine.queues.has("q")).toBe(false);
     expect([...h.engine.jobs.keys()]).toEqual([other]);
     expect(h.engine.customIds.size).toBe(0);
@@ -136,7 +136,7 @@ describe("queue operations", () => {
     const h = new Harness();
     let got: unknown = null;
     h.engine.pullOrPark("q", 1, 60_000, (jobs) => (got = jobs));
-    expect(obliterate(h.engine, h.q())).toBe(0);
+    expect(runAll(obliterate(h.engine, h.q()))).toBe(0);
     expect(got as unknown).toEqual([]);
     expect(h.engine.nextDeadline()).toBe(Infinity);
   });
@@ -151,7 +151,7 @@ describe("queue operations", () => {
     let got: number[] | null = null;
     h.engine.pullOrPark("q", 1, 60_000, (jobs) => (got = jobs.map((j) => j.id)));
     expect(got).toBeNull();
-    expect(obliterate(h.engine, h.q())).toBe(2);
+    expect(runAll(obliterate(h.engine, h.q()))).toBe(2);
     expect(got as unknown).toEqual([]);
     expect(h.engine.jobs.size).toBe(0);
   });
@@ -165,11 +165,11 @@ describe("queue operations", () => {
     failOne(h);
     h.push({ queue: "other" });
     failOne(h, "other");
-    expect(purgeDlq(h.engine, h.q())).toBe(3);
+    expect(runAll(purgeDlq(h.engine, h.q()))).toBe(3);
     expect(h.q().failed.size).toBe(0);
     expect(h.q("other").failed.size).toBe(1);
     expect(h.state(w)).toBe("waiting");
-    expect(purgeDlq(h.engine, h.q())).toBe(0);
+    expect(runAll(purgeDlq(h.engine, h.q()))).toBe(0);
     checkInvariants(h.engine);
   });
 
@@ -180,20 +180,20 @@ describe("queue operations", () => {
     h.push();
     const [k] = [failOne(h), failOne(h), failOne(h)];
     h.push({ uniqueKey: "k" }); // a newer job holds the key again
-    expect(retryDlq(h.engine, h.q(), undefined)).toBe(2);
+    expect(runAll(retryDlq(h.engine, h.q()))).toBe(2);
     expect(h.q().failed.size).toBe(1);
     expect(h.state(k!)).toBe("failed");
     expect(h.q().waitingCount).toBe(3);
     checkInvariants(h.engine);
   });
 
-  test("retryDlq of one id moves only that job", () => {
+  test("retrying one id of the DLQ moves only that job", () => {
     const h = new Harness();
     h.push();
     h.push();
     const a = failOne(h);
     const b = failOne(h);
-    expect(retryDlq(h.engine, h.q(), b)).toBe(1);
+    h.engine.retryFailed(h.job(b));
     expect(h.state(a)).toBe("failed");
     expect(h.state(b)).toBe("waiting");
   });
@@ -261,8 +261,8 @@ describe("journal", () => {
     const d = h.push();
     h.engine.cancel(a);
     h.engine.fail(h.job(b), "Discarded");
-    purgeDlq(h.engine, h.q());
-    drain(h.engine, h.q());
+    runAll(purgeDlq(h.engine, h.q()));
+    runAll(drain(h.engine, h.q()));
     h.push();
     const e = completeOne(h);
     h.engine.tick(h.t);

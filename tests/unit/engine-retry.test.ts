@@ -79,7 +79,7 @@ describe("retry and backoff", () => {
     expect(job.attempts).toBe(2);
     expect(job.x!.error).toBe("second");
     expect(job.finishedAt).toBe(h.t);
-    expect(h.q().failed.has(id)).toBe(true);
+    expect(h.q().failed.has(h.job(id))).toBe(true);
     expect(h.q().counters.failed).toBe(1);
     checkInvariants(h.engine);
     // A failed job is not active any more: another FAIL is refused.
@@ -143,7 +143,7 @@ describe("retry and backoff", () => {
     const h = new Harness({ keepFinished: 2 });
     const ids = [h.push({ maxAttempts: 1 }), h.push({ maxAttempts: 1 }), h.push({ maxAttempts: 1 })];
     for (const id of ids) pullAndFail(h, id);
-    expect([...h.q().failed.keys()]).toEqual([ids[1]!, ids[2]!]);
+    expect([...h.q().failed.values()].map((j) => j.id)).toEqual([ids[1]!, ids[2]!]);
     expect(h.engine.getJob(ids[0]!)).toBeUndefined();
     checkInvariants(h.engine);
   });

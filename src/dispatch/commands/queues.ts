@@ -8,7 +8,8 @@ import { stateName, stateNames, type QueueState } from "../../engine/model.ts";
 import * as queries from "../../engine/queries.ts";
 import { ClientError } from "../../errors.ts";
 import { StatedJob } from "../../protocol/writer.ts";
-import type { Ctx, HandlerResult } from "../context.ts";
+import type { BulkTask } from "../../engine/bulk.ts";
+import { park, type Ctx, type HandlerResult } from "../context.ts";
 import { Duration, Id, JobObject, JobWithState, Ok, Queue, ReplyBudget, Truncated } from "../fields.ts";
 import { defineCommand } from "../registry.ts";
 
@@ -19,6 +20,15 @@ const Offset = Type.Optional(Type.Integer({ minimum: 0 }));
 
 function existing(ctx: Ctx, name: string): QueueState | undefined {
   return ctx.engine.queues.get(name);
+}
+
+/** Answers `{count}` when a bulk task ends: now if it was small, after its last step if not. */
+function bulkReply(ctx: Ctx, task: BulkTask | null, reply = (n: number) => ({ ok: true, count: n })): HandlerResult {
+  if (task === null) return reply(0);
+  return park(ctx, (answer) => {
+    ctx.engine.bulk(task, (n) => void answer(reply(n)));
+    return null;
+  });
 }
 
 const emptyCounts = { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 };
@@ -39,7 +49,7 @@ export const queueCommands = [
 
   defineCommand({
     name: "RETRYDLQ",
-    summary: "Moves one job (id) or every job of the queue's DLQ back to waiting.",
+    summary: "Moves one job (id) or every job of the queue's DLQ back to waiting. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: Type.Object({ queue: Queue, id: Type.Optional(Id) }),
     reply: Ok({ ids: Type.Array(Count, { description: "flashQ's shape: [count]" }), count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
@@ -48,19 +58,23 @@ export const queueCommands = [
         const job = ctx.engine.mustGet(r.id);
         if (job.queue.name !== r.queue) throw new ClientError("NOT_FOUND", `Job ${r.id} is not in queue '${r.queue}'`);
       }
-      const n = q ? queries.retryDlq(ctx.engine, q, r.id) : 0;
-      return { ok: true, ids: [n], count: n };
+      const reply = (n: number) => ({ ok: true, ids: [n], count: n });
+      if (r.id !== undefined) {
+        ctx.engine.retryFailed(ctx.engine.mustGet(r.id));
+        return reply(1);
+      }
+      return bulkReply(ctx, q ? queries.retryDlq(ctx.engine, q) : null, reply);
     },
   }),
 
   defineCommand({
     name: "PURGEDLQ",
-    summary: "Removes every job of the queue's DLQ.",
+    summary: "Removes every job of the queue's DLQ. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: byQueue,
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
       const q = existing(ctx, r.queue);
-      return { ok: true, count: q ? queries.purgeDlq(ctx.engine, q) : 0 };
+      return bulkReply(ctx, q ? queries.purgeDlq(ctx.engine, q) : null);
     },
   }),
 
@@ -98,23 +112,23 @@ export const queueCommands = [
 
   defineCommand({
     name: "DRAIN",
-    summary: "Removes every waiting and delayed job of the queue.",
+    summary: "Removes every waiting and delayed job of the queue. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: byQueue,
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
       const q = existing(ctx, r.queue);
-      return { ok: true, count: q ? queries.drain(ctx.engine, q) : 0 };
+      return bulkReply(ctx, q ? queries.drain(ctx.engine, q) : null);
     },
   }),
 
   defineCommand({
     name: "OBLITERATE",
-    summary: "Removes the queue and every job in it, active ones included.",
+    summary: "Removes the queue and every job in it, active ones included. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: byQueue,
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
       const q = existing(ctx, r.queue);
-      return { ok: true, count: q ? queries.obliterate(ctx.engine, q) : 0 };
+      return bulkReply(ctx, q ? queries.obliterate(ctx.engine, q) : null);
     },
   }),
 
@@ -186,7 +200,7 @@ export const queueCommands = [
 
   defineCommand({
     name: "CLEAN",
-    summary: "Removes up to `limit` jobs of one state older than `grace` ms.",
+    summary: "Removes up to `limit` jobs of one state older than `grace` ms. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: Type.Object({
       queue: Queue,
       grace: Duration,
@@ -196,7 +210,7 @@ export const queueCommands = [
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
       const q = existing(ctx, r.queue);
-      return { ok: true, count: q ? queries.clean(ctx.engine, q, r.grace, r.state, r.limit ?? listLimitMax) : 0 };
+      return bulkReply(ctx, q ? queries.clean(ctx.engine, q, r.grace, r.state, r.limit ?? listLimitMax) : null);
     },
   }),
 

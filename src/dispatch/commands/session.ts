@@ -2,7 +2,7 @@
 // SUBSCRIBE/UNSUBSCRIBE (job events pushed to this connection, a ringq extension).
 
 import { Type } from "@sinclair/typebox";
-import { keyCharsMax } from "../../constants.ts";
+import { authFailuresMax, keyCharsMax } from "../../constants.ts";
 import { eventNames } from "../../engine/events.ts";
 import { ClientError } from "../../errors.ts";
 import type { Ctx, HandlerResult } from "../context.ts";
@@ -16,14 +16,20 @@ const SubscribeQueue = Type.Union([Queue, Type.Literal("*")], { description: 'a 
 export const sessionCommands = [
   defineCommand({
     name: "AUTH",
-    summary: "Authenticates the connection with one of AUTH_TOKENS.",
+    summary: "Authenticates the connection with one of AUTH_TOKENS. A failure ends what the connection set up before; a few failures close it.",
     schema: Type.Object({ token: Type.String({ maxLength: keyCharsMax }) }),
     open: true,
     reply: Ok(),
     handler(ctx: Ctx, r): HandlerResult {
       const tokens = ctx.server.authTokens;
       if (tokens !== null && !tokens.has(r.token)) {
+        // A failed AUTH ends what an earlier good one allowed: deliveries and events stop.
+        if (ctx.session.authed) ctx.revoke();
         ctx.session.authed = false;
+        if (++ctx.session.authFailures >= authFailuresMax) {
+          ctx.closeAfterReply();
+          throw new ClientError("AUTH_FAILED", `Invalid token; ${authFailuresMax} failed attempts, closing the connection`);
+        }
         throw new ClientError("AUTH_FAILED", "Invalid token");
       }
       ctx.session.authed = true;
