@@ -5,15 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -f /usr/include/liburing.h ]; then
+# openssl makes the test certificate of the TLS tests; Debian usually has it already.
+need=""
+[ -f /usr/include/liburing.h ] || need="$need liburing-dev"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+if [ -n "$need" ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing liburing-dev (apt) for the io_uring backend" >&2
+    echo "setup: installing$need (apt): liburing-dev for the io_uring backend, openssl for the TLS tests" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liburing-dev >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
   elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liburing-dev >/dev/null
+    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
   else
-    echo "setup: liburing-dev not installed and apt unavailable; ringq will use Bun sockets (install liburing-dev to enable io_uring)" >&2
+    echo "setup:$need not installed and apt unavailable; without liburing-dev ringq uses Bun sockets, without openssl the TLS tests skip" >&2
   fi
 fi
 

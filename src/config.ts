@@ -1,6 +1,7 @@
 // Environment (and --flag=value command-line overrides) -> one typed, validated Config.
 // Defaults live here and only here. An invalid value is a start-up error naming the variable.
 
+import { existsSync } from "node:fs";
 import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { finishedJobAgeMsDefault, finishedJobsKeptDefault } from "./constants.ts";
@@ -14,6 +15,8 @@ export const ConfigSchema = Type.Object({
   durability: Type.Union([Type.Literal("none"), Type.Literal("batch"), Type.Literal("sync")]),
   keepCompleted: Type.Integer({ minimum: 0 }),
   keepCompletedAgeMs: Type.Integer({ minimum: 0 }),
+  tlsCert: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  tlsKey: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -26,6 +29,8 @@ export const defaults: Config = {
   durability: "sync",
   keepCompleted: finishedJobsKeptDefault,
   keepCompletedAgeMs: finishedJobAgeMsDefault,
+  tlsCert: null,
+  tlsKey: null,
 };
 
 /** env/flag name -> [config key, parser] */
@@ -38,6 +43,8 @@ const sources: Record<string, [keyof Config, (s: string) => unknown]> = {
   DURABILITY: ["durability", String],
   KEEP_COMPLETED: ["keepCompleted", Number],
   KEEP_COMPLETED_AGE_MS: ["keepCompletedAgeMs", Number],
+  TLS_CERT: ["tlsCert", (s) => (s === "" ? null : s)],
+  TLS_KEY: ["tlsKey", (s) => (s === "" ? null : s)],
 };
 
 const check = TypeCompiler.Compile(ConfigSchema);
@@ -65,5 +72,12 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
     const key = e.path.replace(/^\//, "").split("/")[0]!;
     throw new Error(`Invalid configuration ${origin[key] ?? key}=${JSON.stringify(cfg[key])}: ${e.message}`);
   }
-  return cfg as Config;
+  const c = cfg as Config;
+  if ((c.tlsCert === null) !== (c.tlsKey === null)) {
+    throw new Error(`Invalid configuration: TLS needs both TLS_CERT and TLS_KEY (PEM files); ${c.tlsCert === null ? "TLS_CERT" : "TLS_KEY"} is missing`);
+  }
+  for (const [name, path] of [["TLS_CERT", c.tlsCert], ["TLS_KEY", c.tlsKey]] as const) {
+    if (path !== null && !existsSync(path)) throw new Error(`Invalid configuration ${name}=${path}: no such file (a PEM file is expected)`);
+  }
+  return c;
 }

@@ -6,6 +6,7 @@
 
 import { EventEmitter } from "node:events";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import {
   connectTimeoutMsDefault,
   hostDefault,
@@ -39,6 +40,9 @@ export interface ConnectionOptions {
   offlineWaitMs?: number;
   /** Time past a request's own server-side wait after which a missing reply is an error, ms. */
   replyTimeoutMs?: number;
+  /** TLS to a server with TLS_CERT/TLS_KEY: true (the system's CAs), or node:tls options
+   *  (`ca` for a private CA, `servername`, ...). */
+  tls?: boolean | tls.ConnectionOptions;
 }
 
 /** A decoded reply map: `{reqId, ok, ...}`. */
@@ -104,7 +108,9 @@ export class Connection extends EventEmitter {
     this.connectTimeoutMs = options.connectTimeoutMs ?? connectTimeoutMsDefault;
     this.offlineWaitMs = options.offlineWaitMs ?? offlineWaitMsDefault;
     this.replyTimeoutMs = options.replyTimeoutMs ?? replyTimeoutMsDefault;
+    this.tls = options.tls === true ? {} : options.tls === false || options.tls === undefined ? null : options.tls;
   }
+  private readonly tls: tls.ConnectionOptions | null;
 
   get address(): string {
     return `${this.host}:${this.port}`;
@@ -244,13 +250,15 @@ export class Connection extends EventEmitter {
   private connect(): void {
     this.state = "connecting";
     this.startSweep();
-    const socket = net.createConnection({ host: this.host, port: this.port });
+    const socket: net.Socket = this.tls === null
+      ? net.createConnection({ host: this.host, port: this.port })
+      : tls.connect({ ...this.tls, host: this.host, port: this.port });
     this.socket = socket;
     socket.setNoDelay(true);
     this.connectTimer = setTimeout(() => {
       socket.destroy(new Error(`no connection within ${this.connectTimeoutMs} ms`));
     }, this.connectTimeoutMs);
-    socket.once("connect", () => {
+    socket.once(this.tls === null ? "connect" : "secureConnect", () => {
       if (this.socket !== socket) return;
       socket.setKeepAlive(true, 10_000);
       if (this.token === undefined) this.onReady();

@@ -7,7 +7,7 @@
 import type { Static, TObject, TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { ClientError, errorReply } from "../errors.ts";
-import { RawSpec, type RawTree } from "../protocol/decode.ts";
+import { invalidPayload, RawSpec, type RawTree } from "../protocol/decode.ts";
 import type { Ctx, HandlerResult } from "./context.ts";
 
 export interface CommandDef<S extends TObject = TObject> {
@@ -80,7 +80,7 @@ export class Registry {
         throw new ClientError("AUTH_REQUIRED", "Authentication required: send AUTH with a token first");
       }
       if (c === undefined) throw new ClientError("UNKNOWN_COMMAND", `Unknown command: ${cmd.slice(0, 64)}`);
-      const invalid = validationError(c, body) ?? (c.rawSpec === undefined ? null : invalidPayload(c, body, c.rawSpec));
+      const invalid = validationError(c, body) ?? (c.rawSpec !== undefined && invalidPayloadIn(body) ? describeInvalidPayload(c, body, c.rawSpec) : null);
       if (invalid !== null) throw new ClientError("INVALID", invalid);
       return c.handler(ctx, body as never);
     } catch (e) {
@@ -99,8 +99,10 @@ function validationError(c: Command, body: unknown): string | null {
   return `Invalid ${c.name} request: field '${field}': ${first.message}`;
 }
 
+const invalidPayloadIn = (body: unknown): boolean => (body as Record<symbol, unknown>)[invalidPayload] === true;
+
 /** The first payload the decoder found unfit to keep (ext types, nesting), named by its path. */
-function invalidPayload(c: Command, body: unknown, spec: RawSpec): string | null {
+function describeInvalidPayload(c: Command, body: unknown, spec: RawSpec): string | null {
   const bad = spec.firstInvalid(body);
   return bad === null ? null : `Invalid ${c.name} request: field '${bad.path}': ${bad.reason}`;
 }

@@ -4,7 +4,7 @@
 // (setImmediate), plus one timer for the engine's next deadline.
 
 import { connectionsMax, outputBytesHighWater, outputBytesLowWater, shutdownFlushMs } from "../constants.ts";
-import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions } from "./types.ts";
+import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions, TlsFiles } from "./types.ts";
 
 interface SocketData {
   id: ConnId;
@@ -21,7 +21,11 @@ interface ConnOut {
 
 export class BunBackend implements IoBackend {
   readonly name = "bun" as const;
-  readonly description = "bun sockets (epoll)";
+  readonly description: string;
+
+  constructor(private readonly tls: TlsFiles | null = null) {
+    this.description = tls === null ? "bun sockets (epoll)" : "bun sockets (epoll), TLS";
+  }
   private handler: IoHandler | null = null;
   private listener: import("bun").TCPSocketListener<SocketData> | null = null;
   private conns: (ConnOut | undefined)[] = [];
@@ -39,6 +43,7 @@ export class BunBackend implements IoBackend {
     this.listener = Bun.listen<SocketData>({
       hostname: host,
       port,
+      ...(this.tls === null ? {} : { tls: { cert: Bun.file(this.tls.cert), key: Bun.file(this.tls.key) } }),
       socket: {
         open(sock) {
           // Shutting down, or over the bound: refuse by closing at once (as uring.ts does).

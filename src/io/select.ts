@@ -3,7 +3,7 @@
 // loopback self-test) and falls back to Bun sockets with the reason and the remedy.
 // A forced `uring` that is unavailable is a start-up error.
 
-import type { IoBackend } from "./types.ts";
+import type { IoBackend, TlsFiles } from "./types.ts";
 import { BunBackend } from "./bun.ts";
 
 export type IoMode = "auto" | "uring" | "bun";
@@ -14,10 +14,17 @@ export interface Selection {
   logLine: string;
 }
 
-export async function selectBackend(mode: IoMode): Promise<Selection> {
+export async function selectBackend(mode: IoMode, tls: TlsFiles | null = null): Promise<Selection> {
   if (mode === "bun") {
-    const backend = new BunBackend();
+    const backend = new BunBackend(tls);
     return { backend, logLine: `IO backend: ${backend.description}: RINGQ_IO=bun` };
+  }
+  if (tls !== null) {
+    if (mode === "uring") {
+      throw new Error("RINGQ_IO=uring with TLS (TLS_CERT/TLS_KEY): the io_uring path has no TLS; unset RINGQ_IO (auto picks Bun sockets for TLS) or the TLS files");
+    }
+    const backend = new BunBackend(tls);
+    return { backend, logLine: `IO backend: ${backend.description}: TLS is configured (TLS_CERT/TLS_KEY) and the io_uring path has no TLS` };
   }
   const { probeUring } = await import("./uring-probe.ts");
   const probe = await probeUring();

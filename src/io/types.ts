@@ -34,6 +34,12 @@ export interface IoStats {
 
 export type IoBackendName = "uring" | "bun";
 
+/** PEM files for TLS on the protocol port; only the Bun backend speaks TLS. */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+}
+
 export interface ListenOptions {
   /** Connections served at once; one more is accepted and closed at once. */
   connectionsMax?: number;

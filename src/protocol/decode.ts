@@ -29,6 +29,8 @@ type RawField = { readonly kind: typeof RAW } | { readonly kind: typeof OBJECT |
 /** A RawTree compiled for lookups (a Map: a field named `constructor` finds nothing). */
 export class RawSpec {
   readonly fields = new Map<string, RawField>();
+  /** The same fields as an array, for walks that must not allocate an iterator per object. */
+  private list: [string, RawField][] = [];
 
   static compile(tree: RawTree, seen = new Map<RawTree, RawSpec>()): RawSpec {
     const known = seen.get(tree);
@@ -40,6 +42,7 @@ export class RawSpec {
       else if (Array.isArray(node)) spec.fields.set(name, { kind: LIST, spec: RawSpec.compile(node[0]!, seen) });
       else spec.fields.set(name, { kind: OBJECT, spec: RawSpec.compile(node as RawTree, seen) });
     }
+    spec.list = [...spec.fields];
     return spec;
   }
 
@@ -47,7 +50,9 @@ export class RawSpec {
   firstInvalid(body: unknown, prefix = ""): { path: string; reason: string } | null {
     if (typeof body !== "object" || body === null) return null;
     const o = body as Record<string, unknown>;
-    for (const [name, f] of this.fields) {
+    const list = this.list;
+    for (let k = 0; k < list.length; k++) {
+      const [name, f] = list[k]!;
       if (!Object.hasOwn(o, name)) continue;
       const v = o[name];
       if (f.kind === RAW) {
@@ -63,6 +68,10 @@ export class RawSpec {
       }
     }
     return null;
+  }
+
+  get entries(): readonly [string, RawField][] {
+    return this.list;
   }
 
   /** Every raw field as a path (`jobs[].data`), for docs and tests; recursion shown once. */
@@ -82,6 +91,13 @@ export class RawSpec {
 
 /** The raw spec of a command, or undefined (unknown command, or one without payloads). */
 export type RawSpecOf = (cmd: string) => RawSpec | undefined;
+
+/** Set by the decoders on a request that holds a payload unfit to keep, so that dispatch looks
+ *  for it (and names it) only then: most requests are never walked a second time. */
+export const invalidPayload: unique symbol = Symbol("invalidPayload");
+
+/** Whether decoding the request now being decoded found an invalid payload. */
+let sawInvalid = false;
 
 const fromCharCode = String.fromCharCode;
 /** A real copy even when the input is a Node Buffer, whose slice() is a view of borrowed memory. */
@@ -118,6 +134,7 @@ export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, 
   const c = new Cursor(b, start, end, viewOf(b));
   const t = b[start];
   let v: unknown;
+  sawInvalid = false;
   if (t !== undefined && ((t >= 0x80 && t <= 0x8f) || t === 0xde || t === 0xdf)) {
     const n = t <= 0x8f ? t & 0x0f : t === 0xde ? (need(c, 3), c.view.getUint16(start + 1)) : (need(c, 5), c.view.getUint32(start + 1));
     c.p = start + (t <= 0x8f ? 1 : t === 0xde ? 3 : 5);
@@ -126,6 +143,7 @@ export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, 
     v = read(c, null, 0);
   }
   if (c.p !== end) throw new RangeError("trailing bytes after the request map");
+  if (sawInvalid) (v as Record<symbol, unknown>)[invalidPayload] = true;
   return v;
 }
 
@@ -159,18 +177,22 @@ export function rawifyJsonRequest(body: unknown, specOf: RawSpecOf): unknown {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
   const cmd = (body as { cmd?: unknown }).cmd;
   const spec = typeof cmd === "string" ? specOf(cmd) : undefined;
+  sawInvalid = false;
   if (spec !== undefined) rawifyObject(body as Record<string, unknown>, spec);
+  if (sawInvalid) (body as Record<symbol, unknown>)[invalidPayload] = true;
   return body;
 }
 
 function rawifyObject(o: Record<string, unknown>, spec: RawSpec): void {
-  for (const [name, f] of spec.fields) {
+  for (const [name, f] of spec.entries) {
     if (!Object.hasOwn(o, name)) continue;
     const v = o[name];
     if (f.kind === RAW) {
       if (v === undefined) continue;
       // JSON has no ext types; only the nesting needs a look before it is encoded.
-      o[name] = jsonDepthOver(v)
+      const deep = jsonDepthOver(v);
+      if (deep) sawInvalid = true;
+      o[name] = deep
         ? new Raw(new Uint8Array([0xc0]), `nested deeper than ${payloadDepthMax} levels (payloadDepthMax)`)
         : new Raw(new Uint8Array(encodeValue(v)));
     } else if (f.kind === OBJECT) {
@@ -310,6 +332,7 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
         if (!(e instanceof PayloadError)) throw e;
         // Well-formed but not a payload we keep: find its end, let dispatch refuse it by name.
         invalid = e.message;
+        sawInvalid = true;
         c.p = skipValue(c.b, s, c.end);
       }
       value = new Raw(copyOf(c.b, s, c.p), invalid);

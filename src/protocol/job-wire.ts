@@ -69,11 +69,13 @@ export const jobFieldNames: readonly string[] = jobWireFields.map((x) => x.name)
 /** What the generated binary writers call (ReplyWriter implements it). */
 export interface JobSink {
   ensure(n: number): void;
+  /** A key or run of constant bytes with no room check (the writer ensured the room). */
+  kx(key: Uint8Array): void;
+  rawx(bytes: Uint8Array): void;
   mapHeader(n: number): void;
   /** Reserves a map16 header whose count is patched later; returns its position. */
   reserveMap16(): number;
   patchMap16(at: number, n: number): void;
-  k(key: Uint8Array): void;
   raw(bytes: Uint8Array): void;
   byte(b: number): void;
   number(n: number): void;
@@ -87,7 +89,8 @@ const encoded = (v: unknown): Uint8Array => new Uint8Array(encodeValue(v));
 
 const keyBytes = jobWireFields.map((x) => encoded(x.name));
 
-/** Room for every fixed-size part of a job map (keys, numbers, flags); strings ensure their own. */
+/** Room for every fixed-size part of a job map (keys, numbers, flags, constant runs); strings
+ *  ensure their own, and the room is ensured again after each of them. */
 const fixedBytesMax = keyBytes.reduce((n, k) => n + k.length + 9, 16);
 
 /** A field's value as JSON shows it: num? 0 is null, token is a string. */
@@ -102,14 +105,18 @@ function plainExpr(fl: Field): string {
   }
 }
 
-function binaryStmt(fl: Field, i: number, sparse: boolean): string {
-  const k = `w.k(K[${i}]);`;
+/**
+ * One field's statement. Keys go in with `kx` (no room check): the writer ensured room for every
+ * fixed-size part up front, and re-ensures it after each variable-length value (`again`).
+ */
+function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): string {
+  const k = `w.kx(K[${i}]);`;
   const e = fl.expr;
   if (!sparse) {
     switch (fl.kind) {
       case "num": return `${k} w.number(${e});`;
       case "num?": return `${k} w.numberOrNil(${e});`;
-      case "value?": return `${k} w.value(${e});`;
+      case "value?": return `${k} w.value(${e}); ${again}`;
       case "bool": return `${k} w.byte(${e} ? 0xc3 : 0xc2);`;
       case "data": return `${k} w.raw(j.data);`;
       case "queue": return `${k} w.raw(qn);`;
@@ -120,7 +127,7 @@ function binaryStmt(fl: Field, i: number, sparse: boolean): string {
   switch (fl.kind) {
     case "num": return `${k} w.number(${e}); n++;`;
     case "num?": return `{ const v = ${e}; if (v !== 0) { ${k} w.number(v); n++; } }`;
-    case "value?": return `{ const v = ${e}; if (v !== null) { ${k} w.value(v); n++; } }`;
+    case "value?": return `{ const v = ${e}; if (v !== null) { ${k} w.value(v); n++; ${again} } }`;
     case "bool": return `if (${e}) { ${k} w.byte(0xc3); n++; }`;
     case "data": return `${k} w.raw(j.data); n++;`;
     case "queue": return `${k} w.raw(qn); n++;`;
@@ -132,17 +139,33 @@ function binaryStmt(fl: Field, i: number, sparse: boolean): string {
 /** Whether the sparse form leaves a value out. */
 const omitted = (v: unknown): boolean => v === null || v === false;
 
+/** Room the fixed-size parts of fields from..end take (keys, numbers, flags). */
+const fixedFrom = (from: number): number => keyBytes.slice(from).reduce((n, k) => n + k.length + 9, 16);
+
 /**
- * Source of a writer. Runs of JobExtra fields become `if (x === null) <their defaults, encoded
+ * Source of a writer. Fields whose bytes are always the same (unused ones: nil) are written as
+ * one pre-encoded run; runs of JobExtra fields become `if (x === null) <their defaults, encoded
  * once> else <each field>`, so a job without extras writes ten fields as one copy.
  */
 function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const runs: Uint8Array[] = [];
+  const run = (parts: Uint8Array[]): string => {
+    runs.push(concat(parts));
+    return `w.rawx(RUNS[${runs.length - 1}]);`;
+  };
   const body: string[] = [];
   const fs = jobWireFields;
   for (let i = 0; i < fs.length; ) {
+    const again = `w.ensure(${fixedFrom(i + 1)});`;
+    if (fs[i]!.kind === "nil") {
+      let end = i;
+      while (end < fs.length && fs[end]!.kind === "nil") end++;
+      if (!sparse) body.push(run(keyBytes.slice(i, end).flatMap((k) => [k, nilByte])));
+      i = end;
+      continue;
+    }
     if (fs[i]!.noExtra === undefined) {
-      body.push(binaryStmt(fs[i]!, i, sparse));
+      body.push(binaryStmt(fs[i]!, i, sparse, again));
       i++;
       continue;
     }
@@ -156,10 +179,10 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
       defaults.push(keyBytes[j]!, encoded(v));
       count++;
     }
-    runs.push(concat(defaults));
     const each = [];
-    for (let j = i; j < end; j++) each.push(binaryStmt(fs[j]!, j, sparse));
-    body.push(`if (x === null) { w.raw(RUNS[${runs.length - 1}]); ${sparse ? `n += ${count};` : ""} } else { ${each.join(" ")} }`);
+    for (let j = i; j < end; j++) each.push(binaryStmt(fs[j]!, j, sparse, `w.ensure(${fixedFrom(j + 1)});`));
+    const none = count === 0 ? "" : `${run(defaults)} ${sparse ? `n += ${count};` : ""}`;
+    body.push(`if (x === null) { ${none} } else { ${each.join(" ")} }`);
     i = end;
   }
   // `extra`: pre-encoded key/value pairs appended after the fields (one pair: GETJOBS' state).
@@ -174,6 +197,8 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
     ${tail}`;
   return { src, runs };
 }
+
+const nilByte = new Uint8Array([0xc0]);
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

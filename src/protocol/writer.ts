@@ -145,14 +145,26 @@ export class ReplyWriter implements JobSink {
     this.view.setUint16(at + 1, n);
   }
 
-  /** A pre-encoded key of the job map, with room for the number or flag after it: a string
-   *  value written before may have used the room reserved up front. */
-  k(key: Uint8Array): void {
-    this.ensure(key.length + 9);
+  /** A pre-encoded key of the job map, without a room check: the job writers ensure the room
+   *  for every fixed-size part up front and again after each variable-length value. */
+  kx(key: Uint8Array): void {
     const b = this.buf;
     let p = this.pos;
     for (let i = 0; i < key.length; i++) b[p++] = key[i]!;
     this.pos = p;
+  }
+
+  /** Pre-encoded constant bytes (a run of default fields), without a room check, as kx. */
+  rawx(src: Uint8Array): void {
+    if (src.length <= 64) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < src.length; i++) b[p++] = src[i]!;
+      this.pos = p;
+    } else {
+      this.buf.set(src, this.pos);
+      this.pos += src.length;
+    }
   }
 
   /** Bytes already encoded (payloads, cached names); the caller ensured the room. */

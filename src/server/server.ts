@@ -56,7 +56,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     log(`ringq: ${e.message}`);
     process.exit(1);
   });
-  const selection = await selectBackend(cfg.io);
+  const tls = cfg.tlsCert !== null && cfg.tlsKey !== null ? { cert: cfg.tlsCert, key: cfg.tlsKey } : null;
+  const selection = await selectBackend(cfg.io, tls);
   const backend = selection.backend;
   const info: ServerInfo = {
     version: VERSION,
@@ -230,7 +231,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   const bound = connectionBound();
   const port = await backend.listen(cfg.host, cfg.port, handler, { connectionsMax: bound.max, log });
   const startupLine =
-    `ringq ${VERSION} listening on ${cfg.host}:${port} (tcp, flashQ protocol); ${selection.logLine}; ${store.description}` +
+    `ringq ${VERSION} listening on ${cfg.host}:${port} (${tls === null ? "tcp" : "tcp+tls"}, flashQ protocol); ${selection.logLine}; ${store.description}` +
     (info.authTokens ? "; auth: tokens required" : "") +
     (bound.reason !== null ? `; connections: at most ${bound.max} (${bound.reason})` : "");
   log(startupLine);
