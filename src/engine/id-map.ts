@@ -16,10 +16,13 @@ export class IdMap<V extends { readonly id: number }> {
   private mask: number;
   private count = 0;
 
-  constructor() {
-    this.ids = new Float64Array(idMapCapacityMin).fill(EMPTY);
-    this.vals = new Array(idMapCapacityMin).fill(undefined);
-    this.mask = idMapCapacityMin - 1;
+  /** `capacityMin` (a power of two): the job table starts at 1024; a queue's index at 8, so an
+   *  idle queue costs a few hundred bytes. */
+  constructor(private readonly capacityMin = idMapCapacityMin) {
+    if ((capacityMin & (capacityMin - 1)) !== 0 || capacityMin < 2) throw new RangeError(`IdMap: capacity ${capacityMin} is not a power of two`);
+    this.ids = new Float64Array(capacityMin).fill(EMPTY);
+    this.vals = new Array(capacityMin).fill(undefined);
+    this.mask = capacityMin - 1;
   }
 
   get size(): number {
@@ -89,7 +92,7 @@ export class IdMap<V extends { readonly id: number }> {
     vals[i] = undefined;
     this.count--;
     const cap = mask + 1;
-    if (cap > idMapCapacityMin && this.count < (loadMax / 4) * cap) this.resize(cap / 2);
+    if (cap > this.capacityMin && this.count < (loadMax / 4) * cap) this.resize(cap / 2);
     return true;
   }
 

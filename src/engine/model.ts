@@ -8,6 +8,7 @@
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
+import { IdMap } from "./id-map.ts";
 
 /**
  * Job states. Who moves a job out of each (core.ts has one function per move):
@@ -234,9 +235,11 @@ export class QueueState {
   heldCount = 0;
   /** Groups with an active job (at most one active job per group). */
   readonly busyGroups = new Set<string>();
-  // Maps (insertion order, a few hundred bytes empty): a queue must cost nearly nothing until used.
+  // Small indexes (a few hundred bytes empty): a queue must cost nearly nothing until used.
+  // Delayed keeps insertion order (a Map: DRAIN walks it in steps); active churns with every
+  // delivery, and an IdMap does that without a Map's deleted slots and rehashes.
   readonly delayed = new Map<number, Job>();
-  readonly active = new Map<number, Job>();
+  readonly active = new IdMap<Job>(8);
   /** WaitingChildren and WaitingParent jobs. */
   readonly blocked = new Map<number, Job>();
   /** Completed records in the order they completed (retention removes from the front). */

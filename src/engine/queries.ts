@@ -175,7 +175,15 @@ export function obliterate(engine: Engine, q: QueueState): BulkTask {
   }
   const wasPaused = q.paused;
   engine.setPaused(q, true);
-  const [delayed, active, blocked] = [drainer(q.delayed), drainer(q.active), drainer(q.blocked)];
+  const [delayed, blocked] = [drainer(q.delayed), drainer(q.blocked)];
+  // The queue is paused from here on, so no job becomes active during the walk: one snapshot.
+  const actives = q.active.values();
+  let a = 0;
+  const active = (): Job | undefined => {
+    // Skip what left meanwhile (acknowledged by its worker, or removed: state stays, record goes).
+    while (a < actives.length && (actives[a]!.state !== JobState.Active || engine.getJob(actives[a]!.id) !== actives[a])) a++;
+    return actives[a++];
+  };
   const any = (): Job | undefined =>
     q.ready.peek() ?? firstHeld(q) ?? delayed() ?? active() ?? blocked() ?? q.completed.first() ?? q.failed.first();
   return new EachJob(any, (job) => (engine.remove(job), true), () => {
