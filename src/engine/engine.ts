@@ -12,6 +12,7 @@ import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
 import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueState } from "./model.ts";
+import { RecordOwners, type RecordKind } from "./records.ts";
 import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
 
@@ -26,6 +27,8 @@ export class Engine {
   private readonly pulls = new PullTimers();
   private readonly bulkWork = new BulkWork();
   readonly timers = new TimerRegistry();
+  /** Who keeps each kind of small persisted record (records.ts). */
+  readonly records = new RecordOwners();
 
   constructor(opts: EngineOptions) {
     const core = (this.core = new Core(opts));
@@ -250,7 +253,17 @@ export class Engine {
    *  left empty (a stored queue without jobs or settings) is dropped. */
   recovered(maxSeq: number): void {
     this.core.restoreSequence(maxSeq);
+    this.records.recovered();
     this.settle();
+  }
+
+  /** A stored record goes to its kind's owner; false when no owner is registered (the layer
+   *  that keeps it is off: the record stays stored, untouched). */
+  restoreRecord(kind: RecordKind, key: string, value: unknown): boolean {
+    const owner = this.records.get(kind);
+    if (owner === undefined) return false;
+    owner.restore(key, value);
+    return true;
   }
 
   restoreSequence(seq: number): void {

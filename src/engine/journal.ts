@@ -1,10 +1,11 @@
 // The engine's only view of persistence. Every transition reports the records it touched; the
 // persistence layer coalesces them and writes one transaction per loop turn (group commit).
 // The engine never waits on it and never reads from it (recovery goes through Engine.restore).
-// A new persisted entity (schedule, KV entry, limit) adds its own pair of methods here and a
-// record codec plus a migration in persistence/.
+// Jobs and queues have their own tables and methods; the smaller entities (schedules, KV
+// entries, webhooks) go through recordChanged/recordRemoved into one records table (records.ts).
 
 import type { Job, QueueState } from "./model.ts";
+import type { RecordKind } from "./records.ts";
 
 export interface Journal {
   /** The job was created or changed state/fields: its current record must be persisted. */
@@ -21,6 +22,10 @@ export interface Journal {
    * reservation, so no id or token is ever handed out twice. Called once per block.
    */
   reserve(what: "ids" | "tokens", upTo: number): void;
+  /** A record was created or changed; `value` is its whole stored form (plain data, encoded at
+   *  the commit: the last change of a turn wins). */
+  recordChanged(kind: RecordKind, key: string, value: unknown): void;
+  recordRemoved(kind: RecordKind, key: string): void;
 }
 
 /** Memory-only mode: nothing is written. */
@@ -30,4 +35,6 @@ export const noJournal: Journal = {
   queueChanged() {},
   queueRemoved() {},
   reserve() {},
+  recordChanged() {},
+  recordRemoved() {},
 };

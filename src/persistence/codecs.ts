@@ -156,3 +156,14 @@ export interface StoredQueue {
 export function decodeQueueRow(r: QueueRow): StoredQueue {
   return { name: r.name, paused: r.paused === 1 };
 }
+
+// ---- records (schedules, KV entries, webhooks: engine/records.ts) ----
+
+/** A record's stored form is its owner's plain object, as MessagePack (bytes stay bytes). */
+export function encodeRecord(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+export function decodeRecord(bytes: Uint8Array): unknown {
+  return packr.unpack(bytes);
+}

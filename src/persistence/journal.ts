@@ -8,7 +8,8 @@ import type { Database, Statement } from "bun:sqlite";
 import type { Engine } from "../engine/engine.ts";
 import type { Journal } from "../engine/journal.ts";
 import type { Job, QueueState } from "../engine/model.ts";
-import { encodeJobRow, encodeQueueRow, jobColumns } from "./codecs.ts";
+import type { RecordKind } from "../engine/records.ts";
+import { encodeJobRow, encodeQueueRow, encodeRecord, jobColumns } from "./codecs.ts";
 
 const jobColumnCount = jobColumns.length;
 /** Rows per multi-row INSERT (and ids per DELETE): one statement call per this many jobs instead
@@ -24,6 +25,8 @@ export class SqliteJournal implements Journal {
   private readonly dirty = new Map<number, Job>();
   private removed: number[] = [];
   private readonly dirtyQueues = new Set<QueueState>();
+  /** "kind:key" -> the record's stored form, or null: delete it. The last change of a turn wins. */
+  private readonly dirtyRecords = new Map<string, { kind: RecordKind; key: string; value: unknown }>();
   /** Row ids of queues removed since the last commit. */
   private removedQueues: number[] = [];
   /** Queue name -> its id in the queues table. */
@@ -46,6 +49,8 @@ export class SqliteJournal implements Journal {
   private readonly upsertQueue: Statement;
   private readonly deleteQueue: Statement;
   private readonly setMeta: Statement;
+  private readonly upsertRecord: Statement;
+  private readonly deleteRecord: Statement;
 
   constructor(
     private readonly db: Database,
@@ -65,6 +70,16 @@ export class SqliteJournal implements Journal {
     );
     this.deleteQueue = db.prepare("DELETE FROM queues WHERE id = ?");
     this.setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    this.upsertRecord = db.prepare("INSERT OR REPLACE INTO records (kind, key, value) VALUES (?, ?, ?)");
+    this.deleteRecord = db.prepare("DELETE FROM records WHERE kind = ? AND key = ?");
+  }
+
+  recordChanged(kind: RecordKind, key: string, value: unknown): void {
+    this.dirtyRecords.set(`${kind}:${key}`, { kind, key, value });
+  }
+
+  recordRemoved(kind: RecordKind, key: string): void {
+    this.dirtyRecords.set(`${kind}:${key}`, { kind, key, value: null });
   }
 
   jobChanged(job: Job): void {
@@ -103,7 +118,7 @@ export class SqliteJournal implements Journal {
 
   /** Changes waiting for a commit. */
   get pending(): number {
-    return this.dirty.size + this.removed.length + this.dirtyQueues.size + this.removedQueues.length;
+    return this.dirty.size + this.removed.length + this.dirtyQueues.size + this.removedQueues.length + this.dirtyRecords.size;
   }
 
   /** Recovery: what is already on disk. */
@@ -147,6 +162,10 @@ export class SqliteJournal implements Journal {
       let i = 0;
       for (; i + rowsPerInsert <= removed.length; i += rowsPerInsert) this.deleteJobs.run(...removed.slice(i, i + rowsPerInsert));
       for (; i < removed.length; i++) this.deleteJob.run(removed[i]!);
+      for (const r of this.dirtyRecords.values()) {
+        if (r.value === null) this.deleteRecord.run(r.kind, r.key);
+        else this.upsertRecord.run(r.kind, r.key, encodeRecord(r.value));
+      }
       if (nextId !== this.writtenNextId) this.setMeta.run("next_id", nextId);
       this.commitStmt.run();
     } catch (e) {
@@ -165,6 +184,7 @@ export class SqliteJournal implements Journal {
     this.removed = [];
     this.dirtyQueues.clear();
     this.removedQueues = [];
+    this.dirtyRecords.clear();
     return true;
   }
 
@@ -183,7 +203,7 @@ export class SqliteJournal implements Journal {
 
   /** Finalizes the statements: SQLite keeps a connection (and its file lock) open until they are. */
   close(): void {
-    for (const st of [this.begin, this.commitStmt, this.rollback, this.upsertJob, this.upsertJobs, this.deleteJob, this.deleteJobs, this.upsertQueue, this.deleteQueue, this.setMeta]) {
+    for (const st of [this.begin, this.commitStmt, this.rollback, this.upsertJob, this.upsertJobs, this.deleteJob, this.deleteJobs, this.upsertQueue, this.deleteQueue, this.setMeta, this.upsertRecord, this.deleteRecord]) {
       st.finalize();
     }
   }

@@ -7,13 +7,18 @@
 import type { Database } from "bun:sqlite";
 import type { Engine } from "../engine/engine.ts";
 import { isFinished, type Job, type QueueState } from "../engine/model.ts";
-import { decodeJobRow, decodeQueueRow, jobColumns, type JobRow, type QueueRow } from "./codecs.ts";
+import { recordKindNames } from "../engine/records.ts";
+import { decodeJobRow, decodeQueueRow, decodeRecord, jobColumns, type JobRow, type QueueRow } from "./codecs.ts";
 import type { SqliteJournal } from "./journal.ts";
 import { asStorageError, corruptError, valuesOnce } from "./schema.ts";
 
 export interface Recovered {
   jobs: number;
   queues: number;
+  /** Records (schedules, KV entries, webhooks) handed back to their owners. */
+  records: number;
+  /** Stored records whose owner is off in this run (webhooks with HTTP off): kept as they are. */
+  recordsKept: number;
   ms: number;
 }
 
@@ -62,6 +67,21 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   }
   finished.sort((a, b) => a.finishedAt - b.finishedAt);
   for (const job of finished) engine.restore(job);
+
+  let records = 0;
+  let recordsKept = 0;
+  for (const [kind, key, value] of valuesOnce(db, "SELECT kind, key, value FROM records ORDER BY kind, key")) {
+    const k = kind as number;
+    if (recordKindNames[k] === undefined) throw corruptError(path, `record kind ${k} is unknown to this release`);
+    let restored: boolean;
+    try {
+      restored = engine.restoreRecord(k, key as string, decodeRecord(value as Uint8Array));
+    } catch (e) {
+      throw corruptError(path, `${recordKindNames[k]} '${key}' cannot be read: ${(e as Error).message}`);
+    }
+    if (restored) records++;
+    else recordsKept++;
+  }
   engine.recovered(maxSeq);
 
   const meta = new Map(valuesOnce(db, "SELECT key, value FROM meta").map(([k, v]) => [k as string, v as number]));
@@ -70,5 +90,5 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   engine.restoreCounters(Math.max(stored ?? 0, meta.get("ids_reserved") ?? 0), meta.get("tokens_reserved") ?? 0);
   if (engine.nextId <= maxId) throw corruptError(path, `next_id ${engine.nextId} is not above the largest job id ${maxId}`);
   journal.knowStored(names, maxId, stored ?? 0);
-  return { jobs: count, queues: names.length, ms: performance.now() - t0 };
+  return { jobs: count, queues: names.length, records, recordsKept, ms: performance.now() - t0 };
 }

@@ -49,7 +49,8 @@ export class SqliteStore implements Store {
       ? "new database"
       : r === null
         ? "not recovered yet"
-        : `recovered ${r.jobs} jobs in ${r.queues} queues in ${Math.round(r.ms)} ms`;
+        : `recovered ${r.jobs} jobs in ${r.queues} queues${r.records > 0 ? ` and ${r.records} records` : ""} in ${Math.round(r.ms)} ms` +
+          (r.recordsKept > 0 ? `; ${r.recordsKept} records of a part that is off kept as stored` : "");
     const migrated = this.migratedFrom < schemaVersion ? `; schema migrated from version ${this.migratedFrom} to ${schemaVersion}` : "";
     return `storage: sqlite ${this.path} (WAL, ${modeText[this.durability]}; ${what}${migrated})`;
   }

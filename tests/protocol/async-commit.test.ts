@@ -22,6 +22,8 @@ class HandStore implements Store {
     queueChanged: (_q: QueueState) => {},
     queueRemoved: (_q: QueueState) => {},
     reserve: () => {},
+    recordChanged: () => void this.changed++,
+    recordRemoved: () => void this.changed++,
   };
   recover(): Promise<void> {
     return Promise.resolve();

@@ -7,6 +7,7 @@ import { Engine, type EngineOptions, type PushInput } from "../../src/engine/eng
 import { ClientError, type ErrorCode } from "../../src/errors.ts";
 import type { IndexedHeap } from "../../src/engine/heap.ts";
 import type { Journal } from "../../src/engine/journal.ts";
+import type { RecordKind } from "../../src/engine/records.ts";
 import { stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
 import type { DeadlineTimer } from "../../src/engine/timers.ts";
 
@@ -35,6 +36,14 @@ export class RecordingJournal implements Journal {
   reservations: { what: "ids" | "tokens"; upTo: number }[] = [];
   reserve(what: "ids" | "tokens", upTo: number): void {
     this.reservations.push({ what, upTo });
+  }
+  /** Records (schedules, KV) as the journal last saw them: the stored form, or null once removed. */
+  readonly records = new Map<string, unknown>();
+  recordChanged(kind: RecordKind, key: string, value: unknown): void {
+    this.records.set(`${kind}:${key}`, structuredClone(value));
+  }
+  recordRemoved(kind: RecordKind, key: string): void {
+    this.records.set(`${kind}:${key}`, null);
   }
   /** Entries written since the last call. */
   take(): JournalEntry[] {
