@@ -52,7 +52,7 @@ export interface StartOptions {
 export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   const port = await freePort();
   const argv = [...pinPrefix(opts.core ?? 1), process.execPath, ...(opts.bunFlags ?? []), "src/main.ts"];
-  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: String(port), RINGQ_IO: opts.io };
+  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: String(port), RINGQ_IO: opts.io, HTTP_PORT: "0" };
   delete env.DATA_PATH; // in-memory unless the caller asks for storage
   Object.assign(env, opts.env ?? {});
   const child = spawn(argv[0]!, argv.slice(1), { cwd: repoRoot, env, stdio: ["ignore", "ignore", "pipe"] });
