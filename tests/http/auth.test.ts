@@ -43,7 +43,7 @@ describe("with AUTH_TOKENS", () => {
       const none = await fetch(s.base + path, { method: r.method, signal: AbortSignal.timeout(5000) });
       expect({ route: `${r.method} ${r.path}`, status: none.status }).toEqual({ route: `${r.method} ${r.path}`, status: 401 });
       expect(none.headers.get("www-authenticate")).toContain("Bearer");
-      expect((await none.json()).code).toBe("AUTH_REQUIRED");
+      expect(((await none.json()) as { code: string }).code).toBe("AUTH_REQUIRED");
       const wrong = await fetch(s.base + path, { method: r.method, headers: { authorization: "Bearer nope" }, signal: AbortSignal.timeout(5000) });
       expect({ route: `${r.method} ${r.path}`, status: wrong.status }).toEqual({ route: `${r.method} ${r.path}`, status: 403 });
       await wrong.body?.cancel();

@@ -58,7 +58,7 @@ export class SseReader {
     readonly response: Response,
     private readonly controller: AbortController,
   ) {
-    this.reader = response.body!.getReader();
+    this.reader = response.body!.getReader() as ReadableStreamDefaultReader<Uint8Array>;
     void this.pump();
   }
 
@@ -99,12 +99,12 @@ export class SseReader {
     for (const f of w) f();
   }
 
-  /** The next message matching `pred` (earlier non-matching ones are skipped). */
+  /** The first message matching `pred` (the others stay for later calls). */
   async next(pred: (m: any) => boolean = () => true, ms = 5_000): Promise<any> {
     const deadline = Date.now() + ms;
     for (;;) {
       const i = this.messages.findIndex(pred);
-      if (i >= 0) return this.messages.splice(0, i + 1)[i];
+      if (i >= 0) return this.messages.splice(i, 1)[0];
       if (this.done) throw new Error("SSE stream ended");
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching SSE message within ${ms} ms`);
@@ -177,7 +177,7 @@ export class WsClient {
     const deadline = Date.now() + ms;
     for (;;) {
       const i = this.messages.findIndex(pred);
-      if (i >= 0) return this.messages.splice(0, i + 1)[i];
+      if (i >= 0) return this.messages.splice(i, 1)[0];
       if (this.closed !== null) throw new Error(`WebSocket closed (${this.closed.code} ${this.closed.reason})`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching WebSocket message within ${ms} ms`);
