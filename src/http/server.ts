@@ -124,6 +124,11 @@ export class HttpFace {
     }
   }
 
+  /** Recovery is over: webhooks start listening for events. */
+  recovered(): void {
+    this.webhooks.recovered();
+  }
+
   async stop(): Promise<void> {
     this.timings.stop();
     this.webhooks.stop();

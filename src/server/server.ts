@@ -119,6 +119,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     await http?.stop();
     throw e;
   }
+  http?.recovered();
   const tls = cfg.tlsCert !== null && cfg.tlsKey !== null ? { cert: cfg.tlsCert, key: cfg.tlsKey } : null;
   let selection;
   try {

@@ -34,7 +34,7 @@ function v4ToInt(ip: string): number {
 
 const v4Ranges = v4Blocked.map(([base, bits]) => {
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return { base: v4ToInt(base) & mask, mask };
+  return { base: (v4ToInt(base) & mask) >>> 0, mask };
 });
 
 function v4IsBlocked(ip: string): boolean {

@@ -112,8 +112,10 @@ export class Webhooks implements RecordOwner {
     this.byId.set(key, new Webhook(key, value, this.deliveries));
   }
 
-  /** Events flow only once recovery is over. */
+  /** Events flow only once recovery is over (the server calls this too: a store with nothing to
+   *  recover may not). Idempotent. */
   recovered(): void {
+    if (this.live) return;
     this.live = true;
     for (const w of this.byId.values()) this.hub.subscribe(w, w.stored.queue, w.stored.events);
   }
