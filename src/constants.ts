@@ -101,6 +101,12 @@ export const listLimitMax = 10_000;
 /** Jobs one GETJOBS walks inside one queue to reach its offset and fill its page; deeper pages
  *  are refused (LIMIT) so that no listing holds the loop for more than a few milliseconds. */
 export const listWalkMax = 100_000;
+/** RATELIMIT: jobs a second, and the bucket (burst). The default burst is a tenth of a second's
+ *  worth (at least 1), so that in any window deliveries stay within ~10% of the rate. */
+export const rateLimitPerSecondMax = 1_000_000;
+export const rateBurstMax = 1_000_000;
+/** SETCONCURRENCY: active jobs of a queue, and of one group. */
+export const concurrencyLimitMax = 1_000_000;
 /** Progress messages and log lines kept per job. */
 export const logsPerJobMax = 1_000;
 export const logMessageCharsMax = 8 * KiB;

@@ -3,6 +3,7 @@
 
 import { consumeCommands } from "./commands/consume.ts";
 import { jobCommands } from "./commands/jobs.ts";
+import { limitCommands } from "./commands/limits.ts";
 import { produceCommands } from "./commands/produce.ts";
 import { queueCommands } from "./commands/queues.ts";
 import { sessionCommands } from "./commands/session.ts";
@@ -13,5 +14,6 @@ export const registry = new Registry([
   ...consumeCommands,
   ...jobCommands,
   ...queueCommands,
+  ...limitCommands,
   ...sessionCommands,
 ]);

@@ -6,7 +6,7 @@
 
 import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
-import { isFinished, Job, JobState, type QueueState, stateName } from "./model.ts";
+import { isFinished, Job, JobState, type QueueState, RateLimit, stateName } from "./model.ts";
 import { Structures } from "./structures.ts";
 
 export type { CoreOptions } from "./structures.ts";
@@ -80,14 +80,15 @@ export class Core extends Structures {
     this.move(job, JobState.Active, now, "active");
   }
 
-  /** Waiting (ready) -> Waiting (held): its group has an active job. Not an event. */
-  holdForGroup(job: Job, group: string): void {
+  /** Waiting (group head in the ready heap) -> Waiting (pending in its group): the group has as
+   *  many active jobs as the queue allows per group (the limit was lowered). Not an event. */
+  holdForGroup(job: Job, g: string): void {
     const q = job.queue;
+    const line = q.groups.get(g)!;
     q.ready.remove(job);
-    let held = q.groupHeld.get(group);
-    if (held === undefined) q.groupHeld.set(group, (held = []));
-    held.push(job);
-    q.heldCount++;
+    line.head = null;
+    line.pending.push(job);
+    q.groupPending++;
   }
 
   /** Active -> Completed (or gone with remove_on_complete). */
@@ -196,6 +197,7 @@ export class Core extends Structures {
     this.detach(job);
     if (!isFinished(job.state)) this.releaseKeys(job);
     this.forget(job);
+    this.refillGroupOf(job);
     this.finishWaiters.resolve(job, "removed");
   }
 
@@ -236,6 +238,38 @@ export class Core extends Structures {
     logs.push({ timestamp: now, message, level });
     if (logs.length > logsPerJobMax) logs.splice(0, logs.length - logsPerJobMax);
     this.record(job, null);
+  }
+
+  /** RATELIMIT: at most `perSecond` deliveries a second, `burst` at once (a full bucket). */
+  setRateLimit(q: QueueState, perSecond: number, burst: number): void {
+    this.clearRateLimit(q);
+    q.rateLimit = new RateLimit(q, perSecond, burst, this.now());
+    this.journal.queueChanged(q);
+    this.wantServe(q);
+  }
+
+  clearRateLimit(q: QueueState): void {
+    const r = q.rateLimit;
+    if (r === null) return;
+    if (this.refills.has(r)) this.refills.remove(r);
+    q.rateLimit = null;
+    this.journal.queueChanged(q);
+    this.wantServe(q);
+    this.mayBeEmpty(q);
+  }
+
+  /** SETCONCURRENCY: active jobs of the queue across workers (0: no limit), and per group. */
+  setConcurrency(q: QueueState, limit: number, perGroup: number): void {
+    if (q.concurrencyLimit === limit && q.groupConcurrency === perGroup) return;
+    const raised = perGroup > q.groupConcurrency;
+    q.concurrencyLimit = limit;
+    q.groupConcurrency = perGroup;
+    // A higher per-group limit lets each group put its next job in line now; a lower one takes
+    // effect as the heads come up for delivery (Delivery.take holds them back).
+    if (raised) for (const g of [...q.groups.keys()]) this.refillGroup(q, g);
+    this.journal.queueChanged(q);
+    this.wantServe(q);
+    this.mayBeEmpty(q);
   }
 
   setPaused(q: QueueState, paused: boolean): void {

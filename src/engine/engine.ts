@@ -21,6 +21,14 @@ export type { Finish } from "./waiters.ts";
 export type { EngineEvent } from "./events.ts";
 export type EngineOptions = CoreOptions;
 
+/** A queue's settings as stored (persistence/codecs.ts). */
+export interface QueueSettings {
+  paused: boolean;
+  rate: { perSecond: number; burst: number } | null;
+  concurrency: number;
+  groupConcurrency: number;
+}
+
 export class Engine {
   private readonly core: Core;
   private readonly delivery: Delivery;
@@ -34,7 +42,7 @@ export class Engine {
     const core = (this.core = new Core(opts));
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, this.pulls, core.finishWaiters, core.retention, this.bulkWork]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
@@ -213,6 +221,19 @@ export class Engine {
     this.settle();
   }
 
+  /** RATELIMIT / RATELIMITCLEAR (perSecond null). */
+  setRateLimit(q: QueueState, perSecond: number | null, burst: number): void {
+    if (perSecond === null) this.core.clearRateLimit(q);
+    else this.core.setRateLimit(q, perSecond, burst);
+    this.settle();
+  }
+
+  /** SETCONCURRENCY / CLEARCONCURRENCY (0, 1). */
+  setConcurrency(q: QueueState, limit: number, perGroup: number): void {
+    this.core.setConcurrency(q, limit, perGroup);
+    this.settle();
+  }
+
   /** Forgets a queue that holds no job any more (OBLITERATE). */
   dropQueue(q: QueueState): void {
     this.core.dropQueue(q);
@@ -238,9 +259,11 @@ export class Engine {
 
   /** A stored queue with its settings, through the same transitions a command uses. Nothing
    *  is served or dropped until recovered(): the queue's jobs come after it. */
-  restoreQueue(name: string, settings: { paused: boolean }): QueueState {
+  restoreQueue(name: string, settings: QueueSettings): QueueState {
     const q = this.core.queue(name);
     this.core.setPaused(q, settings.paused);
+    if (settings.rate !== null) this.core.setRateLimit(q, settings.rate.perSecond, settings.rate.burst);
+    this.core.setConcurrency(q, settings.concurrency, settings.groupConcurrency);
     return q;
   }
 

@@ -9,7 +9,7 @@ import { ClientError } from "../errors.ts";
 import { EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
 import { noJournal, type Journal } from "./journal.ts";
-import { isFinished, type Job, JobState, QueueCounters, QueueState, stateName, TtlEntry } from "./model.ts";
+import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
 import { Retention } from "./retention.ts";
 import { DeadlineTimer } from "./timers.ts";
 import { FinishWaiters } from "./waiters.ts";
@@ -45,6 +45,11 @@ export abstract class Structures {
   readonly delays = new DeadlineTimer<Job>("delays", (job, now) => this.promote(job, now));
   readonly leases = new DeadlineTimer<Job>("leases", (job, now) => this.leaseEnded(job, now));
   readonly ttl = new DeadlineTimer<TtlEntry>("ttl", (e, now) => this.expire(e.job, now));
+  /** Rate-limited queues whose pullers wait for the next token: served when it is due. */
+  readonly refills = new DeadlineTimer<RateLimit>("rate-refills", (r) => {
+    this.refills.remove(r);
+    this.wantServe(r.queue);
+  });
   readonly retention: Retention;
   readonly finishWaiters = new FinishWaiters();
 
@@ -198,6 +203,7 @@ export abstract class Structures {
     this.detach(job);
     this.attach(job, to, at, false);
     this.record(job, event);
+    this.refillGroupOf(job);
   }
 
   /** Into Completed or Failed: the unique key goes, WAITJOBs hear of it, and the record is
@@ -211,6 +217,7 @@ export abstract class Structures {
     this.finishWaiters.resolve(job, to === JobState.Completed ? "completed" : "failed");
     if (drop) this.forget(job);
     else this.attach(job, to, at, false);
+    this.refillGroupOf(job);
   }
 
   private attach(job: Job, to: JobState, at: number, restoring: boolean): void {
@@ -219,9 +226,16 @@ export abstract class Structures {
     switch (to) {
       case JobState.Waiting: {
         // A restored job keeps its stored seq: ready order survives a restart.
-        if (!restoring) job.seq = job.x !== null && job.x.lifo ? -++this.seq : ++this.seq;
-        q.ready.push(job);
-        this.wantServe(q);
+        if (!restoring) job.seq = this.nextSeq(job);
+        const g = job.groupId;
+        if (g === null) {
+          q.ready.push(job);
+          this.wantServe(q);
+        } else {
+          const x = job.x!;
+          if (!restoring || x.groupSeq === 0) x.groupSeq = job.seq;
+          this.joinGroup(q, job, g, restoring);
+        }
         break;
       }
       case JobState.Delayed:
@@ -236,7 +250,7 @@ export abstract class Structures {
         job.lockToken = this.takeToken();
         q.active.set(job.id, job);
         const g = job.groupId;
-        if (g !== null) q.busyGroups.add(g);
+        if (g !== null) this.groupLine(q, g).active++;
         this.leases.push(this.withLeaseDeadline(job, at));
         break;
       }
@@ -261,10 +275,19 @@ export abstract class Structures {
     const q = job.queue;
     this.mayBeEmpty(q);
     switch (job.state) {
-      case JobState.Waiting:
-        if (q.ready.has(job)) q.ready.remove(job);
-        else this.unhold(q, job);
+      case JobState.Waiting: {
+        const g = job.groupId;
+        const line = g === null ? undefined : q.groups.get(g);
+        if (line === undefined) q.ready.remove(job);
+        else if (line.head === job) {
+          q.ready.remove(job);
+          line.head = null;
+        } else {
+          line.pending.remove(job);
+          q.groupPending--;
+        }
         break;
+      }
       case JobState.Delayed:
         this.delays.remove(job);
         q.delayed.delete(job.id);
@@ -274,7 +297,9 @@ export abstract class Structures {
         this.leases.remove(job);
         job.lockToken = 0;
         const g = job.groupId;
-        if (g !== null) this.releaseGroup(q, g);
+        if (g !== null) q.groups.get(g)!.active--;
+        // A slot under the queue's concurrency limit is free: parked pullers may take one.
+        if (q.concurrencyLimit > 0) this.wantServe(q);
         break;
       }
       case JobState.Completed:
@@ -288,26 +313,58 @@ export abstract class Structures {
     }
   }
 
-  /** A waiting job held back by its busy group leaves the held list. */
-  private unhold(q: QueueState, job: Job): void {
-    const g = job.groupId!;
-    const held = q.groupHeld.get(g)!;
-    const i = held.indexOf(job);
-    if (i < 0) throw new Error(`job ${job.id} is waiting but neither ready nor held`);
-    held.splice(i, 1);
-    q.heldCount--;
-    if (held.length === 0) q.groupHeld.delete(g);
+  /** A waiting job's sequence number: FIFO ascending, LIFO jobs negative (newest first). */
+  protected nextSeq(job: Job): number {
+    return job.x !== null && job.x.lifo ? -++this.seq : ++this.seq;
   }
 
-  /** The group's active job ended: its held jobs go back to the ready heap in their order. */
-  private releaseGroup(q: QueueState, g: string): void {
-    q.busyGroups.delete(g);
-    const held = q.groupHeld.get(g);
-    if (held === undefined) return;
-    q.groupHeld.delete(g);
-    q.heldCount -= held.length;
-    for (const j of held) q.ready.push(j);
-    this.wantServe(q);
+  protected groupLine(q: QueueState, g: string): GroupLine {
+    let line = q.groups.get(g);
+    if (line === undefined) q.groups.set(g, (line = new GroupLine(g)));
+    return line;
+  }
+
+  /** A waiting job of a group joins its group's pending jobs; the group's first job is its head
+   *  in the ready line if the group may run one more (a job that outranks the head takes its
+   *  place). A restored job keeps its stored place in the line. */
+  private joinGroup(q: QueueState, job: Job, g: string, restoring: boolean): void {
+    const line = this.groupLine(q, g);
+    const head = line.head;
+    if (head !== null && groupBefore(job, head)) {
+      q.ready.remove(head);
+      line.head = null;
+      line.pending.push(head);
+      q.groupPending++;
+    }
+    line.pending.push(job);
+    q.groupPending++;
+    this.refillGroup(q, g, !restoring);
+  }
+
+  /** After a transition of a grouped job: the group's next job joins the back of the ready line
+   *  if the group may run one more, and a group with nothing left is forgotten. */
+  protected refillGroupOf(job: Job): void {
+    const g = job.groupId;
+    if (g !== null) this.refillGroup(job.queue, g);
+  }
+
+  /** `renew`: the new head goes to the back of the line (a fresh seq, journaled so the line
+   *  survives a restart); recovery keeps the stored one. */
+  protected refillGroup(q: QueueState, g: string, renew = true): void {
+    const line = q.groups.get(g);
+    if (line === undefined) return;
+    if (line.head === null && line.active < q.groupConcurrency && line.pending.size > 0) {
+      const next = line.pending.pop()!;
+      q.groupPending--;
+      if (renew) {
+        next.seq = this.nextSeq(next); // groupSeq keeps its place inside the group
+        this.journal.jobChanged(next);
+      }
+      line.head = next;
+      q.ready.push(next);
+      this.wantServe(q);
+    }
+    if (line.head === null && line.active === 0 && line.pending.size === 0) q.groups.delete(g);
   }
 
   /** A job with a ttl is in the ttl timer exactly while it waits (waiting, delayed, blocked). */
@@ -344,6 +401,13 @@ export abstract class Structures {
   protected record(job: Job, event: EngineEvent | null): void {
     this.journal.jobChanged(job);
     if (event !== null && this.events.listening) this.events.emit(event, job);
+  }
+
+  /** A delivery stopped for want of a token while jobs are ready: serve again when one is due. */
+  awaitToken(r: RateLimit, now: number): void {
+    if (this.refills.has(r)) return;
+    r.deadline = r.nextTokenAt(now);
+    this.refills.push(r);
   }
 
   protected wantServe(q: QueueState): void {

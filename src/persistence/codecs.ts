@@ -94,6 +94,7 @@ const blobFields: readonly BlobField[] = [
   { key: "uniqueKey", get: (x) => x.uniqueKey, set: (x, v) => (x.uniqueKey = str(v)), isDefault: isNull },
   { key: "customId", get: (x) => x.customId, set: (x, v) => (x.customId = str(v)), isDefault: isNull },
   { key: "groupId", get: (x) => x.groupId, set: (x, v) => (x.groupId = str(v)), isDefault: isNull },
+  { key: "groupSeq", get: (x) => x.groupSeq, set: (x, v) => (x.groupSeq = num(v)), isDefault: isZero },
   { key: "tags", get: (x) => x.tags, set: (x, v) => (x.tags = Array.isArray(v) ? v.map(String) : null), isDefault: isNull },
   { key: "lifo", get: (x) => x.lifo, set: (x, v) => (x.lifo = bool(v)), isDefault: isFalse },
   { key: "removeOnComplete", get: (x) => x.removeOnComplete, set: (x, v) => (x.removeOnComplete = bool(v)), isDefault: isFalse },
@@ -142,19 +143,45 @@ export interface QueueRow {
   id: number;
   name: string;
   paused: number;
+  settings: Uint8Array | null;
 }
 
-export function encodeQueueRow(id: number, q: QueueState): [number, string, number] {
-  return [id, q.name, q.paused ? 1 : 0];
+export function encodeQueueRow(id: number, q: QueueState): [number, string, number, Uint8Array | null] {
+  return [id, q.name, q.paused ? 1 : 0, encodeQueueSettings(q)];
 }
 
 export interface StoredQueue {
   name: string;
   paused: boolean;
+  /** RATELIMIT: jobs per second and burst; null when none. */
+  rate: { perSecond: number; burst: number } | null;
+  /** SETCONCURRENCY: 0 when none. */
+  concurrency: number;
+  groupConcurrency: number;
+}
+
+/** The stored names of the settings (never renamed without a migration). */
+function encodeQueueSettings(q: QueueState): Uint8Array | null {
+  const o: Record<string, number> = {};
+  if (q.rateLimit !== null) {
+    o.rate = q.rateLimit.perSecond;
+    o.burst = q.rateLimit.burst;
+  }
+  if (q.concurrencyLimit > 0) o.concurrency = q.concurrencyLimit;
+  if (q.groupConcurrency !== 1) o.group_concurrency = q.groupConcurrency;
+  return Object.keys(o).length === 0 ? null : packr.pack(o);
 }
 
 export function decodeQueueRow(r: QueueRow): StoredQueue {
-  return { name: r.name, paused: r.paused === 1 };
+  const o = r.settings === null ? {} : (packr.unpack(r.settings) as Record<string, unknown>);
+  const rate = num(o.rate);
+  return {
+    name: r.name,
+    paused: r.paused === 1,
+    rate: rate > 0 ? { perSecond: rate, burst: num(o.burst) || 1 } : null,
+    concurrency: num(o.concurrency),
+    groupConcurrency: num(o.group_concurrency) || 1,
+  };
 }
 
 // ---- records (schedules, KV entries, webhooks: engine/records.ts) ----

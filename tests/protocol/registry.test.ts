@@ -82,7 +82,11 @@ for (const mode of ["binary", "text"] as const) {
       await run({ cmd: "GETJOBCOUNTS", queue: q });
       expect((await run({ cmd: "GETJOBS", queue: q, limit: 10 })).total).toBeGreaterThan(0);
       await run({ cmd: "CLEAN", queue: q, grace: 0, state: "completed" });
-      await run({ cmd: "LISTQUEUES" });
+      await run({ cmd: "RATELIMIT", queue: q, limit: 1000, burst: 100 });
+      await run({ cmd: "SETCONCURRENCY", queue: q, limit: 10, group_concurrency: 2 });
+      expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10, group_concurrency: 2 });
+      await run({ cmd: "RATELIMITCLEAR", queue: q });
+      await run({ cmd: "CLEARCONCURRENCY", queue: q });
       await run({ cmd: "STATS" });
       await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
       await run({ cmd: "UNSUBSCRIBE", queue: q });
