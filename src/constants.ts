@@ -107,6 +107,11 @@ export const rateLimitPerSecondMax = 1_000_000;
 export const rateBurstMax = 1_000_000;
 /** SETCONCURRENCY: active jobs of a queue, and of one group. */
 export const concurrencyLimitMax = 1_000_000;
+/** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */
+export const stackTracesPerJobMax = 10;
+/** Ids of jobs cancelled while active, remembered so that their worker's next HEARTBEAT, ACK or
+ *  FAIL gets JOB_CANCELLED rather than NOT_FOUND (the oldest are forgotten past this). */
+export const cancelledRememberedMax = 100_000;
 /** Progress messages and log lines kept per job. */
 export const logsPerJobMax = 1_000;
 export const logMessageCharsMax = 8 * KiB;

@@ -4,7 +4,7 @@
 // event. Transitions never deliver: they note the queues that got work (toServe) and the engine
 // serves them after the transition, so events come out in causal order.
 
-import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
+import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stackTracesPerJobMax, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
 import { isFinished, Job, JobState, type QueueState, RateLimit, stateName } from "./model.ts";
 import { Structures } from "./structures.ts";
@@ -31,6 +31,12 @@ export interface PushInput {
   stallTimeout?: number;
   groupId?: string;
   name?: string;
+}
+
+/** What a `partial` event carries. */
+export interface PartialResult {
+  data: Uint8Array;
+  index: number | null;
 }
 
 export class Core extends Structures {
@@ -100,13 +106,20 @@ export class Core extends Structures {
     this.finish(job, JobState.Completed, now, "completed", job.x !== null && job.x.removeOnComplete);
   }
 
-  /** Active -> retry (Delayed/Waiting) or Failed: one failed attempt (FAIL or processing timeout). */
-  failAttempt(job: Job, token: number | undefined, error: string, now: number): void {
+  /** Active -> retry (Delayed/Waiting) or Failed: one failed attempt (FAIL or processing timeout).
+   *  `stack` is kept with the job; `unrecoverable` sends it to the DLQ with no retry. */
+  failAttempt(job: Job, token: number | undefined, error: string, now: number, stack: string | null = null, unrecoverable = false): void {
     this.mustBeActive(job);
     this.checkToken(job, token);
     job.attempts++;
-    job.extra().error = error;
-    if (job.attempts >= job.maxAttempts) return this.fail(job, error, now);
+    const x = job.extra();
+    x.error = error;
+    if (stack !== null) {
+      const stacks = (x.stack ??= []);
+      stacks.push(stack);
+      if (stacks.length > stackTracesPerJobMax) stacks.splice(0, stacks.length - stackTracesPerJobMax);
+    }
+    if (unrecoverable || job.attempts >= job.maxAttempts) return this.fail(job, error, now);
     const delay = this.backoffMs(job);
     job.queue.counters.retried++;
     if (delay > 0) this.move(job, JobState.Delayed, now + delay, "retried");
@@ -184,11 +197,10 @@ export class Core extends Structures {
     this.move(job, JobState.Waiting, now, "waiting");
   }
 
-  /** Waiting/Delayed -> gone (CANCEL). An active job belongs to its worker: refused. */
+  /** Any state -> gone (CANCEL). An active job's worker learns it from its next HEARTBEAT,
+   *  ACK or FAIL (JOB_CANCELLED) and from the `removed` event. */
   cancel(job: Job): void {
-    if (job.state !== JobState.Waiting && job.state !== JobState.Delayed) {
-      throw new ClientError("INVALID_STATE", `Job ${job.id} is ${stateName(job)}; only waiting or delayed jobs can be cancelled`);
-    }
+    if (job.state === JobState.Active) this.cancelledActive.add(job.id);
     this.remove(job);
   }
 
@@ -230,6 +242,13 @@ export class Core extends Structures {
     x.progress = progress;
     if (message !== null) x.progressMsg = message;
     this.record(job, "progress");
+  }
+
+  /** A partial result of an active job, streamed as a `partial` event (not stored). */
+  partial(job: Job, token: number | undefined, data: Uint8Array, index: number | null): void {
+    this.mustBeActive(job);
+    this.checkToken(job, token);
+    if (this.events.listening) this.events.emit("partial", job, { data, index } satisfies PartialResult);
   }
 
   /** Appends a log line; the oldest lines go past logsPerJobMax. */

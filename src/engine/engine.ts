@@ -16,7 +16,7 @@ import { RecordOwners, type RecordKind } from "./records.ts";
 import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
 
-export type { PushInput } from "./core.ts";
+export type { PartialResult, PushInput } from "./core.ts";
 export type { Finish } from "./waiters.ts";
 export type { EngineEvent } from "./events.ts";
 export type EngineOptions = CoreOptions;
@@ -150,9 +150,9 @@ export class Engine {
     this.settle();
   }
 
-  /** Active -> retry or Failed (FAIL). */
-  failAttempt(id: number, token: number | undefined, error: string): void {
-    this.core.failAttempt(this.core.mustGet(id), token, error, this.core.now());
+  /** Active -> retry or Failed (FAIL); `unrecoverable`: Failed at once. */
+  failAttempt(id: number, token: number | undefined, error: string, stack: string | null = null, unrecoverable = false): void {
+    this.core.failAttempt(this.core.mustGet(id), token, error, this.core.now(), stack, unrecoverable);
     this.settle();
   }
 
@@ -184,7 +184,7 @@ export class Engine {
     this.settle();
   }
 
-  /** Cancels a job that no worker holds yet. An active job belongs to its worker: refused. */
+  /** Removes a job in any state; an active one's worker is told JOB_CANCELLED. */
   cancel(id: number): void {
     this.core.cancel(this.core.mustGet(id));
     this.settle();
@@ -210,6 +210,10 @@ export class Engine {
 
   setProgress(job: Job, progress: number, message: string | null): void {
     this.core.setProgress(job, progress, message);
+  }
+
+  partial(id: number, token: number | undefined, data: Uint8Array, index: number | null): void {
+    this.core.partial(this.core.mustGet(id), token, data, index);
   }
 
   addLog(job: Job, message: string, level: string): void {

@@ -86,7 +86,10 @@ export class JobExtra {
   progress = 0;
   progressMsg: string | null = null;
   result: Uint8Array | null = null;
+  /** The last failure's message (failed_reason on the wire). */
   error: string | null = null;
+  /** Stack traces of the failures that sent one, newest last (at most stackTracesPerJobMax). */
+  stack: string[] | null = null;
   logs: LogEntry[] | null = null;
   dependsOn: number[] | null = null;
   /** Dependencies not yet completed (WaitingChildren). */

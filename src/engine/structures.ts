@@ -4,12 +4,13 @@
 // lock and group in detach; the unique key when the job finishes, in finish). The transitions
 // that decide where a job goes are in core.ts, built on these.
 
-import { finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
+import { cancelledRememberedMax, finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
 import { EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
 import { noJournal, type Journal } from "./journal.ts";
 import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
+import { RememberedIds } from "./remembered-ids.ts";
 import { Retention } from "./retention.ts";
 import { DeadlineTimer } from "./timers.ts";
 import { FinishWaiters } from "./waiters.ts";
@@ -27,6 +28,9 @@ export abstract class Structures {
   readonly queues = new Map<string, QueueState>();
   /** Custom id (job_id) -> job id, while the engine keeps the job's record. */
   readonly customIds = new Map<string, number>();
+  /** Jobs cancelled while active (their workers are told JOB_CANCELLED; not persisted: after a
+   *  restart the worker's lock token is stale anyway). */
+  readonly cancelledActive = new RememberedIds(cancelledRememberedMax);
   readonly events = new EventBus();
   readonly now: () => number;
   journal: Journal;
@@ -154,8 +158,9 @@ export abstract class Structures {
   /** The job, or a NOT_FOUND client error. */
   mustGet(id: number): Job {
     const job = this.jobs.get(id);
-    if (job === undefined) throw new ClientError("NOT_FOUND", `Job ${id} not found`);
-    return job;
+    if (job !== undefined) return job;
+    if (this.cancelledActive.has(id)) throw new ClientError("JOB_CANCELLED", `Job ${id} was cancelled while active: stop working on it`);
+    throw new ClientError("NOT_FOUND", `Job ${id} not found`);
   }
 
   // ---- recovery: stored jobs go back through the same attach as live ones ----

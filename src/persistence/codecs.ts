@@ -103,6 +103,7 @@ const blobFields: readonly BlobField[] = [
   { key: "progressMsg", get: (x) => x.progressMsg, set: (x, v) => (x.progressMsg = str(v)), isDefault: isNull },
   { key: "result", get: (x) => x.result, set: (x, v) => (x.result = v instanceof Uint8Array ? v : null), isDefault: isNull },
   { key: "error", get: (x) => x.error, set: (x, v) => (x.error = str(v)), isDefault: isNull },
+  { key: "stack", get: (x) => x.stack, set: (x, v) => (x.stack = Array.isArray(v) ? v.map(String) : null), isDefault: isNull },
   { key: "logs", get: (x) => x.logs, set: (x, v) => (x.logs = Array.isArray(v) ? (v as LogEntry[]) : null), isDefault: isNull },
   { key: "dependsOn", get: (x) => x.dependsOn, set: (x, v) => (x.dependsOn = nums(v)), isDefault: isNull },
   { key: "pendingDeps", get: (x) => x.pendingDeps, set: (x, v) => (x.pendingDeps = num(v)), isDefault: isZero },

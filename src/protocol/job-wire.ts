@@ -62,6 +62,9 @@ export const jobWireFields: readonly Field[] = [
   f("lock_token", "token", "j.lockToken"),
   // EXT: BullMQ's job.name, null when the producer gave none.
   f("name", "value?", "j.name"),
+  // EXT: the last failure's message, and the stack traces sent with FAIL (newest last).
+  f("failed_reason", "value?", "x.error", null),
+  f("stacktrace", "value?", "x.stack", null),
 ];
 
 export const jobFieldNames: readonly string[] = jobWireFields.map((x) => x.name);

@@ -48,6 +48,7 @@ for (const mode of ["binary", "text"] as const) {
       const [b, cc] = (await run({ cmd: "PUSHB", queue: q, jobs: [{ data: 2, max_attempts: 1 }, { data: 3 }, { data: 4, job_id: `custom-${mode}` }] })).ids;
       expect((await run({ cmd: "PULL", queue: q, timeout: 0 })).job.id).toBe(a);
       await run({ cmd: "HEARTBEAT", id: a });
+      await run({ cmd: "PARTIAL", id: a, data: { part: 1 }, index: 0 });
       await run({ cmd: "PROGRESS", id: a, progress: 50, message: "half" });
       await run({ cmd: "GETPROGRESS", id: a });
       await run({ cmd: "LOG", id: a, message: "hi", level: "warn" });
@@ -60,7 +61,7 @@ for (const mode of ["binary", "text"] as const) {
       expect((await run({ cmd: "GETJOBSBATCH", ids: [a, b, 999_999] })).jobs.length).toBe(2);
       await run({ cmd: "WAITJOB", id: a, timeout: 10 });
       expect((await run({ cmd: "PULLB", queue: q, count: 1, timeout: 0 })).jobs[0].id).toBe(b);
-      await run({ cmd: "FAIL", id: b, error: "no" });
+      await run({ cmd: "FAIL", id: b, error: "no", stack: "Error: no\n    at here", unrecoverable: false });
       expect((await run({ cmd: "DLQ", queue: q, count: 10 })).jobs.map((j: { id: number }) => j.id)).toEqual([b]);
       await run({ cmd: "RETRYDLQ", queue: q, id: b });
       // The retried job went to the back of the line: cc first, then b.
