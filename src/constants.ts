@@ -87,6 +87,8 @@ export const pullTimeoutMsDefault = 60_000;
 export const waitJobTimeoutMsDefault = 30_000;
 /** Completed/failed job records kept in memory by default, across all queues. */
 export const finishedJobsKeptDefault = 100_000;
+/** KEEP_COMPLETED can be raised this far (and a job's keep count asked for): ~5 GB of records. */
+export const finishedKeptMax = 10_000_000;
 /** Age after which a finished job record is pruned by default, ms (1 hour). */
 export const finishedJobAgeMsDefault = 60 * 60 * 1000;
 /** Finished records pruned in one tick; keeps one tick short when a big backlog ages out. */
@@ -107,6 +109,8 @@ export const rateLimitPerSecondMax = 1_000_000;
 export const rateBurstMax = 1_000_000;
 /** SETCONCURRENCY: active jobs of a queue, and of one group. */
 export const concurrencyLimitMax = 1_000_000;
+/** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
+export const debounceTtlMsDefault = 5_000;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */
 export const stackTracesPerJobMax = 10;
 /** Ids of jobs cancelled while active, remembered so that their worker's next HEARTBEAT, ACK or

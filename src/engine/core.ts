@@ -28,9 +28,17 @@ export interface PushInput {
   lifo?: boolean;
   removeOnComplete?: boolean;
   removeOnFail?: boolean;
+  /** Per-job retention (0 or absent: the server's bounds; they cannot be exceeded). */
+  keepCompletedAge?: number;
+  keepCompletedCount?: number;
+  keepFailedAge?: number;
+  keepFailedCount?: number;
   stallTimeout?: number;
   groupId?: string;
   name?: string;
+  /** debounce_id / deduplication.id, and the window in ms (undefined: while the job is unfinished). */
+  dedupKey?: string;
+  dedupTtl?: number;
 }
 
 /** What a `partial` event carries. */
@@ -42,12 +50,26 @@ export interface PartialResult {
 export class Core extends Structures {
   // ---- transitions ----
 
-  /** -> Waiting or Delayed. Returns the id, or the existing job's id for a live custom id. */
+  /** Set by push: the push created nothing because a deduplication window stood for it. */
+  deduplicated = false;
+
+  /** -> Waiting or Delayed. Returns the id, or the existing job's id for a live custom id or an
+   *  open deduplication window (then `deduplicated` is set and the standing job gets the event). */
   push(p: PushInput): number {
+    this.deduplicated = false;
     if (p.customId !== undefined) {
       const existing = this.customIds.get(p.customId);
       if (existing !== undefined) return existing;
     }
+    if (p.dedupKey !== undefined) {
+      const standing = this.dedup.standing(this.queues.get(p.queue), p.dedupKey, this.now(), this.jobs);
+      if (standing !== undefined) {
+        this.deduplicated = true;
+        if (this.events.listening) this.events.emit("deduplicated", standing, p.dedupKey);
+        return standing.id;
+      }
+    }
+    if (p.keepCompletedAge !== undefined || p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined) this.checkRetention(p);
     const q = this.queue(p.queue);
     if (p.uniqueKey !== undefined) this.checkUniqueKey(q, p.uniqueKey, 0);
     const now = this.now();
@@ -59,7 +81,9 @@ export class Core extends Structures {
     if (
       p.ttl !== undefined || p.timeout !== undefined || p.backoffFixed || p.uniqueKey !== undefined ||
       p.customId !== undefined || p.tags !== undefined || p.lifo || p.removeOnComplete ||
-      p.removeOnFail || p.groupId !== undefined
+      p.removeOnFail || p.groupId !== undefined || p.keepCompletedAge !== undefined ||
+      p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined ||
+      p.dedupKey !== undefined
     ) {
       const x = job.extra();
       x.ttl = p.ttl ?? 0;
@@ -72,13 +96,36 @@ export class Core extends Structures {
       x.removeOnComplete = p.removeOnComplete ?? false;
       x.removeOnFail = p.removeOnFail ?? false;
       x.groupId = p.groupId ?? null;
+      x.keepCompletedAge = p.keepCompletedAge ?? 0;
+      x.keepCompletedCount = p.keepCompletedCount ?? 0;
+      x.keepFailedAge = p.keepFailedAge ?? 0;
+      x.keepFailedCount = p.keepFailedCount ?? 0;
+      if (p.dedupKey !== undefined) {
+        x.dedupKey = p.dedupKey;
+        x.dedupUntil = p.dedupTtl === undefined ? 0 : now + p.dedupTtl;
+      }
     }
     if (p.name !== undefined) job.name = p.name;
     this.register(job);
+    if (p.dedupKey !== undefined) this.dedup.open(job, p.dedupKey, job.x!.dedupUntil);
     q.counters.pushed++;
     if (delay > 0) this.enter(job, JobState.Delayed, job.runAt, "delayed");
     else this.enter(job, JobState.Waiting, now, "waiting");
     return job.id;
+  }
+
+  /** A job's own retention may shorten the server's, never lengthen it: refused, not ignored. */
+  private checkRetention(p: PushInput): void {
+    const r = this.retention;
+    // (The DLQ has no age bound of its own, so a failed record's age is not capped.)
+    if (p.keepCompletedAge !== undefined && p.keepCompletedAge > r.keepFinishedAgeMs) {
+      throw new ClientError("INVALID", `keep_completed_age ${p.keepCompletedAge} ms is longer than the server keeps completed jobs (KEEP_COMPLETED_AGE_MS=${r.keepFinishedAgeMs}); raise that setting to keep them longer`);
+    }
+    for (const [field, v] of [["keep_completed_count", p.keepCompletedCount], ["remove_on_fail", p.keepFailedCount]] as const) {
+      if (v !== undefined && v > r.keepFinished) {
+        throw new ClientError("INVALID", `${field} ${v} is more finished jobs than the server keeps (KEEP_COMPLETED=${r.keepFinished}); raise that setting to keep more`);
+      }
+    }
   }
 
   /** Waiting (at the top of its ready heap) -> Active: a delivery with a fresh lock token and lease. */
@@ -174,6 +221,9 @@ export class Core extends Structures {
     job.attempts = 0;
     job.stallCount = 0;
     if (key !== null) job.queue.uniqueKeys.set(key, job.id);
+    // An open-ended dedup window reopens with the job, unless another job holds the key now.
+    const dk = job.x === null ? null : job.x.dedupKey;
+    if (dk !== null && job.x!.dedupUntil === 0 && this.dedup.standing(job.queue, dk, now, this.jobs) === undefined) this.dedup.open(job, dk, 0);
     this.move(job, JobState.Waiting, now, "waiting");
   }
 

@@ -42,7 +42,7 @@ export class Engine {
     const core = (this.core = new Core(opts));
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, this.bulkWork]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
@@ -102,6 +102,11 @@ export class Engine {
   }
 
   // ---- operations ----
+
+  /** Whether the last push was collapsed into an open deduplication window (its id is the standing job's). */
+  get lastPushDeduplicated(): boolean {
+    return this.core.deduplicated;
+  }
 
   /** Creates a job (-> Waiting or Delayed). Returns its id, or the existing id for a live custom id. */
   push(p: PushInput): number {

@@ -62,6 +62,27 @@ export class TtlEntry implements HeapItem {
   ) {}
 }
 
+/** A finished record with its own age limit (keep_completed_age): its place in the timer. */
+export class KeepEntry implements HeapItem {
+  hi = -1;
+  constructor(
+    readonly job: Job,
+    readonly deadline: number,
+  ) {}
+}
+
+/** A deduplication window of a queue: pushes with `key` collapse into job `jobId` until
+ *  `deadline` (Infinity: while that job is unfinished). In the window timer when it has an end. */
+export class DedupWindow implements HeapItem {
+  hi = -1;
+  constructor(
+    readonly queue: QueueState,
+    readonly key: string,
+    readonly jobId: number,
+    readonly deadline: number,
+  ) {}
+}
+
 /** Fields most jobs never use; allocated only when one is set. The stored form of each is
  *  written out in persistence/codecs.ts (a test checks that every field is there). */
 export class JobExtra {
@@ -83,6 +104,18 @@ export class JobExtra {
   lifo = false;
   removeOnComplete = false;
   removeOnFail = false;
+  /** Per-job retention of its finished record (0: the server's bounds): kept at most this long
+   *  after finishing, and at most this many of its queue's records of that state are kept. */
+  keepCompletedAge = 0;
+  keepCompletedCount = 0;
+  keepFailedAge = 0;
+  keepFailedCount = 0;
+  /** Runtime only: the record's place in the retention's per-job age timer. */
+  keepEntry: KeepEntry | null = null;
+  /** debounce_id / deduplication.id: pushes with it collapse into this job until `dedupUntil`
+   *  (ms epoch), or while the job is unfinished when that is 0. */
+  dedupKey: string | null = null;
+  dedupUntil = 0;
   progress = 0;
   progressMsg: string | null = null;
   result: Uint8Array | null = null;
@@ -319,6 +352,8 @@ export class QueueState {
   waiters: PullWaiter[] = [];
   /** unique_key -> job id while that job is not finished. */
   readonly uniqueKeys = new Map<string, number>();
+  /** Deduplication windows by key (debounce_id, deduplication.id); null until the first. */
+  dedup: Map<string, DedupWindow> | null = null;
   paused = false;
   /** Listed in Core.toServe: a transition gave it deliverable work while pullers are parked. */
   servePending = false;
@@ -364,6 +399,7 @@ export class QueueState {
       this.failed.size === 0 &&
       this.completed.size === 0 &&
       this.waiters.length === 0 &&
+      (this.dedup === null || this.dedup.size === 0) &&
       !this.hasSettings()
     );
   }

@@ -6,6 +6,7 @@
 
 import { cancelledRememberedMax, finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
+import { DedupWindows } from "./dedup.ts";
 import { EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
 import { noJournal, type Journal } from "./journal.ts";
@@ -56,6 +57,7 @@ export abstract class Structures {
   });
   readonly retention: Retention;
   readonly finishWaiters = new FinishWaiters();
+  readonly dedup = new DedupWindows((q) => this.mayBeEmpty(q));
 
   constructor(opts: CoreOptions) {
     this.now = opts.now;
@@ -180,6 +182,7 @@ export abstract class Structures {
     job.state = to;
     const at = to === JobState.Delayed ? job.runAt : isFinished(to) ? job.deadline : 0;
     this.attach(job, to, at, true);
+    this.dedup.restore(job, this.now());
   }
 
   /** Sequence numbers for restored jobs must stay ahead of the stored ones. */
@@ -383,10 +386,12 @@ export abstract class Structures {
     }
   }
 
-  /** unique_key is held only while the job is unfinished. */
+  /** unique_key is held only while the job is unfinished, and so is an open-ended dedup window. */
   protected releaseKeys(job: Job): void {
     const x = job.x;
-    if (x === null || x.uniqueKey === null) return;
+    if (x === null) return;
+    if (x.dedupKey !== null) this.dedup.jobEnded(job, false);
+    if (x.uniqueKey === null) return;
     const q = job.queue;
     if (q.uniqueKeys.get(x.uniqueKey) === job.id) q.uniqueKeys.delete(x.uniqueKey);
   }
@@ -397,6 +402,7 @@ export abstract class Structures {
     const x = job.x;
     if (x !== null) {
       if (x.customId !== null && this.customIds.get(x.customId) === job.id) this.customIds.delete(x.customId);
+      if (x.dedupKey !== null) this.dedup.jobEnded(job, true);
       if (x.ttlEntry !== null) this.syncTtl(job);
     }
     this.journal.jobRemoved(job);

@@ -99,6 +99,12 @@ const blobFields: readonly BlobField[] = [
   { key: "lifo", get: (x) => x.lifo, set: (x, v) => (x.lifo = bool(v)), isDefault: isFalse },
   { key: "removeOnComplete", get: (x) => x.removeOnComplete, set: (x, v) => (x.removeOnComplete = bool(v)), isDefault: isFalse },
   { key: "removeOnFail", get: (x) => x.removeOnFail, set: (x, v) => (x.removeOnFail = bool(v)), isDefault: isFalse },
+  { key: "keepCompletedAge", get: (x) => x.keepCompletedAge, set: (x, v) => (x.keepCompletedAge = num(v)), isDefault: isZero },
+  { key: "keepCompletedCount", get: (x) => x.keepCompletedCount, set: (x, v) => (x.keepCompletedCount = num(v)), isDefault: isZero },
+  { key: "keepFailedAge", get: (x) => x.keepFailedAge, set: (x, v) => (x.keepFailedAge = num(v)), isDefault: isZero },
+  { key: "dedupKey", get: (x) => x.dedupKey, set: (x, v) => (x.dedupKey = str(v)), isDefault: isNull },
+  { key: "dedupUntil", get: (x) => x.dedupUntil, set: (x, v) => (x.dedupUntil = num(v)), isDefault: isZero },
+  { key: "keepFailedCount", get: (x) => x.keepFailedCount, set: (x, v) => (x.keepFailedCount = num(v)), isDefault: isZero },
   { key: "progress", get: (x) => x.progress, set: (x, v) => (x.progress = num(v)), isDefault: isZero },
   { key: "progressMsg", get: (x) => x.progressMsg, set: (x, v) => (x.progressMsg = str(v)), isDefault: isNull },
   { key: "result", get: (x) => x.result, set: (x, v) => (x.result = v instanceof Uint8Array ? v : null), isDefault: isNull },
@@ -113,7 +119,7 @@ const blobFields: readonly BlobField[] = [
 /** JobExtra fields with a column of their own (behind Job's accessors). */
 export const columnExtraFields = ["maxAttempts", "backoff", "stallTimeout", "stallCount"] as const;
 /** JobExtra fields that are never stored (rebuilt at recovery). */
-export const runtimeExtraFields = ["ttlEntry"] as const;
+export const runtimeExtraFields = ["ttlEntry", "keepEntry"] as const;
 export const blobExtraKeys: readonly string[] = blobFields.map((f) => f.key);
 /** Job.name, stored in the blob beside the JobExtra fields. */
 const nameKey = "name";

@@ -54,8 +54,8 @@ export const jobWireFields: readonly Field[] = [
   f("children_ids", "nil"),
   f("children_completed", "nil"),
   f("custom_id", "value?", "x.customId", null),
-  f("keep_completed_age", "nil"),
-  f("keep_completed_count", "nil"),
+  f("keep_completed_age", "num?", "x.keepCompletedAge", null),
+  f("keep_completed_count", "num?", "x.keepCompletedCount", null),
   f("completed_at", "num?", "j.finishedAt"),
   f("group_id", "value?", "x.groupId", null),
   // EXT: the lock token of the current delivery.

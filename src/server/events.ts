@@ -112,6 +112,9 @@ function describe(event: EngineEvent, job: Job, ts: number, detail: unknown): Re
     case "delayed":
       m.run_at = job.runAt;
       break;
+    case "deduplicated":
+      m.dedup_id = detail;
+      break;
     case "partial": {
       const p = detail as PartialResult;
       m.data = new Raw(p.data);
