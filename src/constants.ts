@@ -109,6 +109,12 @@ export const rateLimitPerSecondMax = 1_000_000;
 export const rateBurstMax = 1_000_000;
 /** SETCONCURRENCY: active jobs of a queue, and of one group. */
 export const concurrencyLimitMax = 1_000_000;
+/** Jobs in one FLOW (the parent, its children and theirs), and its nesting (a child's children
+ *  ... this many levels below the parent; also what the request decoder's depth allows). */
+export const flowJobsMax = 1_000;
+export const flowDepthMax = 6;
+/** Ids in one depends_on. */
+export const dependsOnMax = 1_000;
 /** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
 export const debounceTtlMsDefault = 5_000;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */

@@ -2,6 +2,7 @@
 // definition to one of the lists below.
 
 import { consumeCommands } from "./commands/consume.ts";
+import { flowCommands } from "./commands/flows.ts";
 import { jobCommands } from "./commands/jobs.ts";
 import { limitCommands } from "./commands/limits.ts";
 import { produceCommands } from "./commands/produce.ts";
@@ -13,6 +14,7 @@ export const registry = new Registry([
   ...produceCommands,
   ...consumeCommands,
   ...jobCommands,
+  ...flowCommands,
   ...queueCommands,
   ...limitCommands,
   ...sessionCommands,

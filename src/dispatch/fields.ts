@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import {
   durationMsMax,
   debounceTtlMsDefault,
+  dependsOnMax,
   finishedKeptMax,
   idsBatchMax,
   keyCharsMax,
@@ -70,6 +71,7 @@ export const pushOptions = {
   keep_completed_count: Opt(Type.Integer({ minimum: 1, maximum: finishedKeptMax, description: "keep the queue's last n completed records (at most the server's KEEP_COMPLETED)" })),
   stall_timeout: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "lease ms (default 30000)" })),
   group_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "FIFO per group: at most group_concurrency (default 1) active jobs of a group; groups take turns" })),
+  depends_on: Opt(Type.Array(Id, { maxItems: dependsOnMax, description: "ids of jobs that must complete first: the job waits in waitingchildren; a failed or removed dependency fails it" })),
   debounce_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "pushes with the same id within debounce_ttl collapse into the first job (its id is returned)" })),
   debounce_ttl: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: `the debounce window in ms (default ${debounceTtlMsDefault}); needs debounce_id` })),
   deduplication: Opt(Type.Object({

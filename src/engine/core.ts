@@ -6,7 +6,7 @@
 
 import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stackTracesPerJobMax, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
-import { isFinished, Job, JobState, type QueueState, RateLimit, stateName } from "./model.ts";
+import { DependencyFailure, isFinished, Job, JobState, type QueueState, RateLimit, stateName } from "./model.ts";
 import { Structures } from "./structures.ts";
 
 export type { CoreOptions } from "./structures.ts";
@@ -39,6 +39,10 @@ export interface PushInput {
   /** debounce_id / deduplication.id, and the window in ms (undefined: while the job is unfinished). */
   dedupKey?: string;
   dedupTtl?: number;
+  /** depends_on: ids that must complete before the job may run. */
+  dependsOn?: readonly number[];
+  /** What this job's failure does to the jobs waiting on it (a flow child's on_failure). */
+  onFailure?: DependencyFailure;
 }
 
 /** What a `partial` event carries. */
@@ -69,9 +73,26 @@ export class Core extends Structures {
         return standing.id;
       }
     }
+    const q = this.checkPush(p);
+    const deps = p.dependsOn === undefined ? null : this.dependencies(p.dependsOn);
+    const job = this.createJob(q, p);
+    q.counters.pushed++;
+    if (deps !== null && deps.length > 0) this.waitOn(job, deps, JobState.WaitingChildren);
+    else this.enterRunnable(job, this.now());
+    return job.id;
+  }
+
+  /** The checks every new job passes (a refused push changes nothing); returns its queue. */
+  checkPush(p: PushInput): QueueState {
     if (p.keepCompletedAge !== undefined || p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined) this.checkRetention(p);
     const q = this.queue(p.queue);
     if (p.uniqueKey !== undefined) this.checkUniqueKey(q, p.uniqueKey, 0);
+    return q;
+  }
+
+  /** A new job with its options, registered (in the job table, under its custom id) but in no
+   *  state's structure yet: enterRunnable or waitOn puts it in one. */
+  createJob(q: QueueState, p: PushInput): Job {
     const now = this.now();
     const delay = p.delay ?? 0;
     const job = new Job(
@@ -83,7 +104,7 @@ export class Core extends Structures {
       p.customId !== undefined || p.tags !== undefined || p.lifo || p.removeOnComplete ||
       p.removeOnFail || p.groupId !== undefined || p.keepCompletedAge !== undefined ||
       p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined ||
-      p.dedupKey !== undefined
+      p.dedupKey !== undefined || p.onFailure !== undefined
     ) {
       const x = job.extra();
       x.ttl = p.ttl ?? 0;
@@ -100,6 +121,7 @@ export class Core extends Structures {
       x.keepCompletedCount = p.keepCompletedCount ?? 0;
       x.keepFailedAge = p.keepFailedAge ?? 0;
       x.keepFailedCount = p.keepFailedCount ?? 0;
+      x.onFailure = p.onFailure ?? DependencyFailure.Fail;
       if (p.dedupKey !== undefined) {
         x.dedupKey = p.dedupKey;
         x.dedupUntil = p.dedupTtl === undefined ? 0 : now + p.dedupTtl;
@@ -108,10 +130,40 @@ export class Core extends Structures {
     if (p.name !== undefined) job.name = p.name;
     this.register(job);
     if (p.dedupKey !== undefined) this.dedup.open(job, p.dedupKey, job.x!.dedupUntil);
-    q.counters.pushed++;
-    if (delay > 0) this.enter(job, JobState.Delayed, job.runAt, "delayed");
+    return job;
+  }
+
+  /** A new (or just released) job's first runnable state: Delayed while its run-at is ahead. */
+  enterRunnable(job: Job, now: number): void {
+    if (job.runAt > now) this.enter(job, JobState.Delayed, job.runAt, "delayed");
     else this.enter(job, JobState.Waiting, now, "waiting");
-    return job.id;
+  }
+
+  // ---- dependencies (depends_on) and flows: the waiting side ----
+
+  /** The unfinished jobs among `ids`, checked: an unknown id is NOT_FOUND, a failed one refused. */
+  dependencies(ids: readonly number[]): Job[] {
+    const out: Job[] = [];
+    for (const id of ids) {
+      const dep = this.jobs.get(id);
+      if (dep === undefined) throw new ClientError("NOT_FOUND", `depends_on: job ${id} not found (it never existed, or its record is gone)`);
+      if (dep.state === JobState.Failed) throw new ClientError("INVALID_STATE", `depends_on: job ${id} has failed; the new job could never run`);
+      if (dep.state !== JobState.Completed && !out.includes(dep)) out.push(dep);
+    }
+    return out;
+  }
+
+  /** Enters WaitingChildren (depends_on) or WaitingParent (a flow's children) until each of
+   *  `deps` is resolved: each learns that it has this job waiting on it. */
+  waitOn(job: Job, deps: readonly Job[], state: JobState.WaitingChildren | JobState.WaitingParent): void {
+    const x = job.extra();
+    if (state === JobState.WaitingChildren) x.dependsOn = deps.map((d) => d.id);
+    x.pendingDeps += deps.length;
+    for (const d of deps) {
+      (d.extra().dependents ??= []).push(job.id);
+      this.record(d, null);
+    }
+    this.enter(job, state, 0, state === JobState.WaitingChildren ? "waitingchildren" : "waitingparent");
   }
 
   /** A job's own retention may shorten the server's, never lengthen it: refused, not ignored. */
@@ -261,6 +313,68 @@ export class Core extends Structures {
     this.forget(job);
     this.refillGroupOf(job);
     this.finishWaiters.resolve(job, "removed");
+  }
+
+  // ---- dependencies and flows: the resolving side ----
+
+  private resolving = false;
+  private readonly ended: Job[] = [];
+  private readonly endedOk: boolean[] = [];
+
+  /** A job others wait on completed (ok), failed for good, or was removed before completing.
+   *  Resolution runs from a work list, not recursively: a failure that fails a parent that
+   *  fails its own parent is one loop, however long the chain. */
+  protected dependencyEnded(job: Job, ok: boolean): void {
+    this.ended.push(job);
+    this.endedOk.push(ok);
+    if (this.resolving) return;
+    this.resolving = true;
+    try {
+      for (let i = 0; i < this.ended.length; i++) this.resolveDependents(this.ended[i]!, this.endedOk[i]!);
+    } finally {
+      this.ended.length = 0;
+      this.endedOk.length = 0;
+      this.resolving = false;
+    }
+  }
+
+  private resolveDependents(dep: Job, ok: boolean): void {
+    const x = dep.x!;
+    const now = this.now();
+    for (const id of x.dependents!) {
+      const d = this.jobs.get(id);
+      if (d === undefined || (d.state !== JobState.WaitingChildren && d.state !== JobState.WaitingParent)) continue;
+      const dx = d.x!;
+      const child = x.parentId === d.id;
+      if (ok) {
+        if (child) {
+          dx.childrenCompleted++;
+          (dx.childValues ??= []).push([dep.id, x.result]);
+        }
+        this.resolved(d, now);
+      } else if (x.onFailure === DependencyFailure.Ignore) {
+        this.resolved(d, now);
+      } else if (x.onFailure === DependencyFailure.Continue) {
+        this.unblock(d, now);
+      } else {
+        const what = child ? "child" : "dependency";
+        const how = dep.state === JobState.Failed ? `failed: ${x.error ?? ""}` : "was removed before it completed";
+        this.fail(d, `${what} ${dep.id} ${how}`, now);
+      }
+    }
+  }
+
+  private resolved(d: Job, now: number): void {
+    const dx = d.x!;
+    dx.pendingDeps--;
+    if (dx.pendingDeps <= 0) this.unblock(d, now);
+    else this.record(d, null);
+  }
+
+  /** WaitingChildren/WaitingParent -> Waiting, or Delayed while its run-at is ahead. */
+  private unblock(d: Job, now: number): void {
+    if (d.runAt > now) this.move(d, JobState.Delayed, d.runAt, "delayed");
+    else this.move(d, JobState.Waiting, now, "waiting");
   }
 
   // ---- changes that are not moves: one journal entry each, an event where one exists ----

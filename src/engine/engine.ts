@@ -8,6 +8,7 @@ import { timersPerTickMax } from "../constants.ts";
 import { Core, type CoreOptions, type PushInput } from "./core.ts";
 import { BulkWork, type BulkTask } from "./bulk.ts";
 import { Delivery, type PullOptions } from "./delivery.ts";
+import { createFlow, type FlowCreated, type FlowNode } from "./flows.ts";
 import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
@@ -17,6 +18,7 @@ import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
 
 export type { PartialResult, PushInput } from "./core.ts";
+export type { FlowNode } from "./flows.ts";
 export type { Finish } from "./waiters.ts";
 export type { EngineEvent } from "./events.ts";
 export type EngineOptions = CoreOptions;
@@ -113,6 +115,13 @@ export class Engine {
     const id = this.core.push(p);
     this.settle();
     return id;
+  }
+
+  /** FLOW: a parent and its (nested) children, all or nothing. */
+  flow(root: FlowNode): FlowCreated {
+    const created = createFlow(this.core, root);
+    this.settle();
+    return created;
   }
 
   /** Takes up to `count` ready jobs (-> Active) without waiting. */

@@ -7,7 +7,7 @@ import type { Job } from "./model.ts";
 
 export const eventNames = [
   "waiting", "delayed", "active", "completed", "retried", "failed", "stalled", "removed", "progress",
-  "partial", "deduplicated",
+  "partial", "deduplicated", "waitingchildren", "waitingparent",
 ] as const;
 export type EngineEvent = (typeof eventNames)[number];
 

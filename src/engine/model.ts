@@ -83,6 +83,14 @@ export class DedupWindow implements HeapItem {
   ) {}
 }
 
+/** FLOW children's `on_failure` (and what a depends_on dependency's failure does). */
+export const enum DependencyFailure {
+  Fail = 0,
+  Ignore = 1,
+  Continue = 2,
+}
+export const dependencyFailureNames = ["fail_parent", "ignore", "continue"] as const;
+
 /** Fields most jobs never use; allocated only when one is set. The stored form of each is
  *  written out in persistence/codecs.ts (a test checks that every field is there). */
 export class JobExtra {
@@ -125,8 +133,17 @@ export class JobExtra {
   stack: string[] | null = null;
   logs: LogEntry[] | null = null;
   dependsOn: number[] | null = null;
-  /** Dependencies not yet completed (WaitingChildren). */
+  /** Dependencies (or flow children) not yet resolved (WaitingChildren / WaitingParent). */
   pendingDeps = 0;
+  /** A flow child: its parent's id (0: none). */
+  parentId = 0;
+  /** A flow parent: its children's ids, how many completed, and their results as they came. */
+  childrenIds: number[] | null = null;
+  childrenCompleted = 0;
+  childValues: [number, Uint8Array | null][] | null = null;
+  /** What this job's final failure (or removal before completing) does to the jobs that wait on
+   *  it: fail them (default), count as done (ignore), or let them run now (continue). */
+  onFailure: DependencyFailure = DependencyFailure.Fail;
   /** Jobs waiting on this one's completion. */
   dependents: number[] | null = null;
   /** Runtime only, never stored: the job's entry in the ttl timer while it waits. */

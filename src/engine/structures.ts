@@ -226,6 +226,7 @@ export abstract class Structures {
     if (drop) this.forget(job);
     else this.attach(job, to, at, false);
     this.refillGroupOf(job);
+    if (job.x !== null && job.x.dependents !== null) this.dependencyEnded(job, to === JobState.Completed);
   }
 
   private attach(job: Job, to: JobState, at: number, restoring: boolean): void {
@@ -407,6 +408,8 @@ export abstract class Structures {
     }
     this.journal.jobRemoved(job);
     if (this.events.listening) this.events.emit("removed", job);
+    // Removed before it finished: those waiting on it must not wait forever.
+    if (x !== null && x.dependents !== null && !isFinished(job.state)) this.dependencyEnded(job, false);
   }
 
   protected record(job: Job, event: EngineEvent | null): void {
@@ -463,4 +466,5 @@ export abstract class Structures {
   protected abstract leaseEnded(job: Job, now: number): void;
   abstract expire(job: Job, now: number): void;
   abstract remove(job: Job): void;
+  protected abstract dependencyEnded(job: Job, ok: boolean): void;
 }

@@ -114,6 +114,16 @@ const blobFields: readonly BlobField[] = [
   { key: "dependsOn", get: (x) => x.dependsOn, set: (x, v) => (x.dependsOn = nums(v)), isDefault: isNull },
   { key: "pendingDeps", get: (x) => x.pendingDeps, set: (x, v) => (x.pendingDeps = num(v)), isDefault: isZero },
   { key: "dependents", get: (x) => x.dependents, set: (x, v) => (x.dependents = nums(v)), isDefault: isNull },
+  { key: "parentId", get: (x) => x.parentId, set: (x, v) => (x.parentId = num(v)), isDefault: isZero },
+  { key: "childrenIds", get: (x) => x.childrenIds, set: (x, v) => (x.childrenIds = nums(v)), isDefault: isNull },
+  { key: "childrenCompleted", get: (x) => x.childrenCompleted, set: (x, v) => (x.childrenCompleted = num(v)), isDefault: isZero },
+  {
+    key: "childValues",
+    get: (x) => x.childValues,
+    set: (x, v) => (x.childValues = Array.isArray(v) ? (v as [number, Uint8Array | null][]).map(([id, r]) => [num(id), r instanceof Uint8Array ? r : null]) : null),
+    isDefault: isNull,
+  },
+  { key: "onFailure", get: (x) => x.onFailure, set: (x, v) => (x.onFailure = num(v)), isDefault: isZero },
 ];
 
 /** JobExtra fields with a column of their own (behind Job's accessors). */

@@ -50,9 +50,9 @@ export const jobWireFields: readonly Field[] = [
   f("last_heartbeat", "num?", "j.lastHeartbeat"),
   f("stall_timeout", "num", "j.stallTimeout"),
   f("stall_count", "num", "j.stallCount"),
-  f("parent_id", "nil"),
-  f("children_ids", "nil"),
-  f("children_completed", "nil"),
+  f("parent_id", "num?", "x.parentId", null),
+  f("children_ids", "value?", "x.childrenIds", null),
+  f("children_completed", "num", "x.childrenCompleted", 0),
   f("custom_id", "value?", "x.customId", null),
   f("keep_completed_age", "num?", "x.keepCompletedAge", null),
   f("keep_completed_count", "num?", "x.keepCompletedCount", null),
@@ -247,6 +247,9 @@ export function jobBytesBound(j: Job): number {
     n += strBound(x.uniqueKey) + strBound(x.customId) + strBound(x.groupId) + strBound(x.progressMsg);
     if (x.tags !== null) for (const t of x.tags) n += strBound(t) + 5;
     if (x.dependsOn !== null) n += 9 * x.dependsOn.length + 5;
+    if (x.childrenIds !== null) n += 9 * x.childrenIds.length + 5;
+    if (x.error !== null) n += strBound(x.error);
+    if (x.stack !== null) for (const s of x.stack) n += strBound(s);
   }
   return n;
 }

@@ -83,6 +83,11 @@ for (const mode of ["binary", "text"] as const) {
       await run({ cmd: "GETJOBCOUNTS", queue: q });
       expect((await run({ cmd: "GETJOBS", queue: q, limit: 10 })).total).toBeGreaterThan(0);
       await run({ cmd: "CLEAN", queue: q, grace: 0, state: "completed" });
+      const flow = await run({ cmd: "FLOW", queue: q, data: "parent", children: [{ queue: `${q}-c`, data: "child", on_failure: "ignore", children: [{ queue: `${q}-c`, data: "grandchild" }] }] });
+      expect((await run({ cmd: "GETCHILDREN", parent_id: flow.parent_id })).total).toBe(1);
+      // The grandchild's removal fails the child, whose on_failure (ignore) lets the parent run.
+      await run({ cmd: "OBLITERATE", queue: `${q}-c` });
+      expect((await run({ cmd: "GETSTATE", id: flow.parent_id })).state).toBe("waiting");
       await run({ cmd: "RATELIMIT", queue: q, limit: 1000, burst: 100 });
       await run({ cmd: "SETCONCURRENCY", queue: q, limit: 10, group_concurrency: 2 });
       expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10, group_concurrency: 2 });
@@ -91,7 +96,7 @@ for (const mode of ["binary", "text"] as const) {
       await run({ cmd: "STATS" });
       await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
       await run({ cmd: "UNSUBSCRIBE", queue: q });
-      expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(1);
+      expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(2); // a job and the flow's parent
       await run({ cmd: "OBLITERATE", queue: q });
       expect([...seen].sort()).toEqual([...registry.names].sort());
       c.close();

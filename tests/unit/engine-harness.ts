@@ -220,6 +220,7 @@ export function checkInvariants(engine: Engine): void {
       case "waitingparent":
         c.blocked++;
         if (q.blocked.get(id) !== job) fail(`${s} job ${id} not in its queue's blocked index`);
+        if (job.x === null || job.x.pendingDeps <= 0) fail(`${s} job ${id} waits on nothing`);
         break;
       default:
         fail(`job ${id} in unexpected state ${s}`);

@@ -91,6 +91,7 @@ describe("flow states (waitingchildren, waitingparent)", () => {
     const jobs = [JobState.WaitingChildren, JobState.WaitingParent].map((state, i) => {
       const j = new Job(100 + i, q, bytes(i), 0, T0, T0, 3, 0, 30_000);
       j.state = state;
+      j.extra().pendingDeps = 1;
       h.engine.restore(j);
       return j;
     });

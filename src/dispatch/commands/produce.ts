@@ -35,7 +35,7 @@ const scratch: PushInput = {
   customId: undefined, tags: undefined, lifo: undefined, removeOnComplete: undefined,
   removeOnFail: undefined, stallTimeout: undefined, groupId: undefined, name: undefined,
   keepCompletedAge: undefined, keepCompletedCount: undefined, keepFailedAge: undefined, keepFailedCount: undefined,
-  dedupKey: undefined, dedupTtl: undefined,
+  dedupKey: undefined, dedupTtl: undefined, dependsOn: undefined, onFailure: undefined,
 };
 
 type Keep = boolean | number | { age?: number; count?: number } | undefined;
@@ -63,6 +63,11 @@ function dedupOf(spec: JobSpec, p: PushInput): void {
   if (spec.debounce_id === undefined) throw new ClientError("INVALID", "Invalid push: debounce_ttl needs debounce_id");
   p.dedupKey = spec.debounce_id;
   p.dedupTtl = spec.debounce_ttl ?? debounceTtlMsDefault;
+}
+
+/** The PushInput of one job (a fresh object: a flow keeps one per node). */
+export function pushInputOf(queue: string, spec: JobSpec): PushInput {
+  return { ...toPushInput(queue, spec) };
 }
 
 function toPushInput(queue: string, spec: JobSpec): PushInput {
@@ -102,6 +107,8 @@ function toPushInput(queue: string, spec: JobSpec): PushInput {
   p.keepFailedAge = keepAge(rf);
   p.dedupKey = undefined;
   p.dedupTtl = undefined;
+  p.dependsOn = spec.depends_on;
+  p.onFailure = undefined;
   if (spec.debounce_id !== undefined || spec.debounce_ttl !== undefined || spec.deduplication !== undefined) dedupOf(spec, p);
   p.stallTimeout = spec.stall_timeout;
   p.groupId = spec.group_id;
