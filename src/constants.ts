@@ -115,6 +115,13 @@ export const flowJobsMax = 1_000;
 export const flowDepthMax = 6;
 /** Ids in one depends_on. */
 export const dependsOnMax = 1_000;
+/** The KV store: keys, one value's encoded size, and all keys and values together. KVKEYS walks
+ *  every key, so the key bound is also what bounds its time (~10 ms at 100k keys). */
+export const kvKeysMax = 100_000;
+export const kvValueBytesMax = 1 * MiB;
+export const kvBytesMax = 512 * MiB;
+/** Keys in one KVMGET / KVMSET. */
+export const kvBatchMax = 1_000;
 /** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
 export const debounceTtlMsDefault = 5_000;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */

@@ -4,6 +4,7 @@
 import { consumeCommands } from "./commands/consume.ts";
 import { flowCommands } from "./commands/flows.ts";
 import { jobCommands } from "./commands/jobs.ts";
+import { kvCommands } from "./commands/kv.ts";
 import { limitCommands } from "./commands/limits.ts";
 import { produceCommands } from "./commands/produce.ts";
 import { queueCommands } from "./commands/queues.ts";
@@ -17,5 +18,6 @@ export const registry = new Registry([
   ...flowCommands,
   ...queueCommands,
   ...limitCommands,
+  ...kvCommands,
   ...sessionCommands,
 ]);

@@ -13,6 +13,7 @@ import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
 import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueState } from "./model.ts";
+import { KvStore } from "./kv.ts";
 import { RecordOwners, type RecordKind } from "./records.ts";
 import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
@@ -40,11 +41,16 @@ export class Engine {
   /** Who keeps each kind of small persisted record (records.ts). */
   readonly records = new RecordOwners();
 
+  /** KVSET ... KVINCR: persisted through the journal's records, TTLs on the engine's timers. */
+  readonly kv: KvStore;
+
   constructor(opts: EngineOptions) {
     const core = (this.core = new Core(opts));
+    this.kv = new KvStore(core.now, () => core.journal);
+    this.records.add(this.kv);
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.bulkWork]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.kv, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----

@@ -88,6 +88,16 @@ for (const mode of ["binary", "text"] as const) {
       // The grandchild's removal fails the child, whose on_failure (ignore) lets the parent run.
       await run({ cmd: "OBLITERATE", queue: `${q}-c` });
       expect((await run({ cmd: "GETSTATE", id: flow.parent_id })).state).toBe("waiting");
+      await run({ cmd: "KVSET", key: `${q}:k`, value: { v: 1 }, ttl: 60_000 });
+      expect((await run({ cmd: "KVGET", key: `${q}:k` })).value).toEqual({ v: 1 });
+      expect((await run({ cmd: "KVEXISTS", key: `${q}:k` })).exists).toBe(true);
+      await run({ cmd: "KVEXPIRE", key: `${q}:k`, ttl: 30_000 });
+      expect((await run({ cmd: "KVTTL", key: `${q}:k` })).ttl).toBeGreaterThan(0);
+      await run({ cmd: "KVMSET", entries: [{ key: `${q}:n`, value: 1 }] });
+      expect((await run({ cmd: "KVMGET", keys: [`${q}:n`] })).values).toEqual([1]);
+      expect((await run({ cmd: "KVINCR", key: `${q}:n`, by: 2 })).value).toBe(3);
+      expect((await run({ cmd: "KVKEYS", pattern: `${q}:*` })).keys.length).toBe(2);
+      expect((await run({ cmd: "KVDEL", key: `${q}:k` })).exists).toBe(true);
       await run({ cmd: "RATELIMIT", queue: q, limit: 1000, burst: 100 });
       await run({ cmd: "SETCONCURRENCY", queue: q, limit: 10, group_concurrency: 2 });
       expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10, group_concurrency: 2 });
