@@ -222,6 +222,7 @@ export const queueCommands = [
       queues: Type.Array(Type.Object({
         name: Type.String(), pending: Count, processing: Count, completed: Count, delayed: Count, dlq: Count,
         paused: Type.Boolean(), rate_limit: Type.Union([Type.Number(), Type.Null()]), concurrency_limit: Type.Union([Type.Number(), Type.Null()]),
+        group_concurrency: Type.Integer({ minimum: 1, description: "EXT: active jobs allowed per group_id" }),
       })),
       total: Count,
       truncated: Truncated,
