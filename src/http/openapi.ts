@@ -78,11 +78,12 @@ function commandOperation(route: CommandRoute | null, name: string, path: string
   const props = propsOf(c.schema);
   const required = new Set(requiredOf(c.schema));
   const inPath = pathParams(path);
-  const taken = new Set([...inPath, ...Object.keys(route?.fixed ?? {})]);
+  const fieldOf = (p: string) => route?.params?.[p] ?? p;
+  const taken = new Set([...inPath.map(fieldOf), ...Object.keys(route?.fixed ?? {}), ...(route?.derived ?? [])]);
   const queryNames = route === null ? [] : method === "GET" || method === "DELETE" ? Object.keys(props).filter((k) => !taken.has(k)) : (route.query ?? []);
   for (const q of queryNames) taken.add(q);
   const parameters = [
-    ...inPath.map((p) => ({ name: p, in: "path", required: true, schema: plain(props[p]!) })),
+    ...inPath.map((p) => ({ name: p, in: "path", required: true, schema: plain(props[fieldOf(p)]!) })),
     ...queryNames.map((q) => ({ name: q, in: "query", required: required.has(q), schema: plain(props[q]!) })),
   ];
   const bodyProps = Object.entries(props).filter(([k]) => !taken.has(k));
@@ -90,7 +91,7 @@ function commandOperation(route: CommandRoute | null, name: string, path: string
     operationId: route === null ? `command${name}` : `${method.toLowerCase()}${path.replace(/[:/](\w)/g, (_, ch: string) => ch.toUpperCase()).replace(/[^A-Za-z0-9]/g, "")}`,
     summary: route?.summary ?? c.summary,
     description: route === null ? `The ${name} command of the protocol (docs/commands.md), with a JSON body.` : `Runs ${name} (POST /commands/${name} takes the same fields).`,
-    tags: [route === null ? "commands" : path.startsWith("/queues") ? "queues" : path.startsWith("/jobs") ? "jobs" : "server"],
+    tags: [route === null ? "commands" : path.startsWith("/queues") ? "queues" : path.startsWith("/jobs") || path.startsWith("/flows") ? "jobs" : path.startsWith("/kv") ? "kv" : "server"],
     parameters,
     responses: { "200": { description: "success", content: { [json]: { schema: plain(c.reply) } } }, ...errorResponses() },
   };
@@ -140,7 +141,7 @@ export function openApiDocument(version: string): Obj {
       description: "REST over ringq's command registry (every command, plus resource routes), live events (SSE, WebSocket), webhooks, Prometheus metrics and probes. Errors are {ok:false, error, code} with the TCP protocol's stable codes. With AUTH_TOKENS set, every route but /health and /ready needs `Authorization: Bearer <token>`.",
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
-    tags: ["queues", "jobs", "server", "events", "webhooks", "probes", "docs", "commands"].map((name) => ({ name })),
+    tags: ["queues", "jobs", "kv", "server", "events", "webhooks", "probes", "docs", "commands"].map((name) => ({ name })),
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "one of AUTH_TOKENS (only when it is set)" } },

@@ -10,6 +10,7 @@ import { registry } from "../dispatch/commands.ts";
 import type { Command } from "../dispatch/registry.ts";
 import type { Reply } from "../dispatch/context.ts";
 import { rawifyJsonRequest } from "../protocol/decode.ts";
+import type { Engine } from "../engine/engine.ts";
 import { ClientError } from "../errors.ts";
 import type { HttpHost } from "./host.ts";
 import { errorEncoded, execute, type EncodedReply } from "./request-ctx.ts";
@@ -74,13 +75,13 @@ function parseBody(text: string): Record<string, unknown> {
 }
 
 /** The command body of a request to a resource route. Throws ClientError naming what is wrong. */
-export function routeBody(route: CommandRoute, req: RestRequest): Record<string, unknown> {
+export function routeBody(route: CommandRoute, req: RestRequest, engine: Engine): Record<string, unknown> {
   const c = commandOf(route.cmd);
   const props = propsOf(c.schema);
-  const fromQuery = new Set(route.method === "GET" || route.method === "DELETE" ? Object.keys(props) : (route.query ?? []));
   const fields: Record<string, unknown> = {};
   const given = new Map<string, string>();
-  for (const [k, v] of Object.entries(req.params)) {
+  for (const [p, v] of Object.entries(req.params)) {
+    const k = route.params?.[p] ?? p;
     fields[k] = convert(props[k], v);
     given.set(k, "the path");
   }
@@ -88,12 +89,14 @@ export function routeBody(route: CommandRoute, req: RestRequest): Record<string,
     fields[k] = v;
     given.set(k, "the route");
   }
+  for (const k of route.derived ?? []) given.set(k, "the route");
+  const fromQuery = new Set((route.method === "GET" || route.method === "DELETE" ? Object.keys(props) : (route.query ?? [])).filter((k) => !given.has(k)));
   for (const [k, v] of req.query) {
     if (k === "token") continue;
     if (!fromQuery.has(k) || given.has(k)) {
       throw new ClientError("INVALID", given.has(k)
         ? `Query parameter '${k}' is given by ${given.get(k)} already`
-        : `Unknown query parameter '${k}' for ${route.method} ${route.path}${fromQuery.size > 0 ? ` (it takes ${[...fromQuery].filter((f) => !given.has(f)).join(", ")})` : ""}`);
+        : `Unknown query parameter '${k}' for ${route.method} ${route.path}${fromQuery.size > 0 ? ` (it takes ${[...fromQuery].join(", ")})` : ""}`);
     }
     fields[k] = convert(props[k], v);
     given.set(k, "the query string");
@@ -105,6 +108,7 @@ export function routeBody(route: CommandRoute, req: RestRequest): Record<string,
     if (given.has(k)) throw new ClientError("INVALID", `Field '${k}' is given by ${given.get(k)} already; leave it out of the body`);
     fields[k] = v;
   }
+  route.derive?.(engine, fields);
   fields.cmd = route.cmd;
   return fields;
 }

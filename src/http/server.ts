@@ -154,7 +154,7 @@ export class HttpFace {
     for (const route of commandRoutes) {
       add(route.method, route.path, { engine: true }, async (req, server) => {
         const r = await this.restOf(req);
-        return toResponse(await runCommand(host, () => routeBody(route, r), r, () => server.timeout(req, 0), route.notFound));
+        return toResponse(await runCommand(host, () => routeBody(route, r, host.engine), r, () => server.timeout(req, 0), route.notFound));
       });
     }
     add("POST", "/commands/:name", { engine: true }, async (req, server) => {

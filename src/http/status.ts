@@ -17,6 +17,8 @@ export const statusOfCode: Record<ErrorCode, number> = {
   DUPLICATE: 409,
   // WAITJOB: the job ended failed; the request itself was fine, its answer is the failure.
   JOB_FAILED: 409,
+  // The job was cancelled while its worker held it (HEARTBEAT, ACK, FAIL, PARTIAL).
+  JOB_CANCELLED: 409,
   // WAITJOB (or another wait) ran out of time before the job finished.
   TIMEOUT: 408,
   TOO_LARGE: 413,

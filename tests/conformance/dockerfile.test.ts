@@ -81,7 +81,8 @@ describe("health check (src/health-check.ts)", () => {
   test("exits 1 within its 2 s bound when the port accepts but never answers", async () => {
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
-      for (const env of [{ HTTP_PORT: String(silent.port) }, { NO_HTTP: "1", TCP_PORT: String(silent.port) }]) {
+      const envs: Record<string, string>[] = [{ HTTP_PORT: String(silent.port) }, { NO_HTTP: "1", TCP_PORT: String(silent.port) }];
+      for (const env of envs) {
         const r = await check(env);
         expect(r.code).toBe(1);
         expect(r.out).toMatch(/no answer from|no PING reply/);

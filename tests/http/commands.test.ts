@@ -37,6 +37,7 @@ async function session(run: (req: Record<string, unknown>) => Promise<any>, q: s
   const [b, cc] = (await run({ cmd: "PUSHB", queue: q, jobs: [{ data: 2, max_attempts: 1 }, { data: 3 }, { data: 4, job_id: `custom-${q}` }] })).ids;
   expect((await run({ cmd: "PULL", queue: q, timeout: 0 })).job.id).toBe(a);
   await run({ cmd: "HEARTBEAT", id: a });
+  await run({ cmd: "PARTIAL", id: a, data: { part: 1 }, index: 0 });
   await run({ cmd: "PROGRESS", id: a, progress: 50, message: "half" });
   expect((await run({ cmd: "GETPROGRESS", id: a })).progress.progress).toBe(50);
   await run({ cmd: "LOG", id: a, message: "hi", level: "warn" });
@@ -49,7 +50,7 @@ async function session(run: (req: Record<string, unknown>) => Promise<any>, q: s
   expect((await run({ cmd: "GETJOBSBATCH", ids: [a, b, 999_999] })).jobs.length).toBe(2);
   expect((await run({ cmd: "WAITJOB", id: a, timeout: 10 })).result).toEqual({ done: true });
   expect((await run({ cmd: "PULLB", queue: q, count: 1, timeout: 0 })).jobs[0].id).toBe(b);
-  await run({ cmd: "FAIL", id: b, error: "no" });
+  await run({ cmd: "FAIL", id: b, error: "no", stack: "Error: no\n    at here", unrecoverable: false });
   expect((await run({ cmd: "DLQ", queue: q, count: 10 })).jobs.map((j: { id: number }) => j.id)).toEqual([b]);
   await run({ cmd: "RETRYDLQ", queue: q, id: b });
   expect((await run({ cmd: "PULLB", queue: q, count: 2, timeout: 0, sparse: true })).jobs.map((j: { id: number }) => j.id)).toEqual([cc, b]);
@@ -70,13 +71,31 @@ async function session(run: (req: Record<string, unknown>) => Promise<any>, q: s
   expect((await run({ cmd: "GETJOBCOUNTS", queue: q })).waiting).toBe(1);
   expect((await run({ cmd: "GETJOBS", queue: q, limit: 10 })).total).toBeGreaterThan(0);
   await run({ cmd: "CLEAN", queue: q, grace: 0, state: "completed" });
-  await run({ cmd: "LISTQUEUES" });
+  const flow = await run({ cmd: "FLOW", queue: q, data: "parent", children: [{ queue: `${q}-c`, data: "child", on_failure: "ignore", children: [{ queue: `${q}-c`, data: "grandchild" }] }] });
+  expect((await run({ cmd: "GETCHILDREN", parent_id: flow.parent_id })).total).toBe(1);
+  await run({ cmd: "OBLITERATE", queue: `${q}-c` });
+  expect((await run({ cmd: "GETSTATE", id: flow.parent_id })).state).toBe("waiting");
+  await run({ cmd: "KVSET", key: `${q}:k`, value: { v: 1 }, ttl: 60_000 });
+  expect((await run({ cmd: "KVGET", key: `${q}:k` })).value).toEqual({ v: 1 });
+  expect((await run({ cmd: "KVEXISTS", key: `${q}:k` })).exists).toBe(true);
+  await run({ cmd: "KVEXPIRE", key: `${q}:k`, ttl: 30_000 });
+  expect((await run({ cmd: "KVTTL", key: `${q}:k` })).ttl).toBeGreaterThan(0);
+  await run({ cmd: "KVMSET", entries: [{ key: `${q}:n`, value: 1 }] });
+  expect((await run({ cmd: "KVMGET", keys: [`${q}:n`] })).values).toEqual([1]);
+  expect((await run({ cmd: "KVINCR", key: `${q}:n`, by: 2 })).value).toBe(3);
+  expect((await run({ cmd: "KVKEYS", pattern: `${q}:*` })).keys.length).toBe(2);
+  expect((await run({ cmd: "KVDEL", key: `${q}:k` })).exists).toBe(true);
+  await run({ cmd: "RATELIMIT", queue: q, limit: 1000, burst: 100 });
+  await run({ cmd: "SETCONCURRENCY", queue: q, limit: 10, group_concurrency: 2 });
+  expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10 });
+  await run({ cmd: "RATELIMITCLEAR", queue: q });
+  await run({ cmd: "CLEARCONCURRENCY", queue: q });
   await run({ cmd: "STATS" });
   if (subscribe) {
     await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
     await run({ cmd: "UNSUBSCRIBE", queue: q });
   }
-  expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(1);
+  expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(2); // a job and the flow's parent
   await run({ cmd: "OBLITERATE", queue: q });
 }
 

@@ -108,6 +108,49 @@ describe("resource routes", () => {
     expect(stats.body).toMatchObject({ ok: true, io_backend: "bun" });
   });
 
+  test("limits, flows, retry of one job, partial results, KV", async () => {
+    const q = "routes-more";
+    const held = (await call(s.base, "POST", `/queues/${q}/jobs`, { data: "keeps the queue", delay: 60_000 })).body.id;
+    expect((await hit("POST", `/queues/${q}/rate-limit`, "/queues/:queue/rate-limit", { limit: 500 })).body).toEqual({ ok: true });
+    expect((await hit("POST", `/queues/${q}/concurrency`, "/queues/:queue/concurrency", { limit: 4 })).body).toEqual({ ok: true });
+    const row = (await call(s.base, "GET", "/queues")).body.queues.find((x: { name: string }) => x.name === q);
+    expect(row).toMatchObject({ rate_limit: 500, concurrency_limit: 4 });
+    await hit("DELETE", `/queues/${q}/rate-limit`, "/queues/:queue/rate-limit");
+    await hit("DELETE", `/queues/${q}/concurrency`, "/queues/:queue/concurrency");
+    expect((await call(s.base, "GET", "/queues")).body.queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: null, concurrency_limit: null });
+
+    const flow = await hit("POST", "/flows", "/flows", { queue: q, data: "parent", children: [{ queue: q, data: "child" }] });
+    expect(flow.status).toBe(200);
+    const kids = await hit("GET", `/jobs/${flow.body.parent_id}/children`, "/jobs/:id/children");
+    expect(kids.body.total).toBe(1);
+    await call(s.base, "POST", `/jobs/${held}/cancel`);
+    const child = (await call(s.base, "POST", `/queues/${q}/pull?timeout=0`)).body.job;
+    expect(child.data).toBe("child");
+    expect((await hit("POST", `/jobs/${child.id}/partial`, "/jobs/:id/partial", { data: { part: 1 }, index: 0 })).body.ok).toBe(true);
+    await call(s.base, "POST", `/jobs/${child.id}/discard`);
+    expect((await call(s.base, "GET", `/jobs/${child.id}/state`)).body.state).toBe("failed");
+    expect((await hit("POST", `/jobs/${child.id}/retry`, "/jobs/:id/retry")).body.count).toBe(1);
+    expect((await call(s.base, "GET", `/jobs/${child.id}/state`)).body.state).toBe("waiting");
+    const retryGiven = await call(s.base, "POST", `/jobs/${child.id}/retry`, { queue: q });
+    expect(retryGiven.status).toBe(400);
+    expect((await call(s.base, "POST", "/jobs/777777/retry")).status).toBe(404);
+
+    expect((await hit("PUT", "/kv/cfg:a", "/kv/:key", { value: { on: true }, ttl: 60_000 })).body).toEqual({ ok: true });
+    expect((await hit("GET", "/kv/cfg:a", "/kv/:key")).body.value).toEqual({ on: true });
+    expect((await hit("GET", "/kv/cfg:a/exists", "/kv/:key/exists")).body.exists).toBe(true);
+    await hit("POST", "/kv/cfg:a/expire", "/kv/:key/expire", { ttl: 30_000 });
+    expect((await hit("GET", "/kv/cfg:a/ttl", "/kv/:key/ttl")).body.ttl).toBeGreaterThan(20_000);
+    expect((await hit("POST", "/kv", "/kv", { entries: [{ key: "cfg:n", value: 5 }] })).body.count).toBe(1);
+    expect((await hit("POST", "/kv/cfg:n/incr", "/kv/:key/incr", { by: 2 })).body.value).toBe(7);
+    expect((await hit("POST", "/kv/get", "/kv/get", { keys: ["cfg:n", "cfg:none"] })).body.values).toEqual([7, null]);
+    expect((await hit("GET", "/kv?pattern=cfg:*", "/kv")).body.keys.sort()).toEqual(["cfg:a", "cfg:n"]);
+    // A key named like a batch route is still a key for GET, PUT and DELETE.
+    await call(s.base, "PUT", "/kv/get", { value: "a key called get" });
+    expect((await call(s.base, "GET", "/kv/get")).body.value).toBe("a key called get");
+    expect((await hit("DELETE", "/kv/cfg:a", "/kv/:key")).body.exists).toBe(true);
+    expect((await call(s.base, "GET", "/kv/cfg:a")).body.value).toBeNull();
+  });
+
   test("a parked PULL is answered by a push from another client, and a client that leaves gives it up", async () => {
     const q = "routes-park";
     const parked = call(s.base, "POST", `/queues/${q}/pull?timeout=5000`);
