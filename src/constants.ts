@@ -122,6 +122,11 @@ export const kvValueBytesMax = 1 * MiB;
 export const kvBytesMax = 512 * MiB;
 /** Keys in one KVMGET / KVMSET. */
 export const kvBatchMax = 1_000;
+/** Cron schedules (CRON), and the length of a schedule's name. */
+export const schedulesMax = 10_000;
+export const scheduleNameCharsMax = 256;
+/** The shortest repeat_every, ms (a schedule is not a way to push a job every millisecond). */
+export const scheduleEveryMsMin = 100;
 /** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
 export const debounceTtlMsDefault = 5_000;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */
