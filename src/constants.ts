@@ -127,6 +127,8 @@ export const schedulesMax = 10_000;
 export const scheduleNameCharsMax = 256;
 /** The shortest repeat_every, ms (a schedule is not a way to push a job every millisecond). */
 export const scheduleEveryMsMin = 100;
+/** METRICS: jobs_per_second and avg_latency_ms are over the last this-many-minus-one full seconds. */
+export const throughputWindowSeconds = 11;
 /** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
 export const debounceTtlMsDefault = 5_000;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */

@@ -12,7 +12,8 @@ import { createFlow, type FlowCreated, type FlowNode } from "./flows.ts";
 import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
-import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueState } from "./model.ts";
+import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueCounters, type QueueState } from "./model.ts";
+import type { Throughput } from "./throughput.ts";
 import { KvStore } from "./kv.ts";
 import { Scheduler } from "./scheduler.ts";
 import { RecordOwners, type RecordKind } from "./records.ts";
@@ -65,6 +66,13 @@ export class Engine {
   }
   get queues(): ReadonlyMap<string, QueueState> {
     return this.core.queues;
+  }
+  /** Event counters by queue name, including queues dropped while empty (totals never go back). */
+  get counters(): ReadonlyMap<string, QueueCounters> {
+    return this.core.counters;
+  }
+  get throughput(): Throughput {
+    return this.core.throughput;
   }
   get customIds(): ReadonlyMap<string, number> {
     return this.core.customIds;

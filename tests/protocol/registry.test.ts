@@ -107,6 +107,7 @@ for (const mode of ["binary", "text"] as const) {
       await run({ cmd: "RATELIMITCLEAR", queue: q });
       await run({ cmd: "CLEARCONCURRENCY", queue: q });
       await run({ cmd: "STATS" });
+      expect((await run({ cmd: "METRICS" })).metrics.total_pushed).toBeGreaterThan(0);
       await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
       await run({ cmd: "UNSUBSCRIBE", queue: q });
       expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(2); // a job and the flow's parent
