@@ -237,8 +237,12 @@ export function obliterate(engine: Engine, q: QueueState): BulkTask {
   const any = (): Job | undefined =>
     q.ready.peek() ?? pending() ?? delayed() ?? active() ?? blocked() ?? q.completed.first() ?? q.failed.first();
   return new EachJob(any, (job) => (engine.remove(job), true), () => {
-    // Unpausing a queue that was not paused would journal a flag that was never set.
+    // Everything of the queue goes: its settings and the cron schedules pushing to it too.
+    // (Unpausing a queue that was not paused would journal a flag that was never set.)
     if (wasPaused || q.paused) engine.setPaused(q, false);
+    engine.setRateLimit(q, null, 0);
+    engine.setConcurrency(q, 0, 1);
+    engine.scheduler.deleteQueue(q.name);
     engine.forgetIfEmpty(q);
   });
 }

@@ -123,7 +123,7 @@ export const queueCommands = [
 
   defineCommand({
     name: "OBLITERATE",
-    summary: "Removes the queue and every job in it, active ones included. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
+    summary: "Removes the queue and everything of it: every job (active ones included), its limits, and the cron schedules pushing to it. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: byQueue,
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
