@@ -122,8 +122,17 @@ export const kvValueBytesMax = 1 * MiB;
 export const kvBytesMax = 512 * MiB;
 /** Keys in one KVMGET / KVMSET. */
 export const kvBatchMax = 1_000;
+/** Cron schedules (CRON), and the length of a schedule's name. */
+export const schedulesMax = 10_000;
+export const scheduleNameCharsMax = 256;
+/** The shortest repeat_every, ms (a schedule is not a way to push a job every millisecond). */
+export const scheduleEveryMsMin = 100;
+/** METRICS: jobs_per_second and avg_latency_ms are over the last this-many-minus-one full seconds. */
+export const throughputWindowSeconds = 11;
 /** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
 export const debounceTtlMsDefault = 5_000;
+/** HELLO's client name. */
+export const clientNameCharsMax = 256;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */
 export const stackTracesPerJobMax = 10;
 /** Ids of jobs cancelled while active, remembered so that their worker's next HEARTBEAT, ACK or

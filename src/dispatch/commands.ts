@@ -2,6 +2,7 @@
 // definition to one of the lists below.
 
 import { consumeCommands } from "./commands/consume.ts";
+import { cronCommands } from "./commands/cron.ts";
 import { flowCommands } from "./commands/flows.ts";
 import { jobCommands } from "./commands/jobs.ts";
 import { kvCommands } from "./commands/kv.ts";
@@ -19,5 +20,6 @@ export const registry = new Registry([
   ...queueCommands,
   ...limitCommands,
   ...kvCommands,
+  ...cronCommands,
   ...sessionCommands,
 ]);

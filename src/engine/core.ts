@@ -202,6 +202,7 @@ export class Core extends Structures {
     this.checkToken(job, token);
     if (result !== null) job.extra().result = result;
     job.queue.counters.completed++;
+    this.throughput.completed(now, now - job.startedAt, job.startedAt - job.runAt);
     this.finish(job, JobState.Completed, now, "completed", job.x !== null && job.x.removeOnComplete);
   }
 

@@ -12,8 +12,10 @@ import { createFlow, type FlowCreated, type FlowNode } from "./flows.ts";
 import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
-import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueState } from "./model.ts";
+import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueCounters, type QueueState } from "./model.ts";
+import type { Throughput } from "./throughput.ts";
 import { KvStore } from "./kv.ts";
+import { Scheduler } from "./scheduler.ts";
 import { RecordOwners, type RecordKind } from "./records.ts";
 import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
@@ -43,14 +45,18 @@ export class Engine {
 
   /** KVSET ... KVINCR: persisted through the journal's records, TTLs on the engine's timers. */
   readonly kv: KvStore;
+  /** CRON schedules: a timer of their own, persisted through the records. */
+  readonly scheduler: Scheduler;
 
   constructor(opts: EngineOptions) {
     const core = (this.core = new Core(opts));
     this.kv = new KvStore(core.now, () => core.journal);
     this.records.add(this.kv);
+    this.scheduler = new Scheduler(core.now, () => core.journal, (p) => core.push(p));
+    this.records.add(this.scheduler);
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.kv, this.bulkWork]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.kv, this.scheduler, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
@@ -60,6 +66,13 @@ export class Engine {
   }
   get queues(): ReadonlyMap<string, QueueState> {
     return this.core.queues;
+  }
+  /** Event counters by queue name, including queues dropped while empty (totals never go back). */
+  get counters(): ReadonlyMap<string, QueueCounters> {
+    return this.core.counters;
+  }
+  get throughput(): Throughput {
+    return this.core.throughput;
   }
   get customIds(): ReadonlyMap<string, number> {
     return this.core.customIds;

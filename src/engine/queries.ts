@@ -80,6 +80,35 @@ export function stats(engine: Engine) {
   return { queued, processing, delayed, dlq, completed };
 }
 
+/** METRICS (flashQ's shape): totals since start, recent throughput and latency, and a page of
+ *  queues. The totals include queues dropped while empty (their counters are kept by name). */
+export function metrics(engine: Engine, offset: number, limit: number) {
+  let pushed = 0, completed = 0, failed = 0;
+  for (const c of engine.counters.values()) {
+    pushed += c.pushed;
+    completed += c.completed;
+    failed += c.failed;
+  }
+  const recent = engine.throughput.read(engine.now());
+  const queues = [];
+  let i = 0;
+  for (const q of engine.queues.values()) {
+    if (i++ < offset) continue;
+    if (queues.length >= limit) break;
+    queues.push({ name: q.name, pending: q.waitingCount + q.delayedCount, processing: q.active.size, dlq: q.failed.size, rate_limit: q.rateLimit === null ? null : q.rateLimit.perSecond });
+  }
+  return {
+    total_pushed: pushed,
+    total_completed: completed,
+    total_failed: failed,
+    jobs_per_second: Math.round(recent.perSecond * 100) / 100,
+    avg_latency_ms: Math.round(recent.avgProcessingMs * 100) / 100,
+    avg_wait_ms: Math.round(recent.avgWaitMs * 100) / 100,
+    queues,
+    queues_total: engine.queues.size,
+  };
+}
+
 /** The oldest `count` jobs of the DLQ. */
 export function dlqJobs(q: QueueState, count: number): Job[] {
   const out: Job[] = [];
@@ -208,8 +237,12 @@ export function obliterate(engine: Engine, q: QueueState): BulkTask {
   const any = (): Job | undefined =>
     q.ready.peek() ?? pending() ?? delayed() ?? active() ?? blocked() ?? q.completed.first() ?? q.failed.first();
   return new EachJob(any, (job) => (engine.remove(job), true), () => {
-    // Unpausing a queue that was not paused would journal a flag that was never set.
+    // Everything of the queue goes: its settings and the cron schedules pushing to it too.
+    // (Unpausing a queue that was not paused would journal a flag that was never set.)
     if (wasPaused || q.paused) engine.setPaused(q, false);
+    engine.setRateLimit(q, null, 0);
+    engine.setConcurrency(q, 0, 1);
+    engine.scheduler.deleteQueue(q.name);
     engine.forgetIfEmpty(q);
   });
 }

@@ -13,6 +13,7 @@ import { noJournal, type Journal } from "./journal.ts";
 import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
 import { RememberedIds } from "./remembered-ids.ts";
 import { Retention } from "./retention.ts";
+import { Throughput } from "./throughput.ts";
 import { DeadlineTimer } from "./timers.ts";
 import { FinishWaiters } from "./waiters.ts";
 
@@ -58,10 +59,13 @@ export abstract class Structures {
   readonly retention: Retention;
   readonly finishWaiters = new FinishWaiters();
   readonly dedup = new DedupWindows((q) => this.mayBeEmpty(q));
+  /** Completions per second and latency over the last seconds (METRICS). */
+  readonly throughput: Throughput;
 
   constructor(opts: CoreOptions) {
     this.now = opts.now;
     this.journal = opts.journal ?? noJournal;
+    this.throughput = new Throughput(opts.now());
     this.retention = new Retention(
       opts.keepFinished ?? finishedJobsKeptDefault,
       opts.keepFinishedAgeMs ?? finishedJobAgeMsDefault,

@@ -39,7 +39,7 @@ export function subscribeBody(queue: string | undefined, query: URLSearchParams)
 
 /** What both stream kinds share: a subscriber the hub pushes to, through a SUBSCRIBE dispatch. */
 abstract class StreamCtx implements Ctx, Subscriber {
-  readonly session: Session = { authed: true, authFailures: 0, parked: new Set() };
+  readonly session: Session = { authed: true, authFailures: 0, client: null, parked: new Set() };
 
   constructor(protected readonly streams: EventStreams) {}
 

@@ -91,7 +91,7 @@ function commandOperation(route: CommandRoute | null, name: string, path: string
     operationId: route === null ? `command${name}` : `${method.toLowerCase()}${path.replace(/[:/](\w)/g, (_, ch: string) => ch.toUpperCase()).replace(/[^A-Za-z0-9]/g, "")}`,
     summary: route?.summary ?? c.summary,
     description: route === null ? `The ${name} command of the protocol (docs/commands.md), with a JSON body.` : `Runs ${name} (POST /commands/${name} takes the same fields).`,
-    tags: [route === null ? "commands" : path.startsWith("/queues") ? "queues" : path.startsWith("/jobs") || path.startsWith("/flows") ? "jobs" : path.startsWith("/kv") ? "kv" : "server"],
+    tags: [route === null ? "commands" : path.startsWith("/queues") ? "queues" : path.startsWith("/jobs") || path.startsWith("/flows") ? "jobs" : path.startsWith("/kv") ? "kv" : path.startsWith("/crons") ? "cron" : "server"],
     parameters,
     responses: { "200": { description: "success", content: { [json]: { schema: plain(c.reply) } } }, ...errorResponses() },
   };
@@ -141,7 +141,7 @@ export function openApiDocument(version: string): Obj {
       description: "REST over ringq's command registry (every command, plus resource routes), live events (SSE, WebSocket), webhooks, Prometheus metrics and probes. Errors are {ok:false, error, code} with the TCP protocol's stable codes. With AUTH_TOKENS set, every route but /health and /ready needs `Authorization: Bearer <token>`.",
     },
     jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
-    tags: ["queues", "jobs", "kv", "server", "events", "webhooks", "probes", "docs", "commands"].map((name) => ({ name })),
+    tags: ["queues", "jobs", "cron", "kv", "server", "events", "webhooks", "probes", "docs", "commands"].map((name) => ({ name })),
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "one of AUTH_TOKENS (only when it is set)" } },

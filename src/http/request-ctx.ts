@@ -23,7 +23,7 @@ let parkedNow = 0;
 export const parkedRequests = (): number => parkedNow;
 
 class RequestCtx implements Ctx {
-  readonly session: Session = { authed: true, authFailures: 0, parked: new Set() };
+  readonly session: Session = { authed: true, authFailures: 0, client: null, parked: new Set() };
   /** The client went away: answers are refused, parked requests cancelled. */
   gone = false;
   closeConnection = false;

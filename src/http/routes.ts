@@ -87,6 +87,10 @@ export const commandRoutes: readonly CommandRoute[] = [
   { method: "GET", path: "/jobs/:id/children", cmd: "GETCHILDREN", params: { id: "parent_id" } },
   { method: "POST", path: "/jobs/ack", cmd: "ACKB", summary: "Completes many active jobs (`ids`)." },
   { method: "POST", path: "/jobs/batch", cmd: "GETJOBSBATCH", summary: "The jobs of these `ids` that exist, each with its state." },
+  // ---- cron ----
+  { method: "GET", path: "/crons", cmd: "CRONLIST" },
+  { method: "POST", path: "/crons", cmd: "CRON" },
+  { method: "DELETE", path: "/crons/:name", cmd: "CRONDELETE" },
   // ---- KV (keys with a `/` go through POST /commands/KV...) ----
   { method: "GET", path: "/kv", cmd: "KVKEYS" },
   { method: "POST", path: "/kv", cmd: "KVMSET", summary: "Sets many keys at once (`entries`), all or none." },

@@ -139,8 +139,20 @@ describe("dashboard", () => {
     expect(facts).toContain("bun");
     expect(facts).toContain("memory only");
     expect(facts).toContain("tokens required");
+  });
+
+  test("cron schedules are listed and deleted through the UI", async () => {
+    expect((await tcp.call({ cmd: "CRON", name: "nightly-report", queue: "reports", data: { kind: "daily" }, schedule: "0 3 * * *", tz: "Europe/Berlin" })).ok).toBe(true);
     await page.goto(`${base}/#/cron`);
-    await page.locator("main section.panel").waitFor();
+    const row = page.locator('tr[data-cron="nightly-report"]');
+    await row.waitFor();
+    const text = await row.textContent();
+    expect(text).toContain("0 3 * * *");
+    expect(text).toContain("Europe/Berlin");
+    await page.screenshot({ path: join(shots, "cron.png") });
+    await row.locator("button").click();
+    await row.waitFor({ state: "detached" });
+    expect((await tcp.call({ cmd: "CRONLIST" })).crons).toEqual([]);
   });
 
   test("overview under a steady load, for the README's screenshot", async () => {

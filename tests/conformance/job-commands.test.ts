@@ -57,6 +57,30 @@ for (const { name, io, env } of variants) {
       t.close();
     });
 
+    test("METRICS: totals, recent completions a second, mean processing time, queues with their rate limit", async () => {
+      const c = await open();
+      const q = "jc-metrics";
+      const before = (await c.call({ cmd: "METRICS" })).metrics;
+      await c.call({ cmd: "RATELIMIT", queue: q, limit: 1000 });
+      for (let i = 0; i < 5; i++) await c.call({ cmd: "PUSH", queue: q, data: i });
+      for (let i = 0; i < 5; i++) {
+        const { job } = await c.call({ cmd: "PULL", queue: q, timeout: 0 });
+        await new Promise((r) => setTimeout(r, 30));
+        await c.call({ cmd: "ACK", id: job.id });
+      }
+      await c.call({ cmd: "PUSH", queue: q, data: "left" });
+      // The window counts full seconds: wait for the one holding these completions to end.
+      await new Promise((r) => setTimeout(r, 1100));
+      const m = (await c.call({ cmd: "METRICS" })).metrics;
+      expect(m.total_pushed - before.total_pushed).toBe(6);
+      expect(m.total_completed - before.total_completed).toBe(5);
+      expect(m.jobs_per_second).toBeGreaterThan(0);
+      expect(m.avg_latency_ms).toBeGreaterThanOrEqual(10); // 30 ms each here; other tests of this server share the window
+      expect(m.avg_latency_ms).toBeLessThan(1000);
+      expect(m.queues.find((x: { name: string }) => x.name === q)).toEqual({ name: q, pending: 1, processing: 0, dlq: 0, rate_limit: 1000 });
+      c.close();
+    });
+
     test("PARTIAL: a partial event with the data and index, in both framings; refused for a job not active", async () => {
       const [w, sub, tsub] = [await open(), await open(), await open()];
       const q = "jc-partial";

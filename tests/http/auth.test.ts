@@ -15,7 +15,7 @@ const token = "t0ken-for-tests";
 const bearer = { authorization: `Bearer ${token}` };
 
 /** A concrete path for a route pattern. */
-const concrete = (p: string) => p.replace(":queue", "authq").replace(":id", "1").replace(":job_id", "c1").replace(":name", "PING");
+const concrete = (p: string) => p.replace(":queue", "authq").replace(":id", "1").replace(":job_id", "c1").replace(":name", "PING").replace(":key", "k");
 
 /** Routes that answer without a token, and why. */
 const open = new Set(["GET /health", "HEAD /health", "GET /ready", "HEAD /ready", "GET /openapi.json", "GET /docs", "GET /"]);

@@ -85,12 +85,16 @@ async function session(run: (req: Record<string, unknown>) => Promise<any>, q: s
   expect((await run({ cmd: "KVINCR", key: `${q}:n`, by: 2 })).value).toBe(3);
   expect((await run({ cmd: "KVKEYS", pattern: `${q}:*` })).keys.length).toBe(2);
   expect((await run({ cmd: "KVDEL", key: `${q}:k` })).exists).toBe(true);
+  expect((await run({ cmd: "CRON", name: `${q}-cron`, queue: q, data: { tick: true }, schedule: "0 0 1 1 *", tz: "Europe/Rome", max_attempts: 2 })).next_run).toBeGreaterThan(Date.now());
+  expect((await run({ cmd: "CRONLIST" })).crons.find((x: { name: string }) => x.name === `${q}-cron`)).toMatchObject({ schedule: "0 0 1 1 *", tz: "Europe/Rome", executions: 0 });
+  await run({ cmd: "CRONDELETE", name: `${q}-cron` });
   await run({ cmd: "RATELIMIT", queue: q, limit: 1000, burst: 100 });
   await run({ cmd: "SETCONCURRENCY", queue: q, limit: 10, group_concurrency: 2 });
   expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10 });
   await run({ cmd: "RATELIMITCLEAR", queue: q });
   await run({ cmd: "CLEARCONCURRENCY", queue: q });
   await run({ cmd: "STATS" });
+  expect((await run({ cmd: "METRICS" })).metrics.total_pushed).toBeGreaterThan(0);
   if (subscribe) {
     await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
     await run({ cmd: "UNSUBSCRIBE", queue: q });

@@ -135,6 +135,13 @@ describe("resource routes", () => {
     expect(retryGiven.status).toBe(400);
     expect((await call(s.base, "POST", "/jobs/777777/retry")).status).toBe(404);
 
+    const cron = await hit("POST", "/crons", "/crons", { name: "nightly", queue: q, data: { report: true }, schedule: "0 3 * * *", tz: "UTC" });
+    expect(cron.body.next_run).toBeGreaterThan(Date.now());
+    expect((await hit("GET", "/crons", "/crons")).body.crons).toEqual([expect.objectContaining({ name: "nightly", queue: q, schedule: "0 3 * * *" })]);
+    expect((await hit("DELETE", "/crons/nightly", "/crons/:name")).body).toEqual({ ok: true });
+    expect((await call(s.base, "GET", "/crons")).body.crons).toEqual([]);
+    expect((await call(s.base, "DELETE", "/crons/nightly")).status).toBe(404);
+
     expect((await hit("PUT", "/kv/cfg:a", "/kv/:key", { value: { on: true }, ttl: 60_000 })).body).toEqual({ ok: true });
     expect((await hit("GET", "/kv/cfg:a", "/kv/:key")).body.value).toEqual({ on: true });
     expect((await hit("GET", "/kv/cfg:a/exists", "/kv/:key/exists")).body.exists).toBe(true);

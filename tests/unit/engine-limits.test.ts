@@ -5,6 +5,7 @@
 // and a parked puller is served by the refill timer when the next token is due.
 
 import { describe, expect, test } from "bun:test";
+import { obliterate, runAll } from "../../src/engine/queries.ts";
 import { Harness, checkInvariants } from "./engine-harness.ts";
 
 describe("concurrency limit", () => {
@@ -185,5 +186,19 @@ describe("rate limit", () => {
     expect(got).toBe(2);
     expect(h.engine.nextDeadline()).toBeGreaterThan(h.t + 5000); // only the lease timers are left
     checkInvariants(h.engine);
+  });
+});
+
+describe("obliterate", () => {
+  test("takes the queue's limits and cron schedules with it, and the queue goes", () => {
+    const h = new Harness();
+    h.push();
+    h.engine.setRateLimit(h.q(), 5, 1);
+    h.engine.setConcurrency(h.q(), 2, 2);
+    h.engine.scheduler.upsert({ name: "c", pattern: null, everyMs: 1000, tz: "UTC", limit: 0, push: { queue: "q", data: new Uint8Array([1]) } });
+    h.engine.scheduler.upsert({ name: "other", pattern: null, everyMs: 1000, tz: "UTC", limit: 0, push: { queue: "x", data: new Uint8Array([1]) } });
+    expect(runAll(obliterate(h.engine, h.q()))).toBe(1);
+    expect(h.engine.queues.has("q")).toBe(false);
+    expect(h.engine.scheduler.list().map((s) => s.spec.name)).toEqual(["other"]);
   });
 });

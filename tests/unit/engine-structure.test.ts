@@ -148,7 +148,7 @@ describe("per-queue operations never walk the table of every job", () => {
 describe("timers", () => {
   test("the engine's components are registered by name, and a new one plugs into tick", () => {
     const h = new Harness();
-    expect(h.engine.timers.names).toEqual(["delays", "leases", "ttl", "rate-refills", "pulls", "waitjob", "retention", "record-expiry", "dedup-windows", "bulk"]);
+    expect(h.engine.timers.names).toEqual(["delays", "leases", "ttl", "rate-refills", "pulls", "waitjob", "retention", "record-expiry", "dedup-windows", "kv-expiry", "cron", "bulk"]);
     const fired: number[] = [];
     const ticks = new DeadlineTimer<{ hi: number; deadline: number }>("test", (item, now) => {
       fired.push(now);

@@ -123,7 +123,7 @@ export const queueCommands = [
 
   defineCommand({
     name: "OBLITERATE",
-    summary: "Removes the queue and every job in it, active ones included. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
+    summary: "Removes the queue and everything of it: every job (active ones included), its limits, and the cron schedules pushing to it. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: byQueue,
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
@@ -234,15 +234,35 @@ export const queueCommands = [
   }),
 
   defineCommand({
+    name: "METRICS",
+    summary: "Totals since start (pushed, completed, failed), completions a second and their mean processing time over the last 10 s, and a page of queues (EXT limit/offset).",
+    schema: Type.Object({ limit: Limit, offset: Offset }),
+    reply: Ok({
+      metrics: Type.Object({
+        total_pushed: Count, total_completed: Count, total_failed: Count,
+        jobs_per_second: Type.Number({ description: "completions a second over the last 10 full seconds" }),
+        avg_latency_ms: Type.Number({ description: "mean processing time (active to completed) of those completions" }),
+        avg_wait_ms: Type.Number({ description: "EXT: mean time from ready to delivered of those completions" }),
+        queues: Type.Array(Type.Object({ name: Type.String(), pending: Count, processing: Count, dlq: Count, rate_limit: Type.Union([Type.Number(), Type.Null()]) })),
+        queues_total: Type.Integer({ minimum: 0, description: "EXT: every queue; `queues` is one page of them" }),
+      }),
+    }),
+    handler(ctx: Ctx, r): HandlerResult {
+      return { ok: true, metrics: queries.metrics(ctx.engine, r.offset ?? 0, r.limit ?? listLimitMax) };
+    },
+  }),
+
+  defineCommand({
     name: "STATS",
     summary: "Jobs per state across all queues, the I/O backend, and requests that hit an internal error.",
     schema: Type.Object({}),
     reply: Ok({
       queued: Count, processing: Count, delayed: Count, dlq: Count, completed: Count, io_backend: Type.String(),
       internal_errors: Type.Integer({ minimum: 0, description: "EXT: requests answered INTERNAL since start (each logged with its stack)" }),
+      clients: Type.Record(Type.String(), Type.Integer({ minimum: 1 }), { description: "EXT: open connections by the client name given in HELLO" }),
     }),
     handler(ctx: Ctx): HandlerResult {
-      return { ok: true, ...queries.stats(ctx.engine), io_backend: ctx.server.ioBackend, internal_errors: ctx.server.stats.internalErrors };
+      return { ok: true, ...queries.stats(ctx.engine), io_backend: ctx.server.ioBackend, internal_errors: ctx.server.stats.internalErrors, clients: ctx.server.clients() };
     },
   }),
 ];
