@@ -4,7 +4,10 @@
 // resolve; GET /docs renders every operation for people.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { registry } from "../../src/dispatch/commands.ts";
+import { renderRouteDocs } from "../../src/http/route-docs.ts";
 import { otherRoutes } from "../../src/http/openapi.ts";
 import { commandRoutes } from "../../src/http/routes.ts";
 import { call, startHttp, type HttpServer } from "./helpers.ts";
@@ -99,5 +102,21 @@ describe("/docs", () => {
     expect(r.headers.get("content-security-policy")).toContain("default-src 'none'");
     expect(r.text).not.toContain("<script");
     for (const p of Object.keys(doc.paths)) expect(r.text).toContain(`<code>${p}</code>`);
+  });
+});
+
+describe("docs/http.md", () => {
+  const path = join(import.meta.dir, "..", "..", "docs", "http.md");
+
+  test("its generated block is what the route tables render (run npx bun scripts/gen-http-docs.ts after changing a route)", () => {
+    expect(readFileSync(path, "utf8")).toContain(renderRouteDocs());
+  });
+
+  test("names every metric family a scrape has", async () => {
+    const doc = readFileSync(path, "utf8");
+    const text = (await call(s.base, "GET", "/metrics")).text;
+    const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+    expect(families.length).toBeGreaterThan(30);
+    expect(families.filter((f) => !doc.includes(`\`${f}\``))).toEqual([]);
   });
 });
