@@ -103,7 +103,7 @@ function jobObject(sparse: boolean): TSchema {
     const omittable = sparse && f.kind !== "num" && f.kind !== "queue" && f.kind !== "data";
     props[f.name] = omittable ? Opt(t) : t;
   }
-  return Type.Object(props, { description: sparse ? "a job without its null and false fields" : "a job (PROTOCOL.md, Job object)" });
+  return Type.Object(props, { description: sparse ? "a job without its null and false fields" : "a job (docs/protocol.md, Job object)" });
 }
 
 export const JobObject = jobObject(false);

@@ -1,4 +1,4 @@
-// The job object as clients see it (PROTOCOL.md, "Job object"), from ONE field list: wire name,
+// The job object as clients see it (docs/protocol.md, "Job object"), from ONE field list: wire name,
 // kind, and how to read it off a Job. Every form is generated from it: the MessagePack map
 // (whole, and sparse: without null and false fields) and the plain object for JSON replies.
 // The binary writers are compiled once at load into straight-line functions (as typebox compiles
