@@ -11,7 +11,7 @@ import type { Engine, EngineEvent } from "../engine/engine.ts";
 import { ClientError } from "../errors.ts";
 import type { Subscriber } from "../server/events.ts";
 import type { HttpHost } from "./host.ts";
-import { replyJson } from "./json.ts";
+import { eventText } from "./event-json.ts";
 import { SseChannel } from "./sse.ts";
 
 /** Counters for /metrics. */
@@ -73,10 +73,10 @@ abstract class StreamCtx implements Ctx, Subscriber {
     }
   }
 
-  /** Encodes an event; counts it sent or dropped. */
-  protected eventJson(message: Record<string, unknown>): Uint8Array | null {
+  /** An event as JSON text; null (and logged) if it cannot be encoded. */
+  protected eventJson(message: Record<string, unknown>): string | null {
     try {
-      return replyJson(message);
+      return eventText(message);
     } catch (e) {
       this.streams.host.internalError("an event message", e);
       return null;

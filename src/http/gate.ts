@@ -20,6 +20,11 @@ export class AuthThrottle {
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  /** Whether any address has failures on record (else nobody can be blocked). */
+  get tracking(): boolean {
+    return this.byAddress.size > 0;
+  }
+
   blocked(address: string): boolean {
     const e = this.byAddress.get(address);
     if (e === undefined) return false;
@@ -57,18 +62,24 @@ export class Gate {
     return this.opts.tokens !== null;
   }
 
-  /** Checks the request's token. `queryToken`: SSE and WebSocket also read `?token=`. */
-  authenticate(req: Request, address: string, queryToken: boolean): GateResult {
+  get corsOn(): boolean {
+    return this.opts.corsOrigin !== null;
+  }
+
+  /** Checks the request's token. `queryToken`: SSE and WebSocket also read `?token=`. The
+   *  client's address is asked for only when failures are being counted. */
+  authenticate(req: Request, addressOf: () => string, queryToken: boolean): GateResult {
     const tokens = this.opts.tokens;
     if (tokens === null) return pass;
-    if (this.throttle.blocked(address)) {
+    const address = this.throttle.tracking ? addressOf() : null;
+    if (address !== null && this.throttle.blocked(address)) {
       return { ok: false, status: 429, code: "LIMIT", message: `Too many failed authentications from ${address} (limit ${httpAuthFailuresMax} a minute); wait and retry with a valid token` };
     }
     const header = req.headers.get("authorization");
     let token: string | null = null;
     if (header !== null) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (m === null) return this.refuse(address, 401, "AUTH_REQUIRED", "Authorization header must be 'Bearer <token>'");
+      if (m === null) return this.refuse(address ?? addressOf(), 401, "AUTH_REQUIRED", "Authorization header must be 'Bearer <token>'");
       token = m[1]!;
     } else if (queryToken) {
       token = new URL(req.url).searchParams.get("token");
@@ -79,7 +90,7 @@ export class Gate {
         message: `Authentication required: send 'Authorization: Bearer <token>' (one of AUTH_TOKENS)${queryToken ? " or ?token=<token>" : ""}`,
       };
     }
-    if (!tokens.has(token)) return this.refuse(address, 403, "AUTH_FAILED", "Invalid token");
+    if (!tokens.has(token)) return this.refuse(address ?? addressOf(), 403, "AUTH_FAILED", "Invalid token");
     return pass;
   }
 

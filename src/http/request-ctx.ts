@@ -121,7 +121,7 @@ export interface Execution {
 export async function execute(
   host: HttpHost,
   body: Record<string, unknown>,
-  signal: AbortSignal | null,
+  signal: () => AbortSignal | null,
   onDeferred: () => void,
   shape?: (reply: Reply) => Reply,
 ): Promise<Execution> {
@@ -143,11 +143,13 @@ export async function execute(
       ctx.abandon();
       host.wake();
     };
-    signal?.addEventListener("abort", abandon, { once: true });
+    const sig = signal();
+    if (sig?.aborted) abandon();
+    sig?.addEventListener("abort", abandon, { once: true });
     try {
       return { reply: await ctx.deferred!, closeConnection: ctx.closeConnection };
     } finally {
-      signal?.removeEventListener("abort", abandon);
+      sig?.removeEventListener("abort", abandon);
     }
   }
   if (shape !== undefined) result = shape(result);

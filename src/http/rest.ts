@@ -25,7 +25,8 @@ export interface RestRequest {
   query: URLSearchParams;
   /** The body as text ("" when none). */
   body: string;
-  signal: AbortSignal | null;
+  /** Aborts when the client goes away (read only for a request that parks). */
+  signal: () => AbortSignal | null;
 }
 
 export interface RestResponse {
@@ -36,8 +37,8 @@ export interface RestResponse {
 
 const jsonHeaders = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
-export function respond(reply: EncodedReply, extra: Record<string, string> = {}): RestResponse {
-  return { status: reply.code === null ? 200 : statusOf(reply.code), bytes: reply.bytes, headers: { ...jsonHeaders, ...extra } };
+export function respond(reply: EncodedReply, extra: Record<string, string> | null = null): RestResponse {
+  return { status: reply.code === null ? 200 : statusOf(reply.code), bytes: reply.bytes, headers: extra === null ? jsonHeaders : { ...jsonHeaders, ...extra } };
 }
 
 export function errorResponse(code: string, message: string): RestResponse {
@@ -144,8 +145,8 @@ export async function runCommand(
     throw e;
   }
   // Field values for shape(), before raw payloads replace the JSON ones.
-  const plain = { ...body };
+  const plain = shape === undefined ? body : { ...body };
   rawifyJsonRequest(body, registry.rawSpecOf);
   const ex = await execute(host, body, req.signal, onDeferred, shape === undefined ? undefined : (r) => shape(r, plain));
-  return respond(ex.reply, ex.closeConnection ? { connection: "close" } : {});
+  return respond(ex.reply, ex.closeConnection ? { connection: "close" } : null);
 }

@@ -51,8 +51,8 @@ interface Guard {
 
 const jsonHeaders = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
-function toResponse(r: RestResponse, extra: Record<string, string> = {}): Response {
-  return new Response(r.bytes, { status: r.status, headers: { ...r.headers, ...extra } });
+function toResponse(r: RestResponse): Response {
+  return new Response(r.bytes, { status: r.status, headers: r.headers });
 }
 
 function jsonResponse(status: number, body: unknown, extra: Record<string, string> = {}): Response {
@@ -264,24 +264,39 @@ export class HttpFace {
       }
       this.counters.count(path, method, res === undefined ? 101 : res.status, performance.now() - t0);
       if (res === undefined) return undefined;
-      for (const [k, v] of Object.entries(this.gate.corsHeaders(req))) res.headers.set(k, v);
+      if (this.gate.corsOn) for (const [k, v] of Object.entries(this.gate.corsHeaders(req))) res.headers.set(k, v);
       return res;
     };
   }
 
-  private async guarded(req: Request & { params: Record<string, string> }, server: Server<WsData>, guard: Guard, h: Handler): Promise<Response | undefined> {
+  /** Not async itself: the handler's own promise is passed through (one await less a request). */
+  private guarded(req: Request & { params: Record<string, string> }, server: Server<WsData>, guard: Guard, h: Handler): Response | undefined | Promise<Response | undefined> {
     if (!guard.open) {
-      const origin = this.gate.checkOrigin(req);
-      if (!origin.ok && (req.method !== "GET" || guard.queryToken)) return errorJson(origin.code, origin.message, origin.status);
-      const auth = this.gate.authenticate(req, server.requestIP(req)?.address ?? "unknown", guard.queryToken === true);
-      if (!auth.ok) return errorJson(auth.code, auth.message, auth.status, auth.status === 401 ? { "www-authenticate": 'Bearer realm="ringq"' } : {});
+      // GETs change nothing and a browser cannot read another origin's answer: only writes and
+      // streams (a WebSocket is not subject to CORS) are checked.
+      if (req.method !== "GET" || guard.queryToken) {
+        const origin = this.gate.checkOrigin(req);
+        if (!origin.ok) return errorJson(origin.code, origin.message, origin.status);
+      }
+      if (this.gate.authRequired) {
+        const auth = this.gate.authenticate(req, () => server.requestIP(req)?.address ?? "unknown", guard.queryToken === true);
+        if (!auth.ok) return errorJson(auth.code, auth.message, auth.status, auth.status === 401 ? { "www-authenticate": 'Bearer realm="ringq"' } : {});
+      }
     }
     if (guard.engine && !this.host.ready) return errorJson("BUSY", "Not ready: storage recovery or start-up in progress, or the server is stopping", 503);
     return h(req, server);
   }
 
   private async restOf(req: Request & { params: Record<string, string> }): Promise<RestRequest> {
-    return { method: req.method, params: req.params, query: new URL(req.url).searchParams, body: await req.text(), signal: req.signal };
+    const q = req.url.indexOf("?");
+    return {
+      method: req.method,
+      params: req.params,
+      query: new URLSearchParams(q < 0 ? "" : req.url.slice(q + 1)),
+      body: req.method === "GET" || req.method === "HEAD" ? "" : await req.text(),
+      // Read only when a request parks: Bun builds the signal on first access.
+      signal: () => req.signal,
+    };
   }
 
   /** Requests no route took: CORS preflight, a known path with another method (405), or 404. */

@@ -1,20 +1,23 @@
-// One Server-Sent Events response: messages are buffered here, bounded, and handed to Bun only
-// when the client reads (a pull stream with no queue of its own), so a client that stops reading
-// costs at most eventStreamBufferedBytesMax: past it, send() refuses and the caller counts the
-// message as dropped. A comment line now and then keeps proxies from closing an idle stream.
+// One Server-Sent Events response: messages are buffered here as text, bounded, and handed to
+// Bun only when the client reads (a pull stream with no queue of its own) and at most once per
+// event-loop task (all the messages of a loop turn go out as one chunk: one write, not one per
+// event). A client that stops reading costs at most eventStreamBufferedBytesMax: past it, send()
+// refuses and the caller counts the message as dropped. A comment line now and then keeps
+// proxies from closing an idle stream.
 
 import { eventStreamBufferedBytesMax } from "../constants.ts";
 
 const encoder = new TextEncoder();
-const dataPrefix = encoder.encode("data: ");
-const messageEnd = encoder.encode("\n\n");
-const heartbeat = encoder.encode(": keep-alive\n\n");
+const heartbeat = ": keep-alive\n\n";
 
 export class SseChannel {
-  private chunks: Uint8Array[] = [];
+  private chunks: string[] = [];
+  /** Characters waiting (UTF-16 units: the bound counts ASCII JSON as bytes, close enough). */
   private bytes = 0;
   /** Set while Bun waits for data (the client read everything we had). */
   private wakePull: (() => void) | null = null;
+  /** A hand-over to Bun is scheduled for the end of this task. */
+  private wakeScheduled = false;
   closed = false;
   readonly response: Response;
 
@@ -25,7 +28,7 @@ export class SseChannel {
     preamble: string,
   ) {
     const self = this;
-    this.push(encoder.encode(preamble));
+    this.push(preamble);
     const stream = new ReadableStream<Uint8Array>(
       {
         pull(controller) {
@@ -63,10 +66,10 @@ export class SseChannel {
     return this.bytes;
   }
 
-  /** One `data:` message of JSON bytes (no newline inside); false: the client owes too much. */
-  send(json: Uint8Array): boolean {
+  /** One `data:` message of JSON text (no newline inside); false: the client owes too much. */
+  send(json: string): boolean {
     if (this.closed || this.bytes + json.length > eventStreamBufferedBytesMax) return false;
-    this.push(dataPrefix, json, messageEnd);
+    this.push(`data: ${json}\n\n`);
     return true;
   }
 
@@ -84,23 +87,22 @@ export class SseChannel {
     this.onClose();
   }
 
-  private push(...parts: Uint8Array[]): void {
-    for (const p of parts) {
-      this.chunks.push(p);
-      this.bytes += p.length;
+  private push(text: string): void {
+    this.chunks.push(text);
+    this.bytes += text.length;
+    if (this.wakePull !== null && !this.wakeScheduled) {
+      this.wakeScheduled = true;
+      setImmediate(() => {
+        this.wakeScheduled = false;
+        this.wakePull?.();
+      });
     }
-    this.wakePull?.();
   }
 
   private drainInto(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    const out = new Uint8Array(this.bytes);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
+    const text = this.chunks.length === 1 ? this.chunks[0]! : this.chunks.join("");
     this.chunks = [];
     this.bytes = 0;
-    controller.enqueue(out);
+    controller.enqueue(encoder.encode(text));
   }
 }

@@ -5,7 +5,7 @@
 
 import { statsStreamIntervalMs, statsStreamQueuesMax } from "../constants.ts";
 import type { HttpHost } from "./host.ts";
-import { replyJson } from "./json.ts";
+
 import { statsSnapshot } from "./snapshot.ts";
 import { SseChannel } from "./sse.ts";
 
@@ -29,9 +29,9 @@ export class StatsStream {
     return ch.response;
   }
 
-  private encode(): Uint8Array | null {
+  private encode(): string | null {
     try {
-      return replyJson(statsSnapshot(this.host, statsStreamQueuesMax));
+      return JSON.stringify(statsSnapshot(this.host, statsStreamQueuesMax));
     } catch (e) {
       this.host.internalError("a stats snapshot", e);
       return null;

@@ -44,7 +44,7 @@ export class WsSession extends StreamCtx {
       return false;
     }
     const json = this.eventJson(message);
-    const ok = json !== null && this.ws.send(decoder.decode(json)) !== 0;
+    const ok = json !== null && this.ws.send(json) !== 0;
     this.streams.count(ok);
     return ok;
   }

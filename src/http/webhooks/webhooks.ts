@@ -14,7 +14,7 @@ import { RecordKind, type RecordOwner } from "../../engine/records.ts";
 import { ClientError } from "../../errors.ts";
 import type { EventHub, Subscriber } from "../../server/events.ts";
 import { Queue } from "../../dispatch/fields.ts";
-import { replyJson } from "../json.ts";
+import { eventText } from "../event-json.ts";
 import { Deliveries, type Target } from "./delivery.ts";
 import { checkTarget, parseTarget, TargetRefused } from "./ssrf.ts";
 
@@ -62,9 +62,7 @@ class Webhook implements Target, Subscriber {
   }
 
   pushEvent(message: Record<string, unknown>): boolean {
-    const json = replyJson(message);
-    if (json === null) return false;
-    return this.deliveries.enqueue(this, String(message.event), Buffer.from(json).toString("utf8"));
+    return this.deliveries.enqueue(this, String(message.event), eventText(message));
   }
 
   /** The API's view: everything but the secret. */
