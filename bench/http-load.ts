@@ -4,7 +4,9 @@
 //         (keep-alive connections), latency per request;
 //   get   one request at a time to `path` with a pause between, so each one may find the server
 //         idle (how fast an idle io_uring loop hands the thread to Bun.serve);
-//   sse   holds one SSE stream open and reads it until SIGTERM, then prints what it read.
+//   sse   holds one SSE stream open and reads it until SIGTERM, then prints what it read;
+//   tcpsub  the same over the protocol port: a binary-mode TCP SUBSCRIBE to every queue (the
+//         reference: what a subscriber of the same events costs without HTTP).
 // It does not start servers or repeat runs (bench/http.ts does).
 //
 //   npx bun bench/http-load.ts --mode=post --url=http://127.0.0.1:6790 [--concurrency=16]
@@ -14,7 +16,7 @@ import { readCpuMs } from "./lib/proc.ts";
 import { summarizeLatency, type LatencySummary } from "./lib/stats.ts";
 
 interface Options {
-  mode: "post" | "get" | "sse";
+  mode: "post" | "get" | "sse" | "tcpsub";
   url: string;
   concurrency: number;
   durationMs: number;
@@ -23,6 +25,7 @@ interface Options {
   path: string;
   gapMs: number;
   queue: string;
+  tcpPort: number;
 }
 
 export interface HttpLoadResult {
@@ -44,7 +47,7 @@ const samplesMax = 2_000_000;
 const hardStopMs = 120_000;
 
 function parse(argv: string[]): Options {
-  const o: Options = { mode: "post", url: "", concurrency: 16, durationMs: 3000, warmupMs: 1000, serverPid: 0, path: "/health", gapMs: 20, queue: "httpbench" };
+  const o: Options = { mode: "post", url: "", concurrency: 16, durationMs: 3000, warmupMs: 1000, serverPid: 0, path: "/health", gapMs: 20, queue: "httpbench", tcpPort: 0 };
   for (const a of argv) {
     const m = /^--([a-z-]+)=(.*)$/.exec(a);
     if (m === null) throw new Error(`http-load: bad argument '${a}'`);
@@ -52,7 +55,7 @@ function parse(argv: string[]): Options {
     if (!(key in o)) throw new Error(`http-load: unknown option --${m[1]}`);
     (o as unknown as Record<string, unknown>)[key] = typeof o[key] === "number" ? Number(m[2]) : m[2];
   }
-  if (o.url === "") throw new Error("http-load: --url is required");
+  if (o.url === "" && o.mode !== "tcpsub") throw new Error("http-load: --url is required");
   return o;
 }
 
@@ -156,6 +159,35 @@ async function sse(o: Options): Promise<HttpLoadResult> {
   return { mode: "sse", requests: 0, errors: 0, elapsedMs, opsPerSec: 0, latencyMs: summarizeLatency(new Float64Array(0), 0), genCpuPct: ((cpu.user + cpu.system) / 1000 / elapsedMs) * 100, bytes, messages };
 }
 
+async function tcpsub(o: Options): Promise<HttpLoadResult> {
+  const { pack } = await import("msgpackr");
+  const body = pack({ cmd: "SUBSCRIBE", queue: "*" });
+  const frame = new Uint8Array(4 + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length);
+  frame.set(body, 4);
+  let bytes = 0;
+  const t0 = performance.now();
+  const cpu0 = cpuNow();
+  await Bun.connect({
+    hostname: "127.0.0.1",
+    port: o.tcpPort,
+    socket: {
+      open(s) {
+        s.write(frame);
+      },
+      data(_s, d) {
+        bytes += d.length;
+      },
+    },
+  });
+  await Bun.sleep(100);
+  process.stderr.write("sse: open\n");
+  await new Promise<void>((resolve) => process.once("SIGTERM", () => resolve()));
+  const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return { mode: "tcpsub", requests: 0, errors: 0, elapsedMs, opsPerSec: 0, latencyMs: summarizeLatency(new Float64Array(0), 0), genCpuPct: ((cpu.user + cpu.system) / 1000 / elapsedMs) * 100, bytes };
+}
+
 if (import.meta.main) {
   const o = parse(process.argv.slice(2));
   setTimeout(() => {
@@ -163,7 +195,7 @@ if (import.meta.main) {
     process.exit(3);
   }, hardStopMs).unref();
   try {
-    const r = o.mode === "post" ? await post(o) : o.mode === "get" ? await get(o) : await sse(o);
+    const r = o.mode === "post" ? await post(o) : o.mode === "get" ? await get(o) : o.mode === "tcpsub" ? await tcpsub(o) : await sse(o);
     process.stdout.write(JSON.stringify(r) + "\n");
     process.exit(0);
   } catch (e) {

@@ -1,8 +1,10 @@
 // Issue 13's figures, in ONE run, a fresh server per measurement, modes alternating by round so
 // the machine's drift hits all alike:
-//   1. TCP PUSH and PULLB+ACKB throughput (bench/loadgen.ts) with HTTP off, with HTTP on and one
-//      SSE subscriber on /events (every event of every queue), and with HTTP on and the
-//      dashboard's stream (/stats/stream); medians and on/off ratios (target >= 0.9x);
+//   1. TCP PUSH and PULLB+ACKB throughput (bench/loadgen.ts) with HTTP off, and with HTTP on and
+//      one SSE subscriber: the dashboard's stream (/stats/stream), a queue's events (/events/other,
+//      not the benchmarked queue), or every event of every queue (/events, the benchmarked one's
+//      included: the subscriber's own work); for reference, HTTP off with a TCP SUBSCRIBE to every
+//      queue. Medians of server CPU per job and throughput, ratios to HTTP off (target >= 0.9x);
 //   2. HTTP POST /queues/:q/jobs throughput and latency (p50/p99), closed loop;
 //   3. GET /health latency one request at a time with pauses, on an idle server: how fast the
 //      loop hands the thread to Bun.serve (io_uring waits in the kernel when idle).
@@ -19,8 +21,15 @@ import { machineLine, pinPrefix } from "./lib/proc.ts";
 import { BackendUnavailable, freePort, killAllServers, repoRoot, startServer, type IoChoice, type ServerHandle } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 
-type Mode = "off" | "sse" | "stats";
-const modeLabel: Record<Mode, string> = { off: "HTTP off", sse: "HTTP on + SSE /events", stats: "HTTP on + /stats/stream" };
+type Mode = "off" | "stats" | "queue" | "sse" | "tcpsub";
+const modeLabel: Record<Mode, string> = {
+  off: "HTTP off",
+  stats: "HTTP on + SSE /stats/stream",
+  queue: "HTTP on + SSE /events/other",
+  sse: "HTTP on + SSE /events (all)",
+  tcpsub: "HTTP off + TCP SUBSCRIBE *",
+};
+const ssePath: Partial<Record<Mode, string>> = { stats: "/stats/stream", queue: "/events/other", sse: "/events" };
 
 interface Args {
   rounds: number;
@@ -66,14 +75,14 @@ async function httpLoad(args: string[]): Promise<HttpLoadResult> {
   return JSON.parse(line) as HttpLoadResult;
 }
 
-async function sseReader(url: string, path: string): Promise<() => Promise<HttpLoadResult>> {
-  const proc = Bun.spawn([...pinPrefix(generatorCore), process.execPath, "bench/http-load.ts", "--mode=sse", `--url=${url}`, `--path=${path}`], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
+async function sseReader(args: string[]): Promise<() => Promise<HttpLoadResult>> {
+  const proc = Bun.spawn([...pinPrefix(generatorCore), process.execPath, "bench/http-load.ts", ...args], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" });
   const reader = proc.stderr.getReader();
   let seen = "";
   const deadline = Date.now() + 10_000;
   while (!seen.includes("sse: open")) {
     const r = await Promise.race([reader.read(), Bun.sleep(Math.max(1, deadline - Date.now())).then(() => null)]);
-    if (r === null || r.done) throw new Error(`SSE reader did not open ${path}: ${seen}`);
+    if (r === null || r.done) throw new Error(`subscriber did not open (${args.join(" ")}): ${seen}`);
     seen += new TextDecoder().decode(r.value);
   }
   reader.releaseLock();
@@ -94,8 +103,11 @@ interface TcpCell {
 }
 
 async function tcpCell(io: IoChoice, mode: Mode, round: number, a: Args): Promise<TcpCell> {
-  return withServer(io, mode !== "off", async (s, url) => {
-    const stop = mode === "off" ? null : await sseReader(url, mode === "sse" ? "/events" : "/stats/stream");
+  const path = ssePath[mode];
+  return withServer(io, path !== undefined, async (s, url) => {
+    const stop = mode === "off" ? null
+      : mode === "tcpsub" ? await sseReader(["--mode=tcpsub", `--tcp-port=${s.port}`])
+      : await sseReader(["--mode=sse", `--url=${url}`, `--path=${path}`]);
     const push = await runGenerator({ scenario: "push", port: s.port, serverPid: s.pid, durationMs: a.quick ? 1500 : 3000, warmupMs: 1000 });
     const pullack = await runGenerator({ scenario: "pullack", port: s.port, serverPid: s.pid, jobs: a.quick ? 100_000 : 300_000 });
     const sse = stop === null ? undefined : await stop();
@@ -123,7 +135,7 @@ async function main(): Promise<void> {
   }
 
   // ---- 1. TCP throughput, HTTP off vs on with a subscriber ----
-  const modes: Mode[] = ["off", "sse", "stats"];
+  const modes: Mode[] = ["off", "stats", "queue", "sse", "tcpsub"];
   const cells: TcpCell[] = [];
   for (let round = 0; round < a.rounds; round++) {
     for (const io of ios) {
@@ -136,20 +148,23 @@ async function main(): Promise<void> {
     }
   }
   const med = (io: IoChoice, mode: Mode, f: (c: TcpCell) => number | undefined) => median(cells.filter((c) => c.io === io && c.mode === mode).map(f).filter((x): x is number => x !== undefined));
-  console.log(`\n1. TCP throughput with HTTP on (and one subscriber) vs off: medians of ${a.rounds} runs (target >= 0.9x)`);
-  console.log("| backend | mode | PUSH jobs/s | us/job | vs off | PULLB+ACKB jobs/s | us/job | vs off |");
-  console.log("|---|---|---|---|---|---|---|---|");
+  console.log(`\n1. TCP throughput with HTTP on (and one subscriber) vs off: medians of ${a.rounds} runs (target >= 0.9x; "CPU" is off's server CPU per job over this one's)`);
+  console.log("| backend | mode | PUSH jobs/s | us/job | vs off | CPU | PULLB+ACKB jobs/s | us/job | vs off | CPU |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   const summary: Record<string, unknown>[] = [];
   for (const io of ios) {
     const offPush = med(io, "off", (c) => c.push.opsPerSec);
     const offPull = med(io, "off", (c) => c.pullack.opsPerSec);
+    const offPushUs = med(io, "off", (c) => c.push.serverCpuUsPerOp);
+    const offPullUs = med(io, "off", (c) => c.pullack.serverCpuUsPerOp);
     for (const mode of modes) {
       const push = med(io, mode, (c) => c.push.opsPerSec);
       const pull = med(io, mode, (c) => c.pullack.opsPerSec);
       const pushUs = med(io, mode, (c) => c.push.serverCpuUsPerOp);
       const pullUs = med(io, mode, (c) => c.pullack.serverCpuUsPerOp);
-      summary.push({ io, mode, push, pushUs, pull, pullUs, pushRatio: push / offPush, pullRatio: pull / offPull });
-      console.log(`| ${io} | ${modeLabel[mode]} | ${si(push)} | ${pushUs.toFixed(2)} | ${mode === "off" ? "" : ratio(push, offPush)} | ${si(pull)} | ${pullUs.toFixed(2)} | ${mode === "off" ? "" : ratio(pull, offPull)} |`);
+      summary.push({ io, mode, push, pushUs, pull, pullUs, pushRatio: push / offPush, pullRatio: pull / offPull, pushCpuRatio: offPushUs / pushUs, pullCpuRatio: offPullUs / pullUs });
+      const off = mode === "off";
+      console.log(`| ${io} | ${modeLabel[mode]} | ${si(push)} | ${pushUs.toFixed(2)} | ${off ? "" : ratio(push, offPush)} | ${off ? "" : ratio(offPushUs, pushUs)} | ${si(pull)} | ${pullUs.toFixed(2)} | ${off ? "" : ratio(pull, offPull)} | ${off ? "" : ratio(offPullUs, pullUs)} |`);
     }
   }
 
