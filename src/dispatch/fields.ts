@@ -97,7 +97,6 @@ function jobObject(sparse: boolean): TSchema {
       case "bool": t = Type.Boolean(); break;
       case "queue": t = Type.String(); break;
       case "token": t = nullable(Type.String()); break;
-      case "nil": t = Type.Null(); break;
       default: t = Type.Unknown(); break;
     }
     const omittable = sparse && f.kind !== "num" && f.kind !== "queue" && f.kind !== "data";
