@@ -21,19 +21,32 @@ const keySlots = 4096;
 const keyStrings: (string | undefined)[] = new Array(keySlots);
 const keyBytes: (Uint8Array | undefined)[] = new Array(keySlots);
 
+/** Position just past the frame being decoded: reads stop there. */
+let limit = 0;
+
 export function decode(bytes: Uint8Array): unknown {
+  return decodeAt(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length);
+}
+
+/**
+ * Decode the frame at bytes[start, stop): `view` is a DataView over all of `bytes` (one per
+ * received chunk, not one per frame: creating a DataView, or reading a small array's `.buffer`,
+ * costs more than decoding a short reply).
+ */
+export function decodeAt(bytes: Uint8Array, chunkView: DataView, start: number, stop: number): unknown {
   buf = bytes;
-  view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  pos = 0;
+  view = chunkView;
+  pos = start;
+  limit = stop;
   const value = read();
-  if (pos !== bytes.length) throw new RangeError(`trailing bytes in frame (${bytes.length - pos})`);
+  if (pos !== stop) throw new RangeError(`trailing bytes in frame (${stop - pos})`);
   return value;
 }
 
 function readStr(len: number): string {
   const start = pos;
   const end = pos + len;
-  if (end > buf.length) throw new RangeError("string past the end of the frame");
+  if (end > limit) throw new RangeError("string past the end of the frame");
   pos = end;
   if (len < 24) {
     // Short ASCII (keys, ids, tokens): char by char beats a TextDecoder call.
@@ -149,7 +162,7 @@ function readShapedMap(n: number): Record<string, unknown> {
 /** The bytes at pos are exactly this encoded key: consume them and say so. */
 function sameKey(bytes: Uint8Array): boolean {
   const len = bytes.length;
-  if (pos + len > buf.length) return false;
+  if (pos + len > limit) return false;
   for (let i = 0; i < len; i++) if (buf[pos + i] !== bytes[i]) return false;
   pos += len;
   return true;
@@ -178,14 +191,14 @@ function readArray(n: number): unknown[] {
 }
 
 function readBin(n: number): Uint8Array {
-  if (pos + n > buf.length) throw new RangeError("binary past the end of the frame");
+  if (pos + n > limit) throw new RangeError("binary past the end of the frame");
   const v = buf.slice(pos, pos + n);
   pos += n;
   return v;
 }
 
 function read(): unknown {
-  if (pos >= buf.length) throw new RangeError("frame ends inside a value");
+  if (pos >= limit) throw new RangeError("frame ends inside a value");
   const b = buf[pos++]!;
   if (b < 0x80) return b;
   if (b < 0x90) return readMap(b & 0x0f);
