@@ -1,22 +1,35 @@
 // Job: a snapshot of one job as the server last described it, plus the BullMQ-shaped methods
-// that act on it (progress, log, state, waitUntilFinished, remove, ...). Holds no timers and
-// never refreshes itself: fields change only through its own calls or the Worker running it.
+// that act on it (progress, log, state, waitUntilFinished, remove, retry, moves, ...). Holds no
+// timers and never refreshes itself: fields change only through its own calls or the Worker
+// running it. BullMQ Job methods it does not have are refused by name (refusals.ts).
 
 import type { Connection, Reply } from "./connection.ts";
 import { waitJobMsMax } from "./constants.ts";
 import { CommandError, JobFailedError, RingqError, TimeoutError } from "./errors.ts";
-import type { JobsOptions } from "./options.ts";
+import { fromWirePriority, toWirePriority, type JobsOptions } from "./options.ts";
+import { installMethodRefusals, jobMethodRefusals } from "./refusals.ts";
 
-/** Job states of PROTOCOL.md (a closed set). */
-export type JobState =
-  | "waiting"
-  | "delayed"
-  | "active"
-  | "completed"
-  | "failed"
-  | "waitingchildren"
-  | "waitingparent"
-  | "unknown";
+/** BullMQ's job states (the server's waitingchildren/waitingparent are "waiting-children";
+ *  a waiting job with a priority is "prioritized", as in BullMQ). */
+export type JobState = "waiting" | "prioritized" | "delayed" | "active" | "completed" | "failed" | "waiting-children" | "unknown";
+
+/** A state as the server names it -> BullMQ's name, given the job's BullMQ priority. */
+export function bullmqState(wire: unknown, priority: number): JobState {
+  switch (wire) {
+    case "waiting":
+      return priority > 0 ? "prioritized" : "waiting";
+    case "delayed":
+    case "active":
+    case "completed":
+    case "failed":
+      return wire;
+    case "waitingchildren":
+    case "waitingparent":
+      return "waiting-children";
+    default:
+      return "unknown";
+  }
+}
 
 /** The job object of PROTOCOL.md, as decoded (snake_case, absent optionals null). */
 export interface WireJob {
@@ -67,6 +80,8 @@ export class Job<DataType = any, ResultType = any> {
   private optsCached: JobsOptions | undefined;
   /** The wire record, kept until opts are first read (a Worker's jobs mostly never read them). */
   private wire: WireJob | undefined;
+  /** BullMQ's priority: 0 for none, else 1 (first) to 2,097,151. */
+  priority: number;
   /** Failed attempts so far. */
   attemptsMade: number;
   progress: number;
@@ -87,6 +102,13 @@ export class Job<DataType = any, ResultType = any> {
 
   /** @internal the Worker listens to progress of jobs it runs. */
   onProgress: ((job: Job<DataType, ResultType>, progress: number) => void) | null = null;
+  /** @internal a Worker of this process runs it (discard then waits for its outcome). */
+  held = false;
+  /** @internal discard() was called while held: a failure goes to the DLQ without retry. */
+  discarded = false;
+  /** @internal the processor moved the job itself (moveToDelayed, moveToFailed, ...): the
+   *  Worker sends nothing for it. */
+  movedByProcessor = false;
 
   constructor(
     private readonly conn: Connection,
@@ -97,6 +119,7 @@ export class Job<DataType = any, ResultType = any> {
     this.queueName = wire.queue;
     this.name = typeof wire.name === "string" ? wire.name : "";
     this.data = wire.data as DataType;
+    this.priority = opts === undefined ? fromWirePriority(wire.priority) : (opts.priority ?? 0);
     this.attemptsMade = wire.attempts ?? 0;
     this.progress = wire.progress ?? 0;
     this.timestamp = wire.created_at ?? Date.now();
@@ -105,7 +128,7 @@ export class Job<DataType = any, ResultType = any> {
     this.customId = wire.custom_id ?? undefined;
     this.lockToken = wire.lock_token ?? undefined;
     this.leaseMs = wire.stall_timeout ?? undefined;
-    this.state = typeof wire.state === "string" ? (wire.state as JobState) : undefined;
+    this.state = typeof wire.state === "string" ? bullmqState(wire.state, this.priority) : undefined;
     if (wire.result !== undefined) this.returnvalue = wire.result as ResultType;
     if (typeof wire.error === "string") this.failedReason = wire.error;
     if (opts !== undefined) this.optsCached = opts;
@@ -119,7 +142,7 @@ export class Job<DataType = any, ResultType = any> {
   /** Report progress 0-100 (PROGRESS); `message` is the optional flashQ progress text. */
   async updateProgress(progress: number, message?: string): Promise<void> {
     if (typeof progress !== "number" || !Number.isFinite(progress)) {
-      throw new RingqError("updateProgress: progress must be a number from 0 to 100", "INVALID", "PROGRESS");
+      throw new RingqError("updateProgress: progress must be a number from 0 to 100 (objects are not supported)", "INVALID", "PROGRESS");
     }
     const req: Record<string, unknown> = { id: this.wireId, progress };
     if (message !== undefined) req.message = message;
@@ -157,9 +180,10 @@ export class Job<DataType = any, ResultType = any> {
     }
   }
 
+  /** BullMQ's state name (GETSTATE): "prioritized" for a waiting job with a priority. */
   async getState(): Promise<JobState> {
     const reply = await this.conn.request("GETSTATE", { id: this.wireId });
-    this.state = (reply.state as JobState) ?? "unknown";
+    this.state = bullmqState(reply.state, this.priority);
     return this.state;
   }
 
@@ -177,6 +201,9 @@ export class Job<DataType = any, ResultType = any> {
   }
   async isDelayed(): Promise<boolean> {
     return (await this.getState()) === "delayed";
+  }
+  async isWaitingChildren(): Promise<boolean> {
+    return (await this.getState()) === "waiting-children";
   }
 
   /**
@@ -209,7 +236,7 @@ export class Job<DataType = any, ResultType = any> {
     }
   }
 
-  /** Remove the job (CANCEL). */
+  /** Remove a waiting or delayed job (CANCEL). */
   async remove(): Promise<void> {
     await this.conn.request("CANCEL", { id: this.wireId });
   }
@@ -219,9 +246,14 @@ export class Job<DataType = any, ResultType = any> {
     await this.conn.request("PROMOTE", { id: this.wireId });
   }
 
-  async changePriority(opts: { priority: number }): Promise<void> {
-    await this.conn.request("CHANGEPRIORITY", { id: this.wireId, priority: opts.priority });
-    this.opts.priority = opts.priority;
+  /** BullMQ's priority (1 first, 0 none), sent as the wire's "higher first" (CHANGEPRIORITY). */
+  async changePriority(opts: { priority?: number; lifo?: boolean }): Promise<void> {
+    if (opts.lifo !== undefined) throw new RingqError("changePriority: lifo cannot be changed after the job was added", "INVALID", "CHANGEPRIORITY");
+    const priority = opts.priority ?? 0;
+    await this.conn.request("CHANGEPRIORITY", { id: this.wireId, priority: toWirePriority(priority) ?? 0 });
+    this.priority = priority;
+    // A copy: the options object may be the Queue's defaults, shared by other jobs.
+    this.opts = { ...this.opts, priority };
   }
 
   async updateData(data: DataType): Promise<void> {
@@ -229,23 +261,106 @@ export class Job<DataType = any, ResultType = any> {
     this.data = data;
   }
 
+  /**
+   * Failed -> waiting again (RETRYDLQ of this id). The server resets the attempts, so
+   * `resetAttemptsMade: false` cannot be honoured; only failed jobs can be retried.
+   */
+  async retry(state: "failed" | "completed" = "failed", opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {}): Promise<void> {
+    if (state !== "failed") throw new RingqError(`retry: only failed jobs can be retried (state "${state}" is not supported)`, "NOT_SUPPORTED", "RETRYDLQ");
+    for (const k of ["resetAttemptsMade", "resetAttemptsStarted"] as const) {
+      if (opts[k] === false) throw new RingqError(`retry: ${k}: false is not supported (the server always resets the attempts)`, "NOT_SUPPORTED", "RETRYDLQ");
+    }
+    await this.conn.request("RETRYDLQ", { queue: this.queueName, id: this.wireId });
+    this.attemptsMade = 0;
+    this.failedReason = undefined;
+    this.finishedOn = undefined;
+    this.processedOn = undefined;
+    this.returnvalue = undefined;
+  }
+
+  /**
+   * Run a delayed job `delay` ms from now instead (MOVETODELAYED). As in BullMQ, an active job
+   * is refused: its worker owns it (the check and the move are two requests).
+   */
+  async changeDelay(delay: number): Promise<void> {
+    const state = await this.getState();
+    if (state === "active" || state === "completed" || state === "failed" || state === "unknown") {
+      throw new RingqError(`changeDelay: job ${this.id} is ${state}; only a job that has not started can be delayed`, "INVALID_STATE", "MOVETODELAYED");
+    }
+    await this.conn.request("MOVETODELAYED", { id: this.wireId, delay: Math.max(0, Math.round(delay)) });
+  }
+
+  /**
+   * A job this process's Worker runs: a failure goes to the DLQ without further attempts
+   * (BullMQ's discard; the Worker sends DISCARD instead of FAIL). Any other job: moved to the
+   * DLQ now (DISCARD).
+   */
+  async discard(): Promise<void> {
+    if (this.held) {
+      this.discarded = true;
+      return;
+    }
+    await this.conn.request("DISCARD", { id: this.wireId });
+  }
+
+  /** From a processor: give the job back delayed until `timestamp` (ms); then throw DelayedError. */
+  async moveToDelayed(timestamp: number, token?: string): Promise<void> {
+    await this.conn.request("MOVETODELAYED", this.withToken({ id: this.wireId, delay: Math.max(0, Math.round(timestamp - Date.now())) }, token));
+    this.movedByProcessor = true;
+  }
+
+  /** From a processor: give the job back to the queue now (no attempt counted); then throw WaitingError. */
+  async moveToWait(token?: string): Promise<void> {
+    await this.conn.request("MOVETODELAYED", this.withToken({ id: this.wireId, delay: 0 }, token));
+    this.movedByProcessor = true;
+  }
+
+  /** Fail this attempt with `err` (FAIL, with the lock token): retried while attempts remain. */
+  async moveToFailed(err: Error, token?: string, fetchNext = false): Promise<void> {
+    if (fetchNext) throw new RingqError("moveToFailed: fetchNext is not supported (manual processing)", "NOT_SUPPORTED", "FAIL");
+    await this.conn.request("FAIL", this.withToken({ id: this.wireId, error: String(err?.message ?? err) }, token));
+    this.movedByProcessor = true;
+    this.failedReason = String(err?.message ?? err);
+  }
+
+  /** Complete the job with `returnValue` (ACK, with the lock token). */
+  async moveToCompleted(returnValue: ResultType, token?: string, fetchNext = false): Promise<void> {
+    if (fetchNext) throw new RingqError("moveToCompleted: fetchNext is not supported (manual processing)", "NOT_SUPPORTED", "ACK");
+    const req: Record<string, unknown> = { id: this.wireId };
+    if (returnValue !== undefined && returnValue !== null) req.result = returnValue;
+    await this.conn.request("ACK", this.withToken(req, token));
+    this.movedByProcessor = true;
+    this.returnvalue = returnValue;
+  }
+
+  private withToken(req: Record<string, unknown>, token: string | undefined): Record<string, unknown> {
+    const t = token ?? this.lockToken;
+    if (t !== undefined) req.lock_token = typeof t === "string" && /^\d+$/.test(t) ? Number(t) : t;
+    return req;
+  }
+
   toJSON(): Record<string, unknown> {
-    const { conn: _c, onProgress: _p, wire: _w, optsCached: _o, ...rest } = this as unknown as Record<string, unknown>;
+    const { conn: _c, onProgress: _p, wire: _w, optsCached: _o, held: _h, discarded: _d, movedByProcessor: _m, ...rest } = this as unknown as Record<string, unknown>;
     return { ...rest, opts: this.opts };
   }
 }
+installMethodRefusals(Job.prototype, "Job", jobMethodRefusals);
 
 function optsFromWire(wire: WireJob): JobsOptions {
   const opts: JobsOptions = {};
   if (wire.max_attempts != null) opts.attempts = wire.max_attempts;
-  if (wire.priority != null && wire.priority !== 0) opts.priority = wire.priority;
-  if (wire.backoff != null && wire.backoff !== 0) {
-    opts.backoff = wire.backoff as JobsOptions["backoff"];
-  }
+  const priority = fromWirePriority(wire.priority);
+  if (priority !== 0) opts.priority = priority;
+  // The wire job says the backoff delay but not whether it is fixed or exponential: left out.
   if (wire.custom_id != null) opts.jobId = wire.custom_id;
   if (wire.lifo === true) opts.lifo = true;
   if (wire.timeout != null && wire.timeout !== 0) opts.timeout = wire.timeout;
   if (wire.ttl != null && wire.ttl !== 0) opts.ttl = wire.ttl;
   if (wire.stall_timeout != null) opts.stallTimeout = wire.stall_timeout;
+  if (wire.remove_on_complete === true) opts.removeOnComplete = true;
+  if (wire.remove_on_fail === true) opts.removeOnFail = true;
+  if (typeof wire.unique_key === "string") opts.uniqueKey = wire.unique_key;
+  if (typeof wire.group_id === "string") opts.groupId = wire.group_id;
+  if (Array.isArray(wire.tags)) opts.tags = wire.tags as string[];
   return opts;
 }

@@ -38,7 +38,7 @@ await events.close();
 const counts = await queue.getJobCounts();
 let validation = "";
 try {
-  await queue.add("bad", 1, { priority: "high" });
+  await queue.add("bad", 1, { delay: "soon" });
 } catch (err) {
   validation = `${err instanceof CommandError}: ${err.message}`;
 }

@@ -52,7 +52,7 @@ describe("Node", () => {
     expect(out.failed).toEqual(["7: seven fails"]);
     expect(out.maxRunning).toBeLessThanOrEqual(4);
     expect(out.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 49, failed: 1 });
-    expect(out.validation).toMatch(/^true: PUSH: .*priority/);
+    expect(out.validation).toMatch(/^true: PUSH: .*delay/);
     expect(out.eventsTransport).toBe("push");
     expect(out.eventCompleted).toBe(49);
   });
