@@ -47,21 +47,21 @@ export class RequestTable {
   }
 
   /** Register a request about to be written at `now`; returns its reqId for the frame. */
-  add(p: Pending, now: number): string {
+  add(p: Pending, now: number): number {
     const id = this.nextReqId++;
     p.deadline = now + p.waitMs + this.replyTimeoutMs;
     this.pending.set(id, p);
-    return String(id);
+    return id;
   }
 
   /** Forget a registered request whose frame could not be written. */
-  drop(reqId: string): void {
-    this.pending.delete(Number(reqId));
+  drop(reqId: number): void {
+    this.pending.delete(reqId);
   }
 
   /** A reply arrived: settle its request. False if none waits for it (it timed out). */
-  settle(reqId: string, message: Reply): boolean {
-    const id = parseReqId(reqId);
+  settle(reqId: number, message: Reply): boolean {
+    const id = reqId;
     const p = this.pending.get(id);
     if (p === undefined) return false;
     this.pending.delete(id);
@@ -134,17 +134,4 @@ export class RequestTable {
       this.offline = keep;
     }
   }
-}
-
-/** The decimal reqId this table handed out, back as a number (NaN for anything else). */
-function parseReqId(s: string): number {
-  const len = s.length;
-  if (len === 0 || len > 15) return NaN;
-  let n = 0;
-  for (let i = 0; i < len; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return NaN;
-    n = n * 10 + d;
-  }
-  return n;
 }

@@ -59,6 +59,8 @@ export class Connection extends EventEmitter {
   private readonly flushNow = () => this.flush();
   private readonly reader = new FrameReader((m) => this.onFrame(m));
   private closeWaiter: (() => void) | null = null;
+  /** Date.now() when the last bytes arrived: the time of every reply they hold, read once. */
+  receivedAt = 0;
 
   constructor(options: ConnectionOptions = {}) {
     super();
@@ -215,6 +217,7 @@ export class Connection extends EventEmitter {
       else this.authenticate(socket);
     });
     socket.on("data", (chunk: Uint8Array) => {
+      this.receivedAt = Date.now();
       try {
         this.reader.push(chunk);
       } catch (err) {
@@ -328,19 +331,22 @@ export class Connection extends EventEmitter {
   // ---- replies ----
 
   private onFrame(message: Record<string, unknown>): void {
-    const reqId = message.reqId;
-    if (typeof reqId !== "string") {
-      // A pushed job event (SUBSCRIBE): not a reply; QueueEvents listens for these.
-      if (typeof message.event === "string") {
-        this.emit("event", message);
-        return;
-      }
-      // Every request carries a reqId, so this is a connection-level error from the server.
-      if (message.ok === false) this.emitError(errorFromReply("server", message));
+    let reqId = message.reqId;
+    // The fast decoder hands back the decimal reqIds this client sends as numbers; a frame read
+    // by msgpackr (one with extension types) has the string.
+    if (typeof reqId === "string" && /^\d{1,15}$/.test(reqId)) reqId = Number(reqId);
+    if (typeof reqId === "number") {
+      // A reply to a request that already timed out settles nothing.
+      if (this.requests.settle(reqId, message) && this.closeWaiter !== null && this.requests.inFlight === 0) this.closeWaiter();
       return;
     }
-    // A reply to a request that already timed out settles nothing.
-    if (this.requests.settle(reqId, message) && this.closeWaiter !== null && this.requests.inFlight === 0) this.closeWaiter();
+    // A pushed job event (SUBSCRIBE): not a reply; QueueEvents listens for these.
+    if (typeof message.event === "string") {
+      this.emit("event", message);
+      return;
+    }
+    // Every request carries a reqId, so this is a connection-level error from the server.
+    if (message.ok === false) this.emitError(errorFromReply("server", message));
   }
 
   // ---- deadlines ----

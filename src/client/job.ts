@@ -69,70 +69,86 @@ export class Job<DataType = any, ResultType = any> {
   name: string;
   data: DataType;
   readonly queueName: string;
+  /** BullMQ's priority: 0 for none, else 1 (first) to 2,097,151. */
+  priority: number;
+  /** Creation time, ms since the epoch. */
+  timestamp: number;
   /** Options the job was added with (from the server's record, computed on first use). */
   get opts(): JobsOptions {
-    if (this.optsCached === undefined) this.optsCached = optsFromWire(this.wire!);
+    if (this.optsCached === undefined) this.optsCached = this.wire === undefined ? {} : optsFromWire(this.wire);
     return this.optsCached;
   }
   set opts(value: JobsOptions) {
     this.optsCached = value;
   }
-  private optsCached: JobsOptions | undefined;
+  // The fields below start at the defaults set on the prototype (after the class): a job made
+  // by queue.add sets none of them, so making one costs a handful of stores (bench/README.md).
+  declare private optsCached: JobsOptions | undefined;
   /** The wire record, kept until opts are first read (a Worker's jobs mostly never read them). */
-  private wire: WireJob | undefined;
-  /** BullMQ's priority: 0 for none, else 1 (first) to 2,097,151. */
-  priority: number;
+  declare private wire: WireJob | undefined;
   /** Failed attempts so far. */
-  attemptsMade: number;
-  progress: number;
-  returnvalue: ResultType | undefined = undefined;
-  failedReason: string | undefined = undefined;
-  /** Creation time, ms since the epoch. */
-  timestamp: number;
-  processedOn: number | undefined;
-  finishedOn: number | undefined;
+  declare attemptsMade: number;
+  declare progress: number;
+  declare returnvalue: ResultType | undefined;
+  declare failedReason: string | undefined;
+  declare processedOn: number | undefined;
+  declare finishedOn: number | undefined;
   /** Custom id given as `jobId` when added, if any. */
-  customId: string | undefined;
+  declare customId: string | undefined;
   /** Token of the current delivery (set when a Worker pulled the job). */
-  lockToken: number | string | undefined;
+  declare lockToken: number | string | undefined;
   /** Lease of a pulled job, ms: the Worker heartbeats within it. */
-  readonly leaseMs: number | undefined;
+  declare leaseMs: number | undefined;
   /** Last known state, when the server said (GETJOB, getJobs). */
-  state: JobState | undefined;
-
+  declare state: JobState | undefined;
   /** @internal the Worker listens to progress of jobs it runs. */
-  onProgress: ((job: Job<DataType, ResultType>, progress: number) => void) | null = null;
+  declare onProgress: ((job: Job<DataType, ResultType>, progress: number) => void) | null;
   /** @internal a Worker of this process runs it (discard then waits for its outcome). */
-  held = false;
+  declare held: boolean;
   /** @internal discard() was called while held: a failure goes to the DLQ without retry. */
-  discarded = false;
+  declare discarded: boolean;
   /** @internal the processor moved the job itself (moveToDelayed, moveToFailed, ...): the
    *  Worker sends nothing for it. */
-  movedByProcessor = false;
+  declare movedByProcessor: boolean;
 
+  /** A job as queue.add made it: what the producer said, and the server's id. */
   constructor(
     private readonly conn: Connection,
-    wire: WireJob,
-    opts?: JobsOptions,
+    id: string,
+    queueName: string,
+    name: string,
+    data: DataType,
+    opts: JobsOptions | undefined,
+    timestamp: number,
   ) {
-    this.id = String(wire.id);
-    this.queueName = wire.queue;
-    this.name = typeof wire.name === "string" ? wire.name : "";
-    this.data = wire.data as DataType;
-    this.priority = opts === undefined ? fromWirePriority(wire.priority) : (opts.priority ?? 0);
-    this.attemptsMade = wire.attempts ?? 0;
-    this.progress = wire.progress ?? 0;
-    this.timestamp = wire.created_at ?? Date.now();
-    this.processedOn = wire.started_at ?? undefined;
-    this.finishedOn = wire.completed_at ?? undefined;
-    this.customId = wire.custom_id ?? undefined;
-    this.lockToken = wire.lock_token ?? undefined;
-    this.leaseMs = wire.stall_timeout ?? undefined;
-    this.state = typeof wire.state === "string" ? bullmqState(wire.state, this.priority) : undefined;
-    if (wire.result !== undefined) this.returnvalue = wire.result as ResultType;
-    if (typeof wire.error === "string") this.failedReason = wire.error;
-    if (opts !== undefined) this.optsCached = opts;
-    else this.wire = wire;
+    this.id = id;
+    this.queueName = queueName;
+    this.name = name;
+    this.data = data;
+    this.priority = opts?.priority ?? 0;
+    this.timestamp = timestamp;
+    if (opts !== undefined) {
+      this.optsCached = opts;
+      if (opts.jobId !== undefined) this.customId = opts.jobId;
+    }
+  }
+
+  /** A job as the server described it (GETJOB, GETJOBS, PULLB). */
+  static fromWire<D = any, R = any>(conn: Connection, wire: WireJob): Job<D, R> {
+    const job = new Job<D, R>(conn, String(wire.id), wire.queue, typeof wire.name === "string" ? wire.name : "", wire.data as D, undefined, wire.created_at ?? Date.now());
+    job.wire = wire;
+    job.priority = fromWirePriority(wire.priority);
+    if (wire.attempts) job.attemptsMade = wire.attempts;
+    if (wire.progress) job.progress = wire.progress;
+    if (wire.started_at != null) job.processedOn = wire.started_at;
+    if (wire.completed_at != null) job.finishedOn = wire.completed_at;
+    if (wire.custom_id != null) job.customId = wire.custom_id;
+    if (wire.lock_token != null) job.lockToken = wire.lock_token;
+    if (wire.stall_timeout != null) job.leaseMs = wire.stall_timeout;
+    if (typeof wire.state === "string") job.state = bullmqState(wire.state, job.priority);
+    if (wire.result !== undefined) job.returnvalue = wire.result as R;
+    if (typeof wire.error === "string") job.failedReason = wire.error;
+    return job;
   }
 
   private get wireId(): number {
@@ -340,10 +356,19 @@ export class Job<DataType = any, ResultType = any> {
   }
 
   toJSON(): Record<string, unknown> {
-    const { conn: _c, onProgress: _p, wire: _w, optsCached: _o, held: _h, discarded: _d, movedByProcessor: _m, ...rest } = this as unknown as Record<string, unknown>;
-    return { ...rest, opts: this.opts };
+    return {
+      id: this.id, name: this.name, data: this.data, opts: this.opts, queueName: this.queueName, priority: this.priority,
+      progress: this.progress, returnvalue: this.returnvalue, failedReason: this.failedReason, attemptsMade: this.attemptsMade,
+      timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn, customId: this.customId,
+      lockToken: this.lockToken, leaseMs: this.leaseMs, state: this.state,
+    };
   }
 }
+Object.assign(Job.prototype, {
+  optsCached: undefined, wire: undefined, attemptsMade: 0, progress: 0, returnvalue: undefined, failedReason: undefined,
+  processedOn: undefined, finishedOn: undefined, customId: undefined, lockToken: undefined, leaseMs: undefined,
+  state: undefined, onProgress: null, held: false, discarded: false, movedByProcessor: false,
+});
 installMethodRefusals(Job.prototype, "Job", jobMethodRefusals);
 
 function optsFromWire(wire: WireJob): JobsOptions {

@@ -34,9 +34,10 @@ export class FrameEncoder {
 
   /**
    * Append one frame holding the map {cmd, reqId, ...fields} (fields' undefined values as nil,
-   * like the rest). Throws FrameTooLarge, with nothing appended, over the frame limit.
+   * like the rest); `reqId` is written as its decimal string (the protocol's reqId is a string)
+   * without making one. Throws FrameTooLarge, with nothing appended, over the frame limit.
    */
-  frame(cmd: string, reqId: string, fields: Record<string, unknown>): void {
+  frame(cmd: string, reqId: number, fields: Record<string, unknown>): void {
     const start = this.pos;
     try {
       this.room(5);
@@ -47,7 +48,7 @@ export class FrameEncoder {
       this.str("cmd");
       this.str(cmd);
       this.str("reqId");
-      this.str(reqId);
+      this.decimal(reqId);
       for (const k in fields) {
         if (!Object.prototype.hasOwnProperty.call(fields, k)) continue;
         this.str(k);
@@ -191,6 +192,18 @@ export class FrameEncoder {
       this.view.setUint32(at + 1, bytes!);
     }
     this.pos = at + head + bytes!;
+  }
+
+  /** A non-negative safe integer as a MessagePack string of its decimal digits. */
+  private decimal(v: number): void {
+    let digits = 1;
+    for (let x = v; x >= 10; x = Math.floor(x / 10)) digits++;
+    this.room(1 + digits);
+    const buf = this.buf;
+    const at = this.pos;
+    buf[at] = 0xa0 | digits;
+    for (let i = digits, x = v; i > 0; i--, x = Math.floor(x / 10)) buf[at + i] = 48 + (x % 10);
+    this.pos = at + 1 + digits;
   }
 
   private num(v: number): void {

@@ -103,11 +103,15 @@ export function fromWirePriority(wire: number | null | undefined): number {
   return typeof wire === "number" && wire < 0 ? -wire : 0;
 }
 
-/** Wire fields of one job (PUSH minus cmd/queue, or one entry of PUSHB `jobs`). */
-export function toWireJob(name: string, data: unknown, opts: JobsOptions | undefined): Record<string, unknown> {
+/**
+ * Wire fields of one job: one entry of PUSHB `jobs`, or with `queue` the fields of a PUSH (in
+ * the literal, so the object is built in one shape).
+ */
+export function toWireJob(name: string, data: unknown, opts: JobsOptions | undefined, queue?: string): Record<string, unknown> {
   // `name` is a ringq extension (flashQ servers ignore it): ringq keeps it and returns it.
   // BullMQ's default is one attempt; the server's is three, so the default is always sent.
-  const job: Record<string, unknown> = { name, data: data === undefined ? null : data, max_attempts: 1 };
+  const job: Record<string, unknown> =
+    queue === undefined ? { name, data: data === undefined ? null : data, max_attempts: 1 } : { queue, name, data: data === undefined ? null : data, max_attempts: 1 };
   if (opts === undefined) return job;
   for (const key in opts) {
     const value = (opts as Record<string, unknown>)[key];

@@ -78,11 +78,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged = withDefaults(this.defaults, opts);
     let req: Record<string, unknown>;
     try {
-      req = toWireJob(name, data, merged);
+      req = toWireJob(name, data, merged, this.name);
     } catch (err) {
       return Promise.reject(err);
     }
-    req.queue = this.name;
     const made = this.connection.call("PUSH", req, (reply: Reply) => this.localJob(reply.id, name, data, merged));
     if (merged?.deduplication === undefined) return made;
     return made.catch((err: unknown) => {
@@ -150,7 +149,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const wire = reply.job as WireJob | null | undefined;
     if (wire === null || wire === undefined) return null;
     if (typeof reply.state === "string") wire.state = reply.state;
-    return new Job<DataType, ResultType>(this.connection, wire);
+    return Job.fromWire<DataType, ResultType>(this.connection, wire);
   }
 
   /** State of a job by id, in BullMQ's names ("unknown" if the server does not know it). */
@@ -167,7 +166,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async getJobs(types: JobType | JobType[] = [], start = 0, end = -1, asc = false): Promise<Job<DataType, ResultType>[]> {
     const list = Array.isArray(types) ? types : [types];
     const wires = await this.getters.jobs(list.length === 0 ? allTypes : list, start, end, asc);
-    return wires.map((w) => new Job<DataType, ResultType>(this.connection, w));
+    return wires.map((w) => Job.fromWire<DataType, ResultType>(this.connection, w));
   }
 
   /** Waiting jobs in the order they will run (prioritized ones included: queue-getters.ts). */
@@ -350,9 +349,8 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   private localJob(id: number | string, name: string, data: DataType, opts: JobsOptions | undefined): Job<DataType, ResultType> {
-    const job = new Job<DataType, ResultType>(this.connection, { id: Number(id), queue: this.name, data, name, created_at: Date.now() }, opts ?? {});
-    if (opts?.jobId !== undefined) job.customId = opts.jobId;
-    return job;
+    // The reply's arrival time, read once per received chunk, stands for the time of the add.
+    return new Job<DataType, ResultType>(this.connection, String(id), this.name, name, data, opts, this.connection.receivedAt);
   }
 }
 installMethodRefusals(Queue.prototype, "Queue", queueMethodRefusals);

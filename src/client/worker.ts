@@ -234,7 +234,7 @@ export class Worker<DataType = any, ResultType = any> extends CheckedEmitter {
     if (wires === undefined) return;
     this.arrivedJobs -= wires.length;
     const now = Date.now();
-    for (const wire of wires) this.start(new Job<DataType, ResultType>(this.connection, wire), now);
+    for (const wire of wires) this.start(Job.fromWire<DataType, ResultType>(this.connection, wire), now);
     // More batches wait: start the next one on the next turn even if nothing finishes meanwhile.
     if (this.arrived.length > 0) this.scheduleTick();
   }
@@ -314,7 +314,7 @@ export class Worker<DataType = any, ResultType = any> extends CheckedEmitter {
   private async returnRunning(): Promise<void> {
     const jobs = this.running.takeAll();
     // Delivered but never started: hand those back too.
-    for (const wires of this.arrived) for (const wire of wires) jobs.push(new Job<DataType, ResultType>(this.connection, wire));
+    for (const wires of this.arrived) for (const wire of wires) jobs.push(Job.fromWire<DataType, ResultType>(this.connection, wire));
     this.arrived = [];
     this.arrivedJobs = 0;
     await Promise.all(

@@ -9,8 +9,8 @@ import { FrameEncoder, FrameTooLarge } from "../../src/client/msgpack-encode.ts"
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
 
 /** Encode one request and read its frames back with msgpackr. */
-function roundTrip(fields: Record<string, unknown>, enc = new FrameEncoder(1 << 20, 1 << 20)): Record<string, unknown>[] {
-  enc.frame("PUSH", "7", fields);
+function roundTrip(fields: Record<string, unknown>, enc = new FrameEncoder(1 << 20, 1 << 20), reqId = 7): Record<string, unknown>[] {
+  enc.frame("PUSH", reqId, fields);
   const bytes = enc.take()!;
   const out: Record<string, unknown>[] = [];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -36,6 +36,7 @@ describe("msgpack-encode", () => {
     };
     const [m] = roundTrip(fields);
     expect(Object.keys(m!).slice(0, 2)).toEqual(["cmd", "reqId"]);
+    for (const id of [0, 9, 10, 99, 100, 123456789, 2 ** 53 - 1]) expect(roundTrip({}, undefined, id)[0]!.reqId).toBe(String(id));
     expect(m).toEqual({ cmd: "PUSH", reqId: "7", ...fields, bin: new Uint8Array([1, 2, 3]) });
   });
 
@@ -48,14 +49,14 @@ describe("msgpack-encode", () => {
 
   test("a frame over the limit is refused and nothing of it stays; the frames before it are kept", () => {
     const enc = new FrameEncoder(1000, 4096);
-    enc.frame("PING", "1", {});
+    enc.frame("PING", 1, {});
     const before = enc.length;
-    expect(() => enc.frame("PUSH", "2", { data: "x".repeat(2000) })).toThrow(FrameTooLarge);
+    expect(() => enc.frame("PUSH", 2, { data: "x".repeat(2000) })).toThrow(FrameTooLarge);
     expect(enc.length).toBe(before);
     // A request far over the limit stops before growing the buffer for all of it.
-    expect(() => enc.frame("PUSH", "3", { data: Array.from({ length: 100_000 }, () => "yyyy") })).toThrow(FrameTooLarge);
+    expect(() => enc.frame("PUSH", 3, { data: Array.from({ length: 100_000 }, () => "yyyy") })).toThrow(FrameTooLarge);
     expect(enc.length).toBe(before);
-    enc.frame("PING", "4", {});
+    enc.frame("PING", 4, {});
     const bytes = enc.take()!;
     expect(bytes.length).toBe(2 * before);
     expect(enc.take()).toBeNull();
@@ -65,7 +66,7 @@ describe("msgpack-encode", () => {
     const a: Record<string, unknown> = {};
     a.self = a;
     const enc = new FrameEncoder(1 << 20, 1 << 20);
-    expect(() => enc.frame("PUSH", "1", { data: a })).toThrow(/nested more than 1000 levels/);
+    expect(() => enc.frame("PUSH", 1, { data: a })).toThrow(/nested more than 1000 levels/);
     expect(enc.length).toBe(0);
   });
 });
