@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { Type, type Static } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { finishedJobAgeMsDefault, finishedJobsKeptDefault } from "./constants.ts";
+import { finishedJobAgeMsDefault, finishedJobsKeptDefault, finishedKeptMax } from "./constants.ts";
 
 export const ConfigSchema = Type.Object({
   host: Type.String({ minLength: 1 }),
@@ -13,7 +13,7 @@ export const ConfigSchema = Type.Object({
   authTokens: Type.Array(Type.String({ minLength: 1 })),
   dataPath: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   durability: Type.Union([Type.Literal("none"), Type.Literal("batch"), Type.Literal("sync")]),
-  keepCompleted: Type.Integer({ minimum: 0 }),
+  keepCompleted: Type.Integer({ minimum: 0, maximum: finishedKeptMax }),
   keepCompletedAgeMs: Type.Integer({ minimum: 0 }),
   tlsCert: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   tlsKey: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),

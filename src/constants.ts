@@ -87,6 +87,8 @@ export const pullTimeoutMsDefault = 60_000;
 export const waitJobTimeoutMsDefault = 30_000;
 /** Completed/failed job records kept in memory by default, across all queues. */
 export const finishedJobsKeptDefault = 100_000;
+/** KEEP_COMPLETED can be raised this far (and a job's keep count asked for): ~5 GB of records. */
+export const finishedKeptMax = 10_000_000;
 /** Age after which a finished job record is pruned by default, ms (1 hour). */
 export const finishedJobAgeMsDefault = 60 * 60 * 1000;
 /** Finished records pruned in one tick; keeps one tick short when a big backlog ages out. */
@@ -101,6 +103,39 @@ export const listLimitMax = 10_000;
 /** Jobs one GETJOBS walks inside one queue to reach its offset and fill its page; deeper pages
  *  are refused (LIMIT) so that no listing holds the loop for more than a few milliseconds. */
 export const listWalkMax = 100_000;
+/** RATELIMIT: jobs a second, and the bucket (burst). The default burst is a tenth of a second's
+ *  worth (at least 1), so that in any window deliveries stay within ~10% of the rate. */
+export const rateLimitPerSecondMax = 1_000_000;
+export const rateBurstMax = 1_000_000;
+/** SETCONCURRENCY: active jobs of a queue, and of one group. */
+export const concurrencyLimitMax = 1_000_000;
+/** Jobs in one FLOW (the parent, its children and theirs), and its nesting (a child's children
+ *  ... this many levels below the parent; also what the request decoder's depth allows). */
+export const flowJobsMax = 1_000;
+export const flowDepthMax = 6;
+/** Ids in one depends_on. */
+export const dependsOnMax = 1_000;
+/** The KV store: keys, one value's encoded size, and all keys and values together. KVKEYS walks
+ *  every key, so the key bound is also what bounds its time (~10 ms at 100k keys). */
+export const kvKeysMax = 100_000;
+export const kvValueBytesMax = 1 * MiB;
+export const kvBytesMax = 512 * MiB;
+/** Keys in one KVMGET / KVMSET. */
+export const kvBatchMax = 1_000;
+/** Cron schedules (CRON), and the length of a schedule's name. */
+export const schedulesMax = 10_000;
+export const scheduleNameCharsMax = 256;
+/** The shortest repeat_every, ms (a schedule is not a way to push a job every millisecond). */
+export const scheduleEveryMsMin = 100;
+/** METRICS: jobs_per_second and avg_latency_ms are over the last this-many-minus-one full seconds. */
+export const throughputWindowSeconds = 11;
+/** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
+export const debounceTtlMsDefault = 5_000;
+/** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */
+export const stackTracesPerJobMax = 10;
+/** Ids of jobs cancelled while active, remembered so that their worker's next HEARTBEAT, ACK or
+ *  FAIL gets JOB_CANCELLED rather than NOT_FOUND (the oldest are forgotten past this). */
+export const cancelledRememberedMax = 100_000;
 /** Progress messages and log lines kept per job. */
 export const logsPerJobMax = 1_000;
 export const logMessageCharsMax = 8 * KiB;

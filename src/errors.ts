@@ -13,6 +13,7 @@ export const errorCodes = [
   "LIMIT",
   "TIMEOUT",
   "JOB_FAILED",
+  "JOB_CANCELLED",
   "AUTH_REQUIRED",
   "AUTH_FAILED",
   "UNKNOWN_COMMAND",

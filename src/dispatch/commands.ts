@@ -2,7 +2,11 @@
 // definition to one of the lists below.
 
 import { consumeCommands } from "./commands/consume.ts";
+import { cronCommands } from "./commands/cron.ts";
+import { flowCommands } from "./commands/flows.ts";
 import { jobCommands } from "./commands/jobs.ts";
+import { kvCommands } from "./commands/kv.ts";
+import { limitCommands } from "./commands/limits.ts";
 import { produceCommands } from "./commands/produce.ts";
 import { queueCommands } from "./commands/queues.ts";
 import { sessionCommands } from "./commands/session.ts";
@@ -12,6 +16,10 @@ export const registry = new Registry([
   ...produceCommands,
   ...consumeCommands,
   ...jobCommands,
+  ...flowCommands,
   ...queueCommands,
+  ...limitCommands,
+  ...kvCommands,
+  ...cronCommands,
   ...sessionCommands,
 ]);

@@ -6,6 +6,9 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import {
   durationMsMax,
+  debounceTtlMsDefault,
+  dependsOnMax,
+  finishedKeptMax,
   idsBatchMax,
   keyCharsMax,
   maxAttemptsMax,
@@ -33,6 +36,13 @@ export const Priority = Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 31 - 1
 /** A payload: any JSON/MessagePack value, kept as the bytes it arrived in. */
 export const Payload = Type.Unknown({ description: "any value; stored and returned as sent" });
 
+/** How many finished records a job may ask to keep (the server's own bound applies too). */
+const KeepCount = Type.Integer({ minimum: 0, maximum: finishedKeptMax, description: "records kept (0: none)" });
+const KeepSpec = Type.Object({
+  age: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "ms after finishing" })),
+  count: Opt(Type.Integer({ minimum: 0, maximum: finishedKeptMax })),
+});
+
 export const pushOptions = {
   /** EXT: the producer's name for the job (BullMQ job.name), returned in the job object. */
   name: Opt(Type.String({ maxLength: keyCharsMax, description: "EXT: the producer's name for the job" })),
@@ -51,10 +61,23 @@ export const pushOptions = {
   job_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "custom id: a push with a live one returns that job's id" })),
   tags: Opt(Type.Array(Type.String({ maxLength: tagCharsMax }), { maxItems: tagsMax })),
   lifo: Opt(Type.Boolean({ description: "last in, first out within its priority" })),
-  remove_on_complete: Opt(Type.Boolean()),
-  remove_on_fail: Opt(Type.Boolean()),
+  remove_on_complete: Opt(Type.Union([Type.Boolean(), KeepCount, KeepSpec], {
+    description: "true: no record once completed; a number n: keep the queue's last n completed (BullMQ); EXT {age (ms), count}",
+  })),
+  remove_on_fail: Opt(Type.Union([Type.Boolean(), KeepCount, KeepSpec], {
+    description: "true: no DLQ record; a number n: keep the queue's last n failed (BullMQ); EXT {age (ms), count}",
+  })),
+  keep_completed_age: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "ms the completed record is kept (at most the server's KEEP_COMPLETED_AGE_MS)" })),
+  keep_completed_count: Opt(Type.Integer({ minimum: 1, maximum: finishedKeptMax, description: "keep the queue's last n completed records (at most the server's KEEP_COMPLETED)" })),
   stall_timeout: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "lease ms (default 30000)" })),
-  group_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "at most one active job per group" })),
+  group_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "FIFO per group: at most group_concurrency (default 1) active jobs of a group; groups take turns" })),
+  depends_on: Opt(Type.Array(Id, { maxItems: dependsOnMax, description: "ids of jobs that must complete first: the job waits in waitingchildren; a failed or removed dependency fails it" })),
+  debounce_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "pushes with the same id within debounce_ttl collapse into the first job (its id is returned)" })),
+  debounce_ttl: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: `the debounce window in ms (default ${debounceTtlMsDefault}); needs debounce_id` })),
+  deduplication: Opt(Type.Object({
+    id: Type.String({ minLength: 1, maxLength: keyCharsMax }),
+    ttl: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "ms; without it, pushes collapse while the job is unfinished" })),
+  }, { description: "EXT (BullMQ): like debounce_id/debounce_ttl; without ttl the window lasts until the job finishes" })),
 };
 
 export const JobSpec = Type.Object({ data: Payload, ...pushOptions });

@@ -7,7 +7,8 @@
 import type { Static, TObject, TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { ClientError, errorReply } from "../errors.ts";
-import { invalidPayload, RawSpec, type RawTree } from "../protocol/decode.ts";
+import { hasNull, invalidPayload, RawSpec, type RawTree } from "../protocol/decode.ts";
+import { compileStrip, type Strip } from "./absent.ts";
 import type { Ctx, HandlerResult } from "./context.ts";
 
 export interface CommandDef<S extends TObject = TObject> {
@@ -32,6 +33,8 @@ export function defineCommand<S extends TObject>(def: CommandDef<S>): CommandDef
 export interface Command extends CommandDef {
   readonly check: TypeCheck<TObject>;
   readonly rawSpec: RawSpec | undefined;
+  /** Deletes the optional fields sent as null (absent.ts). */
+  readonly stripNulls: Strip;
 }
 
 export class Registry {
@@ -45,7 +48,7 @@ export class Registry {
       if (def.reply === undefined) throw new Error(`registry: command ${def.name} has no reply schema`);
       const rawSpec = def.raw === undefined ? undefined : RawSpec.compile(def.raw);
       if (def.raw !== undefined) checkRawDeclared(def.name, def.raw, def.schema, new Set());
-      this.byName.set(def.name, { ...def, check: TypeCompiler.Compile(def.schema), rawSpec });
+      this.byName.set(def.name, { ...def, check: TypeCompiler.Compile(def.schema), rawSpec, stripNulls: compileStrip(def.schema) });
     }
   }
 
@@ -80,7 +83,7 @@ export class Registry {
         throw new ClientError("AUTH_REQUIRED", "Authentication required: send AUTH with a token first");
       }
       if (c === undefined) throw new ClientError("UNKNOWN_COMMAND", `Unknown command: ${cmd.slice(0, 64)}`);
-      const invalid = validationError(c, body) ?? (c.rawSpec !== undefined && invalidPayloadIn(body) ? describeInvalidPayload(c, body, c.rawSpec) : null);
+      const invalid = validateRequest(c, body);
       if (invalid !== null) throw new ClientError("INVALID", invalid);
       return c.handler(ctx, body as never);
     } catch (e) {
@@ -88,6 +91,13 @@ export class Registry {
       throw e;
     }
   }
+}
+
+/** What dispatch checks before a handler runs: nulls stripped from optional fields, the schema,
+ *  the payloads. Returns null when the request is valid, else the error naming the field. */
+export function validateRequest(c: Command, body: object): string | null {
+  if ((body as Record<symbol, unknown>)[hasNull] === true) c.stripNulls(body);
+  return validationError(c, body) ?? (c.rawSpec !== undefined && invalidPayloadIn(body) ? describeInvalidPayload(c, body, c.rawSpec) : null);
 }
 
 /** null if valid, else a message naming the first offending field. */

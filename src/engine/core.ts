@@ -4,9 +4,9 @@
 // event. Transitions never deliver: they note the queues that got work (toServe) and the engine
 // serves them after the transition, so events come out in causal order.
 
-import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
+import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stackTracesPerJobMax, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
-import { isFinished, Job, JobState, type QueueState, stateName } from "./model.ts";
+import { DependencyFailure, isFinished, Job, JobState, type QueueState, RateLimit, stateName } from "./model.ts";
 import { Structures } from "./structures.ts";
 
 export type { CoreOptions } from "./structures.ts";
@@ -28,22 +28,71 @@ export interface PushInput {
   lifo?: boolean;
   removeOnComplete?: boolean;
   removeOnFail?: boolean;
+  /** Per-job retention (0 or absent: the server's bounds; they cannot be exceeded). */
+  keepCompletedAge?: number;
+  keepCompletedCount?: number;
+  keepFailedAge?: number;
+  keepFailedCount?: number;
   stallTimeout?: number;
   groupId?: string;
   name?: string;
+  /** debounce_id / deduplication.id, and the window in ms (undefined: while the job is unfinished). */
+  dedupKey?: string;
+  dedupTtl?: number;
+  /** depends_on: ids that must complete before the job may run. */
+  dependsOn?: readonly number[];
+  /** What this job's failure does to the jobs waiting on it (a flow child's on_failure). */
+  onFailure?: DependencyFailure;
+}
+
+/** What a `partial` event carries. */
+export interface PartialResult {
+  data: Uint8Array;
+  index: number | null;
 }
 
 export class Core extends Structures {
   // ---- transitions ----
 
-  /** -> Waiting or Delayed. Returns the id, or the existing job's id for a live custom id. */
+  /** Set by push: the push created nothing because a deduplication window stood for it. */
+  deduplicated = false;
+
+  /** -> Waiting or Delayed. Returns the id, or the existing job's id for a live custom id or an
+   *  open deduplication window (then `deduplicated` is set and the standing job gets the event). */
   push(p: PushInput): number {
+    this.deduplicated = false;
     if (p.customId !== undefined) {
       const existing = this.customIds.get(p.customId);
       if (existing !== undefined) return existing;
     }
+    if (p.dedupKey !== undefined) {
+      const standing = this.dedup.standing(this.queues.get(p.queue), p.dedupKey, this.now(), this.jobs);
+      if (standing !== undefined) {
+        this.deduplicated = true;
+        if (this.events.listening) this.events.emit("deduplicated", standing, p.dedupKey);
+        return standing.id;
+      }
+    }
+    const q = this.checkPush(p);
+    const deps = p.dependsOn === undefined ? null : this.dependencies(p.dependsOn);
+    const job = this.createJob(q, p);
+    q.counters.pushed++;
+    if (deps !== null && deps.length > 0) this.waitOn(job, deps, JobState.WaitingChildren);
+    else this.enterRunnable(job, this.now());
+    return job.id;
+  }
+
+  /** The checks every new job passes (a refused push changes nothing); returns its queue. */
+  checkPush(p: PushInput): QueueState {
+    if (p.keepCompletedAge !== undefined || p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined) this.checkRetention(p);
     const q = this.queue(p.queue);
     if (p.uniqueKey !== undefined) this.checkUniqueKey(q, p.uniqueKey, 0);
+    return q;
+  }
+
+  /** A new job with its options, registered (in the job table, under its custom id) but in no
+   *  state's structure yet: enterRunnable or waitOn puts it in one. */
+  createJob(q: QueueState, p: PushInput): Job {
     const now = this.now();
     const delay = p.delay ?? 0;
     const job = new Job(
@@ -53,7 +102,9 @@ export class Core extends Structures {
     if (
       p.ttl !== undefined || p.timeout !== undefined || p.backoffFixed || p.uniqueKey !== undefined ||
       p.customId !== undefined || p.tags !== undefined || p.lifo || p.removeOnComplete ||
-      p.removeOnFail || p.groupId !== undefined
+      p.removeOnFail || p.groupId !== undefined || p.keepCompletedAge !== undefined ||
+      p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined ||
+      p.dedupKey !== undefined || p.onFailure !== undefined
     ) {
       const x = job.extra();
       x.ttl = p.ttl ?? 0;
@@ -66,13 +117,67 @@ export class Core extends Structures {
       x.removeOnComplete = p.removeOnComplete ?? false;
       x.removeOnFail = p.removeOnFail ?? false;
       x.groupId = p.groupId ?? null;
+      x.keepCompletedAge = p.keepCompletedAge ?? 0;
+      x.keepCompletedCount = p.keepCompletedCount ?? 0;
+      x.keepFailedAge = p.keepFailedAge ?? 0;
+      x.keepFailedCount = p.keepFailedCount ?? 0;
+      x.onFailure = p.onFailure ?? DependencyFailure.Fail;
+      if (p.dedupKey !== undefined) {
+        x.dedupKey = p.dedupKey;
+        x.dedupUntil = p.dedupTtl === undefined ? 0 : now + p.dedupTtl;
+      }
     }
     if (p.name !== undefined) job.name = p.name;
     this.register(job);
-    q.counters.pushed++;
-    if (delay > 0) this.enter(job, JobState.Delayed, job.runAt, "delayed");
+    if (p.dedupKey !== undefined) this.dedup.open(job, p.dedupKey, job.x!.dedupUntil);
+    return job;
+  }
+
+  /** A new (or just released) job's first runnable state: Delayed while its run-at is ahead. */
+  enterRunnable(job: Job, now: number): void {
+    if (job.runAt > now) this.enter(job, JobState.Delayed, job.runAt, "delayed");
     else this.enter(job, JobState.Waiting, now, "waiting");
-    return job.id;
+  }
+
+  // ---- dependencies (depends_on) and flows: the waiting side ----
+
+  /** The unfinished jobs among `ids`, checked: an unknown id is NOT_FOUND, a failed one refused. */
+  dependencies(ids: readonly number[]): Job[] {
+    const out: Job[] = [];
+    for (const id of ids) {
+      const dep = this.jobs.get(id);
+      if (dep === undefined) throw new ClientError("NOT_FOUND", `depends_on: job ${id} not found (it never existed, or its record is gone)`);
+      if (dep.state === JobState.Failed) throw new ClientError("INVALID_STATE", `depends_on: job ${id} has failed; the new job could never run`);
+      if (dep.state !== JobState.Completed && !out.includes(dep)) out.push(dep);
+    }
+    return out;
+  }
+
+  /** Enters WaitingChildren (depends_on) or WaitingParent (a flow's children) until each of
+   *  `deps` is resolved: each learns that it has this job waiting on it. */
+  waitOn(job: Job, deps: readonly Job[], state: JobState.WaitingChildren | JobState.WaitingParent): void {
+    const x = job.extra();
+    if (state === JobState.WaitingChildren) x.dependsOn = deps.map((d) => d.id);
+    x.pendingDeps += deps.length;
+    for (const d of deps) {
+      (d.extra().dependents ??= []).push(job.id);
+      this.record(d, null);
+    }
+    this.enter(job, state, 0, state === JobState.WaitingChildren ? "waitingchildren" : "waitingparent");
+  }
+
+  /** A job's own retention may shorten the server's, never lengthen it: refused, not ignored. */
+  private checkRetention(p: PushInput): void {
+    const r = this.retention;
+    // (The DLQ has no age bound of its own, so a failed record's age is not capped.)
+    if (p.keepCompletedAge !== undefined && p.keepCompletedAge > r.keepFinishedAgeMs) {
+      throw new ClientError("INVALID", `keep_completed_age ${p.keepCompletedAge} ms is longer than the server keeps completed jobs (KEEP_COMPLETED_AGE_MS=${r.keepFinishedAgeMs}); raise that setting to keep them longer`);
+    }
+    for (const [field, v] of [["keep_completed_count", p.keepCompletedCount], ["remove_on_fail", p.keepFailedCount]] as const) {
+      if (v !== undefined && v > r.keepFinished) {
+        throw new ClientError("INVALID", `${field} ${v} is more finished jobs than the server keeps (KEEP_COMPLETED=${r.keepFinished}); raise that setting to keep more`);
+      }
+    }
   }
 
   /** Waiting (at the top of its ready heap) -> Active: a delivery with a fresh lock token and lease. */
@@ -80,14 +185,15 @@ export class Core extends Structures {
     this.move(job, JobState.Active, now, "active");
   }
 
-  /** Waiting (ready) -> Waiting (held): its group has an active job. Not an event. */
-  holdForGroup(job: Job, group: string): void {
+  /** Waiting (group head in the ready heap) -> Waiting (pending in its group): the group has as
+   *  many active jobs as the queue allows per group (the limit was lowered). Not an event. */
+  holdForGroup(job: Job, g: string): void {
     const q = job.queue;
+    const line = q.groups.get(g)!;
     q.ready.remove(job);
-    let held = q.groupHeld.get(group);
-    if (held === undefined) q.groupHeld.set(group, (held = []));
-    held.push(job);
-    q.heldCount++;
+    line.head = null;
+    line.pending.push(job);
+    q.groupPending++;
   }
 
   /** Active -> Completed (or gone with remove_on_complete). */
@@ -96,16 +202,24 @@ export class Core extends Structures {
     this.checkToken(job, token);
     if (result !== null) job.extra().result = result;
     job.queue.counters.completed++;
+    this.throughput.completed(now, now - job.startedAt, job.startedAt - job.runAt);
     this.finish(job, JobState.Completed, now, "completed", job.x !== null && job.x.removeOnComplete);
   }
 
-  /** Active -> retry (Delayed/Waiting) or Failed: one failed attempt (FAIL or processing timeout). */
-  failAttempt(job: Job, token: number | undefined, error: string, now: number): void {
+  /** Active -> retry (Delayed/Waiting) or Failed: one failed attempt (FAIL or processing timeout).
+   *  `stack` is kept with the job; `unrecoverable` sends it to the DLQ with no retry. */
+  failAttempt(job: Job, token: number | undefined, error: string, now: number, stack: string | null = null, unrecoverable = false): void {
     this.mustBeActive(job);
     this.checkToken(job, token);
     job.attempts++;
-    job.extra().error = error;
-    if (job.attempts >= job.maxAttempts) return this.fail(job, error, now);
+    const x = job.extra();
+    x.error = error;
+    if (stack !== null) {
+      const stacks = (x.stack ??= []);
+      stacks.push(stack);
+      if (stacks.length > stackTracesPerJobMax) stacks.splice(0, stacks.length - stackTracesPerJobMax);
+    }
+    if (unrecoverable || job.attempts >= job.maxAttempts) return this.fail(job, error, now);
     const delay = this.backoffMs(job);
     job.queue.counters.retried++;
     if (delay > 0) this.move(job, JobState.Delayed, now + delay, "retried");
@@ -160,6 +274,9 @@ export class Core extends Structures {
     job.attempts = 0;
     job.stallCount = 0;
     if (key !== null) job.queue.uniqueKeys.set(key, job.id);
+    // An open-ended dedup window reopens with the job, unless another job holds the key now.
+    const dk = job.x === null ? null : job.x.dedupKey;
+    if (dk !== null && job.x!.dedupUntil === 0 && this.dedup.standing(job.queue, dk, now, this.jobs) === undefined) this.dedup.open(job, dk, 0);
     this.move(job, JobState.Waiting, now, "waiting");
   }
 
@@ -183,11 +300,10 @@ export class Core extends Structures {
     this.move(job, JobState.Waiting, now, "waiting");
   }
 
-  /** Waiting/Delayed -> gone (CANCEL). An active job belongs to its worker: refused. */
+  /** Any state -> gone (CANCEL). An active job's worker learns it from its next HEARTBEAT,
+   *  ACK or FAIL (JOB_CANCELLED) and from the `removed` event. */
   cancel(job: Job): void {
-    if (job.state !== JobState.Waiting && job.state !== JobState.Delayed) {
-      throw new ClientError("INVALID_STATE", `Job ${job.id} is ${stateName(job)}; only waiting or delayed jobs can be cancelled`);
-    }
+    if (job.state === JobState.Active) this.cancelledActive.add(job.id);
     this.remove(job);
   }
 
@@ -196,7 +312,70 @@ export class Core extends Structures {
     this.detach(job);
     if (!isFinished(job.state)) this.releaseKeys(job);
     this.forget(job);
+    this.refillGroupOf(job);
     this.finishWaiters.resolve(job, "removed");
+  }
+
+  // ---- dependencies and flows: the resolving side ----
+
+  private resolving = false;
+  private readonly ended: Job[] = [];
+  private readonly endedOk: boolean[] = [];
+
+  /** A job others wait on completed (ok), failed for good, or was removed before completing.
+   *  Resolution runs from a work list, not recursively: a failure that fails a parent that
+   *  fails its own parent is one loop, however long the chain. */
+  protected dependencyEnded(job: Job, ok: boolean): void {
+    this.ended.push(job);
+    this.endedOk.push(ok);
+    if (this.resolving) return;
+    this.resolving = true;
+    try {
+      for (let i = 0; i < this.ended.length; i++) this.resolveDependents(this.ended[i]!, this.endedOk[i]!);
+    } finally {
+      this.ended.length = 0;
+      this.endedOk.length = 0;
+      this.resolving = false;
+    }
+  }
+
+  private resolveDependents(dep: Job, ok: boolean): void {
+    const x = dep.x!;
+    const now = this.now();
+    for (const id of x.dependents!) {
+      const d = this.jobs.get(id);
+      if (d === undefined || (d.state !== JobState.WaitingChildren && d.state !== JobState.WaitingParent)) continue;
+      const dx = d.x!;
+      const child = x.parentId === d.id;
+      if (ok) {
+        if (child) {
+          dx.childrenCompleted++;
+          (dx.childValues ??= []).push([dep.id, x.result]);
+        }
+        this.resolved(d, now);
+      } else if (x.onFailure === DependencyFailure.Ignore) {
+        this.resolved(d, now);
+      } else if (x.onFailure === DependencyFailure.Continue) {
+        this.unblock(d, now);
+      } else {
+        const what = child ? "child" : "dependency";
+        const how = dep.state === JobState.Failed ? `failed: ${x.error ?? ""}` : "was removed before it completed";
+        this.fail(d, `${what} ${dep.id} ${how}`, now);
+      }
+    }
+  }
+
+  private resolved(d: Job, now: number): void {
+    const dx = d.x!;
+    dx.pendingDeps--;
+    if (dx.pendingDeps <= 0) this.unblock(d, now);
+    else this.record(d, null);
+  }
+
+  /** WaitingChildren/WaitingParent -> Waiting, or Delayed while its run-at is ahead. */
+  private unblock(d: Job, now: number): void {
+    if (d.runAt > now) this.move(d, JobState.Delayed, d.runAt, "delayed");
+    else this.move(d, JobState.Waiting, now, "waiting");
   }
 
   // ---- changes that are not moves: one journal entry each, an event where one exists ----
@@ -230,12 +409,51 @@ export class Core extends Structures {
     this.record(job, "progress");
   }
 
+  /** A partial result of an active job, streamed as a `partial` event (not stored). */
+  partial(job: Job, token: number | undefined, data: Uint8Array, index: number | null): void {
+    this.mustBeActive(job);
+    this.checkToken(job, token);
+    if (this.events.listening) this.events.emit("partial", job, { data, index } satisfies PartialResult);
+  }
+
   /** Appends a log line; the oldest lines go past logsPerJobMax. */
   addLog(job: Job, message: string, level: string, now: number): void {
     const logs = (job.extra().logs ??= []);
     logs.push({ timestamp: now, message, level });
     if (logs.length > logsPerJobMax) logs.splice(0, logs.length - logsPerJobMax);
     this.record(job, null);
+  }
+
+  /** RATELIMIT: at most `perSecond` deliveries a second, `burst` at once (a full bucket). */
+  setRateLimit(q: QueueState, perSecond: number, burst: number): void {
+    this.clearRateLimit(q);
+    q.rateLimit = new RateLimit(q, perSecond, burst, this.now());
+    this.journal.queueChanged(q);
+    this.wantServe(q);
+  }
+
+  clearRateLimit(q: QueueState): void {
+    const r = q.rateLimit;
+    if (r === null) return;
+    if (this.refills.has(r)) this.refills.remove(r);
+    q.rateLimit = null;
+    this.journal.queueChanged(q);
+    this.wantServe(q);
+    this.mayBeEmpty(q);
+  }
+
+  /** SETCONCURRENCY: active jobs of the queue across workers (0: no limit), and per group. */
+  setConcurrency(q: QueueState, limit: number, perGroup: number): void {
+    if (q.concurrencyLimit === limit && q.groupConcurrency === perGroup) return;
+    const raised = perGroup > q.groupConcurrency;
+    q.concurrencyLimit = limit;
+    q.groupConcurrency = perGroup;
+    // A higher per-group limit lets each group put its next job in line now; a lower one takes
+    // effect as the heads come up for delivery (Delivery.take holds them back).
+    if (raised) for (const g of [...q.groups.keys()]) this.refillGroup(q, g);
+    this.journal.queueChanged(q);
+    this.wantServe(q);
+    this.mayBeEmpty(q);
   }
 
   setPaused(q: QueueState, paused: boolean): void {

@@ -1,7 +1,10 @@
 // Delivery: who gets which ready job, and when. pull takes ready jobs at once; pullOrPark parks
 // the request when nothing is ready; serve hands ready jobs to parked pullers, oldest first, and
 // runs after any transition that gave a queue work. "May this queue hand out a job now?" is
-// asked in one place, canDeliver (pause today; rate and concurrency limits plug in there).
+// asked in one place, canDeliver (pause and the concurrency limit), and the rate limit's token
+// is taken in one place, take(), only for a job actually delivered. A pull stopped by the rate
+// limit arms the refill timer for the next token (no polling); a slot freed under the
+// concurrency limit, a resume and a refill serve the parked pullers.
 
 import type { Core } from "./core.ts";
 import type { DeliveryLimit, Job, PullWaiter, QueueState } from "./model.ts";
@@ -21,9 +24,9 @@ export class Delivery {
     private readonly pulls: PullTimers,
   ) {}
 
-  /** The one gate for handing out a job of this queue. */
+  /** The one gate for handing out a job of this queue (the rate limit's tokens apart: take). */
   canDeliver(q: QueueState): boolean {
-    return !q.paused;
+    return !q.paused && (q.concurrencyLimit === 0 || q.active.size < q.concurrencyLimit);
   }
 
   /** Takes up to `count` ready jobs (-> Active) without waiting. */
@@ -78,10 +81,15 @@ export class Delivery {
   private take(q: QueueState, count: number, now: number, limit: DeliveryLimit | null): Job[] {
     const out: Job[] = [];
     const core = this.core;
+    const rate = q.rateLimit;
     let cost = 0;
     while (out.length < count && this.canDeliver(q)) {
       const job = q.ready.peek();
       if (job === undefined) break;
+      if (rate !== null && rate.available(now) < 1) {
+        core.awaitToken(rate, now);
+        break;
+      }
       if (limit !== null) {
         cost += limit.cost(job);
         if (cost > limit.costMax && out.length > 0) break; // the rest stay waiting
@@ -92,12 +100,13 @@ export class Delivery {
           core.expire(job, now);
           continue;
         }
-        if (x.groupId !== null && q.busyGroups.has(x.groupId)) {
+        if (x.groupId !== null && q.groups.get(x.groupId)!.active >= q.groupConcurrency) {
           core.holdForGroup(job, x.groupId);
           continue;
         }
       }
       core.activate(job, now);
+      if (rate !== null) rate.tokens -= 1;
       out.push(job);
     }
     return out;

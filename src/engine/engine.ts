@@ -8,18 +8,31 @@ import { timersPerTickMax } from "../constants.ts";
 import { Core, type CoreOptions, type PushInput } from "./core.ts";
 import { BulkWork, type BulkTask } from "./bulk.ts";
 import { Delivery, type PullOptions } from "./delivery.ts";
+import { createFlow, type FlowCreated, type FlowNode } from "./flows.ts";
 import type { EventBus } from "./events.ts";
 import type { IdMap } from "./id-map.ts";
 import type { Journal } from "./journal.ts";
-import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueState } from "./model.ts";
+import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueCounters, type QueueState } from "./model.ts";
+import type { Throughput } from "./throughput.ts";
+import { KvStore } from "./kv.ts";
+import { Scheduler } from "./scheduler.ts";
 import { RecordOwners, type RecordKind } from "./records.ts";
 import { TimerRegistry, type TimerComponent } from "./timers.ts";
 import { PullTimers, type Finish } from "./waiters.ts";
 
-export type { PushInput } from "./core.ts";
+export type { PartialResult, PushInput } from "./core.ts";
+export type { FlowNode } from "./flows.ts";
 export type { Finish } from "./waiters.ts";
 export type { EngineEvent } from "./events.ts";
 export type EngineOptions = CoreOptions;
+
+/** A queue's settings as stored (persistence/codecs.ts). */
+export interface QueueSettings {
+  paused: boolean;
+  rate: { perSecond: number; burst: number } | null;
+  concurrency: number;
+  groupConcurrency: number;
+}
 
 export class Engine {
   private readonly core: Core;
@@ -30,11 +43,20 @@ export class Engine {
   /** Who keeps each kind of small persisted record (records.ts). */
   readonly records = new RecordOwners();
 
+  /** KVSET ... KVINCR: persisted through the journal's records, TTLs on the engine's timers. */
+  readonly kv: KvStore;
+  /** CRON schedules: a timer of their own, persisted through the records. */
+  readonly scheduler: Scheduler;
+
   constructor(opts: EngineOptions) {
     const core = (this.core = new Core(opts));
+    this.kv = new KvStore(core.now, () => core.journal);
+    this.records.add(this.kv);
+    this.scheduler = new Scheduler(core.now, () => core.journal, (p) => core.push(p));
+    this.records.add(this.scheduler);
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, this.pulls, core.finishWaiters, core.retention, this.bulkWork]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.kv, this.scheduler, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
@@ -44,6 +66,13 @@ export class Engine {
   }
   get queues(): ReadonlyMap<string, QueueState> {
     return this.core.queues;
+  }
+  /** Event counters by queue name, including queues dropped while empty (totals never go back). */
+  get counters(): ReadonlyMap<string, QueueCounters> {
+    return this.core.counters;
+  }
+  get throughput(): Throughput {
+    return this.core.throughput;
   }
   get customIds(): ReadonlyMap<string, number> {
     return this.core.customIds;
@@ -95,11 +124,23 @@ export class Engine {
 
   // ---- operations ----
 
+  /** Whether the last push was collapsed into an open deduplication window (its id is the standing job's). */
+  get lastPushDeduplicated(): boolean {
+    return this.core.deduplicated;
+  }
+
   /** Creates a job (-> Waiting or Delayed). Returns its id, or the existing id for a live custom id. */
   push(p: PushInput): number {
     const id = this.core.push(p);
     this.settle();
     return id;
+  }
+
+  /** FLOW: a parent and its (nested) children, all or nothing. */
+  flow(root: FlowNode): FlowCreated {
+    const created = createFlow(this.core, root);
+    this.settle();
+    return created;
   }
 
   /** Takes up to `count` ready jobs (-> Active) without waiting. */
@@ -142,9 +183,9 @@ export class Engine {
     this.settle();
   }
 
-  /** Active -> retry or Failed (FAIL). */
-  failAttempt(id: number, token: number | undefined, error: string): void {
-    this.core.failAttempt(this.core.mustGet(id), token, error, this.core.now());
+  /** Active -> retry or Failed (FAIL); `unrecoverable`: Failed at once. */
+  failAttempt(id: number, token: number | undefined, error: string, stack: string | null = null, unrecoverable = false): void {
+    this.core.failAttempt(this.core.mustGet(id), token, error, this.core.now(), stack, unrecoverable);
     this.settle();
   }
 
@@ -176,7 +217,7 @@ export class Engine {
     this.settle();
   }
 
-  /** Cancels a job that no worker holds yet. An active job belongs to its worker: refused. */
+  /** Removes a job in any state; an active one's worker is told JOB_CANCELLED. */
   cancel(id: number): void {
     this.core.cancel(this.core.mustGet(id));
     this.settle();
@@ -204,12 +245,29 @@ export class Engine {
     this.core.setProgress(job, progress, message);
   }
 
+  partial(id: number, token: number | undefined, data: Uint8Array, index: number | null): void {
+    this.core.partial(this.core.mustGet(id), token, data, index);
+  }
+
   addLog(job: Job, message: string, level: string): void {
     this.core.addLog(job, message, level, this.core.now());
   }
 
   setPaused(q: QueueState, paused: boolean): void {
     this.core.setPaused(q, paused);
+    this.settle();
+  }
+
+  /** RATELIMIT / RATELIMITCLEAR (perSecond null). */
+  setRateLimit(q: QueueState, perSecond: number | null, burst: number): void {
+    if (perSecond === null) this.core.clearRateLimit(q);
+    else this.core.setRateLimit(q, perSecond, burst);
+    this.settle();
+  }
+
+  /** SETCONCURRENCY / CLEARCONCURRENCY (0, 1). */
+  setConcurrency(q: QueueState, limit: number, perGroup: number): void {
+    this.core.setConcurrency(q, limit, perGroup);
     this.settle();
   }
 
@@ -238,9 +296,11 @@ export class Engine {
 
   /** A stored queue with its settings, through the same transitions a command uses. Nothing
    *  is served or dropped until recovered(): the queue's jobs come after it. */
-  restoreQueue(name: string, settings: { paused: boolean }): QueueState {
+  restoreQueue(name: string, settings: QueueSettings): QueueState {
     const q = this.core.queue(name);
     this.core.setPaused(q, settings.paused);
+    if (settings.rate !== null) this.core.setRateLimit(q, settings.rate.perSecond, settings.rate.burst);
+    this.core.setConcurrency(q, settings.concurrency, settings.groupConcurrency);
     return q;
   }
 

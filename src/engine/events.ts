@@ -7,10 +7,12 @@ import type { Job } from "./model.ts";
 
 export const eventNames = [
   "waiting", "delayed", "active", "completed", "retried", "failed", "stalled", "removed", "progress",
+  "partial", "deduplicated", "waitingchildren", "waitingparent",
 ] as const;
 export type EngineEvent = (typeof eventNames)[number];
 
-export type EventListener = (event: EngineEvent, job: Job) => void;
+/** `detail`: what an event carries besides the job (partial: its data and index). */
+export type EventListener = (event: EngineEvent, job: Job, detail?: unknown) => void;
 
 export class EventBus {
   private listeners: EventListener[] = [];
@@ -27,9 +29,9 @@ export class EventBus {
     this.listeners = this.listeners.filter((l) => l !== listener);
   }
 
-  emit(event: EngineEvent, job: Job): void {
+  emit(event: EngineEvent, job: Job, detail?: unknown): void {
     // The array is replaced, never mutated, so a listener that unsubscribes does not skip another.
     const ls = this.listeners;
-    for (let i = 0; i < ls.length; i++) ls[i]!(event, job);
+    for (let i = 0; i < ls.length; i++) ls[i]!(event, job, detail);
   }
 }

@@ -62,6 +62,35 @@ export class TtlEntry implements HeapItem {
   ) {}
 }
 
+/** A finished record with its own age limit (keep_completed_age): its place in the timer. */
+export class KeepEntry implements HeapItem {
+  hi = -1;
+  constructor(
+    readonly job: Job,
+    readonly deadline: number,
+  ) {}
+}
+
+/** A deduplication window of a queue: pushes with `key` collapse into job `jobId` until
+ *  `deadline` (Infinity: while that job is unfinished). In the window timer when it has an end. */
+export class DedupWindow implements HeapItem {
+  hi = -1;
+  constructor(
+    readonly queue: QueueState,
+    readonly key: string,
+    readonly jobId: number,
+    readonly deadline: number,
+  ) {}
+}
+
+/** FLOW children's `on_failure` (and what a depends_on dependency's failure does). */
+export const enum DependencyFailure {
+  Fail = 0,
+  Ignore = 1,
+  Continue = 2,
+}
+export const dependencyFailureNames = ["fail_parent", "ignore", "continue"] as const;
+
 /** Fields most jobs never use; allocated only when one is set. The stored form of each is
  *  written out in persistence/codecs.ts (a test checks that every field is there). */
 export class JobExtra {
@@ -76,18 +105,45 @@ export class JobExtra {
   uniqueKey: string | null = null;
   customId: string | null = null;
   groupId: string | null = null;
+  /** Order inside the job's group (its seq when it started waiting); Job.seq is its place in
+   *  the queue's line, renewed each time the job becomes its group's head (GroupLine). */
+  groupSeq = 0;
   tags: string[] | null = null;
   lifo = false;
   removeOnComplete = false;
   removeOnFail = false;
+  /** Per-job retention of its finished record (0: the server's bounds): kept at most this long
+   *  after finishing, and at most this many of its queue's records of that state are kept. */
+  keepCompletedAge = 0;
+  keepCompletedCount = 0;
+  keepFailedAge = 0;
+  keepFailedCount = 0;
+  /** Runtime only: the record's place in the retention's per-job age timer. */
+  keepEntry: KeepEntry | null = null;
+  /** debounce_id / deduplication.id: pushes with it collapse into this job until `dedupUntil`
+   *  (ms epoch), or while the job is unfinished when that is 0. */
+  dedupKey: string | null = null;
+  dedupUntil = 0;
   progress = 0;
   progressMsg: string | null = null;
   result: Uint8Array | null = null;
+  /** The last failure's message (failed_reason on the wire). */
   error: string | null = null;
+  /** Stack traces of the failures that sent one, newest last (at most stackTracesPerJobMax). */
+  stack: string[] | null = null;
   logs: LogEntry[] | null = null;
   dependsOn: number[] | null = null;
-  /** Dependencies not yet completed (WaitingChildren). */
+  /** Dependencies (or flow children) not yet resolved (WaitingChildren / WaitingParent). */
   pendingDeps = 0;
+  /** A flow child: its parent's id (0: none). */
+  parentId = 0;
+  /** A flow parent: its children's ids, how many completed, and their results as they came. */
+  childrenIds: number[] | null = null;
+  childrenCompleted = 0;
+  childValues: [number, Uint8Array | null][] | null = null;
+  /** What this job's final failure (or removal before completing) does to the jobs that wait on
+   *  it: fail them (default), count as done (ignore), or let them run now (continue). */
+  onFailure: DependencyFailure = DependencyFailure.Fail;
   /** Jobs waiting on this one's completion. */
   dependents: number[] | null = null;
   /** Runtime only, never stored: the job's entry in the ttl timer while it waits. */
@@ -211,6 +267,11 @@ export function readyBefore(a: Job, b: Job): boolean {
   return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
 }
 
+/** Order inside a group: priority, then the order the jobs started waiting (x is set: group_id). */
+export function groupBefore(a: Job, b: Job): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.x!.groupSeq < b.x!.groupSeq;
+}
+
 /** Events counted per queue (read by STATS and METRICS; written in one place, core.record). */
 export class QueueCounters {
   pushed = 0;
@@ -227,14 +288,72 @@ export class RetentionEntry implements HeapItem {
   constructor(readonly queue: QueueState) {}
 }
 
+/**
+ * The waiting jobs of one group (group_id) of a queue. At most one of them is in the queue's
+ * ready heap at a time, the `head`, and only while the group has fewer active jobs than the
+ * queue's group concurrency; the rest wait in `pending` (group order: priority, then FIFO).
+ * When the head is taken, the group's next job joins the BACK of the ready line (a fresh
+ * sequence number; its order inside the group is JobExtra.groupSeq): at equal priority groups
+ * take turns, so a busy group cannot starve others.
+ */
+export class GroupLine {
+  readonly pending = new IndexedHeap<Job>(groupBefore);
+  head: Job | null = null;
+  active = 0;
+  constructor(readonly name: string) {}
+
+  get waiting(): number {
+    return this.pending.size + (this.head === null ? 0 : 1);
+  }
+}
+
+/** A queue's rate limit: a token bucket of `burst` tokens refilled at `perSecond`, one token per
+ *  delivered job; `entry` is its place in the refill timer while pullers wait for a token. */
+export class RateLimit implements HeapItem {
+  hi = -1;
+  /** When the next token is due (the refill timer's key). */
+  deadline = 0;
+  tokens: number;
+  refilledAt: number;
+  constructor(
+    readonly queue: QueueState,
+    readonly perSecond: number,
+    readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.refilledAt = now;
+  }
+
+  /** Tokens now (refilled lazily: no timer runs while nobody waits). */
+  available(now: number): number {
+    if (now > this.refilledAt) {
+      this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilledAt) * this.perSecond) / 1000);
+      this.refilledAt = now;
+    }
+    return this.tokens;
+  }
+
+  /** When the next whole token will be there. */
+  nextTokenAt(now: number): number {
+    const missing = 1 - this.available(now);
+    return missing <= 0 ? now : now + Math.ceil((missing * 1000) / this.perSecond);
+  }
+}
+
 export class QueueState {
-  /** Waiting jobs that may be delivered, in delivery order. */
+  /** Waiting jobs that may be delivered, in delivery order (ungrouped ones, and the head of each group). */
   readonly ready = new IndexedHeap<Job>(readyBefore);
-  /** Waiting jobs set aside because their group is busy, per group, in pop order. */
-  readonly groupHeld = new Map<string, Job[]>();
-  heldCount = 0;
-  /** Groups with an active job (at most one active job per group). */
-  readonly busyGroups = new Set<string>();
+  /** Groups with waiting or active jobs (GroupLine). */
+  readonly groups = new Map<string, GroupLine>();
+  /** Waiting jobs in the groups' pending heaps (not in `ready`). */
+  groupPending = 0;
+  /** Active jobs allowed per group (SETCONCURRENCY group_limit; 1: FIFO per group). */
+  groupConcurrency = 1;
+  /** Active jobs allowed in the queue across workers (SETCONCURRENCY); 0: no limit. */
+  concurrencyLimit = 0;
+  /** RATELIMIT; null: none. */
+  rateLimit: RateLimit | null = null;
   // Small indexes (a few hundred bytes empty): a queue must cost nearly nothing until used.
   // Delayed keeps insertion order (a Map: DRAIN walks it in steps); active churns with every
   // delivery, and an IdMap does that without a Map's deleted slots and rehashes.
@@ -250,6 +369,8 @@ export class QueueState {
   waiters: PullWaiter[] = [];
   /** unique_key -> job id while that job is not finished. */
   readonly uniqueKeys = new Map<string, number>();
+  /** Deduplication windows by key (debounce_id, deduplication.id); null until the first. */
+  dedup: Map<string, DedupWindow> | null = null;
   paused = false;
   /** Listed in Core.toServe: a transition gave it deliverable work while pullers are parked. */
   servePending = false;
@@ -268,9 +389,14 @@ export class QueueState {
     this.counters = counters;
   }
 
-  /** Waiting jobs: in the ready heap plus those held back by a busy group. */
+  /** Waiting jobs: in the ready heap plus those pending in their group. */
   get waitingCount(): number {
-    return this.ready.size + this.heldCount;
+    return this.ready.size + this.groupPending;
+  }
+
+  /** Any setting that is not the default (a queue with one is kept while empty, and stored). */
+  hasSettings(): boolean {
+    return this.paused || this.concurrencyLimit > 0 || this.groupConcurrency !== 1 || this.rateLimit !== null;
   }
   get delayedCount(): number {
     return this.delayed.size;
@@ -283,14 +409,15 @@ export class QueueState {
   isEmpty(): boolean {
     return (
       this.ready.size === 0 &&
-      this.heldCount === 0 &&
+      this.groups.size === 0 &&
       this.delayed.size === 0 &&
       this.active.size === 0 &&
       this.blocked.size === 0 &&
       this.failed.size === 0 &&
       this.completed.size === 0 &&
       this.waiters.length === 0 &&
-      !this.paused
+      (this.dedup === null || this.dedup.size === 0) &&
+      !this.hasSettings()
     );
   }
 }

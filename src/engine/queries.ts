@@ -5,7 +5,7 @@
 import { listLimitMax, replyItemsBytesMax } from "../constants.ts";
 import type { Engine } from "./engine.ts";
 import type { BulkTask } from "./bulk.ts";
-import { isFinished, JobState, stateNames, type Job, type QueueState, type StateName } from "./model.ts";
+import { type GroupLine, isFinished, JobState, stateNames, type Job, type QueueState, type StateName } from "./model.ts";
 
 export function jobCounts(q: QueueState) {
   return {
@@ -37,7 +37,7 @@ export function countInState(q: QueueState, state: StateName | undefined): numbe
 }
 
 /** Bytes one queue row of LISTQUEUES may take, besides its name: keys and numbers. */
-const queueRowBytes = 192;
+const queueRowBytes = 224;
 
 /** A page of queues in creation order; cut (truncated) at `limit` or where one frame is full. */
 export function listQueues(engine: Engine, offset: number, limit: number) {
@@ -60,8 +60,9 @@ export function listQueues(engine: Engine, offset: number, limit: number) {
       delayed: q.delayedCount,
       dlq: q.failed.size,
       paused: q.paused,
-      rate_limit: null,
-      concurrency_limit: null,
+      rate_limit: q.rateLimit === null ? null : q.rateLimit.perSecond,
+      concurrency_limit: q.concurrencyLimit === 0 ? null : q.concurrencyLimit,
+      group_concurrency: q.groupConcurrency,
     });
   }
   return { queues: out, total: engine.queues.size, truncated };
@@ -77,6 +78,35 @@ export function stats(engine: Engine) {
     completed += q.completedCount;
   }
   return { queued, processing, delayed, dlq, completed };
+}
+
+/** METRICS (flashQ's shape): totals since start, recent throughput and latency, and a page of
+ *  queues. The totals include queues dropped while empty (their counters are kept by name). */
+export function metrics(engine: Engine, offset: number, limit: number) {
+  let pushed = 0, completed = 0, failed = 0;
+  for (const c of engine.counters.values()) {
+    pushed += c.pushed;
+    completed += c.completed;
+    failed += c.failed;
+  }
+  const recent = engine.throughput.read(engine.now());
+  const queues = [];
+  let i = 0;
+  for (const q of engine.queues.values()) {
+    if (i++ < offset) continue;
+    if (queues.length >= limit) break;
+    queues.push({ name: q.name, pending: q.waitingCount + q.delayedCount, processing: q.active.size, dlq: q.failed.size, rate_limit: q.rateLimit === null ? null : q.rateLimit.perSecond });
+  }
+  return {
+    total_pushed: pushed,
+    total_completed: completed,
+    total_failed: failed,
+    jobs_per_second: Math.round(recent.perSecond * 100) / 100,
+    avg_latency_ms: Math.round(recent.avgProcessingMs * 100) / 100,
+    avg_wait_ms: Math.round(recent.avgWaitMs * 100) / 100,
+    queues,
+    queues_total: engine.queues.size,
+  };
 }
 
 /** The oldest `count` jobs of the DLQ. */
@@ -135,9 +165,28 @@ function drainer(m: Map<number, Job>): () => Job | undefined {
   };
 }
 
-function firstHeld(q: QueueState): Job | undefined {
-  for (const held of q.groupHeld.values()) if (held.length > 0) return held[0];
-  return undefined;
+/** The first waiting job pending in a group (not in the ready heap: its group is at its limit),
+ *  through one live walk of the groups per task so a long drain is not quadratic. */
+function pendingDrainer(q: QueueState): () => Job | undefined {
+  let it = q.groups.values();
+  let line: GroupLine | undefined;
+  let restarted = false;
+  return () => {
+    for (;;) {
+      const j = line?.pending.peek();
+      if (j !== undefined) return j;
+      const r = it.next();
+      if (!r.done) {
+        line = r.value;
+        continue;
+      }
+      // Lines added behind the walk: one more pass, then none until something is found again.
+      if (restarted || q.groupPending === 0) return undefined;
+      restarted = true;
+      it = q.groups.values();
+      line = undefined;
+    }
+  };
 }
 
 /** Failed -> Waiting for the whole DLQ of a queue (a job whose unique_key is held again by a
@@ -161,7 +210,8 @@ export function purgeDlq(engine: Engine, q: QueueState): BulkTask {
 /** Removes every waiting and delayed job of a queue (jobs pushed while a large drain runs go too). */
 export function drain(engine: Engine, q: QueueState): BulkTask {
   const delayed = drainer(q.delayed);
-  return new EachJob(() => q.ready.peek() ?? firstHeld(q) ?? delayed(), (job) => (engine.remove(job), true));
+  const pending = pendingDrainer(q);
+  return new EachJob(() => q.ready.peek() ?? pending() ?? delayed(), (job) => (engine.remove(job), true));
 }
 
 /**
@@ -175,7 +225,7 @@ export function obliterate(engine: Engine, q: QueueState): BulkTask {
   }
   const wasPaused = q.paused;
   engine.setPaused(q, true);
-  const [delayed, blocked] = [drainer(q.delayed), drainer(q.blocked)];
+  const [delayed, blocked, pending] = [drainer(q.delayed), drainer(q.blocked), pendingDrainer(q)];
   // The queue is paused from here on, so no job becomes active during the walk: one snapshot.
   const actives = q.active.values();
   let a = 0;
@@ -185,10 +235,14 @@ export function obliterate(engine: Engine, q: QueueState): BulkTask {
     return actives[a++];
   };
   const any = (): Job | undefined =>
-    q.ready.peek() ?? firstHeld(q) ?? delayed() ?? active() ?? blocked() ?? q.completed.first() ?? q.failed.first();
+    q.ready.peek() ?? pending() ?? delayed() ?? active() ?? blocked() ?? q.completed.first() ?? q.failed.first();
   return new EachJob(any, (job) => (engine.remove(job), true), () => {
-    // Unpausing a queue that was not paused would journal a flag that was never set.
+    // Everything of the queue goes: its settings and the cron schedules pushing to it too.
+    // (Unpausing a queue that was not paused would journal a flag that was never set.)
     if (wasPaused || q.paused) engine.setPaused(q, false);
+    engine.setRateLimit(q, null, 0);
+    engine.setConcurrency(q, 0, 1);
+    engine.scheduler.deleteQueue(q.name);
     engine.forgetIfEmpty(q);
   });
 }
@@ -199,7 +253,7 @@ export function* jobsInState(q: QueueState, state: StateName | undefined): Gener
   const all = state === undefined;
   if (all || state === "waiting") {
     yield* q.ready.ordered();
-    for (const held of q.groupHeld.values()) yield* held;
+    for (const line of q.groups.values()) yield* line.pending.ordered();
   }
   if (all || state === "delayed") yield* q.delayed.values();
   if (all || state === "active") yield* q.active.values();
@@ -235,9 +289,9 @@ export function clean(engine: Engine, q: QueueState, graceMs: number, state: "co
     return new EachJob(() => it.next().value, (job) => (old(job) ? remove(job) : count >= limit ? "stop" : false));
   }
   // Waiting: the ready heap by position (a removal moves the last item into the hole, so the
-  // position is looked at again), then the group-held lists.
+  // position is looked at again), then the jobs pending in their groups.
   let i = 0;
-  const held = [...q.groupHeld.values()].flat();
+  const held = [...q.groups.values()].flatMap((line) => line.pending.values());
   let h = 0;
   const next = (): Job | undefined => {
     const items = q.ready.values();

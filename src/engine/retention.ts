@@ -3,11 +3,15 @@
 // of each queue by the same count (enforced as a job enters it). Each queue keeps its finished
 // records in the order they finished; a heap of queues keyed by their oldest completed record
 // finds the global oldest without scanning. Removal goes through the core's remove transition.
+// A job may ask for less (keep_completed_age / keep_completed_count, remove_on_fail {age,count}):
+// its count trims its queue's list of that state as it enters it, its age is a deadline in a
+// timer of its own (`expiry`). It can only shorten retention: the server's bounds cap it.
 
 import { prunePerTickMax } from "../constants.ts";
 import { IndexedHeap } from "./heap.ts";
-import { JobState, type Job, type RetentionEntry } from "./model.ts";
-import type { TimerComponent } from "./timers.ts";
+import { type FinishedList } from "./finished-list.ts";
+import { JobState, KeepEntry, type Job, type RetentionEntry } from "./model.ts";
+import { DeadlineTimer, type TimerComponent } from "./timers.ts";
 
 const byDeadline = (a: RetentionEntry, b: RetentionEntry): boolean => a.deadline < b.deadline;
 
@@ -17,6 +21,8 @@ export class Retention implements TimerComponent {
   private readonly heads = new IndexedHeap<RetentionEntry>(byDeadline);
   /** Completed records held, across queues. */
   completedTotal = 0;
+  /** Records with an age limit of their own, by the time they go. */
+  readonly expiry = new DeadlineTimer<KeepEntry>("record-expiry", (e) => this.drop(e.job));
 
   constructor(
     public keepFinished: number,
@@ -33,6 +39,8 @@ export class Retention implements TimerComponent {
       q.retention.deadline = job.finishedAt;
       this.heads.push(q.retention);
     }
+    const x = job.x;
+    if (x !== null && (x.keepCompletedAge > 0 || x.keepCompletedCount > 0)) this.ownLimits(job, q.completed, x.keepCompletedAge, x.keepCompletedCount);
   }
 
   /** Into the queue's DLQ; past the count bound its oldest entry goes. */
@@ -40,11 +48,26 @@ export class Retention implements TimerComponent {
     const dlq = job.queue.failed;
     dlq.push(job);
     if (dlq.size > this.keepFinished) this.drop(dlq.first()!);
+    const x = job.x;
+    if (x !== null && (x.keepFailedAge > 0 || x.keepFailedCount > 0)) this.ownLimits(job, dlq, x.keepFailedAge, x.keepFailedCount);
+  }
+
+  /** The job's own bounds as it enters `list`: the oldest records past its count go now (this
+   *  one is the newest, so it stays), and its age limit starts. At recovery the deadline may
+   *  already have passed: the timer removes it on the first tick. */
+  private ownLimits(job: Job, list: FinishedList, ageMs: number, count: number): void {
+    if (count > 0) while (list.size > count) this.drop(list.first()!);
+    if (ageMs > 0) this.expiry.push((job.x!.keepEntry = new KeepEntry(job, job.finishedAt + ageMs)));
   }
 
   /** The record leaves its finished list (retried, removed or pruned). */
   release(job: Job): void {
     const q = job.queue;
+    const x = job.x;
+    if (x !== null && x.keepEntry !== null) {
+      this.expiry.remove(x.keepEntry);
+      x.keepEntry = null;
+    }
     if (job.state === JobState.Failed) {
       q.failed.delete(job);
       return;

@@ -4,13 +4,16 @@
 // lock and group in detach; the unique key when the job finishes, in finish). The transitions
 // that decide where a job goes are in core.ts, built on these.
 
-import { finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
+import { cancelledRememberedMax, finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
+import { DedupWindows } from "./dedup.ts";
 import { EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
 import { noJournal, type Journal } from "./journal.ts";
-import { isFinished, type Job, JobState, QueueCounters, QueueState, stateName, TtlEntry } from "./model.ts";
+import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
+import { RememberedIds } from "./remembered-ids.ts";
 import { Retention } from "./retention.ts";
+import { Throughput } from "./throughput.ts";
 import { DeadlineTimer } from "./timers.ts";
 import { FinishWaiters } from "./waiters.ts";
 
@@ -27,6 +30,9 @@ export abstract class Structures {
   readonly queues = new Map<string, QueueState>();
   /** Custom id (job_id) -> job id, while the engine keeps the job's record. */
   readonly customIds = new Map<string, number>();
+  /** Jobs cancelled while active (their workers are told JOB_CANCELLED; not persisted: after a
+   *  restart the worker's lock token is stale anyway). */
+  readonly cancelledActive = new RememberedIds(cancelledRememberedMax);
   readonly events = new EventBus();
   readonly now: () => number;
   journal: Journal;
@@ -45,12 +51,21 @@ export abstract class Structures {
   readonly delays = new DeadlineTimer<Job>("delays", (job, now) => this.promote(job, now));
   readonly leases = new DeadlineTimer<Job>("leases", (job, now) => this.leaseEnded(job, now));
   readonly ttl = new DeadlineTimer<TtlEntry>("ttl", (e, now) => this.expire(e.job, now));
+  /** Rate-limited queues whose pullers wait for the next token: served when it is due. */
+  readonly refills = new DeadlineTimer<RateLimit>("rate-refills", (r) => {
+    this.refills.remove(r);
+    this.wantServe(r.queue);
+  });
   readonly retention: Retention;
   readonly finishWaiters = new FinishWaiters();
+  readonly dedup = new DedupWindows((q) => this.mayBeEmpty(q));
+  /** Completions per second and latency over the last seconds (METRICS). */
+  readonly throughput: Throughput;
 
   constructor(opts: CoreOptions) {
     this.now = opts.now;
     this.journal = opts.journal ?? noJournal;
+    this.throughput = new Throughput(opts.now());
     this.retention = new Retention(
       opts.keepFinished ?? finishedJobsKeptDefault,
       opts.keepFinishedAgeMs ?? finishedJobAgeMsDefault,
@@ -149,8 +164,9 @@ export abstract class Structures {
   /** The job, or a NOT_FOUND client error. */
   mustGet(id: number): Job {
     const job = this.jobs.get(id);
-    if (job === undefined) throw new ClientError("NOT_FOUND", `Job ${id} not found`);
-    return job;
+    if (job !== undefined) return job;
+    if (this.cancelledActive.has(id)) throw new ClientError("JOB_CANCELLED", `Job ${id} was cancelled while active: stop working on it`);
+    throw new ClientError("NOT_FOUND", `Job ${id} not found`);
   }
 
   // ---- recovery: stored jobs go back through the same attach as live ones ----
@@ -170,6 +186,7 @@ export abstract class Structures {
     job.state = to;
     const at = to === JobState.Delayed ? job.runAt : isFinished(to) ? job.deadline : 0;
     this.attach(job, to, at, true);
+    this.dedup.restore(job, this.now());
   }
 
   /** Sequence numbers for restored jobs must stay ahead of the stored ones. */
@@ -198,6 +215,7 @@ export abstract class Structures {
     this.detach(job);
     this.attach(job, to, at, false);
     this.record(job, event);
+    this.refillGroupOf(job);
   }
 
   /** Into Completed or Failed: the unique key goes, WAITJOBs hear of it, and the record is
@@ -211,6 +229,8 @@ export abstract class Structures {
     this.finishWaiters.resolve(job, to === JobState.Completed ? "completed" : "failed");
     if (drop) this.forget(job);
     else this.attach(job, to, at, false);
+    this.refillGroupOf(job);
+    if (job.x !== null && job.x.dependents !== null) this.dependencyEnded(job, to === JobState.Completed);
   }
 
   private attach(job: Job, to: JobState, at: number, restoring: boolean): void {
@@ -219,9 +239,16 @@ export abstract class Structures {
     switch (to) {
       case JobState.Waiting: {
         // A restored job keeps its stored seq: ready order survives a restart.
-        if (!restoring) job.seq = job.x !== null && job.x.lifo ? -++this.seq : ++this.seq;
-        q.ready.push(job);
-        this.wantServe(q);
+        if (!restoring) job.seq = this.nextSeq(job);
+        const g = job.groupId;
+        if (g === null) {
+          q.ready.push(job);
+          this.wantServe(q);
+        } else {
+          const x = job.x!;
+          if (!restoring || x.groupSeq === 0) x.groupSeq = job.seq;
+          this.joinGroup(q, job, g, restoring);
+        }
         break;
       }
       case JobState.Delayed:
@@ -236,7 +263,7 @@ export abstract class Structures {
         job.lockToken = this.takeToken();
         q.active.set(job.id, job);
         const g = job.groupId;
-        if (g !== null) q.busyGroups.add(g);
+        if (g !== null) this.groupLine(q, g).active++;
         this.leases.push(this.withLeaseDeadline(job, at));
         break;
       }
@@ -261,10 +288,19 @@ export abstract class Structures {
     const q = job.queue;
     this.mayBeEmpty(q);
     switch (job.state) {
-      case JobState.Waiting:
-        if (q.ready.has(job)) q.ready.remove(job);
-        else this.unhold(q, job);
+      case JobState.Waiting: {
+        const g = job.groupId;
+        const line = g === null ? undefined : q.groups.get(g);
+        if (line === undefined) q.ready.remove(job);
+        else if (line.head === job) {
+          q.ready.remove(job);
+          line.head = null;
+        } else {
+          line.pending.remove(job);
+          q.groupPending--;
+        }
         break;
+      }
       case JobState.Delayed:
         this.delays.remove(job);
         q.delayed.delete(job.id);
@@ -274,7 +310,9 @@ export abstract class Structures {
         this.leases.remove(job);
         job.lockToken = 0;
         const g = job.groupId;
-        if (g !== null) this.releaseGroup(q, g);
+        if (g !== null) q.groups.get(g)!.active--;
+        // A slot under the queue's concurrency limit is free: parked pullers may take one.
+        if (q.concurrencyLimit > 0) this.wantServe(q);
         break;
       }
       case JobState.Completed:
@@ -288,26 +326,58 @@ export abstract class Structures {
     }
   }
 
-  /** A waiting job held back by its busy group leaves the held list. */
-  private unhold(q: QueueState, job: Job): void {
-    const g = job.groupId!;
-    const held = q.groupHeld.get(g)!;
-    const i = held.indexOf(job);
-    if (i < 0) throw new Error(`job ${job.id} is waiting but neither ready nor held`);
-    held.splice(i, 1);
-    q.heldCount--;
-    if (held.length === 0) q.groupHeld.delete(g);
+  /** A waiting job's sequence number: FIFO ascending, LIFO jobs negative (newest first). */
+  protected nextSeq(job: Job): number {
+    return job.x !== null && job.x.lifo ? -++this.seq : ++this.seq;
   }
 
-  /** The group's active job ended: its held jobs go back to the ready heap in their order. */
-  private releaseGroup(q: QueueState, g: string): void {
-    q.busyGroups.delete(g);
-    const held = q.groupHeld.get(g);
-    if (held === undefined) return;
-    q.groupHeld.delete(g);
-    q.heldCount -= held.length;
-    for (const j of held) q.ready.push(j);
-    this.wantServe(q);
+  protected groupLine(q: QueueState, g: string): GroupLine {
+    let line = q.groups.get(g);
+    if (line === undefined) q.groups.set(g, (line = new GroupLine(g)));
+    return line;
+  }
+
+  /** A waiting job of a group joins its group's pending jobs; the group's first job is its head
+   *  in the ready line if the group may run one more (a job that outranks the head takes its
+   *  place). A restored job keeps its stored place in the line. */
+  private joinGroup(q: QueueState, job: Job, g: string, restoring: boolean): void {
+    const line = this.groupLine(q, g);
+    const head = line.head;
+    if (head !== null && groupBefore(job, head)) {
+      q.ready.remove(head);
+      line.head = null;
+      line.pending.push(head);
+      q.groupPending++;
+    }
+    line.pending.push(job);
+    q.groupPending++;
+    this.refillGroup(q, g, !restoring);
+  }
+
+  /** After a transition of a grouped job: the group's next job joins the back of the ready line
+   *  if the group may run one more, and a group with nothing left is forgotten. */
+  protected refillGroupOf(job: Job): void {
+    const g = job.groupId;
+    if (g !== null) this.refillGroup(job.queue, g);
+  }
+
+  /** `renew`: the new head goes to the back of the line (a fresh seq, journaled so the line
+   *  survives a restart); recovery keeps the stored one. */
+  protected refillGroup(q: QueueState, g: string, renew = true): void {
+    const line = q.groups.get(g);
+    if (line === undefined) return;
+    if (line.head === null && line.active < q.groupConcurrency && line.pending.size > 0) {
+      const next = line.pending.pop()!;
+      q.groupPending--;
+      if (renew) {
+        next.seq = this.nextSeq(next); // groupSeq keeps its place inside the group
+        this.journal.jobChanged(next);
+      }
+      line.head = next;
+      q.ready.push(next);
+      this.wantServe(q);
+    }
+    if (line.head === null && line.active === 0 && line.pending.size === 0) q.groups.delete(g);
   }
 
   /** A job with a ttl is in the ttl timer exactly while it waits (waiting, delayed, blocked). */
@@ -321,10 +391,12 @@ export abstract class Structures {
     }
   }
 
-  /** unique_key is held only while the job is unfinished. */
+  /** unique_key is held only while the job is unfinished, and so is an open-ended dedup window. */
   protected releaseKeys(job: Job): void {
     const x = job.x;
-    if (x === null || x.uniqueKey === null) return;
+    if (x === null) return;
+    if (x.dedupKey !== null) this.dedup.jobEnded(job, false);
+    if (x.uniqueKey === null) return;
     const q = job.queue;
     if (q.uniqueKeys.get(x.uniqueKey) === job.id) q.uniqueKeys.delete(x.uniqueKey);
   }
@@ -335,15 +407,25 @@ export abstract class Structures {
     const x = job.x;
     if (x !== null) {
       if (x.customId !== null && this.customIds.get(x.customId) === job.id) this.customIds.delete(x.customId);
+      if (x.dedupKey !== null) this.dedup.jobEnded(job, true);
       if (x.ttlEntry !== null) this.syncTtl(job);
     }
     this.journal.jobRemoved(job);
     if (this.events.listening) this.events.emit("removed", job);
+    // Removed before it finished: those waiting on it must not wait forever.
+    if (x !== null && x.dependents !== null && !isFinished(job.state)) this.dependencyEnded(job, false);
   }
 
   protected record(job: Job, event: EngineEvent | null): void {
     this.journal.jobChanged(job);
     if (event !== null && this.events.listening) this.events.emit(event, job);
+  }
+
+  /** A delivery stopped for want of a token while jobs are ready: serve again when one is due. */
+  awaitToken(r: RateLimit, now: number): void {
+    if (this.refills.has(r)) return;
+    r.deadline = r.nextTokenAt(now);
+    this.refills.push(r);
   }
 
   protected wantServe(q: QueueState): void {
@@ -388,4 +470,5 @@ export abstract class Structures {
   protected abstract leaseEnded(job: Job, now: number): void;
   abstract expire(job: Job, now: number): void;
   abstract remove(job: Job): void;
+  protected abstract dependencyEnded(job: Job, ok: boolean): void;
 }

@@ -94,24 +94,42 @@ const blobFields: readonly BlobField[] = [
   { key: "uniqueKey", get: (x) => x.uniqueKey, set: (x, v) => (x.uniqueKey = str(v)), isDefault: isNull },
   { key: "customId", get: (x) => x.customId, set: (x, v) => (x.customId = str(v)), isDefault: isNull },
   { key: "groupId", get: (x) => x.groupId, set: (x, v) => (x.groupId = str(v)), isDefault: isNull },
+  { key: "groupSeq", get: (x) => x.groupSeq, set: (x, v) => (x.groupSeq = num(v)), isDefault: isZero },
   { key: "tags", get: (x) => x.tags, set: (x, v) => (x.tags = Array.isArray(v) ? v.map(String) : null), isDefault: isNull },
   { key: "lifo", get: (x) => x.lifo, set: (x, v) => (x.lifo = bool(v)), isDefault: isFalse },
   { key: "removeOnComplete", get: (x) => x.removeOnComplete, set: (x, v) => (x.removeOnComplete = bool(v)), isDefault: isFalse },
   { key: "removeOnFail", get: (x) => x.removeOnFail, set: (x, v) => (x.removeOnFail = bool(v)), isDefault: isFalse },
+  { key: "keepCompletedAge", get: (x) => x.keepCompletedAge, set: (x, v) => (x.keepCompletedAge = num(v)), isDefault: isZero },
+  { key: "keepCompletedCount", get: (x) => x.keepCompletedCount, set: (x, v) => (x.keepCompletedCount = num(v)), isDefault: isZero },
+  { key: "keepFailedAge", get: (x) => x.keepFailedAge, set: (x, v) => (x.keepFailedAge = num(v)), isDefault: isZero },
+  { key: "dedupKey", get: (x) => x.dedupKey, set: (x, v) => (x.dedupKey = str(v)), isDefault: isNull },
+  { key: "dedupUntil", get: (x) => x.dedupUntil, set: (x, v) => (x.dedupUntil = num(v)), isDefault: isZero },
+  { key: "keepFailedCount", get: (x) => x.keepFailedCount, set: (x, v) => (x.keepFailedCount = num(v)), isDefault: isZero },
   { key: "progress", get: (x) => x.progress, set: (x, v) => (x.progress = num(v)), isDefault: isZero },
   { key: "progressMsg", get: (x) => x.progressMsg, set: (x, v) => (x.progressMsg = str(v)), isDefault: isNull },
   { key: "result", get: (x) => x.result, set: (x, v) => (x.result = v instanceof Uint8Array ? v : null), isDefault: isNull },
   { key: "error", get: (x) => x.error, set: (x, v) => (x.error = str(v)), isDefault: isNull },
+  { key: "stack", get: (x) => x.stack, set: (x, v) => (x.stack = Array.isArray(v) ? v.map(String) : null), isDefault: isNull },
   { key: "logs", get: (x) => x.logs, set: (x, v) => (x.logs = Array.isArray(v) ? (v as LogEntry[]) : null), isDefault: isNull },
   { key: "dependsOn", get: (x) => x.dependsOn, set: (x, v) => (x.dependsOn = nums(v)), isDefault: isNull },
   { key: "pendingDeps", get: (x) => x.pendingDeps, set: (x, v) => (x.pendingDeps = num(v)), isDefault: isZero },
   { key: "dependents", get: (x) => x.dependents, set: (x, v) => (x.dependents = nums(v)), isDefault: isNull },
+  { key: "parentId", get: (x) => x.parentId, set: (x, v) => (x.parentId = num(v)), isDefault: isZero },
+  { key: "childrenIds", get: (x) => x.childrenIds, set: (x, v) => (x.childrenIds = nums(v)), isDefault: isNull },
+  { key: "childrenCompleted", get: (x) => x.childrenCompleted, set: (x, v) => (x.childrenCompleted = num(v)), isDefault: isZero },
+  {
+    key: "childValues",
+    get: (x) => x.childValues,
+    set: (x, v) => (x.childValues = Array.isArray(v) ? (v as [number, Uint8Array | null][]).map(([id, r]) => [num(id), r instanceof Uint8Array ? r : null]) : null),
+    isDefault: isNull,
+  },
+  { key: "onFailure", get: (x) => x.onFailure, set: (x, v) => (x.onFailure = num(v)), isDefault: isZero },
 ];
 
 /** JobExtra fields with a column of their own (behind Job's accessors). */
 export const columnExtraFields = ["maxAttempts", "backoff", "stallTimeout", "stallCount"] as const;
 /** JobExtra fields that are never stored (rebuilt at recovery). */
-export const runtimeExtraFields = ["ttlEntry"] as const;
+export const runtimeExtraFields = ["ttlEntry", "keepEntry"] as const;
 export const blobExtraKeys: readonly string[] = blobFields.map((f) => f.key);
 /** Job.name, stored in the blob beside the JobExtra fields. */
 const nameKey = "name";
@@ -142,19 +160,45 @@ export interface QueueRow {
   id: number;
   name: string;
   paused: number;
+  settings: Uint8Array | null;
 }
 
-export function encodeQueueRow(id: number, q: QueueState): [number, string, number] {
-  return [id, q.name, q.paused ? 1 : 0];
+export function encodeQueueRow(id: number, q: QueueState): [number, string, number, Uint8Array | null] {
+  return [id, q.name, q.paused ? 1 : 0, encodeQueueSettings(q)];
 }
 
 export interface StoredQueue {
   name: string;
   paused: boolean;
+  /** RATELIMIT: jobs per second and burst; null when none. */
+  rate: { perSecond: number; burst: number } | null;
+  /** SETCONCURRENCY: 0 when none. */
+  concurrency: number;
+  groupConcurrency: number;
+}
+
+/** The stored names of the settings (never renamed without a migration). */
+function encodeQueueSettings(q: QueueState): Uint8Array | null {
+  const o: Record<string, number> = {};
+  if (q.rateLimit !== null) {
+    o.rate = q.rateLimit.perSecond;
+    o.burst = q.rateLimit.burst;
+  }
+  if (q.concurrencyLimit > 0) o.concurrency = q.concurrencyLimit;
+  if (q.groupConcurrency !== 1) o.group_concurrency = q.groupConcurrency;
+  return Object.keys(o).length === 0 ? null : packr.pack(o);
 }
 
 export function decodeQueueRow(r: QueueRow): StoredQueue {
-  return { name: r.name, paused: r.paused === 1 };
+  const o = r.settings === null ? {} : (packr.unpack(r.settings) as Record<string, unknown>);
+  const rate = num(o.rate);
+  return {
+    name: r.name,
+    paused: r.paused === 1,
+    rate: rate > 0 ? { perSecond: rate, burst: num(o.burst) || 1 } : null,
+    concurrency: num(o.concurrency),
+    groupConcurrency: num(o.group_concurrency) || 1,
+  };
 }
 
 // ---- records (schedules, KV entries, webhooks: engine/records.ts) ----

@@ -66,7 +66,7 @@ export class SqliteJournal implements Journal {
     this.deleteJob = db.prepare("DELETE FROM jobs WHERE id = ?");
     this.deleteJobs = db.prepare(`DELETE FROM jobs WHERE id IN (${new Array(rowsPerInsert).fill("?").join(",")})`);
     this.upsertQueue = db.prepare(
-      "INSERT INTO queues (id, name, paused) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET paused = excluded.paused",
+      "INSERT INTO queues (id, name, paused, settings) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET paused = excluded.paused, settings = excluded.settings",
     );
     this.deleteQueue = db.prepare("DELETE FROM queues WHERE id = ?");
     this.setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");

@@ -43,6 +43,11 @@ export const migrations: readonly Migration[] = [
     what: "records: one table for the smaller entities (schedules, KV entries, limits, webhooks), each kind with its own codec",
     sql: `CREATE TABLE records (kind INTEGER NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (kind, key)) WITHOUT ROWID;`,
   },
+  {
+    version: 3,
+    what: "queues.settings: the rate limit and the concurrency limits (MessagePack; NULL when all are defaults)",
+    sql: `ALTER TABLE queues ADD COLUMN settings BLOB;`,
+  },
 ];
 
 /** The version this release writes. */

@@ -34,7 +34,7 @@ export function recover(db: Database, path: string, engine: Engine, journal: Sql
 function recoverRows(db: Database, path: string, engine: Engine, journal: SqliteJournal, t0: number): Recovered {
   const byId: (QueueState | undefined)[] = [];
   const names: [string, number][] = [];
-  const rows = valuesOnce(db, "SELECT id, name, paused FROM queues").map(([id, name, paused]) => ({ id, name, paused }) as QueueRow);
+  const rows = valuesOnce(db, "SELECT id, name, paused, settings FROM queues").map(([id, name, paused, settings]) => ({ id, name, paused, settings }) as QueueRow);
   // The row ids are known before the first transition writes anything (setPaused journals).
   journal.knowStored(rows.map((r) => [r.name, r.id]), 0, 0);
   for (const r of rows) {

@@ -96,8 +96,13 @@ export type RawSpecOf = (cmd: string) => RawSpec | undefined;
  *  for it (and names it) only then: most requests are never walked a second time. */
 export const invalidPayload: unique symbol = Symbol("invalidPayload");
 
-/** Whether decoding the request now being decoded found an invalid payload. */
+/** Set on a request that holds a null outside its payloads, so that dispatch strips the optional
+ *  ones ("null means absent", dispatch/absent.ts) only then. JSON requests always carry it. */
+export const hasNull: unique symbol = Symbol("hasNull");
+
+/** Whether decoding the request now being decoded found an invalid payload; a null. */
 let sawInvalid = false;
+let sawNull = false;
 
 const fromCharCode = String.fromCharCode;
 /** A real copy even when the input is a Node Buffer, whose slice() is a view of borrowed memory. */
@@ -135,6 +140,7 @@ export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, 
   const t = b[start];
   let v: unknown;
   sawInvalid = false;
+  sawNull = false;
   if (t !== undefined && ((t >= 0x80 && t <= 0x8f) || t === 0xde || t === 0xdf)) {
     const n = t <= 0x8f ? t & 0x0f : t === 0xde ? (need(c, 3), c.view.getUint16(start + 1)) : (need(c, 5), c.view.getUint32(start + 1));
     c.p = start + (t <= 0x8f ? 1 : t === 0xde ? 3 : 5);
@@ -144,6 +150,7 @@ export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, 
   }
   if (c.p !== end) throw new RangeError("trailing bytes after the request map");
   if (sawInvalid) (v as Record<symbol, unknown>)[invalidPayload] = true;
+  if (sawNull) (v as Record<symbol, unknown>)[hasNull] = true;
   return v;
 }
 
@@ -180,6 +187,7 @@ export function rawifyJsonRequest(body: unknown, specOf: RawSpecOf): unknown {
   sawInvalid = false;
   if (spec !== undefined) rawifyObject(body as Record<string, unknown>, spec);
   if (sawInvalid) (body as Record<symbol, unknown>)[invalidPayload] = true;
+  (body as Record<symbol, unknown>)[hasNull] = true;
   return body;
 }
 
@@ -323,6 +331,7 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
     let value: unknown;
     if (f === undefined) {
       value = read(c, null, depth + 1);
+      if (value === null) sawNull = true;
     } else if (f.kind === RAW) {
       const s = c.p;
       let invalid: string | null = null;

@@ -50,18 +50,21 @@ export const jobWireFields: readonly Field[] = [
   f("last_heartbeat", "num?", "j.lastHeartbeat"),
   f("stall_timeout", "num", "j.stallTimeout"),
   f("stall_count", "num", "j.stallCount"),
-  f("parent_id", "nil"),
-  f("children_ids", "nil"),
-  f("children_completed", "nil"),
+  f("parent_id", "num?", "x.parentId", null),
+  f("children_ids", "value?", "x.childrenIds", null),
+  f("children_completed", "num", "x.childrenCompleted", 0),
   f("custom_id", "value?", "x.customId", null),
-  f("keep_completed_age", "nil"),
-  f("keep_completed_count", "nil"),
+  f("keep_completed_age", "num?", "x.keepCompletedAge", null),
+  f("keep_completed_count", "num?", "x.keepCompletedCount", null),
   f("completed_at", "num?", "j.finishedAt"),
   f("group_id", "value?", "x.groupId", null),
   // EXT: the lock token of the current delivery.
   f("lock_token", "token", "j.lockToken"),
   // EXT: BullMQ's job.name, null when the producer gave none.
   f("name", "value?", "j.name"),
+  // EXT: the last failure's message, and the stack traces sent with FAIL (newest last).
+  f("failed_reason", "value?", "x.error", null),
+  f("stacktrace", "value?", "x.stack", null),
 ];
 
 export const jobFieldNames: readonly string[] = jobWireFields.map((x) => x.name);
@@ -244,6 +247,9 @@ export function jobBytesBound(j: Job): number {
     n += strBound(x.uniqueKey) + strBound(x.customId) + strBound(x.groupId) + strBound(x.progressMsg);
     if (x.tags !== null) for (const t of x.tags) n += strBound(t) + 5;
     if (x.dependsOn !== null) n += 9 * x.dependsOn.length + 5;
+    if (x.childrenIds !== null) n += 9 * x.childrenIds.length + 5;
+    if (x.error !== null) n += strBound(x.error);
+    if (x.stack !== null) for (const s of x.stack) n += strBound(s);
   }
   return n;
 }

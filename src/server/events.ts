@@ -4,7 +4,7 @@
 // like any pub/sub: a subscriber that does not read loses events past its back-pressure bound,
 // and the next event it gets says how many.
 
-import type { Engine } from "../engine/engine.ts";
+import type { Engine, PartialResult } from "../engine/engine.ts";
 import { eventNames, type EngineEvent } from "../engine/events.ts";
 import type { Job } from "../engine/model.ts";
 import { Raw } from "../protocol/msgpack.ts";
@@ -33,7 +33,7 @@ export class EventHub {
   /** Queue name (or "*") -> subscriptions. */
   private readonly byQueue = new Map<string, Subscription[]>();
   private count = 0;
-  private readonly hook = (event: EngineEvent, job: Job): void => this.publish(event, job);
+  private readonly hook = (event: EngineEvent, job: Job, detail?: unknown): void => this.publish(event, job, detail);
 
   constructor(private readonly engine: Engine) {}
 
@@ -73,7 +73,7 @@ export class EventHub {
     return n;
   }
 
-  private publish(event: EngineEvent, job: Job): void {
+  private publish(event: EngineEvent, job: Job, detail: unknown): void {
     const b = bit(event);
     const named = this.byQueue.get(job.queue.name);
     const all = this.byQueue.get(allQueues);
@@ -83,7 +83,7 @@ export class EventHub {
       if (list === undefined) continue;
       for (const s of list) {
         if ((s.mask & b) === 0) continue;
-        message ??= describe(event, job, this.engine.now());
+        message ??= describe(event, job, this.engine.now(), detail);
         const m = s.dropped > 0 ? { ...message, dropped: s.dropped } : message;
         if (s.sub.pushEvent(m)) s.dropped = 0;
         else s.dropped++;
@@ -93,7 +93,7 @@ export class EventHub {
 }
 
 /** The event message: what a listener needs to act without asking for the job. */
-function describe(event: EngineEvent, job: Job, ts: number): Record<string, unknown> {
+function describe(event: EngineEvent, job: Job, ts: number, detail: unknown): Record<string, unknown> {
   const m: Record<string, unknown> = { event, queue: job.queue.name, id: job.id, ts };
   const x = job.x;
   switch (event) {
@@ -112,6 +112,15 @@ function describe(event: EngineEvent, job: Job, ts: number): Record<string, unkn
     case "delayed":
       m.run_at = job.runAt;
       break;
+    case "deduplicated":
+      m.dedup_id = detail;
+      break;
+    case "partial": {
+      const p = detail as PartialResult;
+      m.data = new Raw(p.data);
+      m.index = p.index;
+      break;
+    }
     default:
       break;
   }

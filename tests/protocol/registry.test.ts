@@ -48,6 +48,7 @@ for (const mode of ["binary", "text"] as const) {
       const [b, cc] = (await run({ cmd: "PUSHB", queue: q, jobs: [{ data: 2, max_attempts: 1 }, { data: 3 }, { data: 4, job_id: `custom-${mode}` }] })).ids;
       expect((await run({ cmd: "PULL", queue: q, timeout: 0 })).job.id).toBe(a);
       await run({ cmd: "HEARTBEAT", id: a });
+      await run({ cmd: "PARTIAL", id: a, data: { part: 1 }, index: 0 });
       await run({ cmd: "PROGRESS", id: a, progress: 50, message: "half" });
       await run({ cmd: "GETPROGRESS", id: a });
       await run({ cmd: "LOG", id: a, message: "hi", level: "warn" });
@@ -60,7 +61,7 @@ for (const mode of ["binary", "text"] as const) {
       expect((await run({ cmd: "GETJOBSBATCH", ids: [a, b, 999_999] })).jobs.length).toBe(2);
       await run({ cmd: "WAITJOB", id: a, timeout: 10 });
       expect((await run({ cmd: "PULLB", queue: q, count: 1, timeout: 0 })).jobs[0].id).toBe(b);
-      await run({ cmd: "FAIL", id: b, error: "no" });
+      await run({ cmd: "FAIL", id: b, error: "no", stack: "Error: no\n    at here", unrecoverable: false });
       expect((await run({ cmd: "DLQ", queue: q, count: 10 })).jobs.map((j: { id: number }) => j.id)).toEqual([b]);
       await run({ cmd: "RETRYDLQ", queue: q, id: b });
       // The retried job went to the back of the line: cc first, then b.
@@ -82,11 +83,34 @@ for (const mode of ["binary", "text"] as const) {
       await run({ cmd: "GETJOBCOUNTS", queue: q });
       expect((await run({ cmd: "GETJOBS", queue: q, limit: 10 })).total).toBeGreaterThan(0);
       await run({ cmd: "CLEAN", queue: q, grace: 0, state: "completed" });
-      await run({ cmd: "LISTQUEUES" });
+      const flow = await run({ cmd: "FLOW", queue: q, data: "parent", children: [{ queue: `${q}-c`, data: "child", on_failure: "ignore", children: [{ queue: `${q}-c`, data: "grandchild" }] }] });
+      expect((await run({ cmd: "GETCHILDREN", parent_id: flow.parent_id })).total).toBe(1);
+      // The grandchild's removal fails the child, whose on_failure (ignore) lets the parent run.
+      await run({ cmd: "OBLITERATE", queue: `${q}-c` });
+      expect((await run({ cmd: "GETSTATE", id: flow.parent_id })).state).toBe("waiting");
+      await run({ cmd: "KVSET", key: `${q}:k`, value: { v: 1 }, ttl: 60_000 });
+      expect((await run({ cmd: "KVGET", key: `${q}:k` })).value).toEqual({ v: 1 });
+      expect((await run({ cmd: "KVEXISTS", key: `${q}:k` })).exists).toBe(true);
+      await run({ cmd: "KVEXPIRE", key: `${q}:k`, ttl: 30_000 });
+      expect((await run({ cmd: "KVTTL", key: `${q}:k` })).ttl).toBeGreaterThan(0);
+      await run({ cmd: "KVMSET", entries: [{ key: `${q}:n`, value: 1 }] });
+      expect((await run({ cmd: "KVMGET", keys: [`${q}:n`] })).values).toEqual([1]);
+      expect((await run({ cmd: "KVINCR", key: `${q}:n`, by: 2 })).value).toBe(3);
+      expect((await run({ cmd: "KVKEYS", pattern: `${q}:*` })).keys.length).toBe(2);
+      expect((await run({ cmd: "KVDEL", key: `${q}:k` })).exists).toBe(true);
+      expect((await run({ cmd: "CRON", name: `${q}-cron`, queue: q, data: { tick: true }, schedule: "0 0 1 1 *", tz: "Europe/Rome", max_attempts: 2 })).next_run).toBeGreaterThan(Date.now());
+      expect((await run({ cmd: "CRONLIST" })).crons.find((x: { name: string }) => x.name === `${q}-cron`)).toMatchObject({ schedule: "0 0 1 1 *", tz: "Europe/Rome", executions: 0 });
+      await run({ cmd: "CRONDELETE", name: `${q}-cron` });
+      await run({ cmd: "RATELIMIT", queue: q, limit: 1000, burst: 100 });
+      await run({ cmd: "SETCONCURRENCY", queue: q, limit: 10, group_concurrency: 2 });
+      expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10, group_concurrency: 2 });
+      await run({ cmd: "RATELIMITCLEAR", queue: q });
+      await run({ cmd: "CLEARCONCURRENCY", queue: q });
       await run({ cmd: "STATS" });
+      expect((await run({ cmd: "METRICS" })).metrics.total_pushed).toBeGreaterThan(0);
       await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
       await run({ cmd: "UNSUBSCRIBE", queue: q });
-      expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(1);
+      expect((await run({ cmd: "DRAIN", queue: q })).count).toBe(2); // a job and the flow's parent
       await run({ cmd: "OBLITERATE", queue: q });
       expect([...seen].sort()).toEqual([...registry.names].sort());
       c.close();

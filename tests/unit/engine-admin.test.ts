@@ -84,7 +84,7 @@ describe("queue operations", () => {
     const active = h.push({ groupId: "g" });
     const held = h.push({ groupId: "g" });
     expect(h.pullIds()).toEqual([active]); // `held` now waits behind its busy group
-    expect(h.q().heldCount).toBe(1);
+    expect(h.q().groupPending).toBe(1);
     const done = h.push({ priority: 9 });
     completeOne(h);
     const dead = h.push({ priority: 9 });

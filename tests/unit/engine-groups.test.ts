@@ -98,7 +98,7 @@ describe("groups", () => {
       expect(h.state(a1)).not.toBe("active");
       checkInvariants(h.engine);
       expect(h.pullIds("q", 1)).toEqual([a2]);
-      expect(h.q().busyGroups.has("a")).toBe(true);
+      expect(h.q().groups.get("a")!.active).toBe(1);
       checkInvariants(h.engine);
     });
   }

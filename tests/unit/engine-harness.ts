@@ -8,7 +8,7 @@ import { ClientError, type ErrorCode } from "../../src/errors.ts";
 import type { IndexedHeap } from "../../src/engine/heap.ts";
 import type { Journal } from "../../src/engine/journal.ts";
 import type { RecordKind } from "../../src/engine/records.ts";
-import { stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
+import { groupBefore, stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
 import type { DeadlineTimer } from "../../src/engine/timers.ts";
 
 export interface JournalEntry {
@@ -151,6 +151,7 @@ interface EngineInternals {
     ttl: DeadlineTimer<{ hi: number; deadline: number; job: Job }>;
     finishWaiters: DeadlineTimer<{ hi: number; deadline: number }>;
     retention: { completedTotal: number };
+    refills: DeadlineTimer<{ hi: number; deadline: number }>;
   };
   pulls: DeadlineTimer<{ hi: number; deadline: number }>;
 }
@@ -167,6 +168,7 @@ export function checkInvariants(engine: Engine): void {
   checkHeap(e.core.ttl.heap, byDeadline);
   checkHeap(e.core.finishWaiters.heap, byDeadline);
   checkHeap(e.pulls.heap, byDeadline);
+  checkHeap(e.core.refills.heap, byDeadline);
   const fail = (msg: string): never => {
     throw new Error(`invariant: ${msg}`);
   };
@@ -184,9 +186,11 @@ export function checkInvariants(engine: Engine): void {
       case "waiting": {
         c.waiting++;
         const inReady = q.ready.has(job);
-        const held = job.groupId !== null && (q.groupHeld.get(job.groupId) ?? []).includes(job);
-        if (inReady === held) fail(`waiting job ${id}: inReady=${inReady} held=${held}`);
-        if (held && !q.busyGroups.has(job.groupId!)) fail(`job ${id} held for idle group ${job.groupId}`);
+        const line = job.groupId === null ? undefined : q.groups.get(job.groupId);
+        if (job.groupId !== null && line === undefined) fail(`waiting job ${id}: no line for group ${job.groupId}`);
+        const pending = line !== undefined && line.pending.has(job);
+        if (inReady === pending) fail(`waiting job ${id}: inReady=${inReady} pending=${pending}`);
+        if (line !== undefined && inReady !== (line.head === job)) fail(`waiting job ${id}: in ready but not its group's head`);
         break;
       }
       case "delayed":
@@ -200,7 +204,7 @@ export function checkInvariants(engine: Engine): void {
         if (q.active.get(id) !== job) fail(`active job ${id} not in the active map`);
         if (!e.core.leases.has(job)) fail(`active job ${id} has no lease`);
         if (job.lockToken <= 0) fail(`active job ${id} has no lock token`);
-        if (job.groupId !== null && !q.busyGroups.has(job.groupId)) fail(`active job ${id}: group not busy`);
+        if (job.groupId !== null && q.groups.get(job.groupId) === undefined) fail(`active job ${id}: no line for group ${job.groupId}`);
         break;
       case "completed":
         c.completed++;
@@ -216,6 +220,7 @@ export function checkInvariants(engine: Engine): void {
       case "waitingparent":
         c.blocked++;
         if (q.blocked.get(id) !== job) fail(`${s} job ${id} not in its queue's blocked index`);
+        if (job.x === null || job.x.pendingDeps <= 0) fail(`${s} job ${id} waits on nothing`);
         break;
       default:
         fail(`job ${id} in unexpected state ${s}`);
@@ -241,23 +246,26 @@ export function checkInvariants(engine: Engine): void {
     if (q.completedCount !== c.completed) fail(`queue ${q.name}: completedCount ${q.completedCount} != ${c.completed}`);
     if (q.failed.size !== c.failed) fail(`queue ${q.name}: failed ${q.failed.size} != ${c.failed}`);
     if (q.blocked.size !== c.blocked) fail(`queue ${q.name}: blocked ${q.blocked.size} != ${c.blocked}`);
-    let held = 0;
-    for (const list of q.groupHeld.values()) held += list.length;
-    if (held !== q.heldCount) fail(`queue ${q.name}: heldCount ${q.heldCount} != ${held}`);
-    const activeGroups = new Set<string>();
-    for (const job of q.active.values()) {
-      const g = job.groupId;
-      if (g === null) continue;
-      if (activeGroups.has(g)) fail(`queue ${q.name}: two active jobs in group ${g}`);
-      activeGroups.add(g);
+    let pending = 0;
+    const activeByGroup = new Map<string, number>();
+    for (const job of q.active.values()) if (job.groupId !== null) activeByGroup.set(job.groupId, (activeByGroup.get(job.groupId) ?? 0) + 1);
+    for (const [g, line] of q.groups) {
+      pending += line.pending.size;
+      if (line.active !== (activeByGroup.get(g) ?? 0)) fail(`queue ${q.name}: group ${g} counts ${line.active} active, has ${activeByGroup.get(g) ?? 0}`);
+      if (line.head === null && line.pending.size > 0 && line.active < q.groupConcurrency) fail(`queue ${q.name}: group ${g} may run a job but has none in line`);
+      if (line.head === null && line.pending.size === 0 && line.active === 0) fail(`queue ${q.name}: empty group ${g} kept`);
+      if (line.head !== null && line.pending.size > 0 && groupBefore(line.pending.peek()!, line.head)) fail(`queue ${q.name}: group ${g} head is not its first job`);
     }
-    for (const g of q.busyGroups) if (!activeGroups.has(g)) fail(`queue ${q.name}: group ${g} busy with no active job`);
+    if (pending !== q.groupPending) fail(`queue ${q.name}: groupPending ${q.groupPending} != ${pending}`);
+    if (q.concurrencyLimit > 0 && q.active.size > q.concurrencyLimit) fail(`queue ${q.name}: ${q.active.size} active over its limit ${q.concurrencyLimit}`);
     for (const [key, id] of q.uniqueKeys) {
       const s = stateName(engine.getJob(id));
       if (s !== "waiting" && s !== "delayed" && s !== "active") fail(`unique_key ${key} held by ${s} job ${id}`);
     }
     // Jobs ready while pullers are parked would be a lost wake-up (unless paused).
-    if (!q.paused && q.waiters.length > 0 && q.ready.size > 0) fail(`queue ${q.name}: ready jobs with parked pullers`);
+    const mayDeliver = !q.paused && (q.concurrencyLimit === 0 || q.active.size < q.concurrencyLimit) && (q.rateLimit === null || q.rateLimit.available(engine.now()) >= 1);
+    if (mayDeliver && q.waiters.length > 0 && q.ready.size > 0) fail(`queue ${q.name}: ready jobs with parked pullers`);
+    if (!mayDeliver && q.rateLimit !== null && q.waiters.length > 0 && q.ready.size > 0 && !e.core.refills.has(q.rateLimit)) fail(`queue ${q.name}: pullers wait for a token but no refill is armed`);
   }
   const sum = (k: "delayed" | "active" | "completed") => [...perQueue.values()].reduce((n, c) => n + c[k], 0);
   if (e.core.delays.size !== sum("delayed")) fail("delay heap holds stray jobs");

@@ -242,24 +242,32 @@ describe("cancel racing pull", () => {
     checkInvariants(h.engine);
   });
 
-  test("cancel after pull is refused with INVALID_STATE and the job stays active", () => {
+  test("cancel of an active job removes it; its worker's HEARTBEAT, ACK, FAIL and PARTIAL get JOB_CANCELLED", () => {
     const h = new Harness();
     const id = h.push();
     const job = h.pullOne()!;
-    const writes = h.journal.entries.length;
-    expectClientError(() => h.engine.cancel(id), "INVALID_STATE");
-    expect(h.state(id)).toBe("active");
-    expect(h.journal.entries.length).toBe(writes);
-    h.engine.complete(id, job.lockToken, null);
-    expect(h.state(id)).toBe("completed");
+    h.events = [];
+    h.engine.cancel(id);
+    expect(h.engine.getJob(id)).toBeUndefined();
+    expect(h.events).toEqual([{ event: "removed", id }]);
+    expect(h.journal.forJob(id).at(-1)!.kind).toBe("removed");
+    expectClientError(() => h.engine.heartbeat(id, job.lockToken), "JOB_CANCELLED");
+    expectClientError(() => h.engine.complete(id, job.lockToken, null), "JOB_CANCELLED");
+    expectClientError(() => h.engine.failAttempt(id, job.lockToken, "x"), "JOB_CANCELLED");
+    expectClientError(() => h.engine.partial(id, job.lockToken, new Uint8Array([1]), 0), "JOB_CANCELLED");
+    expect(h.q().active.size).toBe(0);
+    checkInvariants(h.engine);
   });
 
-  test("cancel of a finished or unknown job is refused", () => {
+  test("cancel of a finished job removes its record; an unknown id is NOT_FOUND", () => {
     const h = new Harness();
     const id = h.push();
     h.pullOne();
     h.engine.complete(id, undefined, null);
-    expectClientError(() => h.engine.cancel(id), "INVALID_STATE");
+    h.engine.cancel(id);
+    expect(h.engine.getJob(id)).toBeUndefined();
+    expect(h.q().completedCount).toBe(0);
+    checkInvariants(h.engine);
     expectClientError(() => h.engine.cancel(12345), "NOT_FOUND");
   });
 });

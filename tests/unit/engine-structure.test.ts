@@ -91,6 +91,7 @@ describe("flow states (waitingchildren, waitingparent)", () => {
     const jobs = [JobState.WaitingChildren, JobState.WaitingParent].map((state, i) => {
       const j = new Job(100 + i, q, bytes(i), 0, T0, T0, 3, 0, 30_000);
       j.state = state;
+      j.extra().pendingDeps = 1;
       h.engine.restore(j);
       return j;
     });
@@ -147,7 +148,7 @@ describe("per-queue operations never walk the table of every job", () => {
 describe("timers", () => {
   test("the engine's components are registered by name, and a new one plugs into tick", () => {
     const h = new Harness();
-    expect(h.engine.timers.names).toEqual(["delays", "leases", "ttl", "pulls", "waitjob", "retention", "bulk"]);
+    expect(h.engine.timers.names).toEqual(["delays", "leases", "ttl", "rate-refills", "pulls", "waitjob", "retention", "record-expiry", "dedup-windows", "kv-expiry", "cron", "bulk"]);
     const fired: number[] = [];
     const ticks = new DeadlineTimer<{ hi: number; deadline: number }>("test", (item, now) => {
       fired.push(now);

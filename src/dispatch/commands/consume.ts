@@ -122,12 +122,19 @@ export const consumeCommands = [
 
   defineCommand({
     name: "FAIL",
-    summary: "Fails an attempt of an active job: retried with backoff, or moved to the DLQ when attempts are used up.",
-    schema: Type.Object({ id: Id, error: Type.Optional(Type.String()), lock_token: LockToken }),
+    summary: "Fails an attempt of an active job: retried with backoff, or moved to the DLQ when attempts are used up (at once with EXT `unrecoverable`).",
+    schema: Type.Object({
+      id: Id,
+      error: Type.Optional(Type.String({ description: `the failure's message (failed_reason), kept up to ${errorCharsMax} characters` })),
+      stack: Type.Optional(Type.String({ description: `EXT: the error's stack trace, kept in the job's stacktrace (up to ${errorCharsMax} characters)` })),
+      unrecoverable: Type.Optional(Type.Boolean({ description: "EXT: no retry: the job goes to the DLQ now (BullMQ UnrecoverableError)" })),
+      lock_token: LockToken,
+    }),
     reply: Ok(),
     handler(ctx: Ctx, r): HandlerResult {
+      // A long message is cut, not refused: a refused FAIL would leave the job active until its lease ends.
       const error = (r.error ?? "Job failed").slice(0, errorCharsMax);
-      ctx.engine.failAttempt(r.id, token(r.lock_token), error);
+      ctx.engine.failAttempt(r.id, token(r.lock_token), error, r.stack?.slice(0, errorCharsMax) ?? null, r.unrecoverable ?? false);
       return { ok: true };
     },
   }),

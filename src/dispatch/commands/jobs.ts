@@ -153,7 +153,7 @@ export const jobCommands = [
 
   defineCommand({
     name: "CANCEL",
-    summary: "Removes a waiting or delayed job.",
+    summary: "Removes a job in any state. The worker of an active one gets JOB_CANCELLED on its next HEARTBEAT, ACK or FAIL (and a `removed` event if it subscribes).",
     schema: byId,
     reply: Ok(),
     handler(ctx: Ctx, r): HandlerResult {
@@ -205,6 +205,25 @@ export const jobCommands = [
       const data = payload(r.data);
       checkDataSize(data);
       ctx.engine.updateData(live(ctx, r.id), data);
+      return { ok: true };
+    },
+  }),
+
+  defineCommand({
+    name: "PARTIAL",
+    summary: "Streams a partial result of an active job to subscribers as a `partial` event (data, index); not stored.",
+    schema: Type.Object({
+      id: Id,
+      data: Payload,
+      index: Type.Optional(Type.Integer({ minimum: 0, description: "the part's number, passed on in the event" })),
+      lock_token: LockToken,
+    }),
+    raw: { data: true },
+    reply: Ok(),
+    handler(ctx: Ctx, r): HandlerResult {
+      const bytes = payload(r.data);
+      checkDataSize(bytes);
+      ctx.engine.partial(r.id, token(r.lock_token), bytes, r.index ?? null);
       return { ok: true };
     },
   }),

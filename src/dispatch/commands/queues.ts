@@ -123,7 +123,7 @@ export const queueCommands = [
 
   defineCommand({
     name: "OBLITERATE",
-    summary: "Removes the queue and every job in it, active ones included. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
+    summary: "Removes the queue and everything of it: every job (active ones included), its limits, and the cron schedules pushing to it. Big ones run in steps (bulkJobsPerTurn jobs a loop turn) and answer when done.",
     schema: byQueue,
     reply: Ok({ count: Count }),
     handler(ctx: Ctx, r): HandlerResult {
@@ -222,6 +222,7 @@ export const queueCommands = [
       queues: Type.Array(Type.Object({
         name: Type.String(), pending: Count, processing: Count, completed: Count, delayed: Count, dlq: Count,
         paused: Type.Boolean(), rate_limit: Type.Union([Type.Number(), Type.Null()]), concurrency_limit: Type.Union([Type.Number(), Type.Null()]),
+        group_concurrency: Type.Integer({ minimum: 1, description: "EXT: active jobs allowed per group_id" }),
       })),
       total: Count,
       truncated: Truncated,
@@ -229,6 +230,25 @@ export const queueCommands = [
     handler(ctx: Ctx, r): HandlerResult {
       const page = queries.listQueues(ctx.engine, r.offset ?? 0, r.limit ?? listLimitMax);
       return page.truncated ? { ok: true, queues: page.queues, total: page.total, truncated: true } : { ok: true, queues: page.queues, total: page.total };
+    },
+  }),
+
+  defineCommand({
+    name: "METRICS",
+    summary: "Totals since start (pushed, completed, failed), completions a second and their mean processing time over the last 10 s, and a page of queues (EXT limit/offset).",
+    schema: Type.Object({ limit: Limit, offset: Offset }),
+    reply: Ok({
+      metrics: Type.Object({
+        total_pushed: Count, total_completed: Count, total_failed: Count,
+        jobs_per_second: Type.Number({ description: "completions a second over the last 10 full seconds" }),
+        avg_latency_ms: Type.Number({ description: "mean processing time (active to completed) of those completions" }),
+        avg_wait_ms: Type.Number({ description: "EXT: mean time from ready to delivered of those completions" }),
+        queues: Type.Array(Type.Object({ name: Type.String(), pending: Count, processing: Count, dlq: Count, rate_limit: Type.Union([Type.Number(), Type.Null()]) })),
+        queues_total: Type.Integer({ minimum: 0, description: "EXT: every queue; `queues` is one page of them" }),
+      }),
+    }),
+    handler(ctx: Ctx, r): HandlerResult {
+      return { ok: true, metrics: queries.metrics(ctx.engine, r.offset ?? 0, r.limit ?? listLimitMax) };
     },
   }),
 

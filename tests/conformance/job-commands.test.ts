@@ -1,0 +1,103 @@
+// Job commands of the full surface over real sockets, on every backend: CANCEL of an active job
+// (the worker's next ACK/HEARTBEAT/FAIL gets JOB_CANCELLED, a subscriber sees `removed`), CANCEL
+// of a finished job, FAIL with a stack and `unrecoverable` (failed_reason and stacktrace on the
+// job, in GETJOB and the DLQ), and PARTIAL streamed to a subscriber as a `partial` event.
+
+import { describe, expect, test } from "bun:test";
+import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
+
+const avail = await availableBackends("conformance/job-commands");
+
+for (const { name, io, env } of variants) {
+  describe.skipIf(!avail[io].available)(`job commands [${name}]`, () => {
+    const open = serverPerSuite({ io, env });
+
+    test("CANCEL of an active job: removed, and its worker is told JOB_CANCELLED", async () => {
+      const [admin, worker, sub] = [await open(), await open(), await open()];
+      const q = "jc-cancel";
+      await sub.call({ cmd: "SUBSCRIBE", queue: q, events: ["removed"] });
+      const { id } = await admin.call({ cmd: "PUSH", queue: q, data: 1 });
+      const { job } = await worker.call({ cmd: "PULL", queue: q, timeout: 0 });
+      expect(job.id).toBe(id);
+      expect(await admin.call({ cmd: "CANCEL", id })).toEqual({ ok: true });
+      expect(await sub.frame()).toMatchObject({ event: "removed", queue: q, id });
+      for (const req of [{ cmd: "HEARTBEAT", id }, { cmd: "ACK", id, lock_token: job.lock_token }, { cmd: "FAIL", id, error: "x" }]) {
+        expect(await worker.call(req)).toMatchObject({ ok: false, code: "JOB_CANCELLED" });
+      }
+      expect(await admin.call({ cmd: "GETJOB", id })).toMatchObject({ ok: true, job: null, state: "unknown" });
+      expect((await admin.call({ cmd: "GETJOBCOUNTS", queue: q })).active).toBe(0);
+      // A finished job's record is removed too; an unknown id stays NOT_FOUND.
+      const done = (await admin.call({ cmd: "PUSH", queue: q, data: 2 })).id;
+      await worker.call({ cmd: "PULL", queue: q, timeout: 0 });
+      await worker.call({ cmd: "ACK", id: done });
+      expect(await admin.call({ cmd: "CANCEL", id: done })).toEqual({ ok: true });
+      expect((await admin.call({ cmd: "GETJOB", id: done })).job).toBeNull();
+      expect(await admin.call({ cmd: "CANCEL", id: 99_999_999 })).toMatchObject({ ok: false, code: "NOT_FOUND" });
+      for (const c of [admin, worker, sub]) c.close();
+    });
+
+    test("FAIL with a stack: failed_reason and stacktrace on the job; unrecoverable skips the retries", async () => {
+      const c = await open();
+      const t = await open();
+      const q = "jc-fail";
+      const { id } = await c.call({ cmd: "PUSH", queue: q, data: 1, max_attempts: 5 });
+      await c.call({ cmd: "PULL", queue: q, timeout: 0 });
+      await c.call({ cmd: "FAIL", id, error: "first", stack: "Error: first\n    at a (x.js:1)" });
+      let job = (await c.call({ cmd: "GETJOB", id })).job;
+      expect(job).toMatchObject({ failed_reason: "first", stacktrace: ["Error: first\n    at a (x.js:1)"], attempts: 1 });
+      expect((await c.call({ cmd: "GETSTATE", id })).state).toBe("waiting");
+      await c.call({ cmd: "PULL", queue: q, timeout: 0 });
+      await c.call({ cmd: "FAIL", id, error: "fatal", stack: "Error: fatal", unrecoverable: true });
+      expect((await c.call({ cmd: "GETSTATE", id })).state).toBe("failed");
+      const dlq = await t.ask({ cmd: "DLQ", queue: q });
+      expect(dlq.jobs).toEqual([expect.objectContaining({ id, failed_reason: "fatal", stacktrace: ["Error: first\n    at a (x.js:1)", "Error: fatal"], attempts: 2 })]);
+      job = (await t.ask({ cmd: "GETJOBS", queue: q, state: "failed" })).jobs[0];
+      expect(job).toMatchObject({ id, failed_reason: "fatal", state: "failed" });
+      c.close();
+      t.close();
+    });
+
+    test("METRICS: totals, recent completions a second, mean processing time, queues with their rate limit", async () => {
+      const c = await open();
+      const q = "jc-metrics";
+      const before = (await c.call({ cmd: "METRICS" })).metrics;
+      await c.call({ cmd: "RATELIMIT", queue: q, limit: 1000 });
+      for (let i = 0; i < 5; i++) await c.call({ cmd: "PUSH", queue: q, data: i });
+      for (let i = 0; i < 5; i++) {
+        const { job } = await c.call({ cmd: "PULL", queue: q, timeout: 0 });
+        await new Promise((r) => setTimeout(r, 30));
+        await c.call({ cmd: "ACK", id: job.id });
+      }
+      await c.call({ cmd: "PUSH", queue: q, data: "left" });
+      // The window counts full seconds: wait for the one holding these completions to end.
+      await new Promise((r) => setTimeout(r, 1100));
+      const m = (await c.call({ cmd: "METRICS" })).metrics;
+      expect(m.total_pushed - before.total_pushed).toBe(6);
+      expect(m.total_completed - before.total_completed).toBe(5);
+      expect(m.jobs_per_second).toBeGreaterThan(0);
+      expect(m.avg_latency_ms).toBeGreaterThanOrEqual(10); // 30 ms each here; other tests of this server share the window
+      expect(m.avg_latency_ms).toBeLessThan(1000);
+      expect(m.queues.find((x: { name: string }) => x.name === q)).toEqual({ name: q, pending: 1, processing: 0, dlq: 0, rate_limit: 1000 });
+      c.close();
+    });
+
+    test("PARTIAL: a partial event with the data and index, in both framings; refused for a job not active", async () => {
+      const [w, sub, tsub] = [await open(), await open(), await open()];
+      const q = "jc-partial";
+      await sub.call({ cmd: "SUBSCRIBE", queue: q, events: ["partial"] });
+      expect(await tsub.ask({ cmd: "SUBSCRIBE", queue: q, events: ["partial"] })).toEqual({ ok: true });
+      const { id } = await w.call({ cmd: "PUSH", queue: q, data: 1 });
+      expect(await w.call({ cmd: "PARTIAL", id, data: { chunk: "a" } })).toMatchObject({ ok: false, code: "INVALID_STATE" });
+      await w.call({ cmd: "PULL", queue: q, timeout: 0 });
+      expect(await w.call({ cmd: "PARTIAL", id, data: { chunk: "a", bytes: new Uint8Array([1, 2]) }, index: 0 })).toEqual({ ok: true });
+      expect(await w.call({ cmd: "PARTIAL", id, data: [2], index: 1 })).toEqual({ ok: true });
+      const e1 = await sub.frame();
+      expect(e1).toMatchObject({ event: "partial", queue: q, id, index: 0 });
+      expect(e1.data.chunk).toBe("a");
+      expect([...e1.data.bytes]).toEqual([1, 2]);
+      expect(await sub.frame()).toMatchObject({ event: "partial", id, data: [2], index: 1 });
+      expect(await tsub.line()).toMatchObject({ event: "partial", id, data: { chunk: "a" }, index: 0 });
+      for (const c of [w, sub, tsub]) c.close();
+    });
+  });
+}
