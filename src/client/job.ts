@@ -252,7 +252,7 @@ export class Job<DataType = any, ResultType = any> {
     }
   }
 
-  /** Remove a waiting or delayed job (CANCEL). */
+  /** Remove the job, in any state (CANCEL); an active job's worker gets JOB_CANCELLED. */
   async remove(): Promise<void> {
     await this.conn.request("CANCEL", { id: this.wireId });
   }

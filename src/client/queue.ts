@@ -277,7 +277,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return reply.count ?? 0;
   }
 
-  /** Remove a waiting or delayed job by id or custom id (CANCEL); 1 if removed, 0 if unknown. */
+  /** Remove a job by id or custom id, in any state (CANCEL); 1 if removed, 0 if unknown. */
   async remove(jobId: string | number): Promise<number> {
     const job = typeof jobId === "number" || /^\d+$/.test(jobId) ? { id: Number(jobId) } : await this.getJob(jobId);
     if (job === null) return 0;

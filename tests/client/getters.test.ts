@@ -196,6 +196,34 @@ describe("job moves", () => {
     }
   });
 
+  test("remove takes a finished job, and an active one (its Worker hears JOB_CANCELLED)", async () => {
+    const q = queue();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const errors: RingqError[] = [];
+    const worker = new Worker(q.name, async (job) => {
+      if (job.data === "hold") await gate;
+    }, { connection: { port: server.port }, drainDelay: 0.2 });
+    worker.on("error", (e) => errors.push(e as RingqError));
+    try {
+      const done = await q.add("x", "quick");
+      await done.waitUntilFinished(undefined, 5000);
+      expect(await q.remove(done.id)).toBe(1);
+      expect(await q.getJob(done.id)).toBeNull();
+      const held = await q.add("x", "hold");
+      await until(async () => (await held.getState()) === "active", "held job active");
+      await held.remove();
+      expect(await q.getJob(held.id)).toBeNull();
+      release();
+      await until(() => errors.length > 0, "the worker's error");
+      expect(errors[0]!.code).toBe("JOB_CANCELLED");
+      expect(errors[0]!.message).toContain(`job ${held.id}`);
+    } finally {
+      release();
+      await worker.close();
+    }
+  });
+
   test("deduplication without ttl: a duplicate add resolves to the job holding the id (add and addBulk)", async () => {
     const q = queue();
     const first = await q.add("x", 1, { deduplication: { id: "same" } });
