@@ -37,7 +37,7 @@ function newConnection(engine: Engine): Connection {
     engine,
     events: new EventHub(engine),
     pendingBytes: () => 0,
-    info: { version: "bench", ioBackend: "none", authTokens: null, commands: [], stats: { internalErrors: 0 } },
+    info: { version: "bench", ioBackend: "none", authTokens: null, commands: [], stats: { internalErrors: 0 }, clients: () => ({}) },
     markDirty(c) {
       c.dirty = true;
     },

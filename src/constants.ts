@@ -131,6 +131,8 @@ export const scheduleEveryMsMin = 100;
 export const throughputWindowSeconds = 11;
 /** debounce_ttl when a push gives debounce_id alone (flashQ's default), ms. */
 export const debounceTtlMsDefault = 5_000;
+/** HELLO's client name. */
+export const clientNameCharsMax = 256;
 /** Stack traces kept per job (FAIL `stack`, newest last), like BullMQ's stackTraceLimit. */
 export const stackTracesPerJobMax = 10;
 /** Ids of jobs cancelled while active, remembered so that their worker's next HEARTBEAT, ACK or

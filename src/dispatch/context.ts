@@ -15,6 +15,8 @@ export interface Session {
   authed: boolean;
   /** Failed AUTHs on this connection (past authFailuresMax it is closed). */
   authFailures: number;
+  /** What the client called itself in HELLO (STATS counts connections by it; logs name it). */
+  client: string | null;
   /** Parked requests of this connection: cancelled when it closes, cancelled and answered with
    *  an error when its authentication is revoked. */
   readonly parked: Set<Parked>;
@@ -28,6 +30,8 @@ export interface ServerInfo {
   commands: readonly string[];
   /** Counters the server keeps about itself (STATS). */
   readonly stats: { internalErrors: number };
+  /** Open connections by the client name they gave in HELLO (STATS). */
+  clients(): Record<string, number>;
 }
 
 /**

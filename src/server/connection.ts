@@ -63,7 +63,7 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     private readonly owner: ConnectionOwner,
   ) {
     this.reader = new FrameReader(this);
-    this.session = { authed: owner.info.authTokens === null, authFailures: 0, parked: new Set() };
+    this.session = { authed: owner.info.authTokens === null, authFailures: 0, client: null, parked: new Set() };
   }
 
   get engine(): Engine {

@@ -65,6 +65,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     authTokens: cfg.authTokens.length > 0 ? new Set(cfg.authTokens) : null,
     commands: registry.names,
     stats: { internalErrors: 0 },
+    clients() {
+      const out: Record<string, number> = {};
+      for (const c of conns) if (c !== undefined && c.session.client !== null) out[c.session.client] = (out[c.session.client] ?? 0) + 1;
+      return out;
+    },
   };
 
   const conns: (Connection | undefined)[] = [];
@@ -83,7 +88,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     },
     onInternalError(c, e) {
       info.stats.internalErrors++;
-      log(`ringq: INTERNAL error on connection ${c.id}: ${(e as Error)?.stack ?? e}. The request got an INTERNAL error reply; please report it.`);
+      const who = c.session.client === null ? "" : ` (client '${c.session.client}')`;
+      log(`ringq: INTERNAL error on connection ${c.id}${who}: ${(e as Error)?.stack ?? e}. The request got an INTERNAL error reply; please report it.`);
     },
   };
 

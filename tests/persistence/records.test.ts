@@ -1,6 +1,7 @@
 // The records table: an owner's changes reach the file at the turn's commit (the last change of
 // a turn wins), come back to the same owner at recovery before the engine's `recovered`, stay
 // untouched when no owner is registered in this run, and an unreadable one stops start-up.
+// (A test owner takes the webhook kind, which only the HTTP layer registers.)
 
 import { Database } from "bun:sqlite";
 import { afterEach, expect, test } from "bun:test";
@@ -46,19 +47,19 @@ function open(path: string, owners: RecordKind[]) {
 
 test("records written at commit come back to their owner, the last change of a turn winning", () => {
   const path = tmpPath();
-  const a = open(path, [RecordKind.Kv]);
+  const a = open(path, [RecordKind.Webhook]);
   const j = a.store.journal;
-  j.recordChanged(RecordKind.Kv, "k1", { v: new Uint8Array([1, 2, 3]), at: 5 });
-  j.recordChanged(RecordKind.Kv, "k1", { v: new Uint8Array([9]), at: 6 });
-  j.recordChanged(RecordKind.Kv, "k2", { v: new Uint8Array([2]) });
-  j.recordChanged(RecordKind.Kv, "gone", { v: 1 });
-  j.recordRemoved(RecordKind.Kv, "gone");
+  j.recordChanged(RecordKind.Webhook, "k1", { v: new Uint8Array([1, 2, 3]), at: 5 });
+  j.recordChanged(RecordKind.Webhook, "k1", { v: new Uint8Array([9]), at: 6 });
+  j.recordChanged(RecordKind.Webhook, "k2", { v: new Uint8Array([2]) });
+  j.recordChanged(RecordKind.Webhook, "gone", { v: 1 });
+  j.recordRemoved(RecordKind.Webhook, "gone");
   a.store.commit();
-  j.recordChanged(RecordKind.Kv, "k2", { v: "second turn" });
+  j.recordChanged(RecordKind.Webhook, "k2", { v: "second turn" });
   a.store.commit();
   a.store.close();
 
-  const b = open(path, [RecordKind.Kv]);
+  const b = open(path, [RecordKind.Webhook]);
   const o = b.owners[0]!;
   expect(o.recoveredCalls).toBe(1);
   expect([...o.restored.keys()].sort()).toEqual(["k1", "k2"]);
@@ -67,10 +68,10 @@ test("records written at commit come back to their owner, the last change of a t
   expect(k1.at).toBe(6);
   expect(o.restored.get("k2")).toEqual({ v: "second turn" });
   expect(b.store.recovered!.records).toBe(2);
-  b.store.journal.recordRemoved(RecordKind.Kv, "k1");
+  b.store.journal.recordRemoved(RecordKind.Webhook, "k1");
   b.store.close();
 
-  const c = open(path, [RecordKind.Kv]);
+  const c = open(path, [RecordKind.Webhook]);
   expect([...c.owners[0]!.restored.keys()]).toEqual(["k2"]);
   c.store.close();
 });
@@ -97,7 +98,8 @@ test("an unreadable record, or a kind this release does not know, refuses start-
   const db = new Database(path);
   db.run("INSERT INTO records (kind, key, value) VALUES (2, 'bad', x'92')");
   db.close();
-  expect(() => open(path, [RecordKind.Kv])).toThrow(/KV entry 'bad' cannot be read/);
+  // The engine's own KV store owns kind 2.
+  expect(() => open(path, [])).toThrow(/KV entry 'bad' cannot be read/);
 
   const path2 = tmpPath();
   open(path2, []).store.close();

@@ -41,8 +41,9 @@ for (const mode of ["binary", "text"] as const) {
         return reply;
       };
       await run({ cmd: "PING" });
-      const hello = await run({ cmd: "HELLO", protocol_version: 1, client: "test" });
+      const hello = await run({ cmd: "HELLO", protocol_version: 7, client: `registry-test-${mode}` });
       expect(hello.commands).toEqual(registry.names);
+      expect(hello.protocol_version).toBe(1); // the one both speak
       await run({ cmd: "AUTH", token: "any" });
       const a = (await run({ cmd: "PUSH", queue: q, data: { n: 1 }, job_id: `custom-${mode}` })).id;
       const [b, cc] = (await run({ cmd: "PUSHB", queue: q, jobs: [{ data: 2, max_attempts: 1 }, { data: 3 }, { data: 4, job_id: `custom-${mode}` }] })).ids;
@@ -106,7 +107,7 @@ for (const mode of ["binary", "text"] as const) {
       expect((await run({ cmd: "LISTQUEUES" })).queues.find((x: { name: string }) => x.name === q)).toMatchObject({ rate_limit: 1000, concurrency_limit: 10, group_concurrency: 2 });
       await run({ cmd: "RATELIMITCLEAR", queue: q });
       await run({ cmd: "CLEARCONCURRENCY", queue: q });
-      await run({ cmd: "STATS" });
+      expect((await run({ cmd: "STATS" })).clients[`registry-test-${mode}`]).toBe(1);
       expect((await run({ cmd: "METRICS" })).metrics.total_pushed).toBeGreaterThan(0);
       await run({ cmd: "SUBSCRIBE", queue: q, events: ["completed"] });
       await run({ cmd: "UNSUBSCRIBE", queue: q });

@@ -18,7 +18,7 @@ function setup() {
     engine,
     events: new EventHub(engine),
     pendingBytes: () => 0,
-    info: { version: "t", ioBackend: "none", authTokens: null, commands: registry.names, stats: { internalErrors: 0 } },
+    info: { version: "t", ioBackend: "none", authTokens: null, commands: registry.names, stats: { internalErrors: 0 }, clients: () => ({}) },
     markDirty(c) {
       c.dirty = true;
     },

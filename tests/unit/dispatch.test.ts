@@ -16,8 +16,8 @@ function ctx(engine = new Engine({ now: () => 1_000 }), authed = true) {
   const deferred: Reply[] = [];
   const c: Ctx = {
     engine,
-    session: { authed, authFailures: 0, parked: new Set() },
-    server: { version: "t", ioBackend: "none", authTokens: authed ? null : new Set(["s3cret"]), commands: registry.names, stats: { internalErrors: 0 } },
+    session: { authed, authFailures: 0, client: null, parked: new Set() },
+    server: { version: "t", ioBackend: "none", authTokens: authed ? null : new Set(["s3cret"]), commands: registry.names, stats: { internalErrors: 0 }, clients: () => ({}) },
     defer: () => (reply) => {
       deferred.push(reply);
       return true;

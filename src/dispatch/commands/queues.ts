@@ -259,9 +259,10 @@ export const queueCommands = [
     reply: Ok({
       queued: Count, processing: Count, delayed: Count, dlq: Count, completed: Count, io_backend: Type.String(),
       internal_errors: Type.Integer({ minimum: 0, description: "EXT: requests answered INTERNAL since start (each logged with its stack)" }),
+      clients: Type.Record(Type.String(), Type.Integer({ minimum: 1 }), { description: "EXT: open connections by the client name given in HELLO" }),
     }),
     handler(ctx: Ctx): HandlerResult {
-      return { ok: true, ...queries.stats(ctx.engine), io_backend: ctx.server.ioBackend, internal_errors: ctx.server.stats.internalErrors };
+      return { ok: true, ...queries.stats(ctx.engine), io_backend: ctx.server.ioBackend, internal_errors: ctx.server.stats.internalErrors, clients: ctx.server.clients() };
     },
   }),
 ];

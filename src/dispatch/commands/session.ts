@@ -2,7 +2,7 @@
 // SUBSCRIBE/UNSUBSCRIBE (job events pushed to this connection, a ringq extension).
 
 import { Type } from "@sinclair/typebox";
-import { authFailuresMax, keyCharsMax } from "../../constants.ts";
+import { authFailuresMax, clientNameCharsMax, keyCharsMax } from "../../constants.ts";
 import { eventNames } from "../../engine/events.ts";
 import { ClientError } from "../../errors.ts";
 import type { Ctx, HandlerResult } from "../context.ts";
@@ -52,20 +52,24 @@ export const sessionCommands = [
     name: "HELLO",
     summary: "What this server is: name, version, protocol version, capabilities, commands and I/O backend.",
     schema: Type.Object({
-      protocol_version: Type.Optional(Type.Integer()),
-      client: Type.Optional(Type.String({ maxLength: keyCharsMax })),
+      protocol_version: Type.Optional(Type.Integer({ description: "the highest version the client speaks; the reply gives the one both speak" })),
+      client: Type.Optional(Type.String({ minLength: 1, maxLength: clientNameCharsMax, description: "the client's name and version (STATS counts connections by it; logs name it)" })),
     }),
     open: true,
     reply: Ok({
       server: Type.Literal("ringq"), version: Type.String(), protocol_version: Type.Integer(),
       capabilities: Type.Array(Type.String()), commands: Type.Array(Type.String()), io_backend: Type.String(),
     }),
-    handler(ctx: Ctx): HandlerResult {
+    handler(ctx: Ctx, r): HandlerResult {
+      if (r.protocol_version !== undefined && r.protocol_version < 1) {
+        throw new ClientError("INVALID", `Invalid HELLO request: field 'protocol_version': ${r.protocol_version} is not a version (this server speaks 1 to ${PROTOCOL_VERSION})`);
+      }
+      if (r.client !== undefined) ctx.session.client = r.client;
       return {
         ok: true,
         server: "ringq",
         version: ctx.server.version,
-        protocol_version: PROTOCOL_VERSION,
+        protocol_version: Math.min(r.protocol_version ?? PROTOCOL_VERSION, PROTOCOL_VERSION),
         capabilities: ["pipelining", "out_of_order_replies", "lock_tokens", "msgpack", "json", "events"],
         commands: ctx.server.commands,
         io_backend: ctx.server.ioBackend,
