@@ -24,7 +24,7 @@ export const replyItemsBytesMax = frameBytesMax - 64 * KiB;
 export const resultBytesMax = jobDataBytesMax;
 /** Ids in one ACKB / GETJOBSBATCH. */
 export const idsBatchMax = 10_000;
-/** Queue name length (PROTOCOL.md: 1-256 chars of letters, digits, `_-.:`). */
+/** Queue name length (docs/protocol.md: 1-256 chars of letters, digits, `_-.:`). */
 export const queueNameCharsMax = 256;
 /** reqId length; an echo of a huge reqId would amplify input. */
 export const reqIdCharsMax = 256;
@@ -71,7 +71,7 @@ export const queueCountersMax = 2 * queuesMax;
 export const maxAttemptsDefault = 3;
 /** Upper bound for max_attempts a client may ask for. */
 export const maxAttemptsMax = 1_000;
-/** Default lease (stall timeout) of a pulled job, ms. PROTOCOL.md: 30000. */
+/** Default lease (stall timeout) of a pulled job, ms. docs/protocol.md: 30000. */
 export const stallTimeoutMsDefault = 30_000;
 /** Stalls (expired leases) after which a job goes to the DLQ instead of back to waiting. */
 export const stallsMax = 3;
@@ -81,9 +81,9 @@ export const backoffMsMax = 24 * 60 * 60 * 1000;
 export const durationMsMax = 10 * 365 * 24 * 60 * 60 * 1000;
 /** Longest a PULL/PULLB/WAITJOB may park, ms (1 hour). */
 export const parkMsMax = 60 * 60 * 1000;
-/** Default PULL timeout, ms (PROTOCOL.md). */
+/** Default PULL timeout, ms (docs/protocol.md). */
 export const pullTimeoutMsDefault = 60_000;
-/** Default WAITJOB timeout, ms (PROTOCOL.md). */
+/** Default WAITJOB timeout, ms (docs/protocol.md). */
 export const waitJobTimeoutMsDefault = 30_000;
 /** Completed/failed job records kept in memory by default, across all queues. */
 export const finishedJobsKeptDefault = 100_000;
@@ -214,11 +214,11 @@ export const uringCommandsMax = 8192;
 export const uringCompletionsMax = 4096;
 /** Listen backlog (the kernel clamps it to net.core.somaxconn); 1,000 simultaneous connects fit. */
 export const uringListenBacklog = 4096;
-/** Bound on the start-up probe's loopback self-test (DESIGN.md: 100 ms). */
+/** Bound on the start-up probe's loopback self-test (docs/architecture.md: 100 ms). */
 export const uringProbeTimeoutMs = 100;
 /** Bound on validating the poll on Bun's epoll fd at listen. */
 export const uringBunPollValidateMs = 100;
-/** Longest one loop turn runs before yielding to Bun with setImmediate (DESIGN.md: 1-2 ms), so
+/** Longest one loop turn runs before yielding to Bun with setImmediate (docs/architecture.md: 1-2 ms), so
  *  Bun's own work (timers, signals, other sockets) never waits behind a busy ring. */
 export const uringSliceMs = 2;
 /** Longest idle wait inside io_uring_enter. The POLL on Bun's epoll fd ends it early for

@@ -1,4 +1,4 @@
-// Error codes (PROTOCOL.md EXT `code`) and the client error that carries one: a message for
+// Error codes (docs/protocol.md EXT `code`) and the client error that carries one: a message for
 // people and a stable code for programs. The engine throws ClientError for refused requests;
 // dispatch turns it into an error reply; INTERNAL is for programmer errors only (logged with
 // their stack and counted by the server, never used for a client's mistake). HTTP maps the same

@@ -1,8 +1,9 @@
-// docs/commands.md, rendered from the registry: every command's summary, request fields (type,
-// bounds, whether required, whether kept raw) and reply fields. `bun scripts/gen-docs.ts`
+// docs/commands.md, rendered from the registry: every command's summary, an example request
+// (examples.ts), request fields (type, bounds, whether required, whether kept raw) and reply fields. `bun scripts/gen-docs.ts`
 // writes it; a test fails when the file and the registry disagree. Rendering only: no I/O.
 
 import { Kind, type TSchema } from "@sinclair/typebox";
+import { commandExamples } from "./examples.ts";
 import type { Registry } from "./registry.ts";
 
 type S = TSchema & Record<string, unknown>;
@@ -70,6 +71,8 @@ export function renderCommandDocs(registry: Registry): string {
     const raw = new Set(c.rawSpec?.paths().filter((p) => !/[.[]/.test(p)) ?? []);
     out.push(`## ${c.name}`, "", c.summary + (c.open ? " Allowed before AUTH." : ""), "");
     if (c.rawSpec !== undefined) out.push(`Payload fields (kept as the bytes sent): ${c.rawSpec.paths().map((p) => `\`${p}\``).join(", ")}.`, "");
+    const example = commandExamples[c.name];
+    if (example !== undefined) out.push("Example:", "", "```json", JSON.stringify({ cmd: c.name, ...example }), "```", "");
     out.push("Request:", "", ...fieldsTable(c.schema, raw), "", "Reply:", "", ...fieldsTable(c.reply, new Set()), "");
   }
   return out.join("\n");

@@ -97,13 +97,12 @@ function jobObject(sparse: boolean): TSchema {
       case "bool": t = Type.Boolean(); break;
       case "queue": t = Type.String(); break;
       case "token": t = nullable(Type.String()); break;
-      case "nil": t = Type.Null(); break;
       default: t = Type.Unknown(); break;
     }
     const omittable = sparse && f.kind !== "num" && f.kind !== "queue" && f.kind !== "data";
     props[f.name] = omittable ? Opt(t) : t;
   }
-  return Type.Object(props, { description: sparse ? "a job without its null and false fields" : "a job (PROTOCOL.md, Job object)" });
+  return Type.Object(props, { description: sparse ? "a job without its null and false fields" : "a job (docs/protocol.md, Job object)" });
 }
 
 export const JobObject = jobObject(false);

@@ -22,7 +22,7 @@ export class UringRing {
     protected readonly ctx: Pointer,
   ) {
     // Memory the kernel reads or writes lives in C; each region is wrapped once for the
-    // process's life (small JS typed arrays can move, DESIGN.md section 1).
+    // process's life (small JS typed arrays can move, docs/architecture.md, I/O).
     const region = (id: number): ArrayBuffer => {
       const p = shim.ringq_region(ctx, id)!;
       return toArrayBuffer(p, 0, shim.ringq_region_bytes(ctx, id));

@@ -1,4 +1,4 @@
-// How Bun's own work ends a wait in the ring (DESIGN.md, the hybrid loop). Preferred: a multishot
+// How Bun's own work ends a wait in the ring (docs/architecture.md, the hybrid loop). Preferred: a multishot
 // POLL on Bun's epoll fd, found in /proc/self/fd and validated at start-up by making Bun's loop
 // busy and seeing which POLL fires. Where none validates, the doorbell: when idle the loop hands
 // the thread back to Bun, and the ring's eventfd (relayed by the shim to a pipe Bun reads) or the

@@ -1,5 +1,5 @@
 // The io_uring backend: accept/recv/send through the ring of ffi/ringq_uring.c, driven by the
-// hybrid main-thread loop of DESIGN.md section 1. One FFI call (one io_uring_enter) per loop
+// hybrid main-thread loop of docs/architecture.md. One FFI call (one io_uring_enter) per loop
 // iteration: commands written into C memory become SQEs, completions come back as int32 quads.
 //
 // Waiting. The loop never leaves the thread to Bun for long: when it has nothing to do it waits

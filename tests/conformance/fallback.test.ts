@@ -1,4 +1,4 @@
-// Backend selection as an operator meets it (DESIGN.md section 1): RINGQ_IO=bun is honoured
+// Backend selection as an operator meets it (docs/architecture.md, I/O): RINGQ_IO=bun is honoured
 // without talk of io_uring; RINGQ_IO=auto without a usable shim serves on Bun sockets and its
 // start-up line says why and what to do; RINGQ_IO=uring without one refuses to start, saying
 // why. RINGQ_URING_SHIM points ringq at a shim path, which is how these tests break it on purpose.

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { registry } from "../../src/dispatch/commands.ts";
 import { renderCommandDocs } from "../../src/dispatch/docs.ts";
+import { commandExamples } from "../../src/dispatch/examples.ts";
+import { validateRequest } from "../../src/dispatch/registry.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
 import { RawClient } from "../helpers/raw-client.ts";
 
@@ -118,6 +120,19 @@ for (const mode of ["binary", "text"] as const) {
     });
   });
 }
+
+test("every command has an example in docs, and each example is a valid request", () => {
+  expect(Object.keys(commandExamples).sort()).toEqual([...registry.names].sort());
+  for (const c of registry.all) {
+    const body = { cmd: c.name, ...commandExamples[c.name] };
+    expect({ cmd: c.name, invalid: validateRequest(c, body) }).toEqual({ cmd: c.name, invalid: null });
+  }
+});
+
+test("README names every command (its command list is kept whole)", () => {
+  const readme = readFileSync(join(import.meta.dir, "..", "..", "README.md"), "utf8");
+  expect(registry.names.filter((n) => !new RegExp(`\\b${n}\\b`).test(readme))).toEqual([]);
+});
 
 test("docs/commands.md is what the registry renders (run npx bun scripts/gen-docs.ts after changing a command)", () => {
   const file = readFileSync(join(import.meta.dir, "..", "..", "docs", "commands.md"), "utf8");
