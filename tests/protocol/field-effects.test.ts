@@ -486,6 +486,12 @@ const probes: Record<string, Probe> = {
     const ids = [await push(c, q), await push(c, q)];
     expect((await c.call({ cmd: "GETJOBS", queue: q, offset: 1 })).jobs.map((j: { id: number }) => j.id)).toEqual([ids[1]]);
   },
+  "GETJOBS.desc": async ({ c, q }) => {
+    const ids = [await push(c, q), await push(c, q)];
+    for (const id of ids) await c.call({ cmd: "DISCARD", id });
+    expect((await c.call({ cmd: "GETJOBS", queue: q, state: "failed", desc: true })).jobs.map((j: { id: number }) => j.id)).toEqual([ids[1], ids[0]]);
+    expect((await c.call({ cmd: "GETJOBS", queue: q, desc: true })).code).toBe("INVALID");
+  },
   "CLEAN.queue": async ({ c, q }) => {
     await c.call({ cmd: "DISCARD", id: await push(c, q) });
     expect((await c.call({ cmd: "CLEAN", queue: q, grace: 0, state: "failed" })).count).toBe(1);
