@@ -140,6 +140,9 @@ async function main(): Promise<void> {
         );
       } catch (e) {
         if (e instanceof BackendUnavailable) {
+          // Unavailable from the start: a column of n/a. After working in an earlier round it is a
+          // failure of this run, and a verdict from the rounds left would be from a partial set.
+          if (samples.some((s) => s.io === io)) throw new Error(`${io} failed in round ${round + 1} after working in an earlier round: ${e.message}`);
           unavailable.set(io, e.message);
           process.stderr.write(`n/a (${e.message})\n`);
         } else throw e;

@@ -6,7 +6,11 @@
 //
 //   npx bun bench/loadgen.ts --scenario=push --port=6789 [--server-pid=N] [--connections=4]
 //     [--depth=256] [--batch=100] [--rate=10000] [--duration-ms=2000] [--warmup-ms=500]
-//     [--count=N] [--jobs=N] [--payload-bytes=100] [--queue=bench]
+//     [--count=N] [--jobs=N] [--payload-bytes=100] [--queue=bench] [--queues=1] [--prefill=1]
+//
+// --queues=N spreads push, pushb and pullack over the queues <queue>-0 .. <queue>-(N-1), one
+// request after another in turn; --prefill=0 makes pullack take --jobs jobs from what is already
+// waiting in the queue(s) instead of pushing its own first (bench/scale.ts).
 //
 // Also importable: runLoad(options) returns the same result object (bench/backends.ts and
 // bench/persistence.ts reuse it in-process or spawn this file).
@@ -42,6 +46,10 @@ export interface LoadOptions {
   /** Encoded size of each job's `data` (MessagePack bytes). */
   payloadBytes: number;
   queue: string;
+  /** Queues the requests go to in turn (1: `queue` itself). */
+  queues: number;
+  /** pullack: 1 pushes its own jobs first; 0 takes `jobs` from those already waiting. */
+  prefill: number;
 }
 
 export const defaultOptions: LoadOptions = {
@@ -58,7 +66,46 @@ export const defaultOptions: LoadOptions = {
   jobs: 200_000,
   payloadBytes: 100,
   queue: "bench",
+  queues: 1,
+  prefill: 1,
 };
+
+/** The queue names requests go to, in turn. */
+export function queueNames(o: Pick<LoadOptions, "queue" | "queues">): string[] {
+  return o.queues <= 1 ? [o.queue] : Array.from({ length: o.queues }, (_, i) => `${o.queue}-${i}`);
+}
+
+/** Frames for each queue in turn, concatenated, with their offsets: a closed loop sends the next
+ *  k of them as one slice (or two, where the turn wraps). */
+class FrameCycle {
+  readonly all: Uint8Array;
+  private readonly at: number[] = [];
+  private next = 0;
+  constructor(frames: Uint8Array[]) {
+    let n = 0;
+    for (const f of frames) {
+      this.at.push(n);
+      n += f.length;
+    }
+    this.at.push(n);
+    this.all = new Uint8Array(n);
+    frames.forEach((f, i) => this.all.set(f, this.at[i]!));
+  }
+  get count(): number {
+    return this.at.length - 1;
+  }
+  /** The next k frames as slices of `all`. */
+  take(k: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    while (k > 0) {
+      const n = Math.min(k, this.count - this.next);
+      out.push(this.all.subarray(this.at[this.next]!, this.at[this.next + n]!));
+      this.next = (this.next + n) % this.count;
+      k -= n;
+    }
+    return out;
+  }
+}
 
 export interface LoadResult {
   scenario: Scenario;
@@ -429,13 +476,16 @@ function round(x: number, digits: number): number {
  * Closed loop: each connection keeps `depth` identical requests in flight, refilling after each
  * chunk of replies with one write. Used by push (PUSH), pushb (PUSHB batch) and conns.
  */
-async function closedLoop(o: LoadOptions, frame: Uint8Array, jobsPerReply: number): Promise<LoadResult> {
+async function closedLoop(o: LoadOptions, frames: Uint8Array[], jobsPerReply: number): Promise<LoadResult> {
   const t0 = performance.now();
   const conns = await openAll(o, o.connections);
   const connectMs = performance.now() - t0;
   const depth = o.depth;
+  const frame = frames[0]!;
   const pipeline = new Uint8Array(frame.length * depth);
   for (let i = 0; i < depth; i++) pipeline.set(frame, i * frame.length);
+  // Several queues: each connection goes through them in turn.
+  const cycles = frames.length > 1 ? conns.map(() => new FrameCycle(frames)) : null;
 
   const win = new Window(o.serverPid);
   let measuring = false;
@@ -448,9 +498,10 @@ async function closedLoop(o: LoadOptions, frame: Uint8Array, jobsPerReply: numbe
   let nSamples = 0;
   const maxReplies = Math.ceil(o.count / jobsPerReply);
 
-  for (const c of conns) {
+  conns.forEach((c, ci) => {
     // Send times of in-flight requests, FIFO (replies to requests without reqId come in order).
     const ring = new Float64Array(depth);
+    const cycle = cycles === null ? null : cycles[ci]!;
     let head = 0;
     let inFlight = 0;
     c.onReply = (b, p, len) => {
@@ -476,14 +527,15 @@ async function closedLoop(o: LoadOptions, frame: Uint8Array, jobsPerReply: numbe
       for (let i = 0, t = (head + inFlight) % depth; i < k; i++, t = t + 1 === depth ? 0 : t + 1) ring[t] = now;
       inFlight += k;
       inFlightTotal += k;
-      c.send(k === depth ? pipeline : pipeline.subarray(0, k * frame.length));
+      if (cycle !== null) for (const part of cycle.take(k)) c.send(part);
+      else c.send(k === depth ? pipeline : pipeline.subarray(0, k * frame.length));
     };
     c.onFatal = (m) => {
       errors++;
       firstError ??= m;
       running = false;
     };
-  }
+  });
   for (const c of conns) c.afterChunk();
   await sleep(o.warmupMs);
   win.start();
@@ -505,8 +557,21 @@ function roundSummary(s: LatencySummary): LatencySummary {
   return { n: s.n, p50: round(s.p50, 4), p99: round(s.p99, 4), p999: round(s.p999, 4), max: round(s.max, 4) };
 }
 
-/** Pushes exactly `jobs` jobs with PUSHB (pipelined, one connection); returns errors seen. */
-export async function prefill(o: LoadOptions, queue: string, jobs: number, data: Uint8Array): Promise<number> {
+/** Pushes exactly `jobs` jobs with PUSHB (pipelined, one connection); returns errors seen.
+ *  Several queues: `jobs` each, one PUSHB after another in turn. */
+export async function prefill(o: LoadOptions, queue: string | string[], jobs: number, data: Uint8Array): Promise<number> {
+  const names = typeof queue === "string" ? [queue] : queue;
+  if (names.length > 1) {
+    // Small per-queue batches, cycled: up to 1,000 jobs per PUSHB across the queues.
+    const per = Math.max(1, Math.min(1000, jobs));
+    let errors = 0;
+    for (let done = 0; done < jobs; done += per) {
+      const n = Math.min(per, jobs - done);
+      errors += await pushEach(o, names.map((q) => pushBatchFrame(q, data, n)));
+    }
+    return errors;
+  }
+  queue = names[0]!;
   const batch = 1000;
   const c = await GenConn.open(o.host, o.port);
   const full = pushBatchFrame(queue, data, batch);
@@ -536,14 +601,53 @@ export async function prefill(o: LoadOptions, queue: string, jobs: number, data:
   return errors;
 }
 
+/** Sends each frame once over one connection, 16 in flight; returns the error replies. */
+async function pushEach(o: LoadOptions, frames: Uint8Array[]): Promise<number> {
+  const c = await GenConn.open(o.host, o.port);
+  let next = 0;
+  let inFlight = 0;
+  let errors = 0;
+  c.onReply = (b, p) => {
+    inFlight--;
+    if (!isOk(b, p)) errors++;
+  };
+  c.afterChunk = () => {
+    while (inFlight < 16 && next < frames.length) {
+      c.send(frames[next++]!);
+      inFlight++;
+    }
+  };
+  c.onFatal = () => errors++;
+  c.afterChunk();
+  const ok = await until(() => (inFlight === 0 && next >= frames.length) || c.closed, phaseTimeMsMax);
+  c.close();
+  if (!ok) throw new Error(`prefill of ${frames.length} batches did not finish in ${phaseTimeMsMax} ms`);
+  return errors;
+}
+
 /**
  * Processing of a pre-filled queue: each connection keeps two PULLBs in flight and answers each
  * non-empty one with ACKB(ids) + a new PULLB in one write. Ends when every connection has seen
  * an empty PULLB (queue drained) and all ACKBs are answered.
  */
-async function processQueue(o: LoadOptions, queue: string, expect: number, win: Window | null): Promise<{ acked: number; errors: number; firstError?: string; timedOut: boolean }> {
+async function processQueue(o: LoadOptions, queue: string | string[], expect: number, win: Window | null): Promise<{ acked: number; errors: number; firstError?: string; timedOut: boolean }> {
   const conns = await openAll(o, o.connections);
-  const pull = pullBatchFrame(queue, o.batch, 0);
+  const names = typeof queue === "string" ? [queue] : queue;
+  const pulls = names.map((q) => pullBatchFrame(q, o.batch, 0));
+  // One queue: done when it is empty. Several, or a backlog: done when `expect` jobs were taken
+  // (an empty PULLB of one queue says nothing of the others).
+  const byCount = names.length > 1 || o.prefill === 0;
+  // Two PULLBs in flight per connection; in the counted mode `depth` of them (capped), so that
+  // small pulls over many queues measure the server, not the round trip.
+  const pullsPerConn = byCount ? Math.min(o.depth, 64) : 2;
+  let nextPull = 0;
+  let taken = 0;
+  const pullFrame = (): Uint8Array => {
+    const f = pulls[nextPull]!;
+    nextPull = nextPull + 1 === pulls.length ? 0 : nextPull + 1;
+    return f;
+  };
+  const pull = pulls[0]!;
   let acked = 0;
   let errors = 0;
   let firstError: string | undefined;
@@ -552,9 +656,9 @@ async function processQueue(o: LoadOptions, queue: string, expect: number, win: 
   for (const c of conns) {
     const ids = new Float64Array(o.batch);
     const ack = new AckBatchFrame(o.batch);
-    const out = new Uint8Array(ack.buf.length + pull.length);
+    const out = new Uint8Array(ack.buf.length + Math.max(...pulls.map((f) => f.length)));
     let draining = false;
-    let pullsInFlight = 2;
+    let pullsInFlight = pullsPerConn;
     c.onReply = (b, p, len) => {
       // ACKB replies are {ok, ids:[count], count}; PULLB replies are {ok, jobs}.
       if (isOk(b, p) && keyIs(b, p + 5, "ids")) {
@@ -572,17 +676,27 @@ async function processQueue(o: LoadOptions, queue: string, expect: number, win: 
         return;
       }
       pullsInFlight--;
-      if (n === 0) {
+      taken += n;
+      if (byCount && taken >= expect && !draining) { draining = true; active--; }
+      if (n === 0 && !byCount) {
         if (!draining) { draining = true; active--; }
+        return;
+      }
+      if (n === 0) {
+        if (!draining) {
+          pullsInFlight++;
+          c.send(pullFrame());
+        }
         return;
       }
       const a = ack.fill(ids, n);
       acksInFlight++;
       if (draining) return c.send(a);
+      const next = pullFrame();
       out.set(a, 0);
-      out.set(pull, a.length);
+      out.set(next, a.length);
       pullsInFlight++;
-      c.send(out.subarray(0, a.length + pull.length));
+      c.send(out.subarray(0, a.length + next.length));
     };
     c.onFatal = (m) => {
       errors++;
@@ -591,10 +705,7 @@ async function processQueue(o: LoadOptions, queue: string, expect: number, win: 
     };
   }
   win?.start();
-  for (const c of conns) {
-    c.send(pull);
-    c.send(pull);
-  }
+  for (const c of conns) for (let i = 0; i < pullsPerConn; i++) c.send(names.length > 1 ? pullFrame() : pull);
   // Bounded, but generous: a queue of o.jobs at no less than 10k jobs/s.
   const ok = await until(() => active === 0 && acksInFlight === 0, Math.min(phaseTimeMsMax, Math.max(o.durationMs * 10, 10_000, expect / 10)));
   win?.stop();
@@ -607,10 +718,12 @@ async function pullAck(o: LoadOptions): Promise<LoadResult> {
   // Warm the server's pull/ack path (JIT) on a separate queue before the measured pass.
   const warm = Math.min(50_000, Math.max(1_000, o.jobs >> 2));
   await prefill(o, `${o.queue}-warm`, warm, data);
-  await processQueue(o, `${o.queue}-warm`, warm, null);
-  let errors = await prefill(o, o.queue, o.jobs, data);
+  await processQueue({ ...o, prefill: 1 }, `${o.queue}-warm`, warm, null);
+  const names = queueNames(o);
+  let errors = 0;
+  if (o.prefill !== 0) errors += await prefill(o, names.length === 1 ? names[0]! : names, Math.ceil(o.jobs / names.length), data);
   const win = new Window(o.serverPid);
-  const res = await processQueue(o, o.queue, o.jobs, win);
+  const res = await processQueue(o, names.length === 1 ? names[0]! : names, o.jobs, win);
   errors += res.errors;
   const r = win.result(o, res.acked, errors, res.firstError);
   if (res.timedOut) r.note = `processed ${res.acked} of ${o.jobs} jobs before the time bound`;
@@ -870,9 +983,9 @@ export async function runLoad(partial: Partial<LoadOptions> & { scenario: Scenar
   switch (o.scenario) {
     case "push":
     case "conns":
-      return closedLoop(o, pushFrame(o.queue, data), 1);
+      return closedLoop(o, queueNames(o).map((q) => pushFrame(q, data)), 1);
     case "pushb":
-      return closedLoop(o, pushBatchFrame(o.queue, data, o.batch), o.batch);
+      return closedLoop(o, queueNames(o).map((q) => pushBatchFrame(q, data, o.batch)), o.batch);
     case "pullack":
       return pullAck(o);
     case "latency":

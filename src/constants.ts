@@ -79,6 +79,10 @@ export const stallsMax = 3;
 export const backoffMsMax = 24 * 60 * 60 * 1000;
 /** Longest delay / ttl / timeout a client may ask for, ms (~10 years). */
 export const durationMsMax = 10 * 365 * 24 * 60 * 60 * 1000;
+/** Longest delay one setTimeout may be given, ms: a longer one (a job delayed for a month) fires
+ *  after 1 ms in Bun and Node, which made an idle server wake every millisecond. A farther
+ *  deadline is reached in steps of this size: the timer fires, the deadline is looked at again. */
+export const timerDelayMsMax = 2 ** 31 - 1;
 /** Longest a PULL/PULLB/WAITJOB may park, ms (1 hour). */
 export const parkMsMax = 60 * 60 * 1000;
 /** Default PULL timeout, ms (docs/protocol.md). */

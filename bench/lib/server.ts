@@ -50,9 +50,10 @@ export interface StartOptions {
 }
 
 export async function startServer(opts: StartOptions): Promise<ServerHandle> {
-  const port = await freePort();
+  // Port 0: the server binds a free port itself and names it in its start-up line. (Picking a
+  // free port here and passing it lost rounds to EADDRINUSE when another process took it first.)
   const argv = [...pinPrefix(opts.core ?? 1), process.execPath, ...(opts.bunFlags ?? []), "src/main.ts"];
-  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: String(port), RINGQ_IO: opts.io, HTTP_PORT: "0" };
+  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", RINGQ_IO: opts.io, HTTP_PORT: "0" };
   delete env.DATA_PATH; // in-memory unless the caller asks for storage
   Object.assign(env, opts.env ?? {});
   const child = spawn(argv[0]!, argv.slice(1), { cwd: repoRoot, env, stdio: ["ignore", "ignore", "pipe"] });
@@ -89,7 +90,9 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     exitP.then(() => {
       clearTimeout(timer);
       const why = log.trim().split("\n").pop() ?? "no output";
-      reject(opts.io === "uring" ? new BackendUnavailable(why.replace(/^ringq: failed to start: (RINGQ_IO=uring but io_uring is unavailable: )?/, "")) : new Error(`server exited: ${why}`));
+      // Only a refusal to run io_uring is "unavailable"; any other failure stops the bench.
+      const refused = /RINGQ_IO=uring but io_uring is unavailable: /.exec(why);
+      reject(opts.io === "uring" && refused !== null ? new BackendUnavailable(why.slice(refused.index + refused[0].length)) : new Error(`server exited: ${why}`));
     });
   }).catch(async (e) => {
     await stop();
@@ -105,6 +108,11 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
     throw new BackendUnavailable(`server fell back: ${got}`);
   }
   if (child.pid === undefined) throw new Error("server has no pid");
+  const port = Number(/listening on [^ ]*:(\d+)/.exec(startupLine)?.[1]);
+  if (!(port > 0)) {
+    await stop();
+    throw new Error(`no port in the start-up line: ${startupLine}`);
+  }
   return { pid: child.pid, port, io: opts.io, startupLine, log: () => log, stop };
 }
 

@@ -8,61 +8,21 @@ import { EventEmitter } from "node:events";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import {
-  connectTimeoutMsDefault,
-  hostDefault,
+  frameBytesMax,
   offlineRequestsMax,
-  offlineWaitMsDefault,
-  portDefault,
   reconnectDelayMsMax,
   reconnectDelayMsMin,
   replySweepMs,
-  replyTimeoutMsDefault,
   writeBatchBytesMax,
 } from "./constants.ts";
-import {
-  AuthError,
-  ClosedError,
-  ConnectionError,
-  RingqError,
-  TimeoutError,
-  errorFromReply,
-} from "./errors.ts";
-import { FrameError, FrameReader, FrameWriter } from "./framing.ts";
+import { type Pending, type Reply, RequestTable } from "./connection-requests.ts";
+import { AuthError, ClosedError, ConnectionError, RingqError, errorFromReply } from "./errors.ts";
+import { FrameReader } from "./framing.ts";
+import { FrameEncoder, FrameTooLarge } from "./msgpack-encode.ts";
+import { type ConnectionOptions, parseConnectionOptions } from "./connection-options.ts";
 
-export interface ConnectionOptions {
-  host?: string;
-  port?: number;
-  /** Sent as AUTH on every (re)connect when the server has AUTH_TOKENS. */
-  token?: string;
-  /** TCP connect plus AUTH, ms. */
-  connectTimeoutMs?: number;
-  /** How long a request waits for a lost connection to come back, ms (see constants.ts). */
-  offlineWaitMs?: number;
-  /** Time past a request's own server-side wait after which a missing reply is an error, ms. */
-  replyTimeoutMs?: number;
-  /** TLS to a server with TLS_CERT/TLS_KEY: true (the system's CAs), or node:tls options
-   *  (`ca` for a private CA, `servername`, ...). */
-  tls?: boolean | tls.ConnectionOptions;
-}
-
-/** A decoded reply map: `{reqId, ok, ...}`. */
-export type Reply = Record<string, any>;
-
-interface Pending {
-  cmd: string;
-  resolve: (reply: Reply) => void;
-  reject: (err: Error) => void;
-  /** Server-side wait the request asked for (PULL/WAITJOB timeout), ms; 0 for plain commands. */
-  waitMs: number;
-  /** Time after which a missing reply is reported as a TimeoutError. */
-  deadline: number;
-}
-
-interface Parked {
-  p: Pending;
-  message: Record<string, unknown>;
-  since: number;
-}
+export type { Reply } from "./connection-requests.ts";
+export type { ConnectionOptions } from "./connection-options.ts";
 
 type State = "idle" | "connecting" | "ready" | "reconnecting" | "failed" | "closing" | "closed";
 
@@ -76,8 +36,7 @@ export class Connection extends EventEmitter {
   readonly port: number;
   private readonly token: string | undefined;
   private readonly connectTimeoutMs: number;
-  private readonly offlineWaitMs: number;
-  private readonly replyTimeoutMs: number;
+  private readonly tls: tls.ConnectionOptions | null;
 
   private state: State = "idle";
   /** close() was called: no new requests; parked ones still go out if a connect is under way. */
@@ -92,25 +51,27 @@ export class Connection extends EventEmitter {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private sweepTimer: ReturnType<typeof setInterval> | null = null;
 
-  private readonly pending = new Map<string, Pending>();
-  private offline: Parked[] = [];
-  private nextReqId = 1;
-  private readonly writer = new FrameWriter();
+  private readonly requests: RequestTable;
+  private readonly encoder = new FrameEncoder(frameBytesMax, writeBatchBytesMax);
   private flushScheduled = false;
+  /** Date.now() of the first request of this event-loop turn: one clock read per write. */
+  private turnNow = 0;
+  private readonly flushNow = () => this.flush();
   private readonly reader = new FrameReader((m) => this.onFrame(m));
   private closeWaiter: (() => void) | null = null;
+  /** Date.now() when the last bytes arrived: the time of every reply they hold, read once. */
+  receivedAt = 0;
 
   constructor(options: ConnectionOptions = {}) {
     super();
-    this.host = options.host ?? hostDefault;
-    this.port = options.port ?? portDefault;
-    this.token = options.token;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? connectTimeoutMsDefault;
-    this.offlineWaitMs = options.offlineWaitMs ?? offlineWaitMsDefault;
-    this.replyTimeoutMs = options.replyTimeoutMs ?? replyTimeoutMsDefault;
-    this.tls = options.tls === true ? {} : options.tls === false || options.tls === undefined ? null : options.tls;
+    const o = parseConnectionOptions(options);
+    this.host = o.host;
+    this.port = o.port;
+    this.token = o.token;
+    this.connectTimeoutMs = o.connectTimeoutMs;
+    this.tls = o.tls;
+    this.requests = new RequestTable(this.address, o.replyTimeoutMs, o.offlineWaitMs);
   }
-  private readonly tls: tls.ConnectionOptions | null;
 
   get address(): string {
     return `${this.host}:${this.port}`;
@@ -126,34 +87,32 @@ export class Connection extends EventEmitter {
   }
 
   /**
-   * Send one command. `message` is the request map without `cmd`/`reqId`; it is taken over
-   * (both fields are written into it). `waitMs` is the server-side wait the command asks for
-   * (PULL/PULLB/WAITJOB timeout) so the client's own reply deadline starts after it.
+   * Send one command: `fields` is the request map without `cmd`/`reqId` (not modified).
+   * `waitMs` is the server-side wait the command asks for (PULL/PULLB/WAITJOB timeout) so the
+   * client's own reply deadline starts after it.
    */
-  request(cmd: string, message: Record<string, unknown>, waitMs = 0): Promise<Reply> {
+  request(cmd: string, fields: Record<string, unknown>, waitMs = 0): Promise<Reply> {
+    return this.call(cmd, fields, undefined, waitMs);
+  }
+
+  /** request(), resolving to `map(reply)` instead of the reply: one promise per call. */
+  call<T>(cmd: string, fields: Record<string, unknown>, map: ((reply: Reply) => T) | undefined, waitMs = 0): Promise<T> {
     if (this.closeRequested || this.state === "closing" || this.state === "closed") {
       return Promise.reject(new ClosedError(`${cmd}: the connection to ${this.address} is closed`, cmd));
     }
     if (this.fatal !== null) {
       return Promise.reject(new AuthError(`${cmd}: ${this.fatal.message}`, this.fatal.code, cmd));
     }
-    message.cmd = cmd;
-    return new Promise<Reply>((resolve, reject) => {
-      const p: Pending = { cmd, resolve, reject, waitMs, deadline: 0 };
+    return new Promise<T>((resolve, reject) => {
+      const p: Pending = { cmd, resolve, reject, map, waitMs, deadline: 0 };
       if (this.state === "ready") {
-        this.sendNow(p, message);
+        this.sendNow(p, fields);
         return;
       }
-      if (this.offline.length >= offlineRequestsMax) {
-        reject(
-          new ConnectionError(
-            `${cmd}: not connected to ${this.address} and ${offlineRequestsMax} requests already wait for it`,
-            cmd,
-          ),
-        );
+      if (!this.requests.park(p, fields, Date.now())) {
+        reject(new ConnectionError(`${cmd}: not connected to ${this.address} and ${offlineRequestsMax} requests already wait for it`, cmd));
         return;
       }
-      this.offline.push({ p, message, since: Date.now() });
       if (this.state === "idle") this.connect();
     });
   }
@@ -173,7 +132,7 @@ export class Connection extends EventEmitter {
     // `q.add(...); await q.close()` right after construction: the add is parked until the first
     // connect; send it rather than drop it. A connect that fails rejects the parked requests.
     const deadline = Date.now() + waitForRepliesMs;
-    while (this.offline.length > 0 && (this.state === "connecting" || this.state === "reconnecting") && Date.now() < deadline) {
+    while (this.requests.parked > 0 && (this.state === "connecting" || this.state === "reconnecting") && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -187,17 +146,11 @@ export class Connection extends EventEmitter {
     this.state = "closing";
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    for (const { p } of this.offline) p.reject(new ClosedError(`${p.cmd}: closed before it was sent`, p.cmd));
-    this.offline = [];
+    for (const { p } of this.requests.takeParked()) p.reject(new ClosedError(`${p.cmd}: closed before it was sent`, p.cmd));
     // A parked PULL or WAITJOB could hold close() for its whole timeout; it is abandoned instead.
-    for (const [id, p] of this.pending) {
-      if (p.waitMs > 0) {
-        this.pending.delete(id);
-        p.reject(new ClosedError(`${p.cmd}: connection closed while waiting`, p.cmd));
-      }
-    }
+    this.requests.failWaiting((p) => new ClosedError(`${p.cmd}: connection closed while waiting`, p.cmd));
     this.flush();
-    if (this.socket !== null && this.pending.size > 0) {
+    if (this.socket !== null && this.requests.inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitForRepliesMs);
         this.closeWaiter = () => {
@@ -211,37 +164,36 @@ export class Connection extends EventEmitter {
     const socket = this.socket;
     this.socket = null;
     socket?.destroy();
-    this.failPending((p) => new ClosedError(`${p.cmd}: connection closed before the reply`, p.cmd));
+    this.requests.failInFlight((p) => new ClosedError(`${p.cmd}: connection closed before the reply`, p.cmd));
     this.state = "closed";
     this.emit("closed");
   }
 
   // ---- sending ----
 
-  private sendNow(p: Pending, message: Record<string, unknown>): void {
-    const reqId = String(this.nextReqId++);
-    message.reqId = reqId;
+  private sendNow(p: Pending, fields: Record<string, unknown>): void {
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.turnNow = Date.now();
+      // One write per event-loop turn: everything issued in this turn shares a syscall.
+      setImmediate(this.flushNow);
+    }
+    const reqId = this.requests.add(p, this.turnNow);
     try {
-      this.writer.append(message);
+      this.encoder.frame(p.cmd, reqId, fields);
     } catch (err) {
-      if (!(err instanceof FrameError)) throw err;
-      p.reject(new RingqError(`${p.cmd}: ${err.message}`, "TOO_LARGE", p.cmd));
+      this.requests.drop(reqId);
+      if (err instanceof FrameTooLarge) p.reject(new RingqError(`${p.cmd}: ${err.message}`, "TOO_LARGE", p.cmd));
+      else p.reject(new RingqError(`${p.cmd}: cannot encode the request: ${(err as Error).message}`, "INVALID", p.cmd));
       return;
     }
-    p.deadline = Date.now() + p.waitMs + this.replyTimeoutMs;
-    this.pending.set(reqId, p);
-    if (this.writer.pendingBytes >= writeBatchBytesMax) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // One write per event-loop turn: everything issued in this turn shares a syscall.
-      setImmediate(() => this.flush());
-    }
+    if (this.encoder.length >= writeBatchBytesMax) this.flush();
   }
 
   /** Write everything issued so far now, instead of at the end of this event-loop turn. */
   flush(): void {
     this.flushScheduled = false;
-    const bytes = this.writer.take();
+    const bytes = this.encoder.take();
     if (bytes !== null && this.socket !== null) this.socket.write(bytes);
   }
 
@@ -265,6 +217,7 @@ export class Connection extends EventEmitter {
       else this.authenticate(socket);
     });
     socket.on("data", (chunk: Uint8Array) => {
+      this.receivedAt = Date.now();
       try {
         this.reader.push(chunk);
       } catch (err) {
@@ -284,6 +237,7 @@ export class Connection extends EventEmitter {
       cmd: "AUTH",
       waitMs: 0,
       deadline: 0,
+      map: undefined,
       resolve: () => {
         if (this.socket === socket) this.onReady();
       },
@@ -296,15 +250,14 @@ export class Connection extends EventEmitter {
           "AUTH",
         );
         this.state = "failed";
-        for (const { p: parked } of this.offline) {
+        for (const { p: parked } of this.requests.takeParked()) {
           parked.reject(new AuthError(`${parked.cmd}: ${this.fatal.message}`, "AUTH_FAILED", parked.cmd));
         }
-        this.offline = [];
         this.emitError(this.fatal);
         socket.destroy();
       },
     };
-    this.sendNow(p, { cmd: "AUTH", token: this.token });
+    this.sendNow(p, { token: this.token });
     this.flush();
   }
 
@@ -314,9 +267,7 @@ export class Connection extends EventEmitter {
     this.state = "ready";
     this.everConnected = true;
     this.failedAttempts = 0;
-    const parked = this.offline;
-    this.offline = [];
-    for (const { p, message } of parked) this.sendNow(p, message);
+    for (const { p, fields } of this.requests.takeParked()) this.sendNow(p, fields);
     this.emit("ready");
     this.emit("statechange");
   }
@@ -328,18 +279,18 @@ export class Connection extends EventEmitter {
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     this.reader.reset();
-    this.writer.take();
+    this.encoder.clear();
     this.flushScheduled = false;
     const was = this.state;
     const reason = this.lastError?.message ?? "closed by the server";
     this.lastError = null;
 
     if (was === "closing" || was === "closed") {
-      this.failPending((p) => new ClosedError(`${p.cmd}: connection closed before the reply`, p.cmd));
+      this.requests.failInFlight((p) => new ClosedError(`${p.cmd}: connection closed before the reply`, p.cmd));
       this.closeWaiter?.();
       return;
     }
-    this.failPending(
+    this.requests.failInFlight(
       (p) =>
         new ConnectionError(
           `${p.cmd}: connection to ringq at ${this.address} lost before the reply (${reason}); ` +
@@ -356,9 +307,7 @@ export class Connection extends EventEmitter {
       // instead of making every caller wait; the next request tries again.
       const err = new ConnectionError(`cannot connect to ringq at ${this.address}: ${reason}`);
       this.state = "idle";
-      const parked = this.offline;
-      this.offline = [];
-      for (const { p } of parked) {
+      for (const { p } of this.requests.takeParked()) {
         p.reject(new ConnectionError(`${p.cmd}: cannot connect to ringq at ${this.address}: ${reason}`, p.cmd, err));
       }
       this.stopTimers();
@@ -382,69 +331,34 @@ export class Connection extends EventEmitter {
   // ---- replies ----
 
   private onFrame(message: Record<string, unknown>): void {
-    const reqId = message.reqId;
-    if (typeof reqId !== "string") {
-      // A pushed job event (SUBSCRIBE): not a reply; QueueEvents listens for these.
-      if (typeof message.event === "string") {
-        this.emit("event", message);
-        return;
-      }
-      // Every request carries a reqId, so this is a connection-level error from the server.
-      if (message.ok === false) this.emitError(errorFromReply("server", message));
+    let reqId = message.reqId;
+    // The fast decoder hands back the decimal reqIds this client sends as numbers; a frame read
+    // by msgpackr (one with extension types) has the string.
+    if (typeof reqId === "string" && /^\d{1,15}$/.test(reqId)) reqId = Number(reqId);
+    if (typeof reqId === "number") {
+      // A reply to a request that already timed out settles nothing.
+      if (this.requests.settle(reqId, message) && this.closeWaiter !== null && this.requests.inFlight === 0) this.closeWaiter();
       return;
     }
-    const p = this.pending.get(reqId);
-    if (p === undefined) return; // reply to a request that already timed out
-    this.pending.delete(reqId);
-    if (message.ok === false) p.reject(errorFromReply(p.cmd, message));
-    else p.resolve(message);
-    if (this.pending.size === 0 && this.closeWaiter !== null) this.closeWaiter();
-  }
-
-  private failPending(make: (p: Pending) => Error): void {
-    if (this.pending.size === 0) return;
-    const all = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of all) p.reject(make(p));
+    // A pushed job event (SUBSCRIBE): not a reply; QueueEvents listens for these.
+    if (typeof message.event === "string") {
+      this.emit("event", message);
+      return;
+    }
+    // Every request carries a reqId, so this is a connection-level error from the server.
+    if (message.ok === false) this.emitError(errorFromReply("server", message));
   }
 
   // ---- deadlines ----
 
   private startSweep(): void {
     if (this.sweepTimer !== null) return;
-    this.sweepTimer = setInterval(() => this.sweep(), replySweepMs);
+    this.sweepTimer = setInterval(() => {
+      this.requests.sweep(Date.now());
+      if (this.requests.inFlight === 0 && this.closeWaiter !== null) this.closeWaiter();
+    }, replySweepMs);
     // The sweep alone must not keep a process alive; sockets and reconnect timers do that.
     (this.sweepTimer as { unref?: () => void }).unref?.();
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [id, p] of this.pending) {
-      if (p.deadline < now) {
-        this.pending.delete(id);
-        p.reject(
-          new TimeoutError(
-            `${p.cmd}: no reply from ringq at ${this.address} within ${p.waitMs + this.replyTimeoutMs} ms`,
-            p.cmd,
-          ),
-        );
-      }
-    }
-    if (this.offline.length > 0 && now - this.offline[0]!.since > this.offlineWaitMs) {
-      const keep: Parked[] = [];
-      for (const parked of this.offline) {
-        if (now - parked.since > this.offlineWaitMs) {
-          parked.p.reject(
-            new ConnectionError(
-              `${parked.p.cmd}: not connected to ringq at ${this.address} for ${this.offlineWaitMs} ms`,
-              parked.p.cmd,
-            ),
-          );
-        } else keep.push(parked);
-      }
-      this.offline = keep;
-    }
-    if (this.pending.size === 0 && this.closeWaiter !== null) this.closeWaiter();
   }
 
   private stopTimers(): void {

@@ -74,6 +74,16 @@ export const pullRetryMsMax = 2_000;
 /** Error message sent with FAIL; longer stack traces are cut (the server keeps 8 KiB). */
 export const failErrorCharsMax = 8 * KiB;
 
+// ---- listings (queue-getters.ts) ----
+/**
+ * Jobs per GETJOBS request of getJobs/getWaiting/...: a page the server walks and answers in a
+ * few ms. The server refuses an offset more than 100,000 jobs into one state of a queue
+ * (LIMIT); that error reaches the caller unchanged.
+ */
+export const listPageJobsMax = 1000;
+/** Delayed jobs promoted per round of promoteJobs when no count is given (BullMQ's default). */
+export const promoteBatchJobsDefault = 1000;
+
 // ---- queue events ----
 /**
  * Polling interval of QueueEvents on a server without SUBSCRIBE (queue-events-poll.ts).
@@ -91,6 +101,8 @@ export const eventsPagesMax = 10;
 export const eventsSeenIdsMax = 100_000;
 
 // ---- job ----
+/** Largest BullMQ priority (BullMQ's PRIORITY_LIMIT, 2^21 - 1); 0 means no priority. */
+export const priorityMax = 2 ** 21 - 1;
 /** Longest one WAITJOB asks the server to park (server's parkMsMax is 1 h); longer waits loop. */
 export const waitJobMsMax = 60 * 60 * 1000;
 

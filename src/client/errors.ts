@@ -89,3 +89,22 @@ export function errorFromReply(command: string, reply: { error?: unknown; code?:
   if (authCodes.has(code)) return new AuthError(`${command}: ${text}`, code, command);
   return new CommandError(`${command}: ${text}`, code, command);
 }
+
+/**
+ * Thrown by a processor after `job.moveToDelayed(...)` (BullMQ's DelayedError): the job was
+ * handed back delayed, so the Worker confirms nothing for it.
+ */
+export class DelayedError extends RingqError {
+  override name = "DelayedError";
+  constructor(message = "job moved to delayed by its processor") {
+    super(message, "DELAYED");
+  }
+}
+
+/** Thrown by a processor after `job.moveToWait()` (BullMQ's WaitingError): nothing is confirmed. */
+export class WaitingError extends RingqError {
+  override name = "WaitingError";
+  constructor(message = "job moved back to waiting by its processor") {
+    super(message, "WAITING");
+  }
+}

@@ -1,57 +1,18 @@
-// Binary framing of PROTOCOL.md on the client side: a 4-byte big-endian length, then one
-// MessagePack map. FrameWriter batches frames into one buffer per write; FrameReader splits a
-// byte stream into decoded maps. No sockets and no request bookkeeping here (connection.ts).
+// Reading the binary framing of PROTOCOL.md on the client side: a byte stream split into
+// 4-byte big-endian lengths each followed by one MessagePack map, decoded. Requests are written
+// by msgpack-encode.ts. No sockets and no request bookkeeping here (connection.ts).
 
-import { Packr, Unpackr } from "msgpackr";
+import { Unpackr } from "msgpackr";
 import { frameBytesMax } from "./constants.ts";
-import { decode, NotPlain } from "./msgpack-decode.ts";
+import { decodeAt, NotPlain } from "./msgpack-decode.ts";
 
-// Plain MessagePack maps (no msgpackr records extension): the server and other flashQ clients
-// must be able to read every frame; `undefined` inside data becomes nil, as JSON would drop it.
+// Frames with extension types (which ringq never sends, other servers might) go to msgpackr.
 // int64 as number: ids and timestamps fit in 2^53.
-const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
 
-/** Thrown for a frame the client refuses to send or cannot read; the caller decides what closes. */
+/** Thrown for a frame the client cannot read; the caller closes the connection. */
 export class FrameError extends Error {
   override name = "FrameError";
-}
-
-/** Accumulates encoded frames for one socket write. */
-export class FrameWriter {
-  private parts: Uint8Array[] = [];
-  private bytes = 0;
-
-  /** Encode one request map; throws FrameError (nothing appended) if it is over the frame limit. */
-  append(message: object): void {
-    const body = packr.pack(message);
-    if (body.length > frameBytesMax) {
-      throw new FrameError(`frame of ${body.length} bytes is over the ${frameBytesMax}-byte limit`);
-    }
-    const head = new Uint8Array(4);
-    new DataView(head.buffer).setUint32(0, body.length);
-    // msgpackr may hand back a view of its own scratch buffer; keep a copy until the write.
-    this.parts.push(head, Uint8Array.prototype.slice.call(body));
-    this.bytes += 4 + body.length;
-  }
-
-  get pendingBytes(): number {
-    return this.bytes;
-  }
-
-  /** Everything appended since the last take, as one buffer the socket may keep. */
-  take(): Uint8Array | null {
-    if (this.bytes === 0) return null;
-    const out = new Uint8Array(this.bytes);
-    let at = 0;
-    for (const part of this.parts) {
-      out.set(part, at);
-      at += part.length;
-    }
-    this.parts = [];
-    this.bytes = 0;
-    return out;
-  }
 }
 
 /**
@@ -73,6 +34,7 @@ export class FrameReader {
     if (this.bytes < this.need) return;
     let buf = this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks, this.bytes);
     let at = 0;
+    // One DataView for the chunk: the decoder reads every frame of it through this one.
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     while (buf.length - at >= 4) {
       const length = view.getUint32(at);
@@ -83,7 +45,7 @@ export class FrameReader {
       if (buf.length - at - 4 < length) break;
       let message: unknown;
       try {
-        message = decodeFrame(buf.subarray(at + 4, at + 4 + length));
+        message = decodeFrame(buf, view, at + 4, at + 4 + length);
       } catch (err) {
         throw new FrameError(`undecodable frame from server: ${(err as Error).message}`);
       }
@@ -102,7 +64,7 @@ export class FrameReader {
       buf = buf.subarray(at);
       this.chunks = [buf];
       this.bytes = rest;
-      this.need = rest >= 4 ? 4 + new DataView(buf.buffer, buf.byteOffset, 4).getUint32(0) : 4;
+      this.need = rest >= 4 ? 4 + view.getUint32(at) : 4;
     }
   }
 
@@ -125,18 +87,11 @@ function concat(chunks: Uint8Array[], bytes: number): Uint8Array {
 }
 
 /** Decode one frame body: the fast decoder, or msgpackr for frames with extensions. */
-export function decodeFrame(body: Uint8Array): unknown {
+function decodeFrame(buf: Uint8Array, view: DataView, start: number, end: number): unknown {
   try {
-    return decode(body);
+    return decodeAt(buf, view, start, end);
   } catch (err) {
-    if (err instanceof NotPlain) return unpackr.unpack(body);
+    if (err instanceof NotPlain) return unpackr.unpack(buf.subarray(start, end));
     throw err;
   }
-}
-
-/** Encode one message as a complete frame (used by tests and tools). */
-export function encodeFrame(message: object): Uint8Array {
-  const w = new FrameWriter();
-  w.append(message);
-  return w.take()!;
 }

@@ -9,12 +9,15 @@ export {
   ClosedError,
   CommandError,
   ConnectionError,
+  DelayedError,
   JobFailedError,
   RingqError,
   TimeoutError,
+  WaitingError,
 } from "./errors.ts";
 export { Job, type JobState, type WireJob } from "./job.ts";
 export type { BackoffOptions, JobsOptions } from "./options.ts";
 export { Queue, type JobCounts, type QueueOptions } from "./queue.ts";
+export type { JobType } from "./queue-getters.ts";
 export { QueueEvents, type QueueEventsOptions } from "./queue-events.ts";
 export { Worker, type Processor, type WorkerOptions } from "./worker.ts";

@@ -3,14 +3,15 @@
 // reconnect. Servers without SUBSCRIBE (flashQ, older ringq) get polling instead
 // (queue-events-poll.ts), which reports only `active`, `progress`, `completed` and `failed`.
 // Delivery is best effort in both: events of a disconnection, or dropped by the server for a
-// subscriber that reads too slowly (reported on `error`), are not replayed.
+// subscriber that reads too slowly (reported on `error`), are not replayed. `drained` is derived:
+// after a job became active, a GETJOBCOUNTS that finds nothing waiting.
 
-import { EventEmitter } from "node:events";
 import type { Connection, ConnectionOptions } from "./connection.ts";
 import { eventsPollMsDefault, eventsSubscribeRetryMsMax, eventsSubscribeRetryMsMin } from "./constants.ts";
 import { CommandError, RingqError } from "./errors.ts";
 import { openConnection } from "./queue.ts";
 import { EventPoller } from "./queue-events-poll.ts";
+import { CheckedEmitter, checkOptions, queueEventRefusals, queueEventsOptionRefusals } from "./refusals.ts";
 
 export interface QueueEventsOptions {
   connection?: ConnectionOptions | Connection;
@@ -23,7 +24,16 @@ export interface QueueEventsOptions {
   mode?: "auto" | "push" | "poll";
   /** Polling interval in poll mode, ms (default 100). */
   pollMs?: number;
+  /** BullMQ's replay point: only "$" (events from now on) is possible; nothing is replayed. */
+  lastEventId?: "$";
+  /** Accepted for BullMQ code: ringq makes no server version check. */
+  skipVersionCheck?: boolean;
 }
+
+const optionNames = ["connection", "autorun", "mode", "pollMs", "lastEventId", "skipVersionCheck"];
+const events = ["active", "completed", "failed", "progress", "waiting", "delayed", "stalled", "removed", "retried", "drained", "error", "closed"];
+/** What polling (queue-events-poll.ts) can see; a listener for the rest hears of it on `error`. */
+const pollEvents = ["active", "completed", "failed", "progress", "error", "closed"];
 
 /** A pushed event as the server sends it (src/server/events.ts). */
 interface PushedEvent {
@@ -41,7 +51,7 @@ interface PushedEvent {
   dropped?: number;
 }
 
-export class QueueEvents extends EventEmitter {
+export class QueueEvents extends CheckedEmitter {
   readonly name: string;
   readonly connection: Connection;
   private readonly owned: boolean;
@@ -56,6 +66,10 @@ export class QueueEvents extends EventEmitter {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private readyResolve!: () => void;
   private readonly ready = new Promise<void>((r) => (this.readyResolve = r));
+  /** `drained` was emitted and no job became waiting since: it is not said twice. */
+  private drainedSaid = false;
+  /** A GETJOBCOUNTS for `drained` is in flight, or one is due after it. */
+  private drainCheck: "idle" | "running" | "again" = "idle";
   private readonly onEvent = (m: PushedEvent) => {
     if (m.queue === this.name) this.dispatch(m);
   };
@@ -65,9 +79,13 @@ export class QueueEvents extends EventEmitter {
   };
 
   constructor(name: string, opts: QueueEventsOptions = {}) {
-    super();
+    super("QueueEvents", events, queueEventRefusals);
     if (typeof name !== "string" || name === "") {
       throw new RingqError("QueueEvents: a queue name is required", "INVALID");
+    }
+    checkOptions("QueueEvents", opts, optionNames, queueEventsOptionRefusals);
+    if (opts.lastEventId !== undefined && opts.lastEventId !== "$") {
+      throw new RingqError(`QueueEvents: lastEventId "${opts.lastEventId}": past events cannot be replayed (only "$")`, "NOT_SUPPORTED");
     }
     this.name = name;
     this.pollMs = opts.pollMs ?? eventsPollMsDefault;
@@ -143,6 +161,10 @@ export class QueueEvents extends EventEmitter {
 
   private startPolling(): void {
     this.mode = "poll";
+    const unheard = this.eventNames().filter((e): e is string => typeof e === "string" && !pollEvents.includes(e));
+    if (unheard.length > 0) {
+      this.report(new RingqError(`QueueEvents "${this.name}": the server has no SUBSCRIBE; polling cannot report ${unheard.join(", ")}`, "NOT_SUPPORTED"));
+    }
     this.poller = new EventPoller(this.connection, this.name, this.pollMs, (e, p) => this.emit(e, p), (err) => this.report(err));
     this.poller.start();
     void this.poller.ready.then(() => this.readyResolve());
@@ -170,8 +192,10 @@ export class QueueEvents extends EventEmitter {
         break;
       case "active":
         this.emit("active", { jobId, prev: "waiting" });
+        if (!this.drainedSaid && this.listenerCount("drained") > 0) this.checkDrained();
         break;
       case "waiting":
+        this.drainedSaid = false;
         this.emit("waiting", { jobId });
         break;
       case "delayed":
@@ -186,6 +210,34 @@ export class QueueEvents extends EventEmitter {
       default:
         break; // events a newer server adds are ignored, not errors
     }
+  }
+
+  /**
+   * After a job became active: is anything left waiting? Replies and events share the
+   * connection in the server's order, so a push before the count was taken has already been
+   * seen as `waiting` when the count says 0. One count in flight at a time.
+   */
+  private checkDrained(): void {
+    if (this.drainCheck !== "idle") {
+      this.drainCheck = "again";
+      return;
+    }
+    this.drainCheck = "running";
+    this.connection.request("GETJOBCOUNTS", { queue: this.name }).then(
+      (reply) => {
+        const again = this.drainCheck === "again";
+        this.drainCheck = "idle";
+        if (this.stopped || this.drainedSaid) return;
+        if (reply.waiting === 0) {
+          this.drainedSaid = true;
+          this.emit("drained", String(Date.now()));
+        } else if (again) this.checkDrained();
+      },
+      (err) => {
+        this.drainCheck = "idle";
+        if (!this.stopped) this.report(err as Error);
+      },
+    );
   }
 
   private report(err: Error): void {

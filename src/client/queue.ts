@@ -1,18 +1,23 @@
-// Queue: the producer and admin side, shaped like BullMQ's Queue (add, addBulk, getJob,
-// getJobCounts, pause/resume/drain/obliterate, close). Each method is one or a few pipelined
-// commands on one connection. Does not run jobs (worker.ts) or watch events (queue-events.ts).
+// Queue: the producer and admin side, shaped like BullMQ's Queue (add, addBulk, getJob, getJobs
+// and the per-state getters, counts, pause/resume/drain/obliterate/clean, promoteJobs, close).
+// Each method is one or a few pipelined commands on one connection. Does not run jobs
+// (worker.ts) or watch events (queue-events.ts); BullMQ methods it lacks are refused by name.
 
-import { Connection, type ConnectionOptions } from "./connection.ts";
-import { pushBatchJobsMax } from "./constants.ts";
-import { BulkAddError, RingqError } from "./errors.ts";
+import { Connection, type ConnectionOptions, type Reply } from "./connection.ts";
+import { listPageJobsMax, promoteBatchJobsDefault, pushBatchJobsMax } from "./constants.ts";
+import { BulkAddError, CommandError, RingqError } from "./errors.ts";
 import { Job, type JobState, type WireJob } from "./job.ts";
 import { type JobsOptions, toWireJob, withDefaults } from "./options.ts";
+import { allTypes, type JobType, QueueGetters } from "./queue-getters.ts";
+import { checkOptions, installMethodRefusals, queueMethodRefusals, queueOptionRefusals } from "./refusals.ts";
 
 export interface QueueOptions {
   /** Server address and auth, or a Connection to share (then close() leaves it open). */
   connection?: ConnectionOptions | Connection;
   /** Options merged under every add/addBulk (BullMQ's defaultJobOptions). */
   defaultJobOptions?: JobsOptions;
+  /** Accepted for BullMQ code: ringq makes no server version check. */
+  skipVersionCheck?: boolean;
 }
 
 export interface JobCounts {
@@ -33,23 +38,31 @@ export function openConnection(option: ConnectionOptions | Connection | undefine
   return { conn: new Connection(option ?? {}), owned: true };
 }
 
+/** A duplicate `deduplication` id names the job holding it (server text: "held by job N"). */
+const heldBy = /held by job (\d+)/;
+
 export class Queue<DataType = any, ResultType = any, NameType extends string = string> {
   readonly name: string;
   /** The connection this queue talks over (shareable with other Queues via `connection`). */
   readonly connection: Connection;
   private readonly owned: boolean;
   private readonly defaults: JobsOptions | undefined;
+  private readonly getters: QueueGetters;
   private closing: Promise<void> | null = null;
 
   constructor(name: string, opts: QueueOptions = {}) {
     if (typeof name !== "string" || name === "") {
       throw new RingqError("Queue: a queue name is required", "INVALID");
     }
+    checkOptions("Queue", opts, ["connection", "defaultJobOptions", "skipVersionCheck"], queueOptionRefusals);
+    // Refuse a bad default now rather than at every add.
+    if (opts.defaultJobOptions !== undefined) toWireJob("", null, opts.defaultJobOptions);
     this.name = name;
     const { conn, owned } = openConnection(opts.connection);
     this.connection = conn;
     this.owned = owned;
     this.defaults = opts.defaultJobOptions;
+    this.getters = new QueueGetters(conn, name);
   }
 
   /** Resolves once the server answered a PING (BullMQ's waitUntilReady). */
@@ -57,25 +70,39 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.connection.waitUntilReady();
   }
 
-  /** Add one job; resolves to the Job with its server id. */
-  async add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType>> {
+  /**
+   * Add one job; resolves to the Job with its server id. With `deduplication` and a job holding
+   * that id unfinished, resolves to that job instead (as BullMQ does).
+   */
+  add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType>> {
     const merged = withDefaults(this.defaults, opts);
-    const req = toWireJob(name, data, merged);
-    req.queue = this.name;
-    const reply = await this.connection.request("PUSH", req);
-    return this.localJob(reply.id, name, data, merged);
+    let req: Record<string, unknown>;
+    try {
+      req = toWireJob(name, data, merged, this.name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const made = this.connection.call("PUSH", req, (reply: Reply) => this.localJob(reply.id, name, data, merged));
+    if (merged?.deduplication === undefined) return made;
+    return made.catch((err: unknown) => {
+      const holder = err instanceof CommandError && err.code === "DUPLICATE" ? heldBy.exec(err.message) : null;
+      if (holder === null) throw err;
+      return this.localJob(Number(holder[1]), name, data, merged);
+    });
   }
 
   /**
    * Add many jobs: PUSHB in chunks of the server's batch limit, all chunks pipelined in one
    * write. Jobs keep their input order within a chunk and chunks are sent in order. If the
-   * server rejects some entries the others stay added and a BulkAddError lists both.
+   * server rejects some entries the others stay added and a BulkAddError lists both (a
+   * duplicate `deduplication` id is not a rejection: its entry is the job holding the id).
    */
   async addBulk(
     jobs: { name: NameType; data: DataType; opts?: JobsOptions }[],
   ): Promise<Job<DataType, ResultType>[]> {
-    const wire = jobs.map((j) => toWireJob(j.name, j.data, withDefaults(this.defaults, j.opts)));
-    const replies: Promise<Record<string, any>>[] = [];
+    const merged = jobs.map((j) => withDefaults(this.defaults, j.opts));
+    const wire = jobs.map((j, i) => toWireJob(j.name, j.data, merged[i]));
+    const replies: Promise<Reply>[] = [];
     for (let at = 0; at < wire.length; at += pushBatchJobsMax) {
       const chunk = wire.slice(at, at + pushBatchJobsMax);
       replies.push(this.connection.request("PUSHB", { queue: this.name, jobs: chunk }));
@@ -95,12 +122,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       }
       for (let i = 0; i < size; i++) {
         const id = chunkIds[i];
-        if (id === null || id === undefined) {
+        const holder = merged[base + i]?.deduplication !== undefined ? heldBy.exec(reasons.get(i) ?? "") : null;
+        if ((id === null || id === undefined) && holder === null) {
           ids.push(null);
           errors.push(reasons.get(i) ?? "rejected by the server");
           rejected++;
         } else {
-          ids.push(String(id));
+          ids.push(String(id ?? holder![1]));
           errors.push(null);
         }
       }
@@ -109,7 +137,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       const first = errors.find((e) => e !== null);
       throw new BulkAddError(`PUSHB: ${rejected} of ${jobs.length} jobs rejected (first: ${first})`, ids, errors);
     }
-    return jobs.map((j, i) => this.localJob(ids[i]!, j.name, j.data, withDefaults(this.defaults, j.opts)));
+    return jobs.map((j, i) => this.localJob(ids[i]!, j.name, j.data, merged[i]));
   }
 
   /** A job by id (number or numeric string) or by custom id; null if unknown. */
@@ -121,49 +149,67 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const wire = reply.job as WireJob | null | undefined;
     if (wire === null || wire === undefined) return null;
     if (typeof reply.state === "string") wire.state = reply.state;
-    return new Job<DataType, ResultType>(this.connection, wire);
+    return Job.fromWire<DataType, ResultType>(this.connection, wire);
   }
 
-  /** State of a job by id ("unknown" if the server does not know it). */
+  /** State of a job by id, in BullMQ's names ("unknown" if the server does not know it). */
   async getJobState(id: string | number): Promise<JobState> {
-    const reply = await this.connection.request("GETSTATE", { id: Number(id) });
-    return (reply.state as JobState) ?? "unknown";
+    const job = await this.getJob(id);
+    return job?.state ?? "unknown";
   }
 
-  /** Jobs in the given states (GETJOBS), newest handling as the server orders them. */
-  async getJobs(types: JobState | JobState[] = [], start = 0, end = 99): Promise<Job<DataType, ResultType>[]> {
-    const states = Array.isArray(types) ? types : [types];
-    const limit = Math.max(0, end - start + 1);
-    const lists = await Promise.all(
-      (states.length === 0 ? [undefined] : states).map((state) => {
-        const req: Record<string, unknown> = { queue: this.name, limit, offset: start };
-        if (state !== undefined) req.state = state;
-        return this.connection.request("GETJOBS", req);
-      }),
-    );
-    const out: Job<DataType, ResultType>[] = [];
-    for (const reply of lists) {
-      for (const wire of (reply.jobs ?? []) as WireJob[]) out.push(new Job(this.connection, wire));
-    }
-    return out;
+  /**
+   * Jobs of the given types (BullMQ's names; all of them when none), in the inclusive range
+   * [start, end] of each type (end -1: to the last), newest first unless `asc`; each job once.
+   * See queue-getters.ts for the orders.
+   */
+  async getJobs(types: JobType | JobType[] = [], start = 0, end = -1, asc = false): Promise<Job<DataType, ResultType>[]> {
+    const list = Array.isArray(types) ? types : [types];
+    const wires = await this.getters.jobs(list.length === 0 ? allTypes : list, start, end, asc);
+    return wires.map((w) => Job.fromWire<DataType, ResultType>(this.connection, w));
   }
 
-  /** Counts per state (GETJOBCOUNTS). With types, only those (BullMQ's signature). */
+  /** Waiting jobs in the order they will run (prioritized ones included: queue-getters.ts). */
+  getWaiting(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["waiting"], start, end, true);
+  }
+  /** Waiting jobs that have a priority, in the order they will run. */
+  getPrioritized(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["prioritized"], start, end, true);
+  }
+  getActive(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["active"], start, end, true);
+  }
+  getDelayed(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["delayed"], start, end, true);
+  }
+  getWaitingChildren(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["waiting-children"], start, end, true);
+  }
+  /** Completed jobs, the last finished first. */
+  getCompleted(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["completed"], start, end, false);
+  }
+  /** Failed jobs (the dead-letter queue), the last failed first. */
+  getFailed(start = 0, end = -1): Promise<Job<DataType, ResultType>[]> {
+    return this.getJobs(["failed"], start, end, false);
+  }
+
+  /**
+   * Counts per type. Without types: waiting, active, delayed, completed and failed (one
+   * GETJOBCOUNTS; waiting includes prioritized jobs). Asked by name, also prioritized (a walk of
+   * the waiting list), paused and waiting-children.
+   */
   getJobCounts(): Promise<JobCounts>;
-  getJobCounts(...types: string[]): Promise<Record<string, number>>;
-  async getJobCounts(...types: string[]): Promise<Record<string, number>> {
-    const reply = await this.connection.request("GETJOBCOUNTS", { queue: this.name });
-    const all: JobCounts = {
-      waiting: reply.waiting ?? 0,
-      active: reply.active ?? 0,
-      delayed: reply.delayed ?? 0,
-      completed: reply.completed ?? 0,
-      failed: reply.failed ?? 0,
-    };
-    if (types.length === 0) return all;
-    const some: Record<string, number> = {};
-    for (const t of types) some[t] = all[t] ?? 0;
-    return some;
+  getJobCounts(...types: JobType[]): Promise<Record<string, number>>;
+  async getJobCounts(...types: JobType[]): Promise<Record<string, number>> {
+    return this.getters.counts(types.length === 0 ? ["waiting", "active", "delayed", "completed", "failed"] : types);
+  }
+
+  /** The sum of the counts of these types (BullMQ's getJobCountByTypes). */
+  async getJobCountByTypes(...types: JobType[]): Promise<number> {
+    const counts = await this.getters.counts(types);
+    return Object.values(counts).reduce((a, b) => a + b, 0);
   }
 
   /** Waiting + delayed (COUNT). */
@@ -172,20 +218,26 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return reply.count ?? 0;
   }
 
-  async getWaitingCount(): Promise<number> {
-    return (await this.getJobCounts()).waiting;
+  getWaitingCount(): Promise<number> {
+    return this.getJobCountByTypes("waiting");
   }
-  async getActiveCount(): Promise<number> {
-    return (await this.getJobCounts()).active;
+  getPrioritizedCount(): Promise<number> {
+    return this.getJobCountByTypes("prioritized");
   }
-  async getDelayedCount(): Promise<number> {
-    return (await this.getJobCounts()).delayed;
+  getActiveCount(): Promise<number> {
+    return this.getJobCountByTypes("active");
   }
-  async getCompletedCount(): Promise<number> {
-    return (await this.getJobCounts()).completed;
+  getDelayedCount(): Promise<number> {
+    return this.getJobCountByTypes("delayed");
   }
-  async getFailedCount(): Promise<number> {
-    return (await this.getJobCounts()).failed;
+  getCompletedCount(): Promise<number> {
+    return this.getJobCountByTypes("completed");
+  }
+  getFailedCount(): Promise<number> {
+    return this.getJobCountByTypes("failed");
+  }
+  getWaitingChildrenCount(): Promise<number> {
+    return this.getJobCountByTypes("waiting-children");
   }
 
   async pause(): Promise<void> {
@@ -213,25 +265,81 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return reply.count ?? 0;
   }
 
-  /** Remove finished jobs older than `grace` ms (CLEAN); resolves to how many. */
+  /** Remove up to `limit` jobs of a state older than `grace` ms (CLEAN); resolves to how many. */
   async clean(grace: number, limit: number, type: "completed" | "failed" | "delayed" | "wait" | "waiting" = "completed"): Promise<number> {
     const state = type === "wait" ? "waiting" : type;
-    const reply = await this.connection.request("CLEAN", { queue: this.name, grace, state, limit });
+    if (!["completed", "failed", "delayed", "waiting"].includes(state)) {
+      throw new RingqError(`clean: type "${type}" is not supported (completed, failed, delayed, wait)`, "INVALID", "CLEAN");
+    }
+    const req: Record<string, unknown> = { queue: this.name, grace, state };
+    if (limit > 0) req.limit = limit;
+    const reply = await this.connection.request("CLEAN", req);
     return reply.count ?? 0;
   }
 
-  /** Jobs in the dead-letter queue (DLQ): failed for good. */
-  async getFailed(count = 100): Promise<Job<DataType, ResultType>[]> {
-    const reply = await this.connection.request("DLQ", { queue: this.name, count });
-    return ((reply.jobs ?? []) as WireJob[]).map((w) => new Job<DataType, ResultType>(this.connection, w));
+  /** Remove a job by id or custom id, in any state (CANCEL); 1 if removed, 0 if unknown. */
+  async remove(jobId: string | number): Promise<number> {
+    const job = typeof jobId === "number" || /^\d+$/.test(jobId) ? { id: Number(jobId) } : await this.getJob(jobId);
+    if (job === null) return 0;
+    try {
+      await this.connection.request("CANCEL", { id: Number(job.id) });
+      return 1;
+    } catch (err) {
+      if (err instanceof CommandError && err.code === "NOT_FOUND") return 0;
+      throw err;
+    }
   }
 
-  /** Move DLQ jobs (one, or all) back to waiting (RETRYDLQ); resolves to how many. */
-  async retryJobs(id?: string | number): Promise<number> {
-    const req: Record<string, unknown> = { queue: this.name };
-    if (id !== undefined) req.id = Number(id);
-    const reply = await this.connection.request("RETRYDLQ", req);
+  /**
+   * Make every delayed job waiting now: a page of `count` delayed jobs at a time (GETJOBS),
+   * each PROMOTEd, pipelined. Resolves to how many were promoted.
+   */
+  async promoteJobs(opts: { count?: number } = {}): Promise<number> {
+    const count = Math.min(opts.count ?? promoteBatchJobsDefault, listPageJobsMax);
+    let promoted = 0;
+    for (;;) {
+      const reply = await this.connection.request("GETJOBS", { queue: this.name, state: "delayed", limit: count, offset: 0 });
+      const jobs = (reply.jobs ?? []) as WireJob[];
+      if (jobs.length === 0) return promoted;
+      // A job that ran or went meanwhile is not an error: it is no longer delayed.
+      const results = await Promise.all(jobs.map((j) => this.connection.request("PROMOTE", { id: j.id }).then(() => 1, () => 0)));
+      const n = results.reduce<number>((a, b) => a + b, 0);
+      if (n === 0) return promoted; // nothing moved: the listing would come back the same
+      promoted += n;
+    }
+  }
+
+  /** Move failed jobs (one, or all) back to waiting (RETRYDLQ); resolves to how many. */
+  async retryJobs(opts: { state?: "failed" | "completed"; count?: number; timestamp?: number } = {}): Promise<number> {
+    // `count` is BullMQ's batch size per step; the server works in steps of its own.
+    if (typeof opts !== "object") throw new RingqError("retryJobs: expected {state?}; to retry one job use job.retry()", "INVALID", "RETRYDLQ");
+    if (opts.state !== undefined && opts.state !== "failed") throw new RingqError(`retryJobs: state "${opts.state}" is not supported (only failed jobs can be retried)`, "NOT_SUPPORTED", "RETRYDLQ");
+    if (opts.timestamp !== undefined) throw new RingqError("retryJobs: timestamp is not supported (every failed job is retried)", "NOT_SUPPORTED", "RETRYDLQ");
+    const reply = await this.connection.request("RETRYDLQ", { queue: this.name });
     return Array.isArray(reply.ids) ? (reply.ids[0] ?? 0) : (reply.count ?? 0);
+  }
+
+  /** Report a job's progress by id (PROGRESS). */
+  async updateJobProgress(jobId: string | number, progress: number): Promise<void> {
+    await this.connection.request("PROGRESS", { id: Number(jobId), progress });
+  }
+
+  /** Append a log line to a job by id (LOG); resolves to 1. */
+  async addJobLog(jobId: string | number, logRow: string, keepLogs?: number): Promise<number> {
+    if (keepLogs !== undefined) throw new RingqError("addJobLog: keepLogs is not supported (the server keeps the last 1,000 lines)", "NOT_SUPPORTED", "LOG");
+    await this.connection.request("LOG", { id: Number(jobId), message: logRow });
+    return 1;
+  }
+
+  /** A job's log lines in [start, end] (oldest first unless !asc), and how many it has. */
+  async getJobLogs(jobId: string | number, start = 0, end = -1, asc = true): Promise<{ logs: string[]; count: number }> {
+    const reply = await this.connection.request("GETLOGS", { id: Number(jobId) });
+    const lines = ((reply.logs ?? []) as { message: string }[]).map((l) => l.message);
+    const ordered = asc ? lines : lines.reverse();
+    const n = ordered.length;
+    const a = Math.max(0, start < 0 ? n + start : start);
+    const b = Math.min(n - 1, end < 0 ? n + end : end);
+    return { logs: ordered.slice(a, b + 1), count: n };
   }
 
   /** Close the connection (if this Queue opened it) after replies in flight arrive. */
@@ -240,18 +348,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return this.closing;
   }
 
-  private localJob(
-    id: number | string,
-    name: string,
-    data: DataType,
-    opts: JobsOptions | undefined,
-  ): Job<DataType, ResultType> {
-    const job = new Job<DataType, ResultType>(
-      this.connection,
-      { id: Number(id), queue: this.name, data, name, created_at: Date.now() },
-      { ...opts },
-    );
-    if (opts?.jobId !== undefined) job.customId = opts.jobId;
-    return job;
+  private localJob(id: number | string, name: string, data: DataType, opts: JobsOptions | undefined): Job<DataType, ResultType> {
+    // The reply's arrival time, read once per received chunk, stands for the time of the add.
+    return new Job<DataType, ResultType>(this.connection, String(id), this.name, name, data, opts, this.connection.receivedAt);
   }
 }
+installMethodRefusals(Queue.prototype, "Queue", queueMethodRefusals);

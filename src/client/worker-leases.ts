@@ -18,6 +18,9 @@ export class RunningJobs<J extends Job> {
   constructor(
     private readonly conn: Connection,
     private readonly report: (err: Error) => void,
+    /** renewEveryMs: the Worker's lockRenewTime (else a third of each job's lease); skip:
+     *  skipLockRenewal (no heartbeats at all). */
+    private readonly renewal: { renewEveryMs?: number; skip: boolean } = { skip: false },
   ) {}
 
   get size(): number {
@@ -31,8 +34,9 @@ export class RunningJobs<J extends Job> {
   /** A job starts running now (its lease was granted at delivery, about now). */
   add(job: J, now: number): void {
     this.renewedAt.set(job, now);
+    if (this.renewal.skip) return;
     // Half the renewal interval, so a renewal is never more than one tick late.
-    const every = Math.max(heartbeatMsMin, Math.floor((job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease / 2));
+    const every = Math.max(heartbeatMsMin, Math.floor(this.renewEveryMs(job) / 2));
     if (this.timer !== null && every >= this.everyMs) return;
     this.stop();
     this.everyMs = every;
@@ -64,12 +68,15 @@ export class RunningJobs<J extends Job> {
     this.everyMs = 0;
   }
 
+  private renewEveryMs(job: J): number {
+    return this.renewal.renewEveryMs ?? (job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease;
+  }
+
   private heartbeat(): void {
     if (this.renewedAt.size === 0) return;
     const now = Date.now();
     for (const [job, last] of this.renewedAt) {
-      const renewEvery = (job.leaseMs ?? leaseMsDefault) / heartbeatsPerLease;
-      if (now - last < renewEvery) continue;
+      if (now - last < this.renewEveryMs(job)) continue;
       this.renewedAt.set(job, now);
       this.renewedOnce.add(job);
       const req: Record<string, unknown> = { id: Number(job.id) };

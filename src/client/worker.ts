@@ -1,24 +1,24 @@
-// Worker: pulls jobs in batches (PULLB), runs up to `concurrency` at once (their leases are kept
-// by worker-leases.ts), and acknowledges in batches, emitting BullMQ's events per job. close()
-// finishes the jobs it holds (including any a parked pull still delivers) before it lets go of
-// the connection. Does not retry or schedule: a thrown error is a FAIL, the server decides.
+// Worker: pulls jobs in batches (PULLB) and runs up to `concurrency` at once; their leases are
+// kept by worker-leases.ts and their confirmations sent by worker-confirm.ts, which emit BullMQ's
+// per-job events. close() finishes the jobs it holds (including any a parked pull still
+// delivers) before it lets go of the connection. Does not retry or schedule: a thrown error is a
+// FAIL, the server decides. BullMQ options, methods and events it lacks are refused by name.
 
-import { EventEmitter } from "node:events";
 import type { Connection, ConnectionOptions } from "./connection.ts";
 import {
-  ackBatchIdsMax,
   concurrencyDefault,
   concurrencyMax,
   drainDelaySecondsDefault,
-  failErrorCharsMax,
   pullBatchJobsMax,
   pullsInFlightMax,
   pullRetryMsMax,
   pullRetryMsMin,
 } from "./constants.ts";
-import { ClosedError, RingqError } from "./errors.ts";
+import { ClosedError, DelayedError, RingqError, WaitingError } from "./errors.ts";
 import { Job, type WireJob } from "./job.ts";
 import { openConnection } from "./queue.ts";
+import { CheckedEmitter, checkOptions, installMethodRefusals, workerEventRefusals, workerMethodRefusals, workerOptionRefusals } from "./refusals.ts";
+import { Confirmations } from "./worker-confirm.ts";
 import { RunningJobs } from "./worker-leases.ts";
 
 export type Processor<DataType = any, ResultType = any> = (
@@ -34,23 +34,18 @@ export interface WorkerOptions {
   autorun?: boolean;
   /** Seconds an idle worker's pull waits on the server before asking again (default 1). */
   drainDelay?: number;
+  /** Ms between lease renewals (HEARTBEAT) of a running job; default a third of its lease. */
+  lockRenewTime?: number;
+  /** Never renew leases: a job running past its stallTimeout is then redelivered. */
+  skipLockRenewal?: boolean;
+  /** Accepted for BullMQ code: ringq makes no server version check. */
+  skipVersionCheck?: boolean;
 }
 
-/**
- * Why ACKB and ACK both: a job whose processor returned nothing (undefined/null) is confirmed in
- * one ACKB with the others of its turn, the cheapest form for the server; a job with a result
- * gets its own ACK frame (flashQ's ACKB has no per-id results), carrying its lock token, but the
- * frames of one turn still leave in one write. FAILs are per job (each has its own error text).
- * ACKB carries no lock tokens, so a job that ran long enough to need a HEARTBEAT (the only kind
- * whose lease could have expired and been handed to another worker) is confirmed by ACK with
- * its token instead: a stale confirmation is then refused rather than completing the job twice.
- */
-interface Finished {
-  job: Job;
-  result: unknown;
-}
+const workerOptionNames = ["connection", "concurrency", "autorun", "drainDelay", "lockRenewTime", "skipLockRenewal", "skipVersionCheck"];
+const workerEvents = ["active", "closed", "closing", "completed", "drained", "error", "failed", "paused", "progress", "ready", "resumed"];
 
-export class Worker<DataType = any, ResultType = any> extends EventEmitter {
+export class Worker<DataType = any, ResultType = any> extends CheckedEmitter {
   readonly name: string;
   readonly concurrency: number;
   readonly connection: Connection;
@@ -67,6 +62,8 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
 
   /** Jobs whose processor is running, and their leases (worker-leases.ts). */
   private readonly running: RunningJobs<Job<DataType, ResultType>>;
+  /** Finished jobs on their way to the server (worker-confirm.ts). */
+  private readonly confirmations: Confirmations<Job<DataType, ResultType>>;
   /** PULLBs in flight, and the jobs they asked for (counted against concurrency). */
   private pullsInFlight = 0;
   private requested = 0;
@@ -82,25 +79,25 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private pullRetryTimer: ReturnType<typeof setTimeout> | null = null;
   /** Last pull found nothing; `drained` fires once per busy -> empty transition. */
   private drained = false;
-
-  private ackNoResult: Job<DataType, ResultType>[] = [];
-  private ackWithResult: Finished[] = [];
-  private failures: { job: Job<DataType, ResultType>; err: Error }[] = [];
   private tickScheduled = false;
-  /** ACK/ACKB/FAIL requests sent and not yet answered. */
-  private outstanding = 0;
   private idleWaiters: (() => void)[] = [];
 
   private readonly progressHook = (job: Job, progress: number) => this.emit("progress", job, progress);
+  private readonly onReady = () => this.emit("ready");
 
   constructor(name: string, processor: Processor<DataType, ResultType>, opts: WorkerOptions = {}) {
-    super();
+    super("Worker", workerEvents, workerEventRefusals);
     if (typeof name !== "string" || name === "") throw new RingqError("Worker: a queue name is required", "INVALID");
-    if (typeof processor !== "function") throw new RingqError("Worker: a processor function is required", "INVALID");
+    if (typeof processor === "string" || processor instanceof URL) {
+      throw new RingqError("Worker: a processor file (sandboxed processor) is not supported; pass a function", "NOT_SUPPORTED");
+    }
+    if (typeof processor !== "function") throw new RingqError("Worker: a processor function is required (manual processing is not supported)", "INVALID");
+    checkOptions("Worker", opts, workerOptionNames, workerOptionRefusals);
     const concurrency = opts.concurrency ?? concurrencyDefault;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > concurrencyMax) {
       throw new RingqError(`Worker: concurrency must be an integer from 1 to ${concurrencyMax}`, "INVALID");
     }
+    if (opts.lockRenewTime !== undefined && !(opts.lockRenewTime > 0)) throw new RingqError("Worker: lockRenewTime must be a number of ms above 0", "INVALID");
     this.name = name;
     this.concurrency = concurrency;
     this.processor = processor;
@@ -108,7 +105,14 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     const { conn, owned } = openConnection(opts.connection);
     this.connection = conn;
     this.owned = owned;
-    this.running = new RunningJobs(conn, (err) => this.report(err));
+    this.running = new RunningJobs(conn, (err) => this.report(err), { renewEveryMs: opts.lockRenewTime, skip: opts.skipLockRenewal === true });
+    this.confirmations = new Confirmations<Job<DataType, ResultType>>(conn, {
+      completed: (job, result) => this.emit("completed", job, result, "active"),
+      failed: (job, err) => this.emit("failed", job, err, "active"),
+      report: (err) => this.report(err),
+      settled: () => this.checkIdle(),
+    });
+    conn.on("ready", this.onReady);
     if (opts.autorun !== false) void this.run();
   }
 
@@ -117,9 +121,16 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     if (this.stopping) throw new ClosedError("Worker.run: the worker is closing");
     if (!this.started) {
       this.started = true;
+      // A shared connection that is already up will not say `ready` again.
+      if (this.connection.isReady) setImmediate(this.onReady);
       this.pump();
     }
     return this.closed;
+  }
+
+  /** Resolves once the server answered a PING. */
+  async waitUntilReady(): Promise<void> {
+    await this.connection.waitUntilReady();
   }
 
   isRunning(): boolean {
@@ -156,12 +167,14 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   close(force = false): Promise<void> {
     if (this.closing !== null) return this.closing;
     this.stopping = true;
+    this.emit("closing", "closing worker");
     if (this.pullRetryTimer !== null) clearTimeout(this.pullRetryTimer);
     this.pullRetryTimer = null;
     this.closing = (async () => {
       if (force) await this.returnRunning();
       else await this.whenIdle();
       this.running.stop();
+      this.connection.off("ready", this.onReady);
       if (this.owned) await this.connection.close();
       this.emit("closed");
       this.closedResolve();
@@ -221,7 +234,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     if (wires === undefined) return;
     this.arrivedJobs -= wires.length;
     const now = Date.now();
-    for (const wire of wires) this.start(new Job<DataType, ResultType>(this.connection, wire), now);
+    for (const wire of wires) this.start(Job.fromWire<DataType, ResultType>(this.connection, wire), now);
     // More batches wait: start the next one on the next turn even if nothing finishes meanwhile.
     if (this.arrived.length > 0) this.scheduleTick();
   }
@@ -248,6 +261,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   private start(job: Job<DataType, ResultType>, now: number): void {
     this.running.add(job, now);
     job.onProgress = this.progressHook;
+    job.held = true;
     if (this.listenerCount("active") > 0) this.emit("active", job, "waiting");
     let ret: Promise<ResultType> | ResultType;
     try {
@@ -269,14 +283,13 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     const was = this.running.remove(job);
     if (was === null) return;
     job.onProgress = null;
-    const renewed = was.renewed;
-    if (err !== undefined) {
-      this.failures.push({ job, err: err instanceof Error ? err : new Error(String(err)) });
-    } else if ((result === undefined || result === null) && !renewed) {
-      this.ackNoResult.push(job);
-    } else {
-      this.ackWithResult.push({ job, result });
-    }
+    job.held = false;
+    // The processor moved the job itself (moveToDelayed + DelayedError, moveToFailed, ...).
+    const moved = job.movedByProcessor || err instanceof DelayedError || err instanceof WaitingError;
+    if (moved) {
+      // Nothing to confirm; the tick pulls for the freed slot.
+    } else if (err !== undefined) this.confirmations.threw(job, err instanceof Error ? err : new Error(String(err)));
+    else this.confirmations.succeeded(job, result, was.renewed);
     this.scheduleTick();
   }
 
@@ -289,21 +302,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   /** Once per event-loop turn: confirm what finished, pull for the free slots, write once. */
   private tick(): void {
     this.tickScheduled = false;
-    if (this.ackNoResult.length > 0) {
-      const jobs = this.ackNoResult;
-      this.ackNoResult = [];
-      for (let at = 0; at < jobs.length; at += ackBatchIdsMax) this.sendAckBatch(jobs.slice(at, at + ackBatchIdsMax));
-    }
-    if (this.ackWithResult.length > 0) {
-      const done = this.ackWithResult;
-      this.ackWithResult = [];
-      for (const f of done) this.sendAck(f.job, f.result);
-    }
-    if (this.failures.length > 0) {
-      const failed = this.failures;
-      this.failures = [];
-      for (const f of failed) this.sendFail(f.job, f.err);
-    }
+    this.confirmations.send();
     this.pump();
     // Write the confirmations and pulls now, before the next batch runs in this same turn.
     this.connection.flush();
@@ -311,96 +310,17 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     this.checkIdle();
   }
 
-  private sendAckBatch(jobs: Job<DataType, ResultType>[]): void {
-    this.outstanding++;
-    const ids = jobs.map((j) => Number(j.id));
-    this.connection.request("ACKB", { ids }).then(
-      (reply) => {
-        // ringq EXT: `failed: [{id, error, code}]` names the ids it could not complete (a lease
-        // expired and the job moved on); flashQ only sends the count.
-        const failed = new Map<string, { error?: string; code?: string }>();
-        for (const f of (reply.failed ?? []) as { id: number; error?: string; code?: string }[]) {
-          failed.set(String(f.id), f);
-        }
-        const count = typeof reply.count === "number" ? reply.count : Array.isArray(reply.ids) ? reply.ids[0] : jobs.length;
-        if (failed.size === 0 && count !== jobs.length) {
-          for (const job of jobs) {
-            this.report(new RingqError(`job ${job.id}: ACKB completed ${count} of ${jobs.length} jobs; which ones is unknown`, "ACK", "ACKB"));
-          }
-        } else {
-          for (const job of jobs) {
-            const f = failed.get(job.id);
-            if (f === undefined) this.completed(job, undefined);
-            else this.report(new RingqError(`job ${job.id}: result not confirmed: ${f.error}`, f.code ?? "ACK", "ACKB"));
-          }
-        }
-        this.settled();
-      },
-      (err) => {
-        for (const job of jobs) this.report(ackError(job, err));
-        this.settled();
-      },
-    );
-  }
-
-  private sendAck(job: Job<DataType, ResultType>, result: unknown): void {
-    this.outstanding++;
-    const req: Record<string, unknown> = { id: Number(job.id) };
-    if (result !== undefined && result !== null) req.result = result;
-    if (job.lockToken !== undefined) req.lock_token = job.lockToken;
-    this.connection.request("ACK", req).then(
-      () => {
-        this.completed(job, result);
-        this.settled();
-      },
-      (err) => {
-        this.report(ackError(job, err));
-        this.settled();
-      },
-    );
-  }
-
-  private sendFail(job: Job<DataType, ResultType>, err: Error): void {
-    this.outstanding++;
-    const message = (err.message || String(err)).slice(0, failErrorCharsMax);
-    const req: Record<string, unknown> = { id: Number(job.id), error: message };
-    if (job.lockToken !== undefined) req.lock_token = job.lockToken;
-    this.connection.request("FAIL", req).then(
-      () => {
-        job.failedReason = message;
-        job.attemptsMade++;
-        job.finishedOn = Date.now();
-        this.emit("failed", job, err, "active");
-        this.settled();
-      },
-      (failErr) => {
-        this.report(ackError(job, failErr));
-        this.settled();
-      },
-    );
-  }
-
-  private completed(job: Job<DataType, ResultType>, result: unknown): void {
-    job.returnvalue = result as ResultType;
-    job.finishedOn = Date.now();
-    this.emit("completed", job, result, "active");
-  }
-
-  private settled(): void {
-    this.outstanding--;
-    this.checkIdle();
-  }
-
   /** close(true): give every running job back to the queue without counting an attempt. */
   private async returnRunning(): Promise<void> {
     const jobs = this.running.takeAll();
     // Delivered but never started: hand those back too.
-    for (const wires of this.arrived) for (const wire of wires) jobs.push(new Job<DataType, ResultType>(this.connection, wire));
+    for (const wires of this.arrived) for (const wire of wires) jobs.push(Job.fromWire<DataType, ResultType>(this.connection, wire));
     this.arrived = [];
     this.arrivedJobs = 0;
     await Promise.all(
       jobs.map((job) => {
         job.onProgress = null;
+        job.held = false;
         const req: Record<string, unknown> = { id: Number(job.id), delay: 0 };
         if (job.lockToken !== undefined) req.lock_token = job.lockToken;
         return this.connection.request("MOVETODELAYED", req).then(
@@ -420,16 +340,7 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
   }
 
   private isIdle(): boolean {
-    return (
-      this.running.size === 0 &&
-      this.arrivedJobs === 0 &&
-      this.pullsInFlight === 0 &&
-      this.outstanding === 0 &&
-      !this.tickScheduled &&
-      this.ackNoResult.length === 0 &&
-      this.ackWithResult.length === 0 &&
-      this.failures.length === 0
-    );
+    return this.running.size === 0 && this.arrivedJobs === 0 && this.pullsInFlight === 0 && !this.tickScheduled && this.confirmations.idle;
   }
 
   private checkIdle(): void {
@@ -447,8 +358,4 @@ export class Worker<DataType = any, ResultType = any> extends EventEmitter {
     else console.error(`ringq worker "${this.name}": ${err.message}`);
   }
 }
-
-function ackError(job: Job, err: unknown): RingqError {
-  const e = err as RingqError;
-  return new RingqError(`job ${job.id}: result not confirmed: ${e.message}`, e.code ?? "ACK", e.command);
-}
+installMethodRefusals(Worker.prototype, "Worker", workerMethodRefusals);

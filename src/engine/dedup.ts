@@ -6,15 +6,12 @@
 // its key and deadline (JobExtra.dedupKey/dedupUntil), so recovery reopens the windows of stored
 // jobs; a window whose job was removed before the end of its ttl does not survive a restart.
 
-import { IndexedHeap } from "./heap.ts";
 import { DedupWindow, isFinished, type Job, type QueueState } from "./model.ts";
-import type { TimerComponent } from "./timers.ts";
+import { DeadlineTimer } from "./timers.ts";
 
-const byDeadline = (a: DedupWindow, b: DedupWindow): boolean => a.deadline < b.deadline;
-
-export class DedupWindows implements TimerComponent {
-  readonly name = "dedup-windows";
-  private readonly heap = new IndexedHeap<DedupWindow>(byDeadline);
+export class DedupWindows {
+  /** Windows with an end, by their end (the engine registers it with its timers). */
+  readonly timer = new DeadlineTimer<DedupWindow>("dedup-windows", (w) => this.close(w));
 
   constructor(
     /** A queue lost its last window (it may be empty now). */
@@ -37,7 +34,7 @@ export class DedupWindows implements TimerComponent {
     if (old !== undefined) this.close(old);
     const w = new DedupWindow(q, key, job.id, until === 0 ? Infinity : until);
     (q.dedup ??= new Map()).set(key, w);
-    if (w.deadline !== Infinity) this.heap.push(w);
+    if (w.deadline !== Infinity) this.timer.push(w);
   }
 
   /** The job finished (`removed`: or is gone): its open-ended window closes, and any window of
@@ -60,21 +57,7 @@ export class DedupWindows implements TimerComponent {
     const m = w.queue.dedup;
     if (m === null || m.get(w.key) !== w) return;
     m.delete(w.key);
-    if (this.heap.has(w)) this.heap.remove(w);
+    if (this.timer.has(w)) this.timer.remove(w);
     if (m.size === 0) this.onClosed(w.queue);
-  }
-
-  nextDeadline(): number {
-    const top = this.heap.peek();
-    return top === undefined ? Infinity : top.deadline;
-  }
-
-  runDue(now: number, budget: number): number {
-    let done = 0;
-    for (let top = this.heap.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.heap.peek()) {
-      this.close(top);
-      done++;
-    }
-    return done;
   }
 }

@@ -56,7 +56,7 @@ export class Engine {
     this.records.add(this.scheduler);
     this.delivery = new Delivery(core, this.pulls);
     this.pulls.onLeave = (q) => core.mayBeEmpty(q);
-    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup, this.kv, this.scheduler, this.bulkWork]) this.timers.add(c);
+    for (const c of [core.delays, core.leases, core.ttl, core.refills, this.pulls, core.finishWaiters, core.retention, core.retention.expiry, core.dedup.timer, this.kv.expiry, this.scheduler.timer, this.bulkWork]) this.timers.add(c);
   }
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
@@ -251,6 +251,10 @@ export class Engine {
 
   addLog(job: Job, message: string, level: string): void {
     this.core.addLog(job, message, level, this.core.now());
+  }
+
+  clearLogs(job: Job, keep: number): number {
+    return this.core.clearLogs(job, keep);
   }
 
   setPaused(q: QueueState, paused: boolean): void {

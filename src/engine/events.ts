@@ -11,7 +11,11 @@ export const eventNames = [
 ] as const;
 export type EngineEvent = (typeof eventNames)[number];
 
-/** `detail`: what an event carries besides the job (partial: its data and index). */
+/** The detail of a new job's first event (waiting, delayed, waitingchildren, waitingparent): the
+ *  job was just added (BullMQ's `added`), not moved there. */
+export const ADDED: unique symbol = Symbol("added");
+
+/** `detail`: what an event carries besides the job (partial: its data and index; ADDED). */
 export type EventListener = (event: EngineEvent, job: Job, detail?: unknown) => void;
 
 export class EventBus {

@@ -64,6 +64,19 @@ export class FinishedList {
     }
   }
 
+  /** Newest first (GETJOBS `desc`). Removing records while iterating is safe. */
+  *valuesNewestFirst(): Generator<Job> {
+    this.iterating++;
+    try {
+      for (let p = this.base + this.items.length - 1; p >= this.base + this.head; p--) {
+        const j = this.items[p - this.base];
+        if (j !== null && j !== undefined) yield j;
+      }
+    } finally {
+      this.iterating--;
+    }
+  }
+
   private skipHoles(): void {
     const items = this.items;
     while (this.head < items.length && items[this.head] === null) this.head++;

@@ -6,10 +6,10 @@
 
 import { kvBytesMax, kvKeysMax, kvValueBytesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
-import { IndexedHeap, type HeapItem } from "./heap.ts";
+import type { HeapItem } from "./heap.ts";
 import type { Journal } from "./journal.ts";
 import { RecordKind, type RecordOwner } from "./records.ts";
-import type { TimerComponent } from "./timers.ts";
+import { DeadlineTimer } from "./timers.ts";
 
 export class KvEntry implements HeapItem {
   hi = -1;
@@ -27,13 +27,11 @@ interface StoredKv {
   e: number;
 }
 
-const byDeadline = (a: KvEntry, b: KvEntry): boolean => a.deadline < b.deadline;
-
-export class KvStore implements RecordOwner, TimerComponent {
+export class KvStore implements RecordOwner {
   readonly kind = RecordKind.Kv;
-  readonly name = "kv-expiry";
   private readonly entries = new Map<string, KvEntry>();
-  private readonly expiry = new IndexedHeap<KvEntry>(byDeadline);
+  /** Keys with a TTL, by when they go (the engine registers it with its timers). */
+  readonly expiry = new DeadlineTimer<KvEntry>("kv-expiry", (e) => this.drop(e));
   private bytes = 0;
 
   constructor(
@@ -179,21 +177,6 @@ export class KvStore implements RecordOwner, TimerComponent {
     if (s.e !== 0) this.setDeadline(e, s.e);
   }
 
-  // ---- timer ----
-
-  nextDeadline(): number {
-    const top = this.expiry.peek();
-    return top === undefined ? Infinity : top.deadline;
-  }
-
-  runDue(now: number, budget: number): number {
-    let done = 0;
-    for (let top = this.expiry.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.expiry.peek()) {
-      this.drop(top);
-      done++;
-    }
-    return done;
-  }
 }
 
 function globToRegExp(glob: string): RegExp {

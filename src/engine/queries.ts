@@ -249,7 +249,11 @@ export function obliterate(engine: Engine, q: QueueState): BulkTask {
 
 /** Jobs of one state (or all) of a queue, walking only that state's structure; waiting jobs in
  *  delivery order, finished ones in the order they finished. */
-export function* jobsInState(q: QueueState, state: StateName | undefined): Generator<Job> {
+export function* jobsInState(q: QueueState, state: StateName | undefined, newestFirst = false): Generator<Job> {
+  if (newestFirst && (state === "completed" || state === "failed")) {
+    yield* (state === "completed" ? q.completed : q.failed).valuesNewestFirst();
+    return;
+  }
   const all = state === undefined;
   if (all || state === "waiting") {
     yield* q.ready.ordered();

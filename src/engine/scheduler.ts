@@ -12,10 +12,10 @@ import { Cron } from "croner";
 import { schedulesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
 import type { PushInput } from "./core.ts";
-import { IndexedHeap, type HeapItem } from "./heap.ts";
+import type { HeapItem } from "./heap.ts";
 import type { Journal } from "./journal.ts";
 import { RecordKind, type RecordOwner } from "./records.ts";
-import type { TimerComponent } from "./timers.ts";
+import { DeadlineTimer } from "./timers.ts";
 
 /** What makes the jobs of a schedule: everything a push takes but the custom id (set per slot). */
 export type ScheduledPush = Omit<PushInput, "customId" | "dependsOn">;
@@ -69,16 +69,14 @@ interface StoredSchedule {
   created: number;
 }
 
-const byDeadline = (a: Schedule, b: Schedule): boolean => a.deadline < b.deadline;
-
 /** flashQ's bare `*∕N`: every N seconds. */
 const everySeconds = /^\*\/(\d+)$/;
 
-export class Scheduler implements TimerComponent, RecordOwner {
+export class Scheduler implements RecordOwner {
   readonly kind = RecordKind.Schedule;
-  readonly name = "cron";
   private readonly byName = new Map<string, Schedule>();
-  private readonly heap = new IndexedHeap<Schedule>(byDeadline);
+  /** Schedules by their next run (the engine registers it with its timers). */
+  readonly timer = new DeadlineTimer<Schedule>("cron", (s, now) => this.fire(s, now));
 
   constructor(
     private readonly now: () => number,
@@ -134,9 +132,9 @@ export class Scheduler implements TimerComponent, RecordOwner {
       throw new ClientError("LIMIT", `Too many cron schedules (limit ${schedulesMax}): CRONDELETE the ones no longer used`);
     }
     const s = this.compile(spec);
-    if (old !== undefined) this.heap.remove(old);
+    if (old !== undefined) this.timer.remove(old);
     this.byName.set(spec.name, s);
-    this.heap.push(s);
+    this.timer.push(s);
     this.persist(s);
     return s;
   }
@@ -145,7 +143,7 @@ export class Scheduler implements TimerComponent, RecordOwner {
     const s = this.byName.get(name);
     if (s === undefined) return false;
     this.byName.delete(name);
-    if (this.heap.has(s)) this.heap.remove(s);
+    if (this.timer.has(s)) this.timer.remove(s);
     this.journal().recordRemoved(RecordKind.Schedule, name);
     return true;
   }
@@ -166,22 +164,6 @@ export class Scheduler implements TimerComponent, RecordOwner {
     this.journal().recordChanged(RecordKind.Schedule, spec.name, stored);
   }
 
-  // ---- timer ----
-
-  nextDeadline(): number {
-    const top = this.heap.peek();
-    return top === undefined ? Infinity : top.deadline;
-  }
-
-  runDue(now: number, budget: number): number {
-    let done = 0;
-    for (let top = this.heap.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.heap.peek()) {
-      this.fire(top, now);
-      done++;
-    }
-    return done;
-  }
-
   /** One run for the due slot (however many were missed), then the first slot after now. */
   private fire(s: Schedule, now: number): void {
     const slot = s.deadline;
@@ -200,7 +182,7 @@ export class Scheduler implements TimerComponent, RecordOwner {
       return;
     }
     s.deadline = next;
-    this.heap.update(s);
+    this.timer.update(s);
     this.persist(s);
   }
 
@@ -214,7 +196,7 @@ export class Scheduler implements TimerComponent, RecordOwner {
     s.deadline = v.next; // a slot missed while down stays due: it fires once on the first tick
     s.runs = v.runs;
     this.byName.set(key, s);
-    this.heap.push(s);
+    this.timer.push(s);
   }
 }
 

@@ -7,7 +7,7 @@
 import { cancelledRememberedMax, finishedJobAgeMsDefault, finishedJobsKeptDefault, idBlockSize, queueCountersMax, queuesMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
 import { DedupWindows } from "./dedup.ts";
-import { EventBus, type EngineEvent } from "./events.ts";
+import { ADDED, EventBus, type EngineEvent } from "./events.ts";
 import { IdMap } from "./id-map.ts";
 import { noJournal, type Journal } from "./journal.ts";
 import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
@@ -207,7 +207,8 @@ export abstract class Structures {
     const key = job.x === null ? null : job.x.uniqueKey;
     if (key !== null) job.queue.uniqueKeys.set(key, job.id);
     this.attach(job, to, at, false);
-    this.record(job, event);
+    this.journal.jobChanged(job);
+    if (this.events.listening) this.events.emit(event, job, ADDED);
   }
 
   /** Between unfinished states. */

@@ -55,8 +55,9 @@ export interface Deadlined extends HeapItem {
 const byDeadline = (a: Deadlined, b: Deadlined): boolean => a.deadline < b.deadline;
 
 /**
- * The common component: items in a min-heap by deadline, and a handler that takes each due item
- * out of the heap (through a transition that calls remove) and acts on it.
+ * The common component: items in a min-heap by deadline, and a handler that acts on each due
+ * item and either takes it out of the heap (through a transition that calls remove) or gives it
+ * a later deadline (update: a schedule's next run).
  */
 export class DeadlineTimer<T extends Deadlined> implements TimerComponent {
   readonly heap = new IndexedHeap<T>(byDeadline);
@@ -75,6 +76,13 @@ export class DeadlineTimer<T extends Deadlined> implements TimerComponent {
   has(item: T): boolean {
     return this.heap.has(item);
   }
+  /** The item's deadline changed. */
+  update(item: T): void {
+    this.heap.update(item);
+  }
+  peek(): T | undefined {
+    return this.heap.peek();
+  }
   get size(): number {
     return this.heap.size;
   }
@@ -89,7 +97,7 @@ export class DeadlineTimer<T extends Deadlined> implements TimerComponent {
     for (let top = this.heap.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.heap.peek()) {
       this.onDue(top, now);
       done++;
-      if (this.heap.peek() === top) throw new Error(`timer '${this.name}': the handler left its due item in the heap`);
+      if (this.heap.peek() === top && top.deadline <= now) throw new Error(`timer '${this.name}': the handler left its due item in the heap, still due`);
     }
     return done;
   }

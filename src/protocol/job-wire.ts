@@ -10,9 +10,9 @@ import { decodeRaw, encodeValue } from "./msgpack.ts";
 /**
  * num: a number, always present. num?: a number where 0 means "not set" (nil). value?: a string,
  * an array or null. bool: false by default. data: the payload bytes as they arrived. queue: the
- * queue's name. token: the lock token as a decimal string (0: nil). nil: not used yet.
+ * queue's name. token: the lock token as a decimal string (0: nil).
  */
-type Kind = "num" | "num?" | "value?" | "bool" | "data" | "queue" | "token" | "nil";
+type Kind = "num" | "num?" | "value?" | "bool" | "data" | "queue" | "token";
 
 interface Field {
   readonly name: string;
@@ -104,7 +104,6 @@ function plainExpr(fl: Field): string {
     case "data": return "decodeRaw(j.data)";
     case "queue": return "j.queue.name";
     case "token": return "(j.lockToken === 0 ? null : String(j.lockToken))";
-    case "nil": return "null";
   }
 }
 
@@ -124,7 +123,6 @@ function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): strin
       case "data": return `${k} w.raw(j.data);`;
       case "queue": return `${k} w.raw(qn);`;
       case "token": return `${k} if (j.lockToken === 0) w.byte(0xc0); else w.decimalString(j.lockToken);`;
-      case "nil": return `${k} w.byte(0xc0);`;
     }
   }
   switch (fl.kind) {
@@ -135,7 +133,6 @@ function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): strin
     case "data": return `${k} w.raw(j.data); n++;`;
     case "queue": return `${k} w.raw(qn); n++;`;
     case "token": return `if (j.lockToken !== 0) { ${k} w.decimalString(j.lockToken); n++; }`;
-    case "nil": return "";
   }
 }
 
@@ -146,9 +143,8 @@ const omitted = (v: unknown): boolean => v === null || v === false;
 const fixedFrom = (from: number): number => keyBytes.slice(from).reduce((n, k) => n + k.length + 9, 16);
 
 /**
- * Source of a writer. Fields whose bytes are always the same (unused ones: nil) are written as
- * one pre-encoded run; runs of JobExtra fields become `if (x === null) <their defaults, encoded
- * once> else <each field>`, so a job without extras writes ten fields as one copy.
+ * Source of a writer. Runs of JobExtra fields become `if (x === null) <their defaults, encoded
+ * once> else <each field>`, so a job without extras writes its rare fields as one copy.
  */
 function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const runs: Uint8Array[] = [];
@@ -160,13 +156,6 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const fs = jobWireFields;
   for (let i = 0; i < fs.length; ) {
     const again = `w.ensure(${fixedFrom(i + 1)});`;
-    if (fs[i]!.kind === "nil") {
-      let end = i;
-      while (end < fs.length && fs[end]!.kind === "nil") end++;
-      if (!sparse) body.push(run(keyBytes.slice(i, end).flatMap((k) => [k, nilByte])));
-      i = end;
-      continue;
-    }
     if (fs[i]!.noExtra === undefined) {
       body.push(binaryStmt(fs[i]!, i, sparse, again));
       i++;
@@ -200,8 +189,6 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
     ${tail}`;
   return { src, runs };
 }
-
-const nilByte = new Uint8Array([0xc0]);
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

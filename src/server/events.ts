@@ -5,7 +5,7 @@
 // and the next event it gets says how many.
 
 import type { Engine, PartialResult } from "../engine/engine.ts";
-import { eventNames, type EngineEvent } from "../engine/events.ts";
+import { ADDED, eventNames, type EngineEvent } from "../engine/events.ts";
 import type { Job } from "../engine/model.ts";
 import { Raw } from "../protocol/msgpack.ts";
 
@@ -123,6 +123,11 @@ function describe(event: EngineEvent, job: Job, ts: number, detail: unknown): Re
     }
     default:
       break;
+  }
+  if (detail === ADDED) {
+    // The job's first event: it was just pushed (BullMQ's `added`), with the name it was given.
+    m.added = true;
+    m.name = job.name;
   }
   if (x !== null && x.customId !== null) m.custom_id = x.customId;
   return m;

@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { Packr } from "msgpackr";
 import { decode, NotPlain } from "../../src/client/msgpack-decode.ts";
+import { FrameEncoder } from "../../src/client/msgpack-encode.ts";
 
 const packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: false });
 
@@ -70,5 +71,18 @@ describe("msgpack-decode", () => {
     const bytes = packr.pack({ jobs: [job(1)] });
     expect(() => decode(bytes.subarray(0, bytes.length - 3))).toThrow();
     expect(() => decode(new Uint8Array([0xd6, 0xff, 0, 0, 0, 0]))).toThrow(NotPlain);
+  });
+
+  test("a reply's decimal reqId comes back as a number; any other reqId stays as sent", () => {
+    const enc = new FrameEncoder(1 << 20, 1 << 20);
+    enc.frame("PUSH", 123456, { id: 5 });
+    const frame = enc.take()!;
+    expect(decode(frame.subarray(4))).toEqual({ cmd: "PUSH", reqId: 123456, id: 5 });
+    const map = (reqId: string) => {
+      const r = new TextEncoder().encode(reqId);
+      return new Uint8Array([0x82, 0xa5, ...new TextEncoder().encode("reqId"), 0xa0 | r.length, ...r, 0xa2, 0x6f, 0x6b, 0xc3]);
+    };
+    expect(decode(map("0"))).toEqual({ reqId: 0, ok: true });
+    for (const kept of ["007", "a1", "", "1234567890123456", "-1"]) expect(decode(map(kept))).toEqual({ reqId: kept, ok: true });
   });
 });

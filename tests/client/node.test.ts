@@ -1,15 +1,17 @@
-// The client under Node 20: bundle it with `bun build --target=node` (as `bun run build:client`
-// does), then run a small .mjs under `node` that imports it as "ringq" (package.json exports:
-// "bun" -> the .ts sources, "default" -> dist/) against a real server, and check what it printed.
+// The client as a Node user gets it: `npm pack` (whose prepack builds dist/ and the .d.ts with
+// tsc), installed from the tarball into an empty Node project in /tmp (node-package.ts), a
+// TypeScript program type-checked against it with tsc, compiled and run under `node` against a
+// real server: a Queue, a Worker and QueueEvents doing real work.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { buildClientForNode } from "./build.ts";
+import { packedProject, tsc } from "./node-package.ts";
 import { repoRoot, startServer, type TestServer } from "./server.ts";
 
-setDefaultTimeout(30_000);
+// npm pack (tsc) and npm install take several seconds on a cold cache.
+setDefaultTimeout(180_000);
 
 const node = spawnSync("node", ["--version"], { encoding: "utf8" });
 const nodeVersion = node.status === 0 ? node.stdout.trim() : null;
@@ -22,9 +24,14 @@ afterAll(async () => {
   await server?.stop();
 });
 
+const consumerTsconfig = (files: string[]) => ({
+  compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, types: ["node"], outDir: "build" },
+  files,
+});
+
 describe("Node", () => {
   test("no Bun-only API in src/client", () => {
-    for (const file of fs.readdirSync(path.join(repoRoot, "src/client"))) {
+    for (const file of fs.readdirSync(path.join(repoRoot, "src/client")).filter((f) => f.endsWith(".ts"))) {
       const code = fs.readFileSync(path.join(repoRoot, "src/client", file), "utf8");
       // Comments may mention Bun; code may not use it.
       const withoutComments = code.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
@@ -32,14 +39,29 @@ describe("Node", () => {
     }
   });
 
-  test.skipIf(nodeVersion === null)("the bundled client pushes, works, counts and closes under node", () => {
-    const bundle = buildClientForNode();
-    expect(fs.existsSync(bundle)).toBe(true);
-    const r = spawnSync("node", [path.join(repoRoot, "tests/client/node-smoke.mjs"), String(server.port)], {
-      cwd: repoRoot,
-      encoding: "utf8",
-      timeout: 20_000,
-    });
+  test.skipIf(nodeVersion === null)("the packed tarball installs into an empty project, type-checks with tsc and runs a Queue and a Worker under node", () => {
+    const dir = packedProject();
+    const pkg = path.join(dir, "node_modules", "ringq");
+    // What the tarball holds: the built client with its types, the sources for Bun, no server.
+    for (const f of ["dist/client/index.js", "dist/client/index.d.ts", "dist/client/queue.d.ts", "src/client/index.ts", "docs/migrating-from-bullmq.md"]) {
+      expect({ f, there: fs.existsSync(path.join(pkg, f)) }).toEqual({ f, there: true });
+    }
+    for (const f of ["src/engine", "src/server", "tests", "bench", "node_modules/bun"]) {
+      expect({ f, there: fs.existsSync(path.join(pkg, f)) }).toEqual({ f, there: false });
+    }
+
+    // The program, type-checked (strict) against the package's .d.ts and compiled, in one tsc
+    // run with a file that misuses the types: that file, and only it, must be an error.
+    const source = fs.readFileSync(path.join(repoRoot, "tests/client/node-smoke.ts"), "utf8").replace(/^\/\/ @ts-nocheck.*\n/, "");
+    fs.writeFileSync(path.join(dir, "app.ts"), source);
+    fs.writeFileSync(path.join(dir, "wrong.ts"), 'import { Queue } from "ringq";\nconst id: number = (await new Queue("q").add("n", 1)).id;\nconsole.log(id);\n');
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify(consumerTsconfig(["app.ts", "wrong.ts"])));
+    fs.rmSync(path.join(dir, "build"), { recursive: true, force: true });
+    const checked = tsc(dir, "tsconfig.json");
+    expect(checked.out.trim().split("\n")).toEqual(["wrong.ts(2,7): error TS2322: Type 'string' is not assignable to type 'number'."]);
+    expect(fs.existsSync(path.join(dir, "build", "app.js"))).toBe(true);
+
+    const r = spawnSync("node", [path.join(dir, "build", "app.js"), String(server.port)], { cwd: dir, encoding: "utf8", timeout: 30_000 });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
@@ -52,7 +74,8 @@ describe("Node", () => {
     expect(out.failed).toEqual(["7: seven fails"]);
     expect(out.maxRunning).toBeLessThanOrEqual(4);
     expect(out.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 49, failed: 1 });
-    expect(out.validation).toMatch(/^true: PUSH: .*priority/);
+    expect(out.validation).toMatch(/^true: PUSH: .*delay/);
+    expect(out.refused).toMatch(/^true: repeat: not supported/);
     expect(out.eventsTransport).toBe("push");
     expect(out.eventCompleted).toBe(49);
   });

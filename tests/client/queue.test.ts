@@ -39,8 +39,10 @@ describe("Queue", () => {
       expect(back.data).toEqual({ to: "a@b.c" });
       expect(back.state).toBe("delayed");
       expect(back.opts.attempts).toBe(5);
-      expect(back.opts.backoff).toBe(250);
+      // The wire job has the backoff delay but not its type, so read-back opts leave it out.
+      expect(back.opts.backoff).toBeUndefined();
       expect(back.opts.priority).toBe(7);
+      expect(back.priority).toBe(7);
       expect(back.opts.lifo).toBe(true);
       expect(back.opts.timeout).toBe(9000);
       expect(back.opts.ttl).toBe(120_000);
@@ -65,9 +67,18 @@ describe("Queue", () => {
     const q = queue();
     try {
       await expect(q.add("x", 1, { repeat: { every: 1000 } } as never)).rejects.toThrow(/repeat: not supported/);
-      await expect(q.add("x", 1, { removeOnFail: 10 } as never)).rejects.toThrow(/removeOnFail/);
+      await expect(q.add("x", 1, { removeOnFail: 10 } as never)).rejects.toThrow(/removeOnFail: only true\/false/);
+      await expect(q.add("x", 1, { removeOnComplete: { age: 60 } } as never)).rejects.toThrow(/removeOnComplete: only true\/false/);
+      await expect(q.add("x", 1, { deduplication: { id: "d", ttl: 1000 } } as never)).rejects.toThrow(/deduplication\.ttl/);
+      await expect(q.add("x", 1, { backoff: { type: "exponential", delay: 10, jitter: 0.5 } } as never)).rejects.toThrow(/backoff\.jitter/);
+      await expect(q.add("x", 1, { backoff: { type: "custom" } } as never)).rejects.toThrow(/backoff\.type/);
+      await expect(q.add("x", 1, { dependsOn: [1] } as never)).rejects.toThrow(/dependsOn: not supported/);
+      await expect(q.add("x", 1, { sizeLimit: 10 }, )).resolves.toBeDefined();
+      await expect(q.add("x", "a string longer than ten bytes", { sizeLimit: 10 })).rejects.toThrow(/sizeLimit: the job's data is 32 bytes/);
       await expect(q.add("x", 1, { atempts: 3 } as never)).rejects.toThrow(/unknown job option "atempts"/);
-      expect((await q.getJobCounts()).waiting).toBe(0);
+      expect((await q.getJobCounts()).waiting).toBe(1);
+      // A bad default is refused when the Queue is made, not at every add.
+      expect(() => new Queue("x", { connection: { port: server.port }, defaultJobOptions: { keepLogs: 5 } as never })).toThrow(/keepLogs/);
     } finally {
       await q.close();
     }
@@ -114,9 +125,9 @@ describe("Queue", () => {
       expect((await q.getJobCounts()).waiting).toBe(2502);
 
       // A wrong field type is a schema error: the whole batch is refused with the field's name.
-      const schema = await q.addBulk([{ name: "bad", data: 2, opts: { priority: "high" as unknown as number } }]).catch((e: unknown) => e);
+      const schema = await q.addBulk([{ name: "bad", data: 2, opts: { delay: "soon" as unknown as number } }]).catch((e: unknown) => e);
       expect(schema).toBeInstanceOf(CommandError);
-      expect((schema as Error).message).toMatch(/jobs\.0\.priority/);
+      expect((schema as Error).message).toMatch(/jobs\.0\.delay/);
     } finally {
       await q.close();
     }
@@ -199,10 +210,16 @@ describe("Queue", () => {
   test("a validation error carries the server's message and code", async () => {
     const q = queue();
     try {
-      const err = await q.add("x", 1, { priority: "high" as unknown as number }).catch((e: unknown) => e);
+      const err = await q.add("x", 1, { delay: "soon" as unknown as number }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CommandError);
       expect((err as CommandError).code).toBe("INVALID");
-      expect((err as Error).message).toMatch(/^PUSH: .*priority/);
+      expect((err as Error).message).toMatch(/^PUSH: .*delay/);
+      // A priority the client must translate is checked by the client, naming BullMQ's range.
+      const prio = await q.add("x", 1, { priority: "high" as unknown as number }).catch((e: unknown) => e);
+      expect((prio as RingqError).code).toBe("INVALID");
+      expect((prio as Error).message).toMatch(/^priority: expected an integer from 0 to 2097151/);
+      await expect(q.add("x", 1, { priority: 2 ** 21 })).rejects.toThrow(/priority/);
+      await expect(q.add("x", 1, { priority: -1 })).rejects.toThrow(/priority/);
       const bad = new Queue("bad queue name!", { connection: { port: server.port } });
       const err2 = await bad.add("x", 1).catch((e: unknown) => e);
       await bad.close();

@@ -1,16 +1,17 @@
 // The producer/worker example of README.md's "Client" section works as written: the code block
 // is cut out of the README, its port replaced by the test server's, and run as a .mjs file
-// under Bun (the .ts sources) and under Node 20 (the bundle), then stopped with SIGTERM.
+// under Bun (the .ts sources, inside this package) and under Node 20 (in a project with the
+// packed tarball installed, node-package.ts), then stopped with SIGTERM.
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Queue } from "../../src/client/index.ts";
-import { buildClientForNode, distDir } from "./build.ts";
+import { packedProject } from "./node-package.ts";
 import { repoRoot, startServer, type TestServer } from "./server.ts";
 
-setDefaultTimeout(30_000);
+setDefaultTimeout(180_000); // the Node case may pack and install the package first
 
 function readmeExample(): string {
   const readme = fs.readFileSync(path.join(repoRoot, "README.md"), "utf8");
@@ -59,10 +60,11 @@ describe("README client example", () => {
     test.skipIf(!available)(`runs as written under ${label}: the job completes and SIGTERM closes cleanly`, async () => {
       const code = readmeExample();
       expect(code).toContain("port: 6789");
-      if (label === "node") buildClientForNode();
-      fs.mkdirSync(distDir, { recursive: true });
-      // Inside the package (dist/ is git-ignored), so `import ... from "ringq"` resolves to it.
-      const file = path.join(distDir, `readme-example-${process.pid}-${label}.mjs`);
+      // Bun: inside this package (dist/ is git-ignored), so `import ... from "ringq"` resolves to
+      // the sources; Node: in the project where the packed tarball is installed.
+      const dir = label === "node" ? packedProject() : path.join(repoRoot, "dist");
+      fs.mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, `readme-example-${process.pid}-${label}.mjs`);
       const queueName = `emails`;
       fs.writeFileSync(file, code.replace("port: 6789", `port: ${server.port}`));
       const q = new Queue(queueName, { connection: { port: server.port } });

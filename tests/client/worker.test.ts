@@ -119,16 +119,21 @@ describe("Worker", () => {
     }
   });
 
-  test("concurrency 1 runs jobs one at a time in priority order", async () => {
+  test("concurrency 1 runs jobs one at a time in BullMQ's priority order: none first, then 1 before 10", async () => {
     const q = queue();
-    await q.add("low", "low", { priority: 1 });
-    await q.add("high", "high", { priority: 10 });
-    await q.add("mid", "mid", { priority: 5 });
+    await q.add("p10", "p10", { priority: 10 });
+    await q.add("p1", "p1", { priority: 1 });
+    await q.add("none-a", "none-a");
+    await q.add("p5", "p5", { priority: 5 });
+    await q.add("p1-later", "p1-later", { priority: 1 });
+    await q.add("none-b", "none-b", { priority: 0 });
+    await q.add("pmax", "pmax", { priority: 2 ** 21 - 1 });
     const order: string[] = [];
     const worker = new Worker(q.name, async (job) => void order.push(job.data), { connection: { port: server.port }, drainDelay: 0.2 });
     try {
-      await until(() => order.length === 3, "3 jobs");
-      expect(order).toEqual(["high", "mid", "low"]);
+      await until(() => order.length === 7, "7 jobs");
+      // Within one priority, first in first out.
+      expect(order).toEqual(["none-a", "none-b", "p1", "p1-later", "p5", "p10", "pmax"]);
     } finally {
       await worker.close();
       await q.close();

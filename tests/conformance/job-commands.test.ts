@@ -57,6 +57,19 @@ for (const { name, io, env } of variants) {
       t.close();
     });
 
+    test("a pushed job's first event says added (with its name); a later move into the same state does not", async () => {
+      const [c, sub] = [await open(), await open()];
+      const q = "jc-added";
+      await sub.call({ cmd: "SUBSCRIBE", queue: q, events: ["waiting", "delayed"] });
+      const { id } = await c.call({ cmd: "PUSH", queue: q, data: 1, delay: 60_000, name: "welcome" });
+      expect(await sub.frame()).toMatchObject({ event: "delayed", id, added: true, name: "welcome" });
+      await c.call({ cmd: "PROMOTE", id });
+      const promoted = await sub.frame();
+      expect([promoted.event, promoted.id, promoted.added]).toEqual(["waiting", id, undefined]);
+      c.close();
+      sub.close();
+    });
+
     test("METRICS: totals, recent completions a second, mean processing time, queues with their rate limit", async () => {
       const c = await open();
       const q = "jc-metrics";

@@ -127,6 +127,17 @@ export class ServerProcess {
     }
   }
 
+  /** CPU time the child has used (user + system), ms; null once it is gone. */
+  cpuMs(): number | null {
+    try {
+      const fields = readFileSync(`/proc/${this.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
+      return (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
+    } catch {
+      return null;
+    }
+  }
+
   /** Open file descriptors of the child (sockets included); null once it is gone. */
   fdCount(): number | null {
     try {

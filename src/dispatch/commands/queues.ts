@@ -162,9 +162,13 @@ export const queueCommands = [
       state: Type.Optional(Type.Union(stateNames.map((n) => Type.Literal(n)))),
       limit: Limit,
       offset: Offset,
+      desc: Type.Optional(Type.Boolean({ description: "EXT: newest first (completed and failed, which are kept in the order they finished)" })),
     }),
     reply: Ok({ jobs: Type.Array(JobWithState), total: Count, truncated: Truncated }),
     handler(ctx: Ctx, r): HandlerResult {
+      if (r.desc === true && r.state !== "completed" && r.state !== "failed") {
+        throw new ClientError("INVALID", "Invalid GETJOBS request: field 'desc' applies to state completed or failed");
+      }
       const queues = r.queue === undefined ? [...ctx.engine.queues.values()] : [existing(ctx, r.queue)].filter((q) => q !== undefined);
       const limit = r.limit ?? 100;
       const jobs: StatedJob[] = [];
@@ -184,7 +188,7 @@ export const queueCommands = [
         if (skip > listWalkMax) {
           throw new ClientError("LIMIT", `GETJOBS offset reaches ${skip} jobs into queue '${q.name}': at most ${listWalkMax} are walked per request; filter by state, or use CLEAN/DRAIN for bulk work`);
         }
-        for (const job of queries.jobsInState(q, r.state)) {
+        for (const job of queries.jobsInState(q, r.state, r.desc === true)) {
           if (skip > 0) {
             skip--;
             continue;

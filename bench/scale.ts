@@ -1,0 +1,129 @@
+// How cost grows with scale: push and pull+ack throughput and server CPU per job with 10k, 100k,
+// 1M and 5M jobs already waiting in the queue, and with the work spread over 1, 1k and 100k
+// queues; plus the server's memory per waiting job at each size. Each size runs on a fresh
+// in-memory server (a child process pinned to core 1, the generator on core 0), --rounds times
+// (default 3), sizes alternating in order each round; medians and ranges are printed, with each
+// figure's ratio to the smallest case, and a chart is written to bench/results/scale-<date>.svg.
+// Run it alone: `flock /tmp/bench.lock npx bun bench/scale.ts` (about 10 minutes; --quick: 1M
+// jobs and 10k queues at most, shorter windows).
+//
+// The request shapes stay the same across sizes so that only the scale changes: jobs: PUSHB of
+// 100 into the backlog's queue, PULLB 100 + ACKB out of it (two in flight per connection);
+// queues: PUSH of one job to each queue in turn (64 in flight per connection), PULLB 1 + ACKB
+// from each in turn (32 in flight). The push phase of the backlog case adds its jobs to the
+// backlog, so the pulls that follow take from a queue a little deeper than the size named.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { defaultOptions, jobData, prefill, runLoad, type LoadResult } from "./loadgen.ts";
+import { readRssBytes } from "./lib/proc.ts";
+import { killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
+import { median } from "./lib/stats.ts";
+import { renderChart, type ChartRow } from "./lib/svg.ts";
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
+const rounds = Number(args.get("rounds") ?? 3);
+const io = (args.get("io") ?? "uring") as IoChoice;
+const quick = args.has("quick");
+const windowMs = quick ? 1000 : 2000;
+const backlogs = quick ? [10_000, 100_000, 1_000_000] : [10_000, 100_000, 1_000_000, 5_000_000];
+const queueCounts = quick ? [1, 1_000, 10_000] : [1, 1_000, 100_000];
+const processJobs = quick ? 50_000 : 200_000;
+
+interface Figures {
+  push: number;
+  pushCpu: number;
+  pull: number;
+  pullCpu: number;
+  bytesPerJob: number;
+}
+
+const cpuOf = (r: LoadResult): number => r.serverCpuUsPerOp ?? NaN;
+
+async function backlogCase(jobs: number): Promise<Figures> {
+  const s = await startServer({ io });
+  try {
+    const o = { ...defaultOptions, port: s.port, serverPid: s.pid };
+    const data = jobData(100);
+    const before = readRssBytes(s.pid) ?? NaN;
+    await prefill(o, "backlog", jobs + processJobs, data);
+    const after = readRssBytes(s.pid) ?? NaN;
+    const push = await runLoad({ ...o, scenario: "pushb", queue: "backlog", batch: 100, depth: 8, connections: 2, durationMs: windowMs, warmupMs: 300 });
+    const pull = await runLoad({ ...o, scenario: "pullack", queue: "backlog", prefill: 0, jobs: processJobs, batch: 100, depth: 2, connections: 2, durationMs: windowMs });
+    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: (after - before) / (jobs + processJobs) };
+  } finally {
+    await s.stop();
+  }
+}
+
+async function queuesCase(queues: number): Promise<Figures> {
+  const s = await startServer({ io });
+  try {
+    const o = { ...defaultOptions, port: s.port, serverPid: s.pid, queue: "spread", queues };
+    const before = readRssBytes(s.pid) ?? NaN;
+    // Every queue holds jobs for the pulls (prefilled by the pullack run itself, then taken back).
+    const push = await runLoad({ ...o, scenario: "push", depth: 64, connections: 2, durationMs: windowMs, warmupMs: 300 });
+    const after = readRssBytes(s.pid) ?? NaN;
+    const pull = await runLoad({ ...o, scenario: "pullack", jobs: Math.max(processJobs, queues * 2), batch: 1, depth: 32, connections: 2, durationMs: windowMs });
+    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: (after - before) / Math.max(1, push.ops) };
+  } finally {
+    await s.stop();
+  }
+}
+
+const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? (d === 0 ? Math.round(x).toLocaleString("en-US") : x.toFixed(d)) : "n/a");
+const spread = (xs: number[], d = 0): string => `${fmt(median(xs), d)} (${fmt(Math.min(...xs), d)}-${fmt(Math.max(...xs), d)})`;
+
+try {
+  const byBacklog = new Map<number, Figures[]>(backlogs.map((b) => [b, []]));
+  const byQueues = new Map<number, Figures[]>(queueCounts.map((q) => [q, []]));
+  for (let r = 0; r < rounds; r++) {
+    const bs = r % 2 === 0 ? backlogs : [...backlogs].reverse();
+    for (const b of bs) {
+      process.stderr.write(`round ${r + 1}/${rounds}: ${b} jobs waiting ... `);
+      const f = await backlogCase(b);
+      byBacklog.get(b)!.push(f);
+      process.stderr.write(`push ${fmt(f.push)}/s, pull+ack ${fmt(f.pull)}/s\n`);
+    }
+    const qs = r % 2 === 0 ? queueCounts : [...queueCounts].reverse();
+    for (const q of qs) {
+      process.stderr.write(`round ${r + 1}/${rounds}: ${q} queues ... `);
+      const f = await queuesCase(q);
+      byQueues.get(q)!.push(f);
+      process.stderr.write(`push ${fmt(f.push)}/s, pull+ack ${fmt(f.pull)}/s\n`);
+    }
+  }
+
+  const lines: string[] = [];
+  const rows: ChartRow[] = [];
+  const table = (title: string, unit: string, m: Map<number, Figures[]>) => {
+    lines.push(`\n${title} (${io}, ${rounds} rounds; median (min-max); ratio = median / median of the smallest case)`);
+    lines.push(`| ${unit} | push jobs/s | ratio | push us/job | pull+ack jobs/s | ratio | pull+ack us/job | RSS B/job |`);
+    lines.push("|---|---|---|---|---|---|---|---|");
+    const first = [...m.values()][0]!;
+    const p0 = median(first.map((f) => f.push));
+    const q0 = median(first.map((f) => f.pull));
+    for (const [size, fs] of m) {
+      const push = fs.map((f) => f.push);
+      const pull = fs.map((f) => f.pull);
+      lines.push(`| ${fmt(size)} | ${spread(push)} | ${(median(push) / p0).toFixed(2)} | ${spread(fs.map((f) => f.pushCpu), 2)} | ${spread(pull)} | ${(median(pull) / q0).toFixed(2)} | ${spread(fs.map((f) => f.pullCpu), 2)} | ${fmt(median(fs.map((f) => f.bytesPerJob)))} |`);
+    }
+    for (const [metric, key, unitLabel] of [["push", "push", "jobs/s"], ["pull+ack", "pull", "jobs/s"]] as const) {
+      rows.push({
+        title: `${metric}, by ${unit}`,
+        better: "higher",
+        bars: [...m].map(([size, fs]) => ({ series: fmt(size), value: median(fs.map((f) => f[key])), label: `${fmt(median(fs.map((f) => f[key])))} ${unitLabel}` })),
+      });
+    }
+  };
+  table("Jobs waiting in the queue", "jobs waiting", byBacklog);
+  table("Work spread over queues", "queues", byQueues);
+  console.log(lines.join("\n"));
+  const dir = join(repoRoot, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `scale-${new Date().toISOString().slice(0, 10)}.svg`);
+  writeFileSync(file, renderChart({ title: "ringq: cost as scale grows", subtitle: `${io}, medians of ${rounds} rounds`, rows }));
+  console.log(`\nchart: ${file}`);
+} finally {
+  killAllServers();
+}
