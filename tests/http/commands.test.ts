@@ -42,6 +42,7 @@ async function session(run: (req: Record<string, unknown>) => Promise<any>, q: s
   expect((await run({ cmd: "GETPROGRESS", id: a })).progress.progress).toBe(50);
   await run({ cmd: "LOG", id: a, message: "hi", level: "warn" });
   expect((await run({ cmd: "GETLOGS", id: a })).logs.length).toBe(1);
+  expect((await run({ cmd: "CLEARLOGS", id: a })).removed).toBe(1);
   await run({ cmd: "ACK", id: a, result: { done: true } });
   expect((await run({ cmd: "GETRESULT", id: a })).result).toEqual({ done: true });
   expect((await run({ cmd: "GETJOB", id: a })).state).toBe("completed");

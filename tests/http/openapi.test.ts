@@ -85,7 +85,7 @@ describe("/openapi.json", () => {
     expect(push.parameters).toEqual([expect.objectContaining({ name: "queue", in: "path", required: true, schema: expect.objectContaining({ maxLength: 256 }) })]);
     expect(body.properties.max_attempts.maximum).toBe(registry.get("PUSH")!.schema.properties.max_attempts.maximum);
     const list = doc.paths["/queues/{queue}/jobs"].get;
-    expect(list.parameters.map((x: { name: string }) => x.name).sort()).toEqual(["limit", "offset", "queue", "state"]);
+    expect(list.parameters.map((x: { name: string }) => x.name).sort()).toEqual(["desc", "limit", "offset", "queue", "state"]);
     const cmd = doc.paths["/commands/PUSH"].post.requestBody.content["application/json"].schema;
     expect(cmd.required).toEqual(expect.arrayContaining(["queue", "data"]));
     expect(doc.paths["/health"].get.security).toEqual([]);
