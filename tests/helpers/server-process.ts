@@ -173,7 +173,7 @@ export class ServerProcess {
 }
 
 function spawnChild(opts: SpawnOptions) {
-  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", ...opts.env };
+  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", HTTP_PORT: "0", ...opts.env };
   if (opts.io !== undefined) env.RINGQ_IO = opts.io;
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   // Memory only and open, whatever the developer's shell exports, unless the test asks.
