@@ -201,6 +201,11 @@ export class Job<DataType = any, ResultType = any> {
     }
   }
 
+  /** Drop the job's log lines but the newest `keepLogs` (CLEARLOGS; default 0: all of them). */
+  async clearLogs(keepLogs?: number): Promise<void> {
+    await this.conn.request("CLEARLOGS", keepLogs === undefined ? { id: this.wireId } : { id: this.wireId, keep: keepLogs });
+  }
+
   /** BullMQ's state name (GETSTATE): "prioritized" for a waiting job with a priority. */
   async getState(): Promise<JobState> {
     const reply = await this.conn.request("GETSTATE", { id: this.wireId });

@@ -370,10 +370,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.connection.request("PROGRESS", { id: Number(jobId), progress });
   }
 
-  /** Append a log line to a job by id (LOG); resolves to 1. */
+  /** Append a log line to a job by id (LOG), then keep only the newest `keepLogs` (CLEARLOGS);
+   *  resolves to 1. The two requests are pipelined, not atomic. */
   async addJobLog(jobId: string | number, logRow: string, keepLogs?: number): Promise<number> {
-    if (keepLogs !== undefined) throw new RingqError("addJobLog: keepLogs is not supported (the server keeps the last 1,000 lines)", "NOT_SUPPORTED", "LOG");
-    await this.connection.request("LOG", { id: Number(jobId), message: logRow });
+    const logged = this.connection.request("LOG", { id: Number(jobId), message: logRow });
+    const trimmed = keepLogs === undefined ? null : this.connection.request("CLEARLOGS", { id: Number(jobId), keep: keepLogs });
+    await logged;
+    if (trimmed !== null) await trimmed;
     return 1;
   }
 

@@ -116,7 +116,6 @@ export const jobMethodRefusals: Readonly<Record<string, string>> = {
   moveToWaitingChildren: flows,
   toFlowEntry: flows,
   removeDeduplicationKey: dedup,
-  clearLogs: "the server has no command to clear a job's logs (it keeps the last 1,000 lines)",
   extendLock: "a lease is renewed by the job's own stallTimeout (the Worker does it: HEARTBEAT)",
   addJob: "use queue.add",
   asJSON: "use toJSON",

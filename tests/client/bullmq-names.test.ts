@@ -154,7 +154,8 @@ describe("BullMQ's names: supported or refused by name", () => {
     expect(w.supported.sort()).toEqual(["cancelAllJobs", "cancelJob", "close", "isPaused", "isRunning", "pause", "rateLimit", "resume", "run", "waitUntilReady"]);
     const j = walkMethods(Job.prototype, jobMethods);
     for (const m of ["retry", "changeDelay", "discard", "moveToFailed", "moveToDelayed", "promote", "remove"]) expect(j.supported).toContain(m);
-    for (const m of ["clearLogs", "getChildrenValues"]) expect(Object.keys(j.refused)).toContain(m);
+    expect(j.supported).toContain("clearLogs");
+    for (const m of ["getChildrenValues"]) expect(Object.keys(j.refused)).toContain(m);
     inGuide([...queueMethods, ...workerMethods, ...jobMethods]);
   });
 

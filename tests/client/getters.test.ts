@@ -243,12 +243,18 @@ describe("job moves", () => {
     await expect(q.add("x", 6, { uniqueKey: "u" })).rejects.toThrow(/Duplicate/);
   });
 
-  test("job logs through the Queue: addJobLog, getJobLogs with ranges; clearLogs refused", async () => {
+  test("job logs through the Queue: addJobLog (keepLogs trims), getJobLogs with ranges, clearLogs", async () => {
     const q = queue();
     const job = await q.add("x", 1);
     for (const line of ["a", "b", "c"]) await q.addJobLog(job.id, line);
     expect(await q.getJobLogs(job.id)).toEqual({ logs: ["a", "b", "c"], count: 3 });
     expect(await q.getJobLogs(job.id, 0, 0, false)).toEqual({ logs: ["c"], count: 3 });
-    expect(() => (job as unknown as { clearLogs(): void }).clearLogs()).toThrow(/Job\.clearLogs: the server has no command/);
+    await q.addJobLog(job.id, "d", 2);
+    expect(await q.getJobLogs(job.id)).toEqual({ logs: ["c", "d"], count: 2 });
+    await job.clearLogs(1);
+    expect(await q.getJobLogs(job.id)).toEqual({ logs: ["d"], count: 1 });
+    await job.clearLogs();
+    expect(await q.getJobLogs(job.id)).toEqual({ logs: [], count: 0 });
+    await expect(job.clearLogs(-1)).rejects.toThrow(/keep/);
   });
 });
