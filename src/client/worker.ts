@@ -426,7 +426,8 @@ export class Worker<DataType = any, ResultType = any> extends CheckedEmitter {
     if (was === null) return;
     job.onProgress = null;
     job.held = false;
-    if (this.signals !== null) this.signals.delete(job.id);
+    // Only this run's entry: after a lost lease the job may run here again under the same id.
+    if (this.signals !== null && this.signals.get(job.id)?.job === job) this.signals.delete(job.id);
     // The processor moved the job itself (moveToDelayed + DelayedError, moveToFailed, ...).
     const moved = job.movedByProcessor || err instanceof DelayedError || err instanceof WaitingError;
     if (this.lost.size > 0 && this.lost.delete(job)) {

@@ -58,6 +58,8 @@ describe("Worker: the processor's AbortSignal", () => {
       // The worker goes on with the next job; the cancelled one left no trace.
       const next = await q.add("x", "next");
       expect(await next.waitUntilFinished(undefined, 5000)).toBe("done");
+      // The worker's event follows the ACK's reply, which may come after WAITJOB's.
+      await until(() => events.length > 0, "the next job's event");
       expect(events).toEqual(["completed next"]);
       expect(await q.getJob(long.id)).toBeNull();
     } finally {
