@@ -84,6 +84,16 @@ export const listPageJobsMax = 1000;
 /** Delayed jobs promoted per round of promoteJobs when no count is given (BullMQ's default). */
 export const promoteBatchJobsDefault = 1000;
 
+// ---- queue limits (limits.ts) ----
+/** Queues per LISTQUEUES page when a queue's settings are looked up (the server allows 10,000). */
+export const listQueuesPageMax = 1000;
+/** Queues walked at most to find one queue's settings: bounds getGlobalConcurrency & co. */
+export const queuesListedMax = 1_000_000;
+
+// ---- worker cancellation and holds (worker.ts) ----
+/** Longest Worker.rateLimit hold (BullMQ takes any ms; a day bounds a typo). */
+export const workerHoldMsMax = 24 * 60 * 60 * 1000;
+
 // ---- queue events ----
 /**
  * Polling interval of QueueEvents on a server without SUBSCRIBE (queue-events-poll.ts).

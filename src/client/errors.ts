@@ -108,3 +108,42 @@ export class WaitingError extends RingqError {
     super(message, "WAITING");
   }
 }
+
+/**
+ * Thrown by a processor (BullMQ's UnrecoverableError): the job fails now with no further
+ * attempt, whatever `attempts` says (FAIL with `unrecoverable`).
+ */
+export class UnrecoverableError extends RingqError {
+  override name = "UnrecoverableError";
+  constructor(message = "unrecoverable error") {
+    super(message, "UNRECOVERABLE");
+  }
+}
+
+/**
+ * Thrown by a processor after `worker.rateLimit(ms)` (BullMQ's Worker.RateLimitError()): the job
+ * goes back to the queue with no attempt counted, to run when the hold ends.
+ */
+export class RateLimitError extends RingqError {
+  override name = "RateLimitError";
+  constructor(message = "rate limit exceeded") {
+    super(message, "RATE_LIMITED");
+  }
+}
+
+/**
+ * BullMQ's WaitingChildrenError (thrown after job.moveToWaitingChildren) cannot be honoured: the
+ * server has no command that moves an active job to waiting-children (a flow's parent waits
+ * from the start: add it with FlowProducer). Constructing one throws this refusal instead, so a
+ * processor that relies on it fails loudly rather than leaving its job active.
+ */
+const waitingChildrenRefusal =
+  "WaitingChildrenError: an active job cannot be moved to waiting-children on ringq (add the parent with its children through FlowProducer)";
+
+export class WaitingChildrenError extends RingqError {
+  override name = "WaitingChildrenError";
+  constructor(_message?: string) {
+    super(waitingChildrenRefusal, "NOT_SUPPORTED");
+    throw new RingqError(waitingChildrenRefusal, "NOT_SUPPORTED");
+  }
+}

@@ -11,8 +11,11 @@ export {
   ConnectionError,
   DelayedError,
   JobFailedError,
+  RateLimitError,
   RingqError,
   TimeoutError,
+  UnrecoverableError,
+  WaitingChildrenError,
   WaitingError,
 } from "./errors.ts";
 export { Job, type JobState, type WireJob } from "./job.ts";

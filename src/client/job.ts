@@ -91,6 +91,8 @@ export class Job<DataType = any, ResultType = any> {
   declare progress: number;
   declare returnvalue: ResultType | undefined;
   declare failedReason: string | undefined;
+  /** Stack traces of the failed attempts whose processor threw an Error (FAIL `stack`), oldest first. */
+  declare stacktrace: string[];
   declare processedOn: number | undefined;
   declare finishedOn: number | undefined;
   /** Custom id given as `jobId` when added, if any. */
@@ -147,7 +149,10 @@ export class Job<DataType = any, ResultType = any> {
     if (wire.stall_timeout != null) job.leaseMs = wire.stall_timeout;
     if (typeof wire.state === "string") job.state = bullmqState(wire.state, job.priority);
     if (wire.result !== undefined) job.returnvalue = wire.result as R;
-    if (typeof wire.error === "string") job.failedReason = wire.error;
+    // `failed_reason` in ringq's job object; `error` where a flashQ reply names it so.
+    if (typeof wire.failed_reason === "string") job.failedReason = wire.failed_reason;
+    else if (typeof wire.error === "string") job.failedReason = wire.error;
+    if (Array.isArray(wire.stacktrace)) job.stacktrace = wire.stacktrace as string[];
     return job;
   }
 
@@ -194,6 +199,11 @@ export class Job<DataType = any, ResultType = any> {
       if (err instanceof CommandError && err.code === "UNKNOWN_COMMAND") return [];
       throw err;
     }
+  }
+
+  /** Drop the job's log lines but the newest `keepLogs` (CLEARLOGS; default 0: all of them). */
+  async clearLogs(keepLogs?: number): Promise<void> {
+    await this.conn.request("CLEARLOGS", keepLogs === undefined ? { id: this.wireId } : { id: this.wireId, keep: keepLogs });
   }
 
   /** BullMQ's state name (GETSTATE): "prioritized" for a waiting job with a priority. */
@@ -358,14 +368,14 @@ export class Job<DataType = any, ResultType = any> {
   toJSON(): Record<string, unknown> {
     return {
       id: this.id, name: this.name, data: this.data, opts: this.opts, queueName: this.queueName, priority: this.priority,
-      progress: this.progress, returnvalue: this.returnvalue, failedReason: this.failedReason, attemptsMade: this.attemptsMade,
+      progress: this.progress, returnvalue: this.returnvalue, failedReason: this.failedReason, stacktrace: this.stacktrace, attemptsMade: this.attemptsMade,
       timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn, customId: this.customId,
       lockToken: this.lockToken, leaseMs: this.leaseMs, state: this.state,
     };
   }
 }
 Object.assign(Job.prototype, {
-  optsCached: undefined, wire: undefined, attemptsMade: 0, progress: 0, returnvalue: undefined, failedReason: undefined,
+  optsCached: undefined, wire: undefined, attemptsMade: 0, progress: 0, returnvalue: undefined, failedReason: undefined, stacktrace: Object.freeze([]),
   processedOn: undefined, finishedOn: undefined, customId: undefined, lockToken: undefined, leaseMs: undefined,
   state: undefined, onProgress: null, held: false, discarded: false, movedByProcessor: false,
 });

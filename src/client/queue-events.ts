@@ -4,7 +4,10 @@
 // (queue-events-poll.ts), which reports only `active`, `progress`, `completed` and `failed`.
 // Delivery is best effort in both: events of a disconnection, or dropped by the server for a
 // subscriber that reads too slowly (reported on `error`), are not replayed. `drained` is derived:
-// after a job became active, a GETJOBCOUNTS that finds nothing waiting.
+// after a job became active, a GETJOBCOUNTS that finds nothing waiting. `added` is a job's
+// first event (the server marks it). `retries-exhausted` follows a `failed` whose attempts
+// reached the job's max_attempts: read from the event when the server sends it, else from
+// GETJOB (a job already removed then cannot be told, and that is reported on `error`).
 
 import type { Connection, ConnectionOptions } from "./connection.ts";
 import { eventsPollMsDefault, eventsSubscribeRetryMsMax, eventsSubscribeRetryMsMin } from "./constants.ts";
@@ -31,7 +34,9 @@ export interface QueueEventsOptions {
 }
 
 const optionNames = ["connection", "autorun", "mode", "pollMs", "lastEventId", "skipVersionCheck"];
-const events = ["active", "completed", "failed", "progress", "waiting", "delayed", "stalled", "removed", "retried", "drained", "error", "closed"];
+const events = [
+  "active", "added", "completed", "failed", "progress", "waiting", "delayed", "stalled", "removed", "retried", "drained", "retries-exhausted", "error", "closed",
+];
 /** What polling (queue-events-poll.ts) can see; a listener for the rest hears of it on `error`. */
 const pollEvents = ["active", "completed", "failed", "progress", "error", "closed"];
 
@@ -49,6 +54,11 @@ interface PushedEvent {
   run_at?: number;
   custom_id?: string;
   dropped?: number;
+  /** The job's first event: it was just added (with the name it was given). */
+  added?: boolean;
+  name?: string;
+  /** The job's attempts allowed, on `failed` (a server that sends it saves a GETJOB). */
+  max_attempts?: number;
 }
 
 export class QueueEvents extends CheckedEmitter {
@@ -176,12 +186,14 @@ export class QueueEvents extends CheckedEmitter {
       this.report(new RingqError(`QueueEvents "${this.name}": the server dropped ${m.dropped} events (this listener read too slowly)`, "EVENTS_DROPPED"));
     }
     const jobId = String(m.id);
+    if (m.added === true) this.emit("added", { jobId, name: m.name ?? "" });
     switch (m.event) {
       case "completed":
         this.emit("completed", { jobId, returnvalue: m.result ?? null, prev: "active" });
         break;
       case "failed":
         this.emit("failed", { jobId, failedReason: m.error ?? "", prev: "active" });
+        if (this.listenerCount("retries-exhausted") > 0) this.checkExhausted(jobId, m);
         break;
       case "retried":
         // A failed attempt that will run again (BullMQ reports it as `failed` then `waiting`/`delayed`).
@@ -210,6 +222,32 @@ export class QueueEvents extends CheckedEmitter {
       default:
         break; // events a newer server adds are ignored, not errors
     }
+  }
+
+  /**
+   * A failed job whose attempts ran out (not one failed early by UnrecoverableError, discard or
+   * a ttl): BullMQ's `retries-exhausted`, after its `failed`.
+   */
+  private checkExhausted(jobId: string, m: PushedEvent): void {
+    const attempts = m.attempts ?? 0;
+    if (typeof m.max_attempts === "number") {
+      if (attempts >= m.max_attempts) this.emit("retries-exhausted", { jobId, attemptsMade: attempts });
+      return;
+    }
+    this.connection.request("GETJOB", { id: m.id }).then(
+      (reply) => {
+        if (this.stopped) return;
+        const job = reply.job as { attempts?: number; max_attempts?: number } | null | undefined;
+        if (job === null || job === undefined) {
+          this.report(new RingqError(`QueueEvents "${this.name}": job ${jobId} failed and was removed before its attempts could be read: retries-exhausted not known`, "NOT_FOUND", "GETJOB"));
+          return;
+        }
+        if ((job.attempts ?? attempts) >= (job.max_attempts ?? 1)) this.emit("retries-exhausted", { jobId, attemptsMade: job.attempts ?? attempts });
+      },
+      (err) => {
+        if (!this.stopped) this.report(err as Error);
+      },
+    );
   }
 
   /**

@@ -7,6 +7,7 @@ import { Connection, type ConnectionOptions, type Reply } from "./connection.ts"
 import { listPageJobsMax, promoteBatchJobsDefault, pushBatchJobsMax } from "./constants.ts";
 import { BulkAddError, CommandError, RingqError } from "./errors.ts";
 import { Job, type JobState, type WireJob } from "./job.ts";
+import { clearConcurrency, concurrencyRequest, queueSettings, rateLimitRequest } from "./limits.ts";
 import { type JobsOptions, toWireJob, withDefaults } from "./options.ts";
 import { allTypes, type JobType, QueueGetters } from "./queue-getters.ts";
 import { checkOptions, installMethodRefusals, queueMethodRefusals, queueOptionRefusals } from "./refusals.ts";
@@ -253,6 +254,51 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return reply.paused === true;
   }
 
+  /**
+   * At most `max` jobs per `duration` ms across all workers (RATELIMIT: max * 1000 / duration
+   * jobs a second, `max` at once; limits.ts says how that differs from BullMQ's windows).
+   */
+  async setGlobalRateLimit(max: number, duration: number): Promise<void> {
+    await this.connection.request("RATELIMIT", rateLimitRequest("setGlobalRateLimit", this.name, max, duration));
+  }
+
+  async removeGlobalRateLimit(): Promise<void> {
+    await this.connection.request("RATELIMITCLEAR", { queue: this.name });
+  }
+
+  /** The rate limit as {max, duration: 1000} (the server reports jobs a second), or null. */
+  async getGlobalRateLimit(): Promise<{ max: number; duration: number } | null> {
+    const row = await queueSettings(this.connection, this.name);
+    return row === null || row.rate_limit === null ? null : { max: row.rate_limit, duration: 1000 };
+  }
+
+  /** Active jobs of this queue across all workers at most (SETCONCURRENCY). */
+  async setGlobalConcurrency(concurrency: number): Promise<void> {
+    await this.connection.request("SETCONCURRENCY", concurrencyRequest("setGlobalConcurrency", this.name, concurrency));
+  }
+
+  /** No global concurrency (CLEARCONCURRENCY; a per-group limit is kept). */
+  async removeGlobalConcurrency(): Promise<void> {
+    await clearConcurrency(this.connection, this.name);
+  }
+
+  async getGlobalConcurrency(): Promise<number | null> {
+    return (await queueSettings(this.connection, this.name))?.concurrency_limit ?? null;
+  }
+
+  /**
+   * Whether the global concurrency is reached (active jobs >= the limit). Refused on a queue with
+   * a rate limit: the server does not say whether its tokens are used up.
+   */
+  async isMaxed(): Promise<boolean> {
+    const row = await queueSettings(this.connection, this.name);
+    if (row === null) return false;
+    if (row.rate_limit !== null) {
+      throw new RingqError("isMaxed: this queue has a rate limit, and the server does not say whether it holds the queue now", "NOT_SUPPORTED", "LISTQUEUES");
+    }
+    return row.concurrency_limit !== null && row.processing >= row.concurrency_limit;
+  }
+
   /** Remove waiting (and delayed) jobs; resolves to how many (DRAIN). */
   async drain(): Promise<number> {
     const reply = await this.connection.request("DRAIN", { queue: this.name });
@@ -324,10 +370,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.connection.request("PROGRESS", { id: Number(jobId), progress });
   }
 
-  /** Append a log line to a job by id (LOG); resolves to 1. */
+  /** Append a log line to a job by id (LOG), then keep only the newest `keepLogs` (CLEARLOGS);
+   *  resolves to 1. The two requests are pipelined, not atomic. */
   async addJobLog(jobId: string | number, logRow: string, keepLogs?: number): Promise<number> {
-    if (keepLogs !== undefined) throw new RingqError("addJobLog: keepLogs is not supported (the server keeps the last 1,000 lines)", "NOT_SUPPORTED", "LOG");
-    await this.connection.request("LOG", { id: Number(jobId), message: logRow });
+    const logged = this.connection.request("LOG", { id: Number(jobId), message: logRow });
+    const trimmed = keepLogs === undefined ? null : this.connection.request("CLEARLOGS", { id: Number(jobId), keep: keepLogs });
+    await logged;
+    if (trimmed !== null) await trimmed;
     return 1;
   }
 

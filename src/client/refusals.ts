@@ -8,8 +8,8 @@ import { RingqError } from "./errors.ts";
 
 const notYet = "not supported by ringq's client yet";
 const schedulers = `${notYet} (job schedulers / repeatable jobs)`;
-const rateLimits = `${notYet} (rate limits)`;
-const concurrency = `${notYet} (global concurrency)`;
+const noHold = "the server cannot hold a queue for a time: use setGlobalRateLimit, or Worker.rateLimit (holds that worker)";
+const noLimiterState = "the server does not report how much of the rate limit is used (only the rate: getGlobalRateLimit)";
 const dedup = `${notYet} (deduplication / debounce keys)`;
 const flows = `${notYet} (flows)`;
 const noRedis = "ringq is not Redis: there is no such thing to manage";
@@ -32,16 +32,14 @@ export const queueOptionRefusals: Readonly<Record<string, string>> = {
 export const workerOptionRefusals: Readonly<Record<string, string>> = {
   ...baseOptionRefusals,
   name: "workers are not named on the server",
-  limiter: rateLimits,
-  maximumRateLimitDelay: rateLimits,
+  maximumRateLimitDelay: "a rate-limited pull waits on the server until a token comes (parked up to drainDelay)",
   metrics: "the server keeps no per-worker metrics",
   maxStartedAttempts: "the server does not count starts",
-  maxStalledCount: "the server moves a job to the DLQ after 3 stalls; not configurable per worker",
   stalledInterval: "the server detects stalls itself, when a job's lease (stallTimeout) expires",
   skipStalledCheck: "the server detects stalls itself, when a job's lease (stallTimeout) expires",
-  lockDuration: "a job's lease is set when it is added: the stallTimeout job option",
-  removeOnComplete: `${notYet} (per-worker retention: use the removeOnComplete job option)`,
-  removeOnFail: `${notYet} (per-worker retention: use the removeOnFail job option)`,
+  lockDuration: "a job's lease is set when it is added (the stallTimeout job option); HEARTBEAT renews it and cannot change it",
+  removeOnComplete: "ACK carries no retention: a job's retention is set when it is added (the removeOnComplete job option, or the Queue's defaultJobOptions)",
+  removeOnFail: "FAIL carries no retention: a job's retention is set when it is added (the removeOnFail job option, or the Queue's defaultJobOptions)",
   runRetryDelay: "a failed pull is retried with back-off from 50 ms to 2 s",
   settings: "custom backoff strategies are not supported (backoff is computed by the server)",
   useWorkerThreads: "sandboxed processors are not supported",
@@ -76,16 +74,9 @@ export const queueMethodRefusals: Readonly<Record<string, string>> = {
   getRepeatableJobs: schedulers,
   removeRepeatable: schedulers,
   removeRepeatableByKey: schedulers,
-  rateLimit: rateLimits,
-  setGlobalRateLimit: rateLimits,
-  removeGlobalRateLimit: rateLimits,
-  getGlobalRateLimit: rateLimits,
-  getRateLimitTtl: rateLimits,
-  removeRateLimitKey: rateLimits,
-  isMaxed: rateLimits,
-  setGlobalConcurrency: concurrency,
-  removeGlobalConcurrency: concurrency,
-  getGlobalConcurrency: concurrency,
+  rateLimit: noHold,
+  getRateLimitTtl: noLimiterState,
+  removeRateLimitKey: `${noLimiterState}; removeGlobalRateLimit clears the limit`,
   getDeduplicationJobId: dedup,
   removeDeduplicationKey: dedup,
   getDebounceJobId: dedup,
@@ -107,9 +98,6 @@ export const queueMethodRefusals: Readonly<Record<string, string>> = {
 };
 
 export const workerMethodRefusals: Readonly<Record<string, string>> = {
-  rateLimit: rateLimits,
-  cancelJob: `${notYet} (cancelling a running job)`,
-  cancelAllJobs: `${notYet} (cancelling a running job)`,
   getNextJob: "manual processing is not supported: give the Worker a processor",
   processJob: "manual processing is not supported: give the Worker a processor",
   extendJobLocks: "the Worker renews its jobs' leases itself (HEARTBEAT)",
@@ -128,7 +116,6 @@ export const jobMethodRefusals: Readonly<Record<string, string>> = {
   moveToWaitingChildren: flows,
   toFlowEntry: flows,
   removeDeduplicationKey: dedup,
-  clearLogs: "the server has no command to clear a job's logs (it keeps the last 1,000 lines)",
   extendLock: "a lease is renewed by the job's own stallTimeout (the Worker does it: HEARTBEAT)",
   addJob: "use queue.add",
   asJSON: "use toJSON",
@@ -137,14 +124,12 @@ export const jobMethodRefusals: Readonly<Record<string, string>> = {
 
 /** QueueEvents events BullMQ has and the client cannot report, and why. */
 export const queueEventRefusals: Readonly<Record<string, string>> = {
-  added: "the server's events do not tell a new job from one that is waiting again (promoted, retried, handed back)",
   cleaned: "the server sends no event for CLEAN",
   paused: "the server sends no event for PAUSE",
   resumed: "the server sends no event for RESUME",
   duplicated: dedup,
   deduplicated: dedup,
   debounced: dedup,
-  "retries-exhausted": `${notYet} (the failed event does not say whether attempts ran out)`,
   "waiting-children": flows,
 };
 

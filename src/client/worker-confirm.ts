@@ -1,7 +1,10 @@
 // The confirmations of a Worker: what its processors finished, sent once per event-loop turn as
 // one ACKB for the jobs without a result, an ACK (with the lock token) for each job with one,
 // and a FAIL (or, for a discarded job, a DISCARD) for each failure; then BullMQ's per-job
-// events once the server has answered. Does not pull or run jobs (worker.ts).
+// events once the server has answered. A FAIL carries the error's stack, and `unrecoverable`
+// for an UnrecoverableError (no retry). A confirmation refused because the job was cancelled on
+// the server (JOB_CANCELLED) is no error: the job is gone, nothing is reported or emitted.
+// Does not pull or run jobs (worker.ts).
 //
 // Why ACKB and ACK both: a job whose processor returned nothing (undefined/null) is confirmed in
 // one ACKB with the others of its turn, the cheapest form for the server; a job with a result
@@ -13,8 +16,11 @@
 
 import type { Connection } from "./connection.ts";
 import { ackBatchIdsMax, failErrorCharsMax } from "./constants.ts";
-import { RingqError } from "./errors.ts";
+import { RingqError, UnrecoverableError } from "./errors.ts";
 import type { Job } from "./job.ts";
+
+/** The server's code for a job cancelled while active (CANCEL). */
+const cancelledCode = "JOB_CANCELLED";
 
 export interface ConfirmEvents<J> {
   completed(job: J, result: unknown): void;
@@ -90,13 +96,13 @@ export class Confirmations<J extends Job> {
           for (const job of jobs) {
             const f = failed.get(job.id);
             if (f === undefined) this.completed(job, undefined);
-            else this.on.report(new RingqError(`job ${job.id}: result not confirmed: ${f.error}`, f.code ?? "ACK", "ACKB"));
+            else if (f.code !== cancelledCode) this.on.report(new RingqError(`job ${job.id}: result not confirmed: ${f.error}`, f.code ?? "ACK", "ACKB"));
           }
         }
         this.answered();
       },
       (err) => {
-        for (const job of jobs) this.on.report(notConfirmed(job, err));
+        for (const job of jobs) this.notConfirmed(job, err);
         this.answered();
       },
     );
@@ -113,7 +119,7 @@ export class Confirmations<J extends Job> {
         this.answered();
       },
       (err) => {
-        this.on.report(notConfirmed(job, err));
+        this.notConfirmed(job, err);
         this.answered();
       },
     );
@@ -125,7 +131,11 @@ export class Confirmations<J extends Job> {
     // A discarded job (job.discard() in its processor) goes to the DLQ with no further attempt.
     const discard = job.discarded;
     const req: Record<string, unknown> = discard ? { id: Number(job.id) } : { id: Number(job.id), error: message };
-    if (!discard && job.lockToken !== undefined) req.lock_token = job.lockToken;
+    if (!discard) {
+      if (job.lockToken !== undefined) req.lock_token = job.lockToken;
+      if (typeof err.stack === "string" && err.stack !== "") req.stack = err.stack.slice(0, failErrorCharsMax);
+      if (err instanceof UnrecoverableError || err.name === "UnrecoverableError") req.unrecoverable = true;
+    }
     this.conn.request(discard ? "DISCARD" : "FAIL", req).then(
       () => {
         job.failedReason = message;
@@ -135,7 +145,7 @@ export class Confirmations<J extends Job> {
         this.answered();
       },
       (failErr) => {
-        this.on.report(notConfirmed(job, failErr));
+        this.notConfirmed(job, failErr);
         this.answered();
       },
     );
@@ -147,13 +157,14 @@ export class Confirmations<J extends Job> {
     this.on.completed(job, result);
   }
 
+  private notConfirmed(job: J, err: unknown): void {
+    const e = err as RingqError;
+    if (e.code === cancelledCode) return;
+    this.on.report(new RingqError(`job ${job.id}: result not confirmed: ${e.message}`, e.code ?? "ACK", e.command));
+  }
+
   private answered(): void {
     this.outstanding--;
     this.on.settled();
   }
-}
-
-function notConfirmed(job: Job, err: unknown): RingqError {
-  const e = err as RingqError;
-  return new RingqError(`job ${job.id}: result not confirmed: ${e.message}`, e.code ?? "ACK", e.command);
 }

@@ -1,11 +1,17 @@
 // The running jobs of a Worker and their leases: which jobs run, when each lease was last
 // renewed, and one timer that sends HEARTBEAT for every job whose lease is a third used up.
-// Does not run, confirm or pull jobs (worker.ts); a failed heartbeat is reported, not retried.
+// Does not run, confirm or pull jobs (worker.ts). A heartbeat refused because the job was
+// cancelled on the server or its lease is gone (redelivered, stalled back, removed) tells the
+// Worker the job is lost; any other failed heartbeat is reported, not retried.
 
 import type { Connection } from "./connection.ts";
 import { heartbeatMsMin, heartbeatsPerLease, leaseMsDefault } from "./constants.ts";
 import { RingqError } from "./errors.ts";
 import type { Job } from "./job.ts";
+
+/** HEARTBEAT errors that mean the job is no longer this worker's (src/engine: checkToken,
+ *  mustBeActive, mustGet). A connection error is not one: the lease may still hold. */
+const leaseGoneCodes = new Set(["STALE_LOCK", "INVALID_STATE", "NOT_FOUND"]);
 
 export class RunningJobs<J extends Job> {
   /** Running jobs -> when their lease was last renewed (ms). */
@@ -21,6 +27,8 @@ export class RunningJobs<J extends Job> {
     /** renewEveryMs: the Worker's lockRenewTime (else a third of each job's lease); skip:
      *  skipLockRenewal (no heartbeats at all). */
     private readonly renewal: { renewEveryMs?: number; skip: boolean } = { skip: false },
+    /** The job no longer belongs to this worker: cancelled (JOB_CANCELLED) or its lease is gone. */
+    private readonly lost: (job: J, why: RingqError) => void = () => {},
   ) {}
 
   get size(): number {
@@ -82,10 +90,16 @@ export class RunningJobs<J extends Job> {
       const req: Record<string, unknown> = { id: Number(job.id) };
       if (job.lockToken !== undefined) req.lock_token = job.lockToken;
       this.conn.request("HEARTBEAT", req).catch((err) => {
-        // Only report while the job still runs: a job that finished meanwhile lost nothing.
-        if (this.renewedAt.has(job)) {
-          this.report(new RingqError(`job ${job.id}: lease not renewed: ${(err as Error).message}`, (err as RingqError).code ?? "HEARTBEAT", "HEARTBEAT"));
+        // Only while the job still runs: a job that finished meanwhile lost nothing.
+        if (!this.renewedAt.has(job)) return;
+        const code = (err as RingqError).code;
+        if (code === "JOB_CANCELLED") {
+          this.lost(job, new RingqError(`job ${job.id} was cancelled on the server`, "JOB_CANCELLED", "HEARTBEAT"));
+          return;
         }
+        const e = new RingqError(`job ${job.id}: lease not renewed: ${(err as Error).message}`, code ?? "HEARTBEAT", "HEARTBEAT");
+        this.report(e);
+        if (leaseGoneCodes.has(code)) this.lost(job, new RingqError(`job ${job.id}: lease lost: ${(err as Error).message}`, "LEASE_LOST", "HEARTBEAT"));
       });
     }
   }

@@ -1,0 +1,78 @@
+// Queue-wide rate limits and global concurrency in BullMQ's terms, on the server's RATELIMIT,
+// RATELIMITCLEAR, SETCONCURRENCY, CLEARCONCURRENCY and LISTQUEUES. BullMQ counts `max` jobs per
+// `duration` ms window; the server runs a token bucket of whole jobs a second. The translation
+// (rateLimitRequest) keeps the rate and lets `max` go at once, and refuses what the bucket
+// cannot say exactly (a rate that is not a whole number of jobs a second) instead of rounding.
+// Used by Queue (the set/get/remove methods) and by the Worker's `limiter` option.
+
+import type { Connection } from "./connection.ts";
+import { listQueuesPageMax, queuesListedMax } from "./constants.ts";
+import { RingqError } from "./errors.ts";
+
+/** The server's bounds for RATELIMIT `limit`/`burst` and SETCONCURRENCY `limit` (docs/commands.md). */
+const serverLimitMax = 1_000_000;
+
+/** A queue's row in LISTQUEUES (the fields used here). */
+export interface QueueSettings {
+  name: string;
+  processing: number;
+  rate_limit: number | null;
+  concurrency_limit: number | null;
+  group_concurrency?: number;
+}
+
+/**
+ * BullMQ's {max, duration} -> RATELIMIT {limit: jobs a second, burst: max}. The bucket lets up
+ * to 2 x max through in a window of `duration` after a quiet spell, as BullMQ's fixed windows do
+ * across a window boundary; the long-run rate is the same. Throws naming `where` when the rate
+ * is not a whole number of jobs a second within the server's bounds.
+ */
+export function rateLimitRequest(where: string, queue: string, max: unknown, duration: unknown): Record<string, unknown> {
+  if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > serverLimitMax) {
+    throw new RingqError(`${where}: max must be an integer from 1 to ${serverLimitMax} (jobs per duration)`, "INVALID", "RATELIMIT");
+  }
+  if (!Number.isInteger(duration) || (duration as number) < 1) {
+    throw new RingqError(`${where}: duration must be an integer number of ms above 0`, "INVALID", "RATELIMIT");
+  }
+  const perSecond = ((max as number) * 1000) / (duration as number);
+  if (!Number.isInteger(perSecond) || perSecond < 1 || perSecond > serverLimitMax) {
+    throw new RingqError(
+      `${where}: ${max} jobs per ${duration} ms is ${Math.round(perSecond * 1000) / 1000} jobs a second; ringq's rate limit is a whole number of jobs a second ` +
+        `(1 to ${serverLimitMax}), so max * 1000 / duration must be one (e.g. {max: ${Math.max(1, Math.round(perSecond))}, duration: 1000})`,
+      "NOT_SUPPORTED",
+      "RATELIMIT",
+    );
+  }
+  return { queue, limit: perSecond, burst: max };
+}
+
+/** The queue's row of LISTQUEUES, paging through the queues; null if the server has no such queue. */
+export async function queueSettings(conn: Connection, name: string): Promise<QueueSettings | null> {
+  for (let offset = 0; offset < queuesListedMax; ) {
+    const reply = await conn.request("LISTQUEUES", { limit: listQueuesPageMax, offset });
+    const rows = (reply.queues ?? []) as QueueSettings[];
+    const row = rows.find((q) => q.name === name);
+    if (row !== undefined) return row;
+    if (rows.length === 0 || (reply.truncated !== true && offset + rows.length >= (reply.total ?? 0))) return null;
+    offset += rows.length;
+  }
+  throw new RingqError(`LISTQUEUES: queue "${name}" not found in the first ${queuesListedMax} queues`, "TOO_MANY_QUEUES", "LISTQUEUES");
+}
+
+export function concurrencyRequest(where: string, queue: string, concurrency: unknown): Record<string, unknown> {
+  if (!Number.isInteger(concurrency) || (concurrency as number) < 1 || (concurrency as number) > serverLimitMax) {
+    throw new RingqError(`${where}: concurrency must be an integer from 1 to ${serverLimitMax}`, "INVALID", "SETCONCURRENCY");
+  }
+  return { queue, limit: concurrency };
+}
+
+/**
+ * CLEARCONCURRENCY also puts the per-group limit back to 1; removing the global concurrency must
+ * not change the groups', so a per-group limit other than 1 is set again after the clear.
+ */
+export async function clearConcurrency(conn: Connection, name: string): Promise<void> {
+  const before = await queueSettings(conn, name);
+  await conn.request("CLEARCONCURRENCY", { queue: name });
+  const groups = before?.group_concurrency ?? 1;
+  if (groups !== 1) await conn.request("SETCONCURRENCY", { queue: name, group_concurrency: groups });
+}
