@@ -15,8 +15,11 @@ export {
   TimeoutError,
   WaitingError,
 } from "./errors.ts";
+export { FlowProducer, type FlowChildJobsOptions, type FlowJob, type FlowOpts, type FlowProducerOptions, type JobNode } from "./flow-producer.ts";
 export { Job, type JobState, type WireJob } from "./job.ts";
-export type { BackoffOptions, JobsOptions } from "./options.ts";
+export type { Dependencies } from "./job-flow.ts";
+export type { JobSchedulerJson, JobSchedulerTemplate, RepeatOptions } from "./job-schedulers.ts";
+export type { BackoffOptions, JobsOptions, KeepJobs } from "./options.ts";
 export { Queue, type JobCounts, type QueueOptions } from "./queue.ts";
 export type { JobType } from "./queue-getters.ts";
 export { QueueEvents, type QueueEventsOptions } from "./queue-events.ts";

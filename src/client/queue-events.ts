@@ -31,7 +31,10 @@ export interface QueueEventsOptions {
 }
 
 const optionNames = ["connection", "autorun", "mode", "pollMs", "lastEventId", "skipVersionCheck"];
-const events = ["active", "completed", "failed", "progress", "waiting", "delayed", "stalled", "removed", "retried", "drained", "error", "closed"];
+const events = [
+  "active", "completed", "failed", "progress", "waiting", "delayed", "stalled", "removed", "retried", "drained", "error", "closed",
+  "waiting-children", "deduplicated", "debounced",
+];
 /** What polling (queue-events-poll.ts) can see; a listener for the rest hears of it on `error`. */
 const pollEvents = ["active", "completed", "failed", "progress", "error", "closed"];
 
@@ -48,6 +51,7 @@ interface PushedEvent {
   message?: string | null;
   run_at?: number;
   custom_id?: string;
+  dedup_id?: string;
   dropped?: number;
 }
 
@@ -206,6 +210,16 @@ export class QueueEvents extends CheckedEmitter {
         break;
       case "removed":
         this.emit("removed", { jobId });
+        break;
+      case "waitingchildren": // a dependsOn job waiting for its dependencies
+      case "waitingparent": // a flow's parent waiting for its children
+        this.emit("waiting-children", { jobId });
+        break;
+      case "deduplicated":
+        // jobId is the job whose window stood for the add; the add made no job, so BullMQ's
+        // deduplicatedJobId has no value here. `debounced` is BullMQ's older name, sent as well.
+        this.emit("deduplicated", { jobId, deduplicationId: m.dedup_id ?? "" });
+        this.emit("debounced", { jobId, debounceId: m.dedup_id ?? "" });
         break;
       default:
         break; // events a newer server adds are ignored, not errors

@@ -129,6 +129,11 @@ describe("BullMQ's names: supported or refused by name", () => {
   test("job options (Queue.add / addBulk / defaultJobOptions)", () => {
     const v = walk(Object.keys(jobOptions), (name) => void toWireJob("n", { x: 1 }, { [name]: jobOptions[name] } as never));
     expect(v.supported.sort()).toEqual(["attempts", "backoff", "deduplication", "delay", "jobId", "lifo", "priority", "removeOnComplete", "removeOnFail", "sizeLimit"]);
+    // Retention counts and {age, count} (BullMQ's KeepJobs), deduplication with a ttl.
+    for (const value of [10, { age: 60, count: 5 }]) expect(() => toWireJob("n", 1, { removeOnComplete: value, removeOnFail: value })).not.toThrow();
+    expect(() => toWireJob("n", 1, { deduplication: { id: "d", ttl: 1000 }, dependsOn: [1, "2"] })).not.toThrow();
+    // The flow options are a FlowProducer child's (tests/client/flows.test.ts), not queue.add's.
+    for (const name of ["parent", "failParentOnFailure", "continueParentOnFailure", "ignoreDependencyOnFailure"]) expect(v.refused[name]).toMatch(/FLOW|FlowProducer/);
     inGuide(Object.keys(jobOptions));
   });
 
@@ -154,7 +159,10 @@ describe("BullMQ's names: supported or refused by name", () => {
     expect(w.supported.sort()).toEqual(["close", "isPaused", "isRunning", "pause", "resume", "run", "waitUntilReady"]);
     const j = walkMethods(Job.prototype, jobMethods);
     for (const m of ["retry", "changeDelay", "discard", "moveToFailed", "moveToDelayed", "promote", "remove"]) expect(j.supported).toContain(m);
-    for (const m of ["clearLogs", "getChildrenValues"]) expect(Object.keys(j.refused)).toContain(m);
+    for (const m of ["getChildrenValues", "getFailedChildrenValues", "getDependencies", "getDependenciesCount"]) expect(j.supported).toContain(m);
+    for (const m of ["upsertJobScheduler", "getJobScheduler", "getJobSchedulers", "getJobSchedulersCount", "removeJobScheduler"]) expect(q.supported).toContain(m);
+    for (const m of ["getRepeatableJobs", "removeRepeatable", "removeRepeatableByKey"]) expect(q.refused[m]).toMatch(/job scheduler API/);
+    for (const m of ["clearLogs", "getIgnoredChildrenFailures"]) expect(Object.keys(j.refused)).toContain(m);
     inGuide([...queueMethods, ...workerMethods, ...jobMethods]);
   });
 
@@ -162,7 +170,7 @@ describe("BullMQ's names: supported or refused by name", () => {
     const events = new QueueEvents("q", { autorun: false, connection: { port: 1 } });
     const worker = new Worker("q", async () => {}, { autorun: false, connection: { port: 1 } });
     const qe = walk(queueEventNames, (name) => void events.on(name, () => {}));
-    expect(qe.supported.sort()).toEqual(["active", "completed", "delayed", "drained", "error", "failed", "progress", "removed", "stalled", "waiting"]);
+    expect(qe.supported.sort()).toEqual(["active", "completed", "debounced", "deduplicated", "delayed", "drained", "error", "failed", "progress", "removed", "stalled", "waiting", "waiting-children"]);
     const we = walk(workerEventNames, (name) => void worker.once(name, () => {}));
     expect(we.supported.sort()).toEqual(["active", "closed", "closing", "completed", "drained", "error", "failed", "paused", "progress", "ready", "resumed"]);
     // A typo is refused as well, naming the events there are.
