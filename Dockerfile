@@ -37,13 +37,17 @@ COPY --from=build /app/node_modules node_modules
 COPY package.json ./
 COPY src src
 COPY --from=build /app/ffi/build/libringq_uring.so ffi/build/
-ENV NODE_ENV=production HOST=0.0.0.0 TCP_PORT=6789
+ENV NODE_ENV=production HOST=0.0.0.0 TCP_PORT=6789 HTTP_PORT=6790
 USER ringq
 VOLUME /data
-# 6789: the flashQ protocol (TCP). 6790: HTTP (REST, metrics), same port as flashQ's.
+# 6789: the flashQ protocol (TCP). 6790: HTTP (REST, events, /metrics, probes, dashboard), the
+# same port as flashQ's.
 EXPOSE 6789 6790
-# A protocol PING (src/health-check.ts, bounded at 2 s); the HTTP probe replaces it once it exists.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["bun", "src/health-check.ts"]
+# GET /ready (src/health-check.ts, bounded at 2 s): healthy once storage is recovered and the
+# protocol port listens; with HTTP off (HTTP_PORT=0, NO_HTTP=1) a protocol PING instead. The
+# start period covers recovering a big database (failures in it do not count; the first pass
+# ends it).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["bun", "src/health-check.ts"]
 # The server itself is PID 1, not `bun run start`: the shim was built above and there is no
 # compiler to rebuild it, and no shell or second Bun stands between `docker stop`'s SIGTERM
 # and the server's graceful stop (owed replies sent, exit 0).

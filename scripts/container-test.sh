@@ -170,8 +170,8 @@ hc=$(pm image inspect --format '{{if .Config.Healthcheck}}{{join .Config.Healthc
 [[ $hc == *health-check.ts* ]] && pass "image HEALTHCHECK: $hc" || fail "image has no HEALTHCHECK running src/health-check.ts (got '$hc')"
 env=" $(pm image inspect --format '{{join .Config.Env " "}}' "$image") "
 ports=$(pm image inspect --format '{{range $k, $v := .Config.ExposedPorts}}{{$k}} {{end}}' "$image")
-[[ $env == *" HOST=0.0.0.0 "* && $env == *" TCP_PORT=6789 "* && " $ports " == *" 6789/tcp "* ]] &&
-  pass "image listens on 0.0.0.0:6789 by default (ENV HOST, TCP_PORT) and EXPOSEs it ($ports)" ||
+[[ $env == *" HOST=0.0.0.0 "* && $env == *" TCP_PORT=6789 "* && $env == *" HTTP_PORT=6790 "* && " $ports " == *" 6789/tcp "* && " $ports " == *" 6790/tcp "* ]] &&
+  pass "image listens on 0.0.0.0:6789 and HTTP on 6790 by default (ENV HOST, TCP_PORT, HTTP_PORT) and EXPOSEs both ($ports)" ||
   fail "image ENV/EXPOSE: env$env, exposed '$ports'"
 vols=$(pm image inspect --format '{{range $k, $v := .Config.Volumes}}{{$k}} {{end}}' "$image")
 [[ " $vols " == *" /data "* ]] && pass "image VOLUME /data" || fail "image volumes are '$vols', want /data"
@@ -247,8 +247,10 @@ rq() { node "$tmp/rq.mjs" "$@"; }
 # Host network, loopback only: nothing this script starts listens beyond 127.0.0.1 (with a
 # bridge and -p, the server would listen on the container's bridge address, which netavark
 # makes routable by turning on IP forwarding). The image's own HOST=0.0.0.0 and EXPOSE are
-# checked from its config above instead; a free TCP_PORT per container.
-loopback() { loopback=(--network=host -e HOST=127.0.0.1 -e "TCP_PORT=$port"); }
+# checked from its config above instead; a free TCP_PORT and HTTP_PORT per container.
+loopback() { http_port=$(free_port); loopback=(--network=host -e HOST=127.0.0.1 -e "TCP_PORT=$port" -e "HTTP_PORT=$http_port"); }
+# http PATH: GET on the current container's HTTP port; prints "STATUS BODY" (body cut at 2,000 chars).
+http() { node -e 'fetch(process.argv[1],{signal:AbortSignal.timeout(5000)}).then(async r=>console.log(r.status+" "+(await r.text()).slice(0,2000))).catch(e=>{console.log("error "+e.message);process.exit(1)})' "http://127.0.0.1:$http_port$1"; }
 free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 
 # Starts a container (name, then podman run args); waits for its start-up line, prints it.
@@ -312,8 +314,15 @@ fi
 stats_backend=$(sed -n 3p <<<"$ack" | node -pe 'JSON.stringify(JSON.parse(require("fs").readFileSync(0)).io_backend)')
 say "STATS io_backend: $stats_backend"
 hc_out=$(pm healthcheck run "$c" 2>&1) && pass "podman healthcheck run: ${hc_out:-healthy}" || fail "health check failed: $hc_out"
-# ... and it can fail: the same check against a port nothing listens on.
-hc_out=$(pm exec -e TCP_PORT=1 "$c" bun src/health-check.ts 2>&1) && fail "health check passed with nothing on its port: $hc_out" ||
+[[ $line == *"HTTP on 127.0.0.1:$http_port "* ]] && pass "the start-up line names the HTTP port ($http_port)" || fail "start-up line does not name HTTP on 127.0.0.1:$http_port: $line"
+ready=$(http /ready) || true
+[[ $ready == "200 "*'"ready":true'* ]] && pass "GET /ready: $ready" || fail "GET /ready: $ready"
+metrics=$(http /metrics) || true
+[[ $metrics == "200 "*"ringq_jobs_completed_total{queue=\"ct\"} 1"* ]] && pass "GET /metrics counts the ACKed job (ringq_jobs_completed_total{queue=\"ct\"} 1)" || fail "GET /metrics: ${metrics:0:300}"
+page=$(http /) || true
+[[ $page == "200 "*"<!doctype html>"* ]] && pass "the dashboard is served at / from the image (no build step)" || fail "GET /: ${page:0:200}"
+# ... and the health check can fail: the same check against a port nothing listens on.
+hc_out=$(pm exec -e HTTP_PORT=1 "$c" bun src/health-check.ts 2>&1) && fail "health check passed with nothing on its port: $hc_out" ||
   pass "the health check fails with nothing on its port: $hc_out"
 uid=$(pm exec "$c" sh -c 'awk "/^Uid:/{print \$2}" /proc/1/status')
 [ "$uid" != 0 ] && [ -n "$uid" ] && pass "the server (PID 1) runs as uid $uid, not root" || fail "the server runs as uid '$uid'"
@@ -408,6 +417,7 @@ services:
     environment:
       HOST: 127.0.0.1
       TCP_PORT: "${RINGQ_PORT}"
+      HTTP_PORT: "${RINGQ_HTTP_PORT}"
 EOF
 # podman-compose 1.0.3 (Debian bookworm's) adds the project network even with network_mode,
 # and podman refuses both ("cannot set multiple networks"): for that version only, the
@@ -424,10 +434,10 @@ sys.exit(pc.main())
 EOF
 compose_py=$(sed -n '1s/^#! *//p' "$(command -v podman-compose)") # its own Python, which has the module
 compose() {
-  RINGQ_IMAGE=$image RINGQ_PORT=$port $compose_py "$tmp/podman-compose.py" --podman-args "--runtime $runc --cgroup-manager=cgroupfs --events-backend=file" \
+  RINGQ_IMAGE=$image RINGQ_PORT=$port RINGQ_HTTP_PORT=$http_port $compose_py "$tmp/podman-compose.py" --podman-args "--runtime $runc --cgroup-manager=cgroupfs --events-backend=file" \
     --podman-run-args "${ulimits[*]} --label $label=1" -p "$compose_project" -f deploy/compose.yaml -f "$tmp/compose.ci.yaml" "$@"
 }
-port=$(free_port)
+port=$(free_port) http_port=$(free_port)
 compose up -d --no-build >"$tmp/compose.log" 2>&1 || { tail -20 "$tmp/compose.log" >&2; die "podman-compose up failed (above)"; }
 c=$(pm ps -a --filter "label=com.docker.compose.project=$compose_project" --format '{{.Names}}' | head -1)
 [ -n "$c" ] || { tail -20 "$tmp/compose.log" >&2; die "podman-compose up started no container (above)"; }
@@ -438,6 +448,8 @@ await_startup "$c"
 out=$(rq call "$port" '{"cmd":"PUSH","queue":"c","data":"composed"}' '{"cmd":"PULL","queue":"c","timeout":1000}') || out="error: $out"
 [[ $(sed -n 2p <<<"$out") == *'"data":"composed"'* ]] && pass "compose: PUSH/PULL on 127.0.0.1:$port" || fail "compose: PUSH/PULL: $out"
 hc_out=$(pm healthcheck run "$c" 2>&1) && pass "compose: health check ${hc_out:-healthy}" || fail "compose: health check: $hc_out"
+ready=$(http /ready) || true
+[[ $ready == "200 "* ]] && pass "compose: GET /ready on 127.0.0.1:$http_port" || fail "compose: GET /ready: $ready"
 compose stop >>"$tmp/compose.log" 2>&1 || true
 code=$(exit_code "$c")
 [ "$code" = 0 ] && pass "compose stop: exit code 0" || fail "compose stop: exit code $code; log: $(pm logs "$c" 2>&1)"

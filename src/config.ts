@@ -17,6 +17,14 @@ export const ConfigSchema = Type.Object({
   keepCompletedAgeMs: Type.Integer({ minimum: 0 }),
   tlsCert: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
   tlsKey: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  /** HTTP face (src/http): REST, events, metrics, probes, dashboard. 0 turns it off. */
+  httpPort: Type.Integer({ minimum: 0, maximum: 65535 }),
+  noHttp: Type.Boolean(),
+  /** The one origin allowed cross-origin requests ("*": any); null: CORS off. */
+  corsOrigin: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+  noDashboard: Type.Boolean(),
+  /** Webhooks may target loopback and private addresses (tests, trusted networks only). */
+  webhookAllowPrivate: Type.Boolean(),
 });
 export type Config = Static<typeof ConfigSchema>;
 
@@ -31,7 +39,21 @@ export const defaults: Config = {
   keepCompletedAgeMs: finishedJobAgeMsDefault,
   tlsCert: null,
   tlsKey: null,
+  httpPort: 6790,
+  noHttp: false,
+  corsOrigin: null,
+  noDashboard: false,
+  webhookAllowPrivate: false,
 };
+
+/** "1"/"true"/"yes"/"on" and "0"/"false"/"no"/"off"/""; anything else is kept as the string,
+ *  so validation refuses it naming the variable. */
+function flag(s: string): boolean | string {
+  const v = s.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(v)) return true;
+  if (["0", "false", "no", "off", ""].includes(v)) return false;
+  return s;
+}
 
 /** env/flag name -> [config key, parser] */
 const sources: Record<string, [keyof Config, (s: string) => unknown]> = {
@@ -45,6 +67,11 @@ const sources: Record<string, [keyof Config, (s: string) => unknown]> = {
   KEEP_COMPLETED_AGE_MS: ["keepCompletedAgeMs", Number],
   TLS_CERT: ["tlsCert", (s) => (s === "" ? null : s)],
   TLS_KEY: ["tlsKey", (s) => (s === "" ? null : s)],
+  HTTP_PORT: ["httpPort", Number],
+  NO_HTTP: ["noHttp", flag],
+  CORS_ORIGIN: ["corsOrigin", (s) => (s === "" ? null : s)],
+  NO_DASHBOARD: ["noDashboard", flag],
+  WEBHOOK_ALLOW_PRIVATE: ["webhookAllowPrivate", flag],
 };
 
 const check = TypeCompiler.Compile(ConfigSchema);
@@ -79,5 +106,21 @@ export function loadConfig(env: Record<string, string | undefined>, argv: string
   for (const [name, path] of [["TLS_CERT", c.tlsCert], ["TLS_KEY", c.tlsKey]] as const) {
     if (path !== null && !existsSync(path)) throw new Error(`Invalid configuration ${name}=${path}: no such file (a PEM file is expected)`);
   }
+  if (c.corsOrigin !== null && c.corsOrigin !== "*" && !isOrigin(c.corsOrigin)) {
+    throw new Error(`Invalid configuration ${origin.corsOrigin ?? "CORS_ORIGIN"}=${c.corsOrigin}: expected one origin such as https://admin.example.com (scheme, host, optional port; no path) or "*"`);
+  }
+  if (c.httpPort !== 0 && c.httpPort === c.port && !c.noHttp) {
+    throw new Error(`Invalid configuration: HTTP_PORT and TCP_PORT are both ${c.port}; give HTTP its own port, or HTTP_PORT=0 to turn it off`);
+  }
   return c;
+}
+
+/** scheme://host[:port], exactly what a browser sends in its Origin header. */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s;
+  } catch {
+    return false;
+  }
 }

@@ -79,6 +79,10 @@ export const stallsMax = 3;
 export const backoffMsMax = 24 * 60 * 60 * 1000;
 /** Longest delay / ttl / timeout a client may ask for, ms (~10 years). */
 export const durationMsMax = 10 * 365 * 24 * 60 * 60 * 1000;
+/** Longest delay one setTimeout may be given, ms: a longer one (a job delayed for a month) fires
+ *  after 1 ms in Bun and Node, which made an idle server wake every millisecond. A farther
+ *  deadline is reached in steps of this size: the timer fires, the deadline is looked at again. */
+export const timerDelayMsMax = 2 ** 31 - 1;
 /** Longest a PULL/PULLB/WAITJOB may park, ms (1 hour). */
 export const parkMsMax = 60 * 60 * 1000;
 /** Default PULL timeout, ms (docs/protocol.md). */
@@ -165,6 +169,61 @@ export const sqliteCacheBytes = 32 * MiB;
 // ---- events (SUBSCRIBE) ----
 /** Queues one connection may subscribe to by name ("*" covers all): a bound on per-event fan-out work. */
 export const subscriptionsPerConnectionMax = 1024;
+
+// ---- HTTP (src/http) ----
+/** Largest HTTP request body: the same bound as one TCP frame (a PUSHB of big jobs fits). */
+export const httpBodyBytesMax = frameBytesMax;
+/** HTTP requests parked at once across all clients (PULL, PULLB, WAITJOB, bulk operations over
+ *  REST): each holds a socket and a promise; past it a request gets BUSY (429). */
+export const httpParkedRequestsMax = 10_000;
+/** SSE and WebSocket connections at once: each may buffer eventStreamBufferedBytesMax, so this
+ *  bounds their memory (1,000 x 1 MiB) as well as the per-event fan-out work. */
+export const httpEventStreamsMax = 1_000;
+/** Output one SSE or WebSocket client may owe before its events are dropped (and counted in the
+ *  `dropped` of the next one it gets): a slow browser loses events, the server never grows. */
+export const eventStreamBufferedBytesMax = 1 * MiB;
+/** An idle SSE stream gets a comment line this often, so proxies and browsers keep it open. */
+export const eventStreamHeartbeatMs = 15_000;
+/** The dashboard's snapshot stream (GET /stats/stream) sends one snapshot this often. */
+export const statsStreamIntervalMs = 1_000;
+/** Queues in one snapshot of the stats stream, busiest first (the dashboard shows a page). */
+export const statsStreamQueuesMax = 500;
+/** Requests in flight on one WebSocket (parked PULLs, WAITJOBs), as for a TCP connection. */
+export const wsRequestsInFlightMax = requestsInFlightPerConnectionMax;
+/** Queues with their own series in one /metrics scrape (largest first); the rest are summed
+ *  under queue="_other", so a server with 100,000 queues does not emit millions of lines. */
+export const metricsQueuesMax = 1_000;
+/** Histograms kept per queue name (wait and processing time); later queues share "_other". */
+export const metricsHistogramQueuesMax = metricsQueuesMax;
+/** Failed HTTP authentications counted per client address within authFailureWindowMs; past
+ *  the bound that address gets 429 until the window passes (guessing tokens stays slow). */
+export const httpAuthFailuresMax = 20;
+export const httpAuthFailureWindowMs = 60_000;
+/** Client addresses whose failures are tracked at once (the oldest are forgotten first). */
+export const httpAuthTrackedAddressesMax = 10_000;
+
+// ---- webhooks (src/http/webhooks) ----
+/** Registered webhooks; each event is matched against every one of them. */
+export const webhooksMax = 100;
+/** Length of a webhook URL and of its secret. */
+export const webhookUrlCharsMax = 2_048;
+export const webhookSecretCharsMax = 256;
+/** Deliveries waiting to be sent (retries included); past it the oldest is dropped and counted. */
+export const webhookQueueMax = 10_000;
+/** Deliveries in flight at once (outgoing fetches). */
+export const webhookConcurrencyMax = 8;
+/** Attempts per delivery (the first included), with backoff doubling from min to max. */
+export const webhookAttemptsMax = 5;
+export const webhookBackoffMsMin = 1_000;
+export const webhookBackoffMsMax = 60_000;
+/** One attempt: connect, send and the receiver's answer. */
+export const webhookTimeoutMs = 10_000;
+/** Consecutive failed attempts to one URL that open its circuit: while open, its deliveries are
+ *  dropped (counted) instead of piling up; after the open period one trial delivery is let
+ *  through, and its failure doubles the period up to the max. */
+export const webhookBreakerFailures = 5;
+export const webhookBreakerOpenMs = 30_000;
+export const webhookBreakerOpenMsMax = 10 * 60_000;
 
 /** Ids (and lock tokens) reserved per durable write (Journal.reserve: one fsync per block). A
  *  crash skips what is left of the block; ids are 53-bit, so skipping is free. */
@@ -253,3 +312,7 @@ assert(uringCompletionsMax <= uringCqEntries, "one run's copy-out fits the CQ");
 assert(uringSendChunks * uringSendChunkBytes < 2 ** 31, "send-arena offsets are int32");
 assert(uringSendChunksReserve < uringSendChunks && uringSendChunksSmall * uringSendChunkBytes >= 64 * KiB, "a reserve below the arena; small connections still send 64 KiB at a time");
 assert(uringSendChunksPerConnectionMax * uringSendChunkBytes >= outputBytesLowWater, "low water reachable inside the arena");
+assert(httpBodyBytesMax >= jobDataBytesMax, "one job's data fits an HTTP body");
+assert(eventStreamBufferedBytesMax >= 64 * KiB, "an event stream holds at least a few big events");
+assert(webhookBackoffMsMin <= webhookBackoffMsMax && webhookBreakerOpenMs <= webhookBreakerOpenMsMax, "webhook back-off ranges");
+assert(webhookAttemptsMax >= 1 && webhookConcurrencyMax >= 1, "webhooks are delivered");

@@ -53,7 +53,7 @@ export async function startServer(opts: StartOptions): Promise<ServerHandle> {
   // Port 0: the server binds a free port itself and names it in its start-up line. (Picking a
   // free port here and passing it lost rounds to EADDRINUSE when another process took it first.)
   const argv = [...pinPrefix(opts.core ?? 1), process.execPath, ...(opts.bunFlags ?? []), "src/main.ts"];
-  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", RINGQ_IO: opts.io };
+  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", RINGQ_IO: opts.io, HTTP_PORT: "0" };
   delete env.DATA_PATH; // in-memory unless the caller asks for storage
   Object.assign(env, opts.env ?? {});
   const child = spawn(argv[0]!, argv.slice(1), { cwd: repoRoot, env, stdio: ["ignore", "ignore", "pipe"] });

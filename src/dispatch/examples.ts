@@ -28,6 +28,7 @@ export const commandExamples: Record<string, Record<string, unknown>> = {
   PARTIAL: { id: 6, data: { rows: 100 }, index: 0 },
   LOG: { id: 6, message: "connected to SMTP", level: "info" },
   GETLOGS: { id: 6 },
+  CLEARLOGS: { id: 6, keep: 10 },
   DISCARD: { id: 10 },
   FLOW: { queue: "reports", data: { month: "2026-11" }, children: [{ queue: "extract", data: { table: "orders" } }, { queue: "extract", data: { table: "refunds" }, on_failure: "ignore" }] },
   GETCHILDREN: { parent_id: 11 },

@@ -11,6 +11,7 @@ import {
   finishedKeptMax,
   idsBatchMax,
   keyCharsMax,
+  logsPerJobMax,
   maxAttemptsMax,
   queueNameCharsMax,
   replyItemsBytesMax,
@@ -54,8 +55,12 @@ export const pushOptions = {
   backoff: Opt(
     Type.Union([
       Duration,
-      Type.Object({ type: Type.Union([Type.Literal("fixed"), Type.Literal("exponential")]), delay: Duration }),
-    ], { description: "retry delay: base ms (exponential), or {type, delay}" }),
+      Type.Object({
+        type: Type.Union([Type.Literal("fixed"), Type.Literal("exponential")]),
+        delay: Duration,
+        jitter: Opt(Type.Number({ minimum: 0, maximum: 1, description: "EXT (BullMQ): each retry's delay is drawn from [delay x (1 - jitter), delay]" })),
+      }),
+    ], { description: "retry delay: base ms (exponential), or {type, delay, jitter?}" }),
   ),
   unique_key: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "refuses a duplicate while the holder is unfinished" })),
   job_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "custom id: a push with a live one returns that job's id" })),
@@ -70,6 +75,7 @@ export const pushOptions = {
   keep_completed_age: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "ms the completed record is kept (at most the server's KEEP_COMPLETED_AGE_MS)" })),
   keep_completed_count: Opt(Type.Integer({ minimum: 1, maximum: finishedKeptMax, description: "keep the queue's last n completed records (at most the server's KEEP_COMPLETED)" })),
   stall_timeout: Opt(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "lease ms (default 30000)" })),
+  keep_logs: Opt(Type.Integer({ minimum: 1, maximum: logsPerJobMax, description: `EXT (BullMQ keepLogs): the job keeps its last n log lines (default and most ${logsPerJobMax})` })),
   group_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "FIFO per group: at most group_concurrency (default 1) active jobs of a group; groups take turns" })),
   depends_on: Opt(Type.Array(Id, { maxItems: dependsOnMax, description: "ids of jobs that must complete first: the job waits in waitingchildren; a failed or removed dependency fails it" })),
   debounce_id: Opt(Type.String({ minLength: 1, maxLength: keyCharsMax, description: "pushes with the same id within debounce_ttl collapse into the first job (its id is returned)" })),

@@ -22,6 +22,10 @@ export interface PushInput {
   maxAttempts?: number;
   backoff?: number;
   backoffFixed?: boolean;
+  /** 0..1: a retry's delay is drawn from [delay x (1 - jitter), delay] (BullMQ's jitter). */
+  backoffJitter?: number;
+  /** The job keeps its last n log lines (at most logsPerJobMax). */
+  keepLogs?: number;
   uniqueKey?: string;
   customId?: string;
   tags?: string[];
@@ -104,12 +108,14 @@ export class Core extends Structures {
       p.customId !== undefined || p.tags !== undefined || p.lifo || p.removeOnComplete ||
       p.removeOnFail || p.groupId !== undefined || p.keepCompletedAge !== undefined ||
       p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined ||
-      p.dedupKey !== undefined || p.onFailure !== undefined
+      p.dedupKey !== undefined || p.onFailure !== undefined || p.backoffJitter !== undefined || p.keepLogs !== undefined
     ) {
       const x = job.extra();
       x.ttl = p.ttl ?? 0;
       x.timeout = p.timeout ?? 0;
       x.backoffFixed = p.backoffFixed ?? false;
+      x.backoffJitter = p.backoffJitter ?? 0;
+      x.keepLogs = p.keepLogs ?? 0;
       x.uniqueKey = p.uniqueKey ?? null;
       x.customId = p.customId ?? null;
       x.tags = p.tags ?? null;
@@ -228,9 +234,11 @@ export class Core extends Structures {
 
   backoffMs(job: Job): number {
     if (job.backoff <= 0) return 0;
-    const fixed = job.x !== null && job.x.backoffFixed;
-    const ms = fixed ? job.backoff : job.backoff * 2 ** (job.attempts - 1);
-    return Math.min(ms, backoffMsMax);
+    const x = job.x;
+    const fixed = x !== null && x.backoffFixed;
+    const ms = Math.min(fixed ? job.backoff : job.backoff * 2 ** (job.attempts - 1), backoffMsMax);
+    if (x === null || x.backoffJitter === 0) return ms;
+    return Math.floor(ms * (1 - x.backoffJitter) + Math.random() * ms * x.backoffJitter);
   }
 
   /** Any unfinished state -> Failed (the DLQ), or gone with remove_on_fail. */
@@ -416,12 +424,25 @@ export class Core extends Structures {
     if (this.events.listening) this.events.emit("partial", job, { data, index } satisfies PartialResult);
   }
 
-  /** Appends a log line; the oldest lines go past logsPerJobMax. */
+  /** Appends a log line; the oldest lines go past the job's keep_logs (or logsPerJobMax). */
   addLog(job: Job, message: string, level: string, now: number): void {
-    const logs = (job.extra().logs ??= []);
+    const x = job.extra();
+    const logs = (x.logs ??= []);
     logs.push({ timestamp: now, message, level });
-    if (logs.length > logsPerJobMax) logs.splice(0, logs.length - logsPerJobMax);
+    const keep = x.keepLogs > 0 ? x.keepLogs : logsPerJobMax;
+    if (logs.length > keep) logs.splice(0, logs.length - keep);
     this.record(job, null);
+  }
+
+  /** CLEARLOGS: drops the job's log lines but the last `keep`; returns how many went. */
+  clearLogs(job: Job, keep: number): number {
+    const logs = job.x?.logs;
+    if (logs === undefined || logs === null || logs.length <= keep) return 0;
+    const removed = logs.length - keep;
+    if (keep === 0) job.x!.logs = null;
+    else logs.splice(0, removed);
+    this.record(job, null);
+    return removed;
   }
 
   /** RATELIMIT: at most `perSecond` deliveries a second, `burst` at once (a full bucket). */

@@ -253,6 +253,10 @@ export class Engine {
     this.core.addLog(job, message, level, this.core.now());
   }
 
+  clearLogs(job: Job, keep: number): number {
+    return this.core.clearLogs(job, keep);
+  }
+
   setPaused(q: QueueState, paused: boolean): void {
     this.core.setPaused(q, paused);
     this.settle();

@@ -102,6 +102,10 @@ export class JobExtra {
   ttl = 0;
   timeout = 0;
   backoffFixed = false;
+  /** 0..1: retry delays drawn from [delay x (1 - jitter), delay]; 0: exact. */
+  backoffJitter = 0;
+  /** Log lines the job keeps (0: logsPerJobMax). */
+  keepLogs = 0;
   uniqueKey: string | null = null;
   customId: string | null = null;
   groupId: string | null = null;

@@ -3,7 +3,7 @@
 // at once is queued per connection and sent on drain. One turn per macrotask batch of events
 // (setImmediate), plus one timer for the engine's next deadline.
 
-import { connectionsMax, outputBytesHighWater, outputBytesLowWater, shutdownFlushMs } from "../constants.ts";
+import { connectionsMax, outputBytesHighWater, outputBytesLowWater, shutdownFlushMs, timerDelayMsMax } from "../constants.ts";
 import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions, TlsFiles } from "./types.ts";
 
 interface SocketData {
@@ -169,7 +169,7 @@ export class BunBackend implements IoBackend {
       this.timer = null;
       this.timerAt = Infinity;
       this.turn();
-    }, Math.max(0, at - Date.now()));
+    }, Math.min(Math.max(0, at - Date.now()), timerDelayMsMax));
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,7 @@
 
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { uringCommandsMax } from "../constants.ts";
-import { CMD_INTS, errnoName, REGION_CMDS, REGION_CQES, REGION_RECV, REGION_SEND, REGION_STATS, STAT_ENTERS, type Shim } from "./uring-abi.ts";
+import { CMD_INTS, errnoName, REGION_CMDS, REGION_CQES, REGION_RECV, REGION_SEND, REGION_STATS, STAT_CQES, STAT_ENTERS, STAT_RUNS, STAT_SQES, type Shim } from "./uring-abi.ts";
 
 export class UringRing {
   protected readonly cmds: Int32Array;
@@ -66,5 +66,11 @@ export class UringRing {
   /** io_uring_enter calls made so far (bench and tests: syscalls per request). */
   enters(): number {
     return this.shimStats[STAT_ENTERS]!;
+  }
+
+  /** The shim's counters, for /metrics (read when scraped, nothing counted on the way). */
+  shimCounters(): { enters: number; sqes: number; cqes: number; runs: number } {
+    const s = this.shimStats;
+    return { enters: s[STAT_ENTERS]!, sqes: s[STAT_SQES]!, cqes: s[STAT_CQES]!, runs: s[STAT_RUNS]! };
   }
 }

@@ -6,7 +6,7 @@
 
 import type { Pointer } from "bun:ffi";
 import { readdirSync, readlinkSync } from "node:fs";
-import { uringBunPollValidateMs } from "../constants.ts";
+import { timerDelayMsMax, uringBunPollValidateMs } from "../constants.ts";
 import { CMD_CANCEL, CMD_POLL, CQE_INTS, OP_IGNORE, OP_POLL, type Shim, ud, udGen, udOp, UD_GEN_MASK } from "./uring-abi.ts";
 
 /** What validation needs of the ring (the backend's own command and run functions). */
@@ -92,7 +92,7 @@ export class Doorbell {
     }
     this.parked = true;
     this.listen();
-    if (delayMs !== Infinity) this.timer = setTimeout(this.wake, delayMs);
+    if (delayMs !== Infinity) this.timer = setTimeout(this.wake, Math.min(delayMs, timerDelayMsMax));
     return true;
   }
 

@@ -91,6 +91,8 @@ const blobFields: readonly BlobField[] = [
   { key: "ttl", get: (x) => x.ttl, set: (x, v) => (x.ttl = num(v)), isDefault: isZero },
   { key: "timeout", get: (x) => x.timeout, set: (x, v) => (x.timeout = num(v)), isDefault: isZero },
   { key: "backoffFixed", get: (x) => x.backoffFixed, set: (x, v) => (x.backoffFixed = bool(v)), isDefault: isFalse },
+  { key: "backoffJitter", get: (x) => x.backoffJitter, set: (x, v) => (x.backoffJitter = num(v)), isDefault: isZero },
+  { key: "keepLogs", get: (x) => x.keepLogs, set: (x, v) => (x.keepLogs = num(v)), isDefault: isZero },
   { key: "uniqueKey", get: (x) => x.uniqueKey, set: (x, v) => (x.uniqueKey = str(v)), isDefault: isNull },
   { key: "customId", get: (x) => x.customId, set: (x, v) => (x.customId = str(v)), isDefault: isNull },
   { key: "groupId", get: (x) => x.groupId, set: (x, v) => (x.groupId = str(v)), isDefault: isNull },

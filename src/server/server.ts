@@ -14,6 +14,8 @@ import type { ServerInfo } from "../dispatch/context.ts";
 import { memoryStore, type Store } from "../persistence/store.ts";
 import { Connection, type ConnectionOwner } from "./connection.ts";
 import { VERSION } from "./version.ts";
+import type { HttpFace } from "../http/server.ts";
+import type { HttpHost, RingCounters } from "../http/host.ts";
 
 export interface ServerOptions extends Partial<Config> {
   /** Start-up and error log; defaults to stderr. */
@@ -22,6 +24,12 @@ export interface ServerOptions extends Partial<Config> {
   now?: () => number;
   /** A commit failed: the server must stop before it acknowledges unsaved work. Default: log, exit 1. */
   onFatal?: (e: Error) => void;
+  /**
+   * HTTP on a port the kernel picks (tests; in the configuration HTTP_PORT=0 means off). An
+   * embedded server (this function called without `httpPort`) runs without HTTP unless asked:
+   * main.ts passes the configured port, 6790 by default.
+   */
+  httpAnyPort?: boolean;
 }
 
 /** A sync turn's replies, held until that turn's commit has finished. */
@@ -29,6 +37,8 @@ interface HeldTurn {
   committed: boolean;
   conns: Connection[];
   bytes: Uint8Array[];
+  /** HTTP replies of the turn (http/host.ts committed()). */
+  waiters: (() => void)[];
 }
 
 export interface RunningServer {
@@ -37,13 +47,16 @@ export interface RunningServer {
   readonly backend: IoBackend;
   /** The start-up line that was logged. */
   readonly startupLine: string;
+  /** The HTTP port, or null when HTTP is off. */
+  readonly httpPort: number | null;
   stop(): Promise<void>;
 }
 
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
-  const cfg: Config = { ...defaults, ...stripUndefined(opts) };
+  const cfg: Config = { ...defaults, ...stripUndefined(opts), httpPort: opts.httpPort ?? 0 };
   const log = opts.log ?? ((line: string) => console.error(line));
   const now = opts.now ?? Date.now;
+  const startedAt = Date.now();
   const store = opts.store ?? (await openStore(cfg));
   const engine = new Engine({
     now,
@@ -51,17 +64,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     keepFinished: cfg.keepCompleted,
     keepFinishedAgeMs: cfg.keepCompletedAgeMs,
   });
-  await store.recover(engine);
   const fatal = opts.onFatal ?? ((e: Error) => {
     log(`ringq: ${e.message}`);
     process.exit(1);
   });
-  const tls = cfg.tlsCert !== null && cfg.tlsKey !== null ? { cert: cfg.tlsCert, key: cfg.tlsKey } : null;
-  const selection = await selectBackend(cfg.io, tls);
-  const backend = selection.backend;
   const info: ServerInfo = {
     version: VERSION,
-    ioBackend: backend.name,
+    ioBackend: "starting",
     authTokens: cfg.authTokens.length > 0 ? new Set(cfg.authTokens) : null,
     commands: registry.names,
     stats: { internalErrors: 0 },
@@ -71,13 +80,69 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       return out;
     },
   };
+  const events = new EventHub(engine);
+  let running = null as IoBackend | null;
+  let ready = false;
+  /** Resolvers of HTTP replies waiting for the next turn's commit (DURABILITY=sync). */
+  let commitWaiters: (() => void)[] = [];
+
+  // The HTTP face starts before recovery, so /health answers and /ready says 503 meanwhile; it
+  // also owns the webhook records, which recovery hands back.
+  const httpOn = !cfg.noHttp && (cfg.httpPort !== 0 || opts.httpAnyPort === true);
+  let http: HttpFace | null = null;
+  if (httpOn) {
+    const { HttpFace } = await import("../http/server.ts");
+    const host: HttpHost = {
+      engine,
+      events,
+      info,
+      wake: () => running?.wake(),
+      committed() {
+        if (!store.holdRepliesUntilCommit) return null;
+        running?.wake();
+        return new Promise<void>((resolve) => commitWaiters.push(resolve));
+      },
+      internalError(what, e) {
+        info.stats.internalErrors++;
+        log(`ringq: INTERNAL error in ${what}: ${(e as Error)?.stack ?? e}. The request got an INTERNAL error reply; please report it.`);
+      },
+      get ready() {
+        return ready;
+      },
+      ioStats: () => running?.stats() ?? null,
+      ringCounters: () => (running as { shimCounters?: () => RingCounters } | null)?.shimCounters?.() ?? null,
+      storage: store.description,
+      durability: cfg.dataPath === null && opts.store === undefined ? null : cfg.durability,
+      startedAt,
+    };
+    http = new HttpFace(host, { host: cfg.host, port: cfg.httpPort, corsOrigin: cfg.corsOrigin, dashboard: !cfg.noDashboard, webhookAllowPrivate: cfg.webhookAllowPrivate });
+    http.start();
+  }
+  try {
+    await store.recover(engine);
+  } catch (e) {
+    await http?.stop();
+    throw e;
+  }
+  http?.recovered();
+  const tls = cfg.tlsCert !== null && cfg.tlsKey !== null ? { cert: cfg.tlsCert, key: cfg.tlsKey } : null;
+  let selection;
+  try {
+    selection = await selectBackend(cfg.io, tls);
+  } catch (e) {
+    await http?.stop();
+    throw e;
+  }
+  const backend = selection.backend;
+  running = backend;
+  info.ioBackend = backend.name;
 
   const conns: (Connection | undefined)[] = [];
   const dirty: Connection[] = [];
 
   const owner: ConnectionOwner = {
     engine,
-    events: new EventHub(engine),
+    events,
     pendingBytes: (c) => backend.pendingBytes(c.id),
     info,
     markDirty(c) {
@@ -141,8 +206,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   // writers and held, in turn order, until their commit (and every earlier one) has finished.
   const held: HeldTurn[] = [];
 
-  function hold(commit: Promise<void> | null): void {
-    const turn: HeldTurn = { committed: commit === null, conns: [], bytes: [] };
+  function hold(commit: Promise<void> | null, waiters: (() => void)[]): void {
+    const turn: HeldTurn = { committed: commit === null, conns: [], bytes: [], waiters };
     for (let i = 0; i < dirty.length; i++) {
       const c = dirty[i]!;
       c.dirty = false;
@@ -168,6 +233,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   function release(): void {
     while (held.length > 0 && held[0]!.committed) {
       const turn = held.shift()!;
+      for (const w of turn.waiters) w();
       for (let i = 0; i < turn.conns.length; i++) {
         const c = turn.conns[i]!;
         const b = turn.bytes[i]!;
@@ -223,9 +289,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       }
       const next = engine.tick(t);
       if (store.holdRepliesUntilCommit) {
+        const waiters = commitWaiters;
+        if (waiters.length > 0) commitWaiters = [];
         const pending = commit();
-        if (pending === null && held.length === 0) flush();
-        else hold(pending);
+        if (pending === null && held.length === 0) {
+          flush();
+          for (const w of waiters) w();
+        } else hold(pending, waiters);
       } else {
         flush();
         commit()?.catch((e) => fatal(e instanceof Error ? e : new Error(String(e))));
@@ -235,9 +305,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
 
   const bound = connectionBound();
-  const port = await backend.listen(cfg.host, cfg.port, handler, { connectionsMax: bound.max, log });
+  let port: number;
+  try {
+    port = await backend.listen(cfg.host, cfg.port, handler, { connectionsMax: bound.max, log });
+  } catch (e) {
+    await http?.stop();
+    throw e;
+  }
+  ready = true;
+  const httpPart = http !== null
+    ? `HTTP on ${cfg.host}:${http.port} (REST, events, /metrics, /ready${cfg.noDashboard ? "; dashboard off" : ", dashboard at /"}${cfg.corsOrigin !== null ? `; CORS for ${cfg.corsOrigin}` : ""})`
+    : `HTTP off (${cfg.noHttp ? "NO_HTTP" : "HTTP_PORT=0"})`;
   const startupLine =
-    `ringq ${VERSION} listening on ${cfg.host}:${port} (${tls === null ? "tcp" : "tcp+tls"}, flashQ protocol); ${selection.logLine}; ${store.description}` +
+    `ringq ${VERSION} listening on ${cfg.host}:${port} (${tls === null ? "tcp" : "tcp+tls"}, flashQ protocol); ${selection.logLine}; ${store.description}; ${httpPart}` +
     (info.authTokens ? "; auth: tokens required" : "") +
     (bound.reason !== null ? `; connections: at most ${bound.max} (${bound.reason})` : "");
   log(startupLine);
@@ -248,8 +328,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     engine,
     backend,
     startupLine,
+    httpPort: http?.port ?? null,
     stop() {
       stopped ??= (async () => {
+        // /ready says 503 from now on; HTTP requests in flight are ended before the sockets go.
+        ready = false;
+        await http?.stop();
         // Replies held for an asynchronous commit go out before the connections close.
         const until = Date.now() + shutdownFlushMs;
         while (held.length > 0 && Date.now() < until) await Bun.sleep(1);

@@ -34,6 +34,7 @@ export async function startServer(env: Record<string, string> = {}, port?: numbe
       HOST: "127.0.0.1",
       TCP_PORT: String(p),
       RINGQ_IO: "bun",
+      HTTP_PORT: "0",
     };
     delete fullEnv.DATA_PATH;
     delete fullEnv.AUTH_TOKENS;

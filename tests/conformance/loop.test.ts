@@ -5,13 +5,14 @@
 
 import { describe, expect, test } from "bun:test";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
+import type { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/loop");
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`engine deadlines on an idle server [${name}]`, () => {
-    const open = serverPerSuite({ io, env });
-
+    let server: ServerProcess;
+    const open = serverPerSuite({ io, env }, (s) => (server = s));
 
     test("a parked PULL with nothing to deliver times out with a null job", async () => {
       const c = await open();
@@ -41,6 +42,19 @@ for (const { name, io, env } of variants) {
       const pushed = await c.call({ cmd: "PUSH", queue: "l-idle", data: "x", delay: 100 });
       const got = await c.call({ cmd: "PULL", queue: "l-idle", timeout: 10_000 }, 15_000);
       expect(got.job.id).toBe(pushed.id);
+      c.close();
+    });
+
+    test("a job due in a month does not keep the idle server awake (timers longer than 2^31 ms)", async () => {
+      // setTimeout fires a longer delay after 1 ms: the bun backend woke every millisecond
+      // (about 85 ms of CPU a second here) until the deadline was capped at timerDelayMsMax.
+      const c = await open();
+      await c.call({ cmd: "PUSH", queue: "l-far", data: 1, delay: 30 * 24 * 3600 * 1000 });
+      await Bun.sleep(200);
+      const before = server.cpuMs()!;
+      await Bun.sleep(1000);
+      expect(server.cpuMs()! - before).toBeLessThan(30);
+      await c.call({ cmd: "OBLITERATE", queue: "l-far" });
       c.close();
     });
 

@@ -127,6 +127,17 @@ export class ServerProcess {
     }
   }
 
+  /** CPU time the child has used (user + system), ms; null once it is gone. */
+  cpuMs(): number | null {
+    try {
+      const fields = readFileSync(`/proc/${this.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
+      return (Number(fields[11]) + Number(fields[12])) / ticksPerMs;
+    } catch {
+      return null;
+    }
+  }
+
   /** Open file descriptors of the child (sockets included); null once it is gone. */
   fdCount(): number | null {
     try {
@@ -162,7 +173,7 @@ export class ServerProcess {
 }
 
 function spawnChild(opts: SpawnOptions) {
-  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", ...opts.env };
+  const env: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: "0", HTTP_PORT: "0", ...opts.env };
   if (opts.io !== undefined) env.RINGQ_IO = opts.io;
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   // Memory only and open, whatever the developer's shell exports, unless the test asks.

@@ -42,7 +42,7 @@ export class ServerProcess {
   /** Starts the server; does not wait for it (see listening()). */
   static async spawn(env: Record<string, string>): Promise<ServerProcess> {
     const port = await freePort();
-    const full: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: String(port), RINGQ_IO: "bun", ...env };
+    const full: Record<string, string | undefined> = { ...process.env, HOST: "127.0.0.1", TCP_PORT: String(port), RINGQ_IO: "bun", HTTP_PORT: "0", ...env };
     const proc = Bun.spawn([process.execPath, "src/main.ts"], { cwd: repoRoot, env: full, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
     live.add(proc);
     return new ServerProcess(proc, port);

@@ -120,6 +120,11 @@ const pushOptionChecks: Record<string, OptionCheck> = {
   keep_completed_count: { value: 3, seen: (j) => expect(j.keep_completed_count).toBe(3) },
   stall_timeout: { value: 12_345, seen: (j) => expect(j.stall_timeout).toBe(12_345) },
   group_id: { value: "g", seen: (j) => expect(j.group_id).toBe("g") },
+  keep_logs: { value: null, seen: () => {}, behaviour: async (t, carrier) => {
+    const r = await carrier(t, { keep_logs: 2 });
+    for (const message of ["a", "b", "c"]) await t.c.call({ cmd: "LOG", id: r.id, message });
+    expect((await t.c.call({ cmd: "GETLOGS", id: r.id })).logs.map((l: any) => l.message)).toEqual(["b", "c"]);
+  } },
   depends_on: { value: null, seen: () => {}, refusedBy: [...FLOWS, "CRON."], behaviour: async (t, carrier) => {
     const dep = (await t.c.call({ cmd: "PUSH", queue: `${t.q}-dep`, data: 0 })).id;
     const r = await carrier(t, { depends_on: [dep] });
@@ -378,6 +383,18 @@ const probes: Record<string, Probe> = {
   "LOG.message": async (t) => probes["LOG.id"]!(t),
   "LOG.level": async (t) => probes["LOG.id"]!(t),
   "GETLOGS.id": async (t) => probes["LOG.id"]!(t),
+  "CLEARLOGS.id": async ({ c, q }) => {
+    const [a, b] = [await push(c, q), await push(c, q)];
+    for (const id of [a, b]) await c.call({ cmd: "LOG", id, message: "line" });
+    expect((await c.call({ cmd: "CLEARLOGS", id: a })).removed).toBe(1);
+    expect([(await c.call({ cmd: "GETLOGS", id: a })).logs.length, (await c.call({ cmd: "GETLOGS", id: b })).logs.length]).toEqual([0, 1]);
+  },
+  "CLEARLOGS.keep": async ({ c, q }) => {
+    const id = await push(c, q);
+    for (const message of ["a", "b", "c"]) await c.call({ cmd: "LOG", id, message });
+    expect((await c.call({ cmd: "CLEARLOGS", id, keep: 1 })).removed).toBe(2);
+    expect((await c.call({ cmd: "GETLOGS", id })).logs.map((l: any) => l.message)).toEqual(["c"]);
+  },
   "DISCARD.id": async ({ c, q }) => {
     const id = await push(c, q);
     await c.call({ cmd: "DISCARD", id });

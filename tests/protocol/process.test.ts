@@ -28,7 +28,7 @@ async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp, ti
 test("start-up line, service, and graceful SIGTERM with exit 0", async () => {
   const port = await freePort();
   const proc = Bun.spawn(["bun", "src/main.ts"], {
-    env: { ...process.env, TCP_PORT: String(port), HOST: "127.0.0.1", RINGQ_IO: "bun" },
+    env: { ...process.env, TCP_PORT: String(port), HOST: "127.0.0.1", RINGQ_IO: "bun", HTTP_PORT: "0" },
     stderr: "pipe",
     stdout: "ignore",
   });

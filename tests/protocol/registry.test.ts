@@ -56,6 +56,7 @@ for (const mode of ["binary", "text"] as const) {
       await run({ cmd: "GETPROGRESS", id: a });
       await run({ cmd: "LOG", id: a, message: "hi", level: "warn" });
       expect((await run({ cmd: "GETLOGS", id: a })).logs.length).toBe(1);
+      expect((await run({ cmd: "CLEARLOGS", id: a })).removed).toBe(1);
       await run({ cmd: "ACK", id: a, result: { done: true } });
       await run({ cmd: "GETRESULT", id: a });
       await run({ cmd: "GETJOB", id: a });

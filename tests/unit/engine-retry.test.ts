@@ -46,6 +46,23 @@ describe("retry and backoff", () => {
     expect(h.job(id).attempts).toBe(3);
   });
 
+  test("jitter draws each retry's delay from [delay x (1 - jitter), delay], not always the same", () => {
+    const h = new Harness();
+    const id = h.push({ backoff: 10_000, backoffFixed: true, backoffJitter: 0.5, maxAttempts: 41 });
+    const delays = new Set<number>();
+    for (let attempt = 1; attempt <= 40; attempt++) {
+      const failedAt = h.t;
+      pullAndFail(h, id);
+      const delay = h.job(id).runAt - failedAt;
+      expect(delay).toBeGreaterThanOrEqual(5_000);
+      expect(delay).toBeLessThanOrEqual(10_000);
+      delays.add(delay);
+      h.at(h.job(id).runAt);
+    }
+    // 40 draws from 5,001 values: all the same would mean the jitter was ignored.
+    expect(delays.size).toBeGreaterThan(30);
+  });
+
   test("no backoff retries at once, behind jobs already waiting", () => {
     const h = new Harness();
     const id = h.push({ maxAttempts: 3 });

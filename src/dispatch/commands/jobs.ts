@@ -3,7 +3,7 @@
 // Finished jobs are read-only.
 
 import { Type } from "@sinclair/typebox";
-import { logMessageCharsMax, parkMsMax, waitJobTimeoutMsDefault } from "../../constants.ts";
+import { logMessageCharsMax, logsPerJobMax, parkMsMax, waitJobTimeoutMsDefault } from "../../constants.ts";
 import { isFinished, JobState, stateName, type Job } from "../../engine/model.ts";
 import { ClientError, errorReply } from "../../errors.ts";
 import { Raw } from "../../protocol/msgpack.ts";
@@ -250,6 +250,19 @@ export const jobCommands = [
     reply: Ok({ logs: Type.Array(LogLine) }),
     handler(ctx: Ctx, r): HandlerResult {
       return { ok: true, logs: ctx.engine.mustGet(r.id).x?.logs ?? [] };
+    },
+  }),
+
+  defineCommand({
+    name: "CLEARLOGS",
+    summary: "EXT (BullMQ job.clearLogs): drops a job's log lines but the last `keep` (default 0: all); returns how many went.",
+    schema: Type.Object({
+      id: Id,
+      keep: Type.Optional(Type.Integer({ minimum: 0, maximum: logsPerJobMax, description: "the newest lines kept" })),
+    }),
+    reply: Ok({ removed: Type.Integer({ minimum: 0 }) }),
+    handler(ctx: Ctx, r): HandlerResult {
+      return { ok: true, removed: ctx.engine.clearLogs(ctx.engine.mustGet(r.id), r.keep ?? 0) };
     },
   }),
 

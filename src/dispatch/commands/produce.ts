@@ -31,7 +31,7 @@ export function checkDataSize(bytes: Uint8Array): void {
  */
 const scratch: PushInput = {
   queue: "", data: NIL, priority: undefined, delay: undefined, ttl: undefined, timeout: undefined,
-  maxAttempts: undefined, backoff: undefined, backoffFixed: undefined, uniqueKey: undefined,
+  maxAttempts: undefined, backoff: undefined, backoffFixed: undefined, backoffJitter: undefined, keepLogs: undefined, uniqueKey: undefined,
   customId: undefined, tags: undefined, lifo: undefined, removeOnComplete: undefined,
   removeOnFail: undefined, stallTimeout: undefined, groupId: undefined, name: undefined,
   keepCompletedAge: undefined, keepCompletedCount: undefined, keepFailedAge: undefined, keepFailedCount: undefined,
@@ -84,6 +84,8 @@ function toPushInput(queue: string, spec: JobSpec): PushInput {
   p.maxAttempts = spec.max_attempts;
   p.backoff = typeof b === "number" ? b : b?.delay;
   p.backoffFixed = typeof b === "object" && b.type === "fixed";
+  p.backoffJitter = typeof b === "object" && b.jitter !== undefined && b.jitter > 0 ? b.jitter : undefined;
+  p.keepLogs = spec.keep_logs;
   p.uniqueKey = spec.unique_key;
   p.customId = spec.job_id;
   p.tags = spec.tags;
