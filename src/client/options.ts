@@ -17,6 +17,8 @@ export interface BackoffOptions {
   type: "fixed" | "exponential";
   /** Base delay, ms. */
   delay: number;
+  /** 0 to 1: each retry's delay is drawn from [delay x (1 - jitter), delay] (BullMQ's meaning). */
+  jitter?: number;
 }
 
 /** Options of `queue.add` (BullMQ's JobsOptions, plus ringq extensions marked EXT). */
@@ -63,11 +65,12 @@ export interface JobsOptions {
   groupId?: string;
   /** EXT: lease of a pulled job, ms (wire: stall_timeout); the Worker heartbeats well inside it. */
   stallTimeout?: number;
+  /** How many of the job's log lines are kept, the last ones (wire: keep_logs, 1 to 1,000). */
+  keepLogs?: number;
   /** EXT: free-form tags. */
   tags?: string[];
 }
 
-const notYet = "not supported by ringq's client yet";
 const flowChildOnly = "applies to a child of a flow: give it in the child's opts in FlowProducer.add (PUSH takes no parent)";
 
 /**
@@ -86,16 +89,10 @@ export const jobOptionRefusals: Readonly<Record<string, string>> = {
   ignoreDependencyOnFailure: flowChildOnly,
   removeDependencyOnFailure:
     "the server has no mode that forgets a failed child; ignoreDependencyOnFailure lets the parent run the same way but keeps the failure listed",
-  keepLogs: "the server keeps the last 1,000 log lines of a job; a per-job count is not supported",
   stackTraceLimit:
-    "the server keeps no per-job stack trace limit, so the Worker failing the job (maybe in another process) cannot see it; the server keeps each job's last 10 stack traces",
+    "the server stores no per-job stack trace limit, so the Worker that fails the job (maybe in another process) cannot apply it; the server keeps each job's last 10 stack traces",
   timestamp: "the server sets the creation time itself",
   telemetry: "ringq's client has no OpenTelemetry integration",
-};
-
-/** Refusals of parts of an option value (the option itself is supported). */
-const notYetValue = {
-  backoffJitter: `backoff.jitter: ${notYet}`,
 };
 
 function invalid(message: string): RingqError {
@@ -179,6 +176,9 @@ export function toWireJob(name: string, data: unknown, opts: JobsOptions | undef
       case "dependsOn":
         job.depends_on = toWireIds(value);
         break;
+      case "keepLogs":
+        job.keep_logs = value;
+        break;
       case "sizeLimit":
         checkSizeLimit(data, value);
         break;
@@ -193,20 +193,22 @@ export function toWireJob(name: string, data: unknown, opts: JobsOptions | undef
   return job;
 }
 
-/** BullMQ: a number is a fixed delay; {type, delay} as given. Custom strategies need the server. */
+/** BullMQ: a number is a fixed delay; {type, delay, jitter?} as given. Custom strategies need the server. */
 function toWireBackoff(value: unknown): unknown {
   if (typeof value === "number") return { type: "fixed", delay: value };
   if (value === null || typeof value !== "object") throw invalid("backoff: expected a number (ms) or {type, delay}");
   const b = value as { type?: unknown; delay?: unknown; jitter?: unknown };
   for (const k in b) {
-    if (k === "jitter") {
-      if (b.jitter !== undefined && b.jitter !== 0) throw invalid(notYetValue.backoffJitter);
-    } else if (k !== "type" && k !== "delay") throw invalid(`backoff: unknown field "${k}"`);
+    if (k !== "type" && k !== "delay" && k !== "jitter") throw invalid(`backoff: unknown field "${k}"`);
   }
   if (b.type !== "fixed" && b.type !== "exponential") {
     throw invalid(`backoff.type: "fixed" or "exponential" (custom strategies are not supported), got ${JSON.stringify(b.type)}`);
   }
-  return { type: b.type, delay: b.delay ?? 0 };
+  // Checked here: the server's refusal of a bad one names only `backoff`.
+  if (b.jitter !== undefined && !(typeof b.jitter === "number" && b.jitter >= 0 && b.jitter <= 1)) {
+    throw invalid(`backoff.jitter: expected a number from 0 to 1, got ${JSON.stringify(b.jitter)}`);
+  }
+  return b.jitter === undefined ? { type: b.type, delay: b.delay ?? 0 } : { type: b.type, delay: b.delay ?? 0, jitter: b.jitter };
 }
 
 /** BullMQ's {id, ttl?} as the server takes it; its other modes are refused by name. */

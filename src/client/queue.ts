@@ -348,10 +348,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.connection.request("PROGRESS", { id: Number(jobId), progress });
   }
 
-  /** Append a log line to a job by id (LOG); resolves to 1. */
+  /** Append a log line to a job by id (LOG), then keep only its last `keepLogs` (CLEARLOGS); resolves to 1. */
   async addJobLog(jobId: string | number, logRow: string, keepLogs?: number): Promise<number> {
-    if (keepLogs !== undefined) throw new RingqError("addJobLog: keepLogs is not supported (the server keeps the last 1,000 lines)", "NOT_SUPPORTED", "LOG");
-    await this.connection.request("LOG", { id: Number(jobId), message: logRow });
+    const id = Number(jobId);
+    const requests = [this.connection.request("LOG", { id, message: logRow })];
+    // Pipelined behind the LOG: the server runs them in order.
+    if (keepLogs !== undefined) requests.push(this.connection.request("CLEARLOGS", { id, keep: keepLogs }));
+    await Promise.all(requests);
     return 1;
   }
 

@@ -128,7 +128,7 @@ function inGuide(names: string[]): void {
 describe("BullMQ's names: supported or refused by name", () => {
   test("job options (Queue.add / addBulk / defaultJobOptions)", () => {
     const v = walk(Object.keys(jobOptions), (name) => void toWireJob("n", { x: 1 }, { [name]: jobOptions[name] } as never));
-    expect(v.supported.sort()).toEqual(["attempts", "backoff", "deduplication", "delay", "jobId", "lifo", "priority", "removeOnComplete", "removeOnFail", "sizeLimit"]);
+    expect(v.supported.sort()).toEqual(["attempts", "backoff", "deduplication", "delay", "jobId", "keepLogs", "lifo", "priority", "removeOnComplete", "removeOnFail", "sizeLimit"]);
     // Retention counts and {age, count} (BullMQ's KeepJobs), deduplication with a ttl.
     for (const value of [10, { age: 60, count: 5 }]) expect(() => toWireJob("n", 1, { removeOnComplete: value, removeOnFail: value })).not.toThrow();
     expect(() => toWireJob("n", 1, { deduplication: { id: "d", ttl: 1000 }, dependsOn: [1, "2"] })).not.toThrow();

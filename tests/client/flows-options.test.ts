@@ -108,3 +108,41 @@ describe("retention: removeOnComplete and removeOnFail", () => {
     }
   });
 });
+
+describe("logs and retries", () => {
+  test("keepLogs keeps the job's last n lines; addJobLog(id, line, keepLogs) trims after adding", async () => {
+    const q = new Queue(`logs-${++n}`, { connection: conn() });
+    try {
+      const job = await q.add("x", 1, { keepLogs: 2 });
+      for (const line of ["a", "b", "c", "d"]) await job.log(line);
+      expect((await job.getLogs()).map((l) => l.message)).toEqual(["c", "d"]);
+      const other = await q.add("y", 1);
+      for (const line of ["a", "b", "c"]) await q.addJobLog(other.id, line);
+      await q.addJobLog(other.id, "d", 1);
+      expect(await q.getJobLogs(other.id)).toEqual({ logs: ["d"], count: 1 });
+      await expect(q.add("x", 1, { keepLogs: 5000 })).rejects.toThrow(/keep_logs/);
+    } finally {
+      await q.close();
+    }
+  });
+
+  test("backoff jitter draws each retry's delay from [delay x (1 - jitter), delay]", async () => {
+    const q = new Queue(`jitter-${++n}`, { connection: conn() });
+    try {
+      const count = 8;
+      for (let i = 0; i < count; i++) await q.add("x", i, { attempts: 2, backoff: { type: "fixed", delay: 10_000, jitter: 1 } });
+      const pulled = await q.connection.request("PULLB", { queue: q.name, count, timeout: 0 });
+      const failedAt = Date.now();
+      await Promise.all((pulled.jobs as { id: number }[]).map((j) => q.connection.request("FAIL", { id: j.id, error: "again" })));
+      const delays = await Promise.all(
+        (pulled.jobs as { id: number }[]).map(async (j) => ((await q.connection.request("GETJOB", { id: j.id })).job.run_at as number) - failedAt),
+      );
+      for (const d of delays) expect(d).toBeLessThanOrEqual(10_000 + 1_000);
+      // Without jitter every delay would be 10 s; with jitter 1 they spread below it.
+      expect(delays.filter((d) => d < 9_000).length).toBeGreaterThan(0);
+      expect(new Set(delays).size).toBeGreaterThan(1);
+    } finally {
+      await q.close();
+    }
+  });
+});

@@ -69,7 +69,7 @@ describe("Queue", () => {
       await expect(q.add("x", 1, { repeat: { every: 1000 } } as never)).rejects.toThrow(/repeat: queue.add does not schedule.*upsertJobScheduler/);
       await expect(q.add("x", 1, { removeOnFail: { count: 10, limit: 5 } } as never)).rejects.toThrow(/removeOnFail\.limit/);
       await expect(q.add("x", 1, { deduplication: { id: "d", ttl: 1000, extend: true } } as never)).rejects.toThrow(/deduplication\.extend/);
-      await expect(q.add("x", 1, { backoff: { type: "exponential", delay: 10, jitter: 0.5 } } as never)).rejects.toThrow(/backoff\.jitter/);
+      await expect(q.add("x", 1, { backoff: { type: "exponential", delay: 10, jitter: 1.5 } })).rejects.toThrow(/backoff\.jitter: expected a number from 0 to 1/);
       await expect(q.add("x", 1, { backoff: { type: "custom" } } as never)).rejects.toThrow(/backoff\.type/);
       await expect(q.add("x", 1, { dependsOn: ["custom"] })).rejects.toThrow(/dependsOn: "custom" is not a job id/);
       await expect(q.add("x", 1, { sizeLimit: 10 }, )).resolves.toBeDefined();
@@ -77,7 +77,7 @@ describe("Queue", () => {
       await expect(q.add("x", 1, { atempts: 3 } as never)).rejects.toThrow(/unknown job option "atempts"/);
       expect((await q.getJobCounts()).waiting).toBe(1);
       // A bad default is refused when the Queue is made, not at every add.
-      expect(() => new Queue("x", { connection: { port: server.port }, defaultJobOptions: { keepLogs: 5 } as never })).toThrow(/keepLogs/);
+      expect(() => new Queue("x", { connection: { port: server.port }, defaultJobOptions: { stackTraceLimit: 5 } as never })).toThrow(/stackTraceLimit/);
     } finally {
       await q.close();
     }
