@@ -11,7 +11,7 @@ import { Job, type WireJob } from "./job.ts";
 import { readChildren } from "./job-flow.ts";
 import { type JobsOptions, toWireJob, withDefaults } from "./options.ts";
 import { openConnection } from "./queue.ts";
-import { checkOptions, queueOptionRefusals } from "./refusals.ts";
+import { checkOptions, flowProducerOptionRefusals } from "./refusals.ts";
 
 /** A child's options: a job's, plus what its failure does to its parent (one of the three). */
 export interface FlowChildJobsOptions extends JobsOptions {
@@ -98,7 +98,7 @@ export class FlowProducer {
   private closing: Promise<void> | null = null;
 
   constructor(opts: FlowProducerOptions = {}) {
-    checkOptions("FlowProducer", opts, ["connection", "skipVersionCheck"], queueOptionRefusals);
+    checkOptions("FlowProducer", opts, ["connection", "skipVersionCheck"], flowProducerOptionRefusals);
     const { conn, owned } = openConnection(opts.connection);
     this.connection = conn;
     this.owned = owned;

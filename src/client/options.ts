@@ -2,7 +2,8 @@
 // Every BullMQ option name is either translated here or refused by name with the reason: a
 // migrated producer must not lose a behaviour without hearing about it. Values the server also
 // checks (ranges, name syntax) are left to the server, whose message reaches the caller; only
-// what the client itself must translate (priority, backoff) is checked here.
+// what the client itself must translate (priority, backoff, retention ages, dependency ids) or
+// whose server refusal would not name the field (backoff.jitter) is checked here.
 
 import { priorityMax } from "./constants.ts";
 import { RingqError } from "./errors.ts";
@@ -74,9 +75,8 @@ export interface JobsOptions {
 const flowChildOnly = "applies to a child of a flow: give it in the child's opts in FlowProducer.add (PUSH takes no parent)";
 
 /**
- * BullMQ job options the client refuses, each with the reason given in the error. Options that
- * arrive with the server features being added (flows, schedulers, retention counts, debounce)
- * say so; docs/migrating-from-bullmq.md lists the same names.
+ * BullMQ job options the client refuses, each with the reason given in the error (what to use
+ * instead, where there is something); docs/migrating-from-bullmq.md lists the same names.
  */
 export const jobOptionRefusals: Readonly<Record<string, string>> = {
   repeat:

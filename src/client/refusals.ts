@@ -28,6 +28,8 @@ export const queueOptionRefusals: Readonly<Record<string, string>> = {
   settings: "custom repeat strategies are not supported: the server computes each schedule's runs",
 };
 
+export const flowProducerOptionRefusals: Readonly<Record<string, string>> = baseOptionRefusals;
+
 export const workerOptionRefusals: Readonly<Record<string, string>> = {
   ...baseOptionRefusals,
   name: "workers are not named on the server",

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Job, Queue, QueueEvents, RingqError, Worker } from "../../src/client/index.ts";
+import { FlowProducer, Job, Queue, QueueEvents, RingqError, Worker } from "../../src/client/index.ts";
 import { toWireJob } from "../../src/client/options.ts";
 import { repoRoot } from "./server.ts";
 
@@ -35,6 +35,10 @@ const workerOptions: Record<string, unknown> = {
 const queueEventsOptions: Record<string, unknown> = {
   connection: { host: "127.0.0.1", port: 1 }, blockingConnection: true, skipVersionCheck: true, skipWaitingForReady: true,
   prefix: "bull", autorun: false, lastEventId: "$", blockingTimeout: 10_000,
+};
+const flowProducerOptions: Record<string, unknown> = {
+  connection: { host: "127.0.0.1", port: 1 }, prefix: "bull", telemetry: {}, skipVersionCheck: true, skipWaitingForReady: true,
+  blockingConnection: false,
 };
 /** ioredis options seen in BullMQ setups. */
 const connectionOptions: Record<string, unknown> = {
@@ -145,10 +149,12 @@ describe("BullMQ's names: supported or refused by name", () => {
     expect(w.supported.sort()).toEqual(["autorun", "concurrency", "connection", "drainDelay", "lockRenewTime", "skipLockRenewal", "skipVersionCheck"]);
     const e = walk(Object.keys(queueEventsOptions), (name) => void closers.push(new QueueEvents("q", { autorun: false, [name]: queueEventsOptions[name] } as never)));
     expect(e.supported.sort()).toEqual(["autorun", "connection", "lastEventId", "skipVersionCheck"]);
+    const f = walk(Object.keys(flowProducerOptions), (name) => void closers.push(new FlowProducer({ [name]: flowProducerOptions[name] } as never)));
+    expect(f.supported.sort()).toEqual(["connection", "skipVersionCheck"]);
     const c = walk(Object.keys(connectionOptions), (name) => void closers.push(new Queue("q", { connection: { [name]: connectionOptions[name] } } as never)));
     expect(c.supported.sort()).toEqual(["host", "maxRetriesPerRequest", "port", "tls"]);
     for (const x of closers) void x.close();
-    inGuide([...Object.keys(queueOptions), ...Object.keys(workerOptions), ...Object.keys(queueEventsOptions), ...Object.keys(connectionOptions)]);
+    inGuide([...Object.keys(queueOptions), ...Object.keys(flowProducerOptions), ...Object.keys(workerOptions), ...Object.keys(queueEventsOptions), ...Object.keys(connectionOptions)]);
   });
 
   test("methods of Queue, Worker and Job", () => {
