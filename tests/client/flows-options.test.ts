@@ -44,9 +44,9 @@ describe("deduplication", () => {
     events.on("debounced", (e) => debounced.push(e));
     await events.waitUntilReady();
     try {
-      const first = await q.add("x", 1, { deduplication: { id: "key", ttl: 300 } });
-      const second = await q.add("x", 2, { deduplication: { id: "key", ttl: 300 } });
-      const [third] = await q.addBulk([{ name: "x", data: 3, opts: { deduplication: { id: "key", ttl: 300 } } }]);
+      const first = await q.add("x", 1, { deduplication: { id: "key", ttl: 1000 } });
+      const second = await q.add("x", 2, { deduplication: { id: "key", ttl: 1000 } });
+      const [third] = await q.addBulk([{ name: "x", data: 3, opts: { deduplication: { id: "key", ttl: 1000 } } }]);
       expect(second.id).toBe(first.id);
       expect(third!.id).toBe(first.id);
       expect(await q.getJobCounts("waiting")).toEqual({ waiting: 1 });
@@ -54,8 +54,8 @@ describe("deduplication", () => {
       expect(deduplicated[0]).toEqual({ jobId: first.id, deduplicationId: "key" });
       expect(debounced[0]).toEqual({ jobId: first.id, debounceId: "key" });
       // The window lasts its ttl even though the first job is still waiting.
-      await sleep(400);
-      const later = await q.add("x", 4, { deduplication: { id: "key", ttl: 300 } });
+      await sleep(1100);
+      const later = await q.add("x", 4, { deduplication: { id: "key", ttl: 1000 } });
       expect(later.id).not.toBe(first.id);
       expect(await q.getJobCounts("waiting")).toEqual({ waiting: 2 });
     } finally {
@@ -97,11 +97,11 @@ describe("retention: removeOnComplete and removeOnFail", () => {
   test("{age, count}: age is in seconds, as in BullMQ", async () => {
     const q = new Queue(`keep-${++n}`, { connection: conn() });
     try {
-      await q.add("short", 1, { removeOnComplete: { age: 1.5 } });
+      await q.add("short", 1, { removeOnComplete: { age: 3 } });
       await q.add("long", 2, { removeOnComplete: { age: 3600, count: 10 } });
       await runAll(q, 2, async () => "done");
       expect((await q.getCompleted()).map((j) => j.name).sort()).toEqual(["long", "short"]);
-      await until(async () => (await q.getCompleted()).length === 1, "the 1.5 s record to go", 5_000);
+      await until(async () => (await q.getCompleted()).length === 1, "the 3 s record to go", 8_000);
       expect((await q.getCompleted())[0]!.name).toBe("long");
     } finally {
       await q.close();
