@@ -1,5 +1,5 @@
 // The public surface of the ringq TypeScript client (`import { Queue, Worker } from "ringq"`):
-// BullMQ-shaped Queue, Worker, QueueEvents and Job over the flashQ wire protocol.
+// BullMQ-shaped Queue, Worker, QueueEvents, Job and FlowProducer over the flashQ wire protocol.
 // Runs on Bun and on Node 20 (node:net, node:events and msgpackr only; no Bun-only API).
 
 export { Connection, type ConnectionOptions, type Reply } from "./connection.ts";
