@@ -7,6 +7,7 @@ import type { Connection, Reply } from "./connection.ts";
 import { waitJobMsMax } from "./constants.ts";
 import { CommandError, JobFailedError, RingqError, TimeoutError } from "./errors.ts";
 import { fromWirePriority, toWirePriority, type JobsOptions } from "./options.ts";
+import { childrenValues, dependencies, dependenciesCount, type Dependencies, dependencyKinds, failedChildrenValues, readChildren } from "./job-flow.ts";
 import { installMethodRefusals, jobMethodRefusals } from "./refusals.ts";
 
 /** BullMQ's job states (the server's waitingchildren/waitingparent are "waiting-children";
@@ -101,6 +102,10 @@ export class Job<DataType = any, ResultType = any> {
   declare lockToken: number | string | undefined;
   /** Lease of a pulled job, ms: the Worker heartbeats within it. */
   declare leaseMs: number | undefined;
+  /** EXT: a flow child's parent id (BullMQ's job.parent has the parent's queue too). */
+  declare parentId: string | undefined;
+  /** @internal a flow parent's children ids, when known. */
+  declare childrenIds: number[] | undefined;
   /** Last known state, when the server said (GETJOB, getJobs). */
   declare state: JobState | undefined;
   /** @internal the Worker listens to progress of jobs it runs. */
@@ -153,6 +158,8 @@ export class Job<DataType = any, ResultType = any> {
     if (typeof wire.failed_reason === "string") job.failedReason = wire.failed_reason;
     else if (typeof wire.error === "string") job.failedReason = wire.error;
     if (Array.isArray(wire.stacktrace)) job.stacktrace = wire.stacktrace as string[];
+    if (wire.parent_id != null) job.parentId = String(wire.parent_id);
+    if (wire.children_ids != null) job.childrenIds = wire.children_ids as number[];
     return job;
   }
 
@@ -260,6 +267,31 @@ export class Job<DataType = any, ResultType = any> {
       this.returnvalue = reply.result as ResultType;
       return this.returnvalue;
     }
+  }
+
+  /**
+   * A flow parent's completed children's results, keyed `bull:<queue>:<id>` (GETCHILDREN; kept
+   * on the parent after a child's record is gone, then keyed `bull:?:<id>`: job-flow.ts).
+   */
+  async getChildrenValues<CT = any>(): Promise<Record<string, CT>> {
+    return childrenValues(await readChildren(this.conn, this.id)) as Record<string, CT>;
+  }
+
+  /** {key: failedReason} of the children that failed for good and whose records remain. */
+  async getFailedChildrenValues(): Promise<Record<string, string>> {
+    return failedChildrenValues(await readChildren(this.conn, this.id));
+  }
+
+  /** The children by kind: processed ({key: result}), unprocessed and failed (keys). */
+  async getDependencies(opts?: Record<string, unknown>): Promise<Dependencies> {
+    const asked = dependencyKinds(opts, "getDependencies");
+    return dependencies(await readChildren(this.conn, this.id), asked);
+  }
+
+  /** How many children of each kind (see getDependencies). */
+  async getDependenciesCount(opts?: Record<string, unknown>): Promise<{ processed?: number; unprocessed?: number; failed?: number }> {
+    const asked = dependencyKinds(opts, "getDependenciesCount");
+    return dependenciesCount(await readChildren(this.conn, this.id), asked);
   }
 
   /** Remove the job, in any state (CANCEL); an active job's worker gets JOB_CANCELLED. */
@@ -370,14 +402,14 @@ export class Job<DataType = any, ResultType = any> {
       id: this.id, name: this.name, data: this.data, opts: this.opts, queueName: this.queueName, priority: this.priority,
       progress: this.progress, returnvalue: this.returnvalue, failedReason: this.failedReason, stacktrace: this.stacktrace, attemptsMade: this.attemptsMade,
       timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn, customId: this.customId,
-      lockToken: this.lockToken, leaseMs: this.leaseMs, state: this.state,
+      lockToken: this.lockToken, leaseMs: this.leaseMs, state: this.state, parentId: this.parentId,
     };
   }
 }
 Object.assign(Job.prototype, {
   optsCached: undefined, wire: undefined, attemptsMade: 0, progress: 0, returnvalue: undefined, failedReason: undefined, stacktrace: Object.freeze([]),
   processedOn: undefined, finishedOn: undefined, customId: undefined, lockToken: undefined, leaseMs: undefined,
-  state: undefined, onProgress: null, held: false, discarded: false, movedByProcessor: false,
+  state: undefined, parentId: undefined, childrenIds: undefined, onProgress: null, held: false, discarded: false, movedByProcessor: false,
 });
 installMethodRefusals(Job.prototype, "Job", jobMethodRefusals);
 
@@ -397,5 +429,6 @@ function optsFromWire(wire: WireJob): JobsOptions {
   if (typeof wire.unique_key === "string") opts.uniqueKey = wire.unique_key;
   if (typeof wire.group_id === "string") opts.groupId = wire.group_id;
   if (Array.isArray(wire.tags)) opts.tags = wire.tags as string[];
+  if (Array.isArray(wire.depends_on)) opts.dependsOn = wire.depends_on as number[];
   return opts;
 }

@@ -2,15 +2,24 @@
 // Every BullMQ option name is either translated here or refused by name with the reason: a
 // migrated producer must not lose a behaviour without hearing about it. Values the server also
 // checks (ranges, name syntax) are left to the server, whose message reaches the caller; only
-// what the client itself must translate (priority, backoff) is checked here.
+// what the client itself must translate (priority, backoff, retention ages, dependency ids) or
+// whose server refusal would not name the field (backoff.jitter) is checked here.
 
 import { priorityMax } from "./constants.ts";
 import { RingqError } from "./errors.ts";
+
+/** BullMQ's KeepJobs: age in seconds, count of records. */
+export interface KeepJobs {
+  age?: number;
+  count?: number;
+}
 
 export interface BackoffOptions {
   type: "fixed" | "exponential";
   /** Base delay, ms. */
   delay: number;
+  /** 0 to 1: each retry's delay is drawn from [delay x (1 - jitter), delay] (BullMQ's meaning). */
+  jitter?: number;
 }
 
 /** Options of `queue.add` (BullMQ's JobsOptions, plus ringq extensions marked EXT). */
@@ -30,14 +39,23 @@ export interface JobsOptions {
   /** Custom id (wire: job_id): adding a live custom id again returns the existing job. */
   jobId?: string;
   lifo?: boolean;
-  /** true removes the record on completion (counts and {age, count} are not supported yet). */
-  removeOnComplete?: boolean;
-  /** true removes the record when the job fails for good (counts and {age, count}: not yet). */
-  removeOnFail?: boolean;
+  /**
+   * true removes the record on completion; a number n keeps the queue's last n completed;
+   * {age (seconds, as in BullMQ), count} keeps them that long and/or that many.
+   */
+  removeOnComplete?: boolean | number | KeepJobs;
+  /** The same for jobs that failed for good (the dead-letter queue). */
+  removeOnFail?: boolean | number | KeepJobs;
   /** Largest JSON size of `data` in bytes; a bigger job is refused before it is sent. */
   sizeLimit?: number;
-  /** BullMQ deduplication without ttl: a duplicate add returns the job that holds the id. */
-  deduplication?: { id: string };
+  /**
+   * BullMQ deduplication: an add with the id of a standing window makes no job and returns the
+   * job that opened it. Without ttl the window lasts while that job is unfinished; with ttl
+   * (ms) it lasts that long (BullMQ's debounce mode).
+   */
+  deduplication?: { id: string; ttl?: number };
+  /** Ids of jobs that must complete first (wire: depends_on): the job waits in waiting-children. */
+  dependsOn?: (string | number)[];
   /** EXT: processing time limit, ms; running longer is a failed attempt. */
   timeout?: number;
   /** EXT: ms from creation after which an undelivered job expires. */
@@ -48,39 +66,33 @@ export interface JobsOptions {
   groupId?: string;
   /** EXT: lease of a pulled job, ms (wire: stall_timeout); the Worker heartbeats well inside it. */
   stallTimeout?: number;
+  /** How many of the job's log lines are kept, the last ones (wire: keep_logs, 1 to 1,000). */
+  keepLogs?: number;
   /** EXT: free-form tags. */
   tags?: string[];
 }
 
-const notYet = "not supported by ringq's client yet";
+const flowChildOnly = "applies to a child of a flow: give it in the child's opts in FlowProducer.add (PUSH takes no parent)";
 
 /**
- * BullMQ job options the client refuses, each with the reason given in the error. Options that
- * arrive with the server features being added (flows, schedulers, retention counts, debounce)
- * say so; docs/migrating-from-bullmq.md lists the same names.
+ * BullMQ job options the client refuses, each with the reason given in the error (what to use
+ * instead, where there is something); docs/migrating-from-bullmq.md lists the same names.
  */
 export const jobOptionRefusals: Readonly<Record<string, string>> = {
-  repeat: `${notYet} (job schedulers / repeatable jobs)`,
-  repeatJobKey: `${notYet} (job schedulers / repeatable jobs)`,
-  prevMillis: `${notYet} (job schedulers / repeatable jobs)`,
-  parent: `${notYet} (flows)`,
-  failParentOnFailure: `${notYet} (flows)`,
-  continueParentOnFailure: `${notYet} (flows)`,
-  ignoreDependencyOnFailure: `${notYet} (flows)`,
-  removeDependencyOnFailure: `${notYet} (flows)`,
-  dependsOn: `${notYet} (depends_on)`,
-  keepLogs: "the server keeps the last 1,000 log lines of a job; a per-job count is not supported",
-  stackTraceLimit: `${notYet} (stack traces are not stored)`,
+  repeat:
+    "queue.add does not schedule: the server makes each run's job when it is due, so there is no first job to return; use queue.upsertJobScheduler(id, {pattern | every}, {name, data, opts})",
+  repeatJobKey: "an internal of BullMQ's repeatable jobs; use queue.upsertJobScheduler",
+  prevMillis: "an internal of BullMQ's repeatable jobs; use queue.upsertJobScheduler",
+  parent: "the server creates a child only together with its parent (FLOW); PUSH takes no parent: use FlowProducer.add",
+  failParentOnFailure: flowChildOnly,
+  continueParentOnFailure: flowChildOnly,
+  ignoreDependencyOnFailure: flowChildOnly,
+  removeDependencyOnFailure:
+    "the server has no mode that forgets a failed child; ignoreDependencyOnFailure lets the parent run the same way but keeps the failure listed",
+  stackTraceLimit:
+    "the server stores no per-job stack trace limit, so the Worker that fails the job (maybe in another process) cannot apply it; the server keeps each job's last 10 stack traces",
   timestamp: "the server sets the creation time itself",
   telemetry: "ringq's client has no OpenTelemetry integration",
-};
-
-/** Refusals of parts of an option value (the option itself is supported). */
-const notYetValue = {
-  removeOnComplete: `removeOnComplete: only true/false; a count or {age, count} is ${notYet}`,
-  removeOnFail: `removeOnFail: only true/false; a count or {age, count} is ${notYet}`,
-  deduplicationTtl: `deduplication.ttl: ${notYet} (debounce); without ttl the id is held until the job finishes`,
-  backoffJitter: `backoff.jitter: ${notYet}`,
 };
 
 function invalid(message: string): RingqError {
@@ -156,18 +168,22 @@ export function toWireJob(name: string, data: unknown, opts: JobsOptions | undef
         job.tags = value;
         break;
       case "removeOnComplete":
-        if (typeof value !== "boolean") throw invalid(notYetValue.removeOnComplete);
-        job.remove_on_complete = value;
+        job.remove_on_complete = toWireKeep(key, value);
         break;
       case "removeOnFail":
-        if (typeof value !== "boolean") throw invalid(notYetValue.removeOnFail);
-        job.remove_on_fail = value;
+        job.remove_on_fail = toWireKeep(key, value);
+        break;
+      case "dependsOn":
+        job.depends_on = toWireIds(value);
+        break;
+      case "keepLogs":
+        job.keep_logs = value;
         break;
       case "sizeLimit":
         checkSizeLimit(data, value);
         break;
       case "deduplication":
-        job.unique_key = dedupId(value);
+        job.deduplication = toWireDedup(value);
         break;
       default:
         if (key in jobOptionRefusals) throw invalid(`${key}: ${jobOptionRefusals[key]}`);
@@ -177,33 +193,72 @@ export function toWireJob(name: string, data: unknown, opts: JobsOptions | undef
   return job;
 }
 
-/** BullMQ: a number is a fixed delay; {type, delay} as given. Custom strategies need the server. */
+/** BullMQ: a number is a fixed delay; {type, delay, jitter?} as given. Custom strategies need the server. */
 function toWireBackoff(value: unknown): unknown {
   if (typeof value === "number") return { type: "fixed", delay: value };
   if (value === null || typeof value !== "object") throw invalid("backoff: expected a number (ms) or {type, delay}");
   const b = value as { type?: unknown; delay?: unknown; jitter?: unknown };
   for (const k in b) {
-    if (k === "jitter") {
-      if (b.jitter !== undefined && b.jitter !== 0) throw invalid(notYetValue.backoffJitter);
-    } else if (k !== "type" && k !== "delay") throw invalid(`backoff: unknown field "${k}"`);
+    if (k !== "type" && k !== "delay" && k !== "jitter") throw invalid(`backoff: unknown field "${k}"`);
   }
   if (b.type !== "fixed" && b.type !== "exponential") {
     throw invalid(`backoff.type: "fixed" or "exponential" (custom strategies are not supported), got ${JSON.stringify(b.type)}`);
   }
-  return { type: b.type, delay: b.delay ?? 0 };
+  // Checked here: the server's refusal of a bad one names only `backoff`.
+  if (b.jitter !== undefined && !(typeof b.jitter === "number" && b.jitter >= 0 && b.jitter <= 1)) {
+    throw invalid(`backoff.jitter: expected a number from 0 to 1, got ${JSON.stringify(b.jitter)}`);
+  }
+  return b.jitter === undefined ? { type: b.type, delay: b.delay ?? 0 } : { type: b.type, delay: b.delay ?? 0, jitter: b.jitter };
 }
 
-function dedupId(value: unknown): string {
+/** BullMQ's {id, ttl?} as the server takes it; its other modes are refused by name. */
+function toWireDedup(value: unknown): { id: string; ttl?: number } {
   if (value === null || typeof value !== "object" || typeof (value as { id?: unknown }).id !== "string") {
-    throw invalid("deduplication: expected {id: string}");
+    throw invalid("deduplication: expected {id: string, ttl?: ms}");
   }
-  for (const k in value) {
-    const v = (value as Record<string, unknown>)[k];
-    if (k === "id" || v === undefined) continue;
-    if (k === "ttl") throw invalid(notYetValue.deduplicationTtl);
-    throw invalid(`deduplication.${k}: ${notYet}`);
+  const d = value as { id: string; ttl?: unknown };
+  for (const k in d) {
+    if (k === "id" || k === "ttl" || (d as Record<string, unknown>)[k] === undefined) continue;
+    throw invalid(`deduplication.${k}: ${dedupModeRefusals[k] ?? "unknown field"}`);
   }
-  return (value as { id: string }).id;
+  return d.ttl === undefined ? { id: d.id } : { id: d.id, ttl: d.ttl as number };
+}
+
+const dedupModeRefusals: Record<string, string> = {
+  extend: "the server does not extend a window on a duplicate (it lasts ttl from the first add)",
+  replace: "the server does not replace the standing job's data on a duplicate",
+  reschedule: "the server does not reschedule the standing job on a duplicate",
+  keepLastIfActive: "the server does not keep a duplicate of an active job",
+};
+
+/**
+ * BullMQ's KeepJobs -> the wire: a boolean or a count as given; {age, count} with the age in
+ * ms (BullMQ's is seconds). `limit` (how many BullMQ removes per call) is the server's own.
+ */
+function toWireKeep(option: string, value: unknown): unknown {
+  if (typeof value === "boolean" || typeof value === "number") return value;
+  if (value === null || typeof value !== "object") throw invalid(`${option}: expected true/false, a count, or {age (seconds), count}`);
+  const out: { age?: number; count?: number } = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    if (k === "age") {
+      if (typeof v !== "number" || !(v > 0)) throw invalid(`${option}.age: expected seconds > 0, got ${JSON.stringify(v)}`);
+      out.age = Math.ceil(v * 1000);
+    } else if (k === "count") out.count = v as number;
+    else if (k === "limit") throw invalid(`${option}.limit: the server removes old records in batches of its own`);
+    else throw invalid(`${option}.${k}: unknown field (age, count)`);
+  }
+  return out;
+}
+
+/** dependsOn: server ids (numbers or numeric strings; a custom id is not an id). */
+function toWireIds(value: unknown): number[] {
+  if (!Array.isArray(value)) throw invalid("dependsOn: expected an array of job ids");
+  return value.map((id) => {
+    if (typeof id === "number" && Number.isInteger(id) && id >= 0) return id;
+    if (typeof id === "string" && /^\d+$/.test(id)) return Number(id);
+    throw invalid(`dependsOn: ${JSON.stringify(id)} is not a job id (the server's numeric id; custom ids are not accepted)`);
+  });
 }
 
 function checkSizeLimit(data: unknown, limit: unknown): void {

@@ -36,6 +36,7 @@ export interface QueueEventsOptions {
 const optionNames = ["connection", "autorun", "mode", "pollMs", "lastEventId", "skipVersionCheck"];
 const events = [
   "active", "added", "completed", "failed", "progress", "waiting", "delayed", "stalled", "removed", "retried", "drained", "retries-exhausted", "error", "closed",
+  "waiting-children", "deduplicated", "debounced",
 ];
 /** What polling (queue-events-poll.ts) can see; a listener for the rest hears of it on `error`. */
 const pollEvents = ["active", "completed", "failed", "progress", "error", "closed"];
@@ -53,6 +54,7 @@ interface PushedEvent {
   message?: string | null;
   run_at?: number;
   custom_id?: string;
+  dedup_id?: string;
   dropped?: number;
   /** The job's first event: it was just added (with the name it was given). */
   added?: boolean;
@@ -218,6 +220,16 @@ export class QueueEvents extends CheckedEmitter {
         break;
       case "removed":
         this.emit("removed", { jobId });
+        break;
+      case "waitingchildren": // a dependsOn job waiting for its dependencies
+      case "waitingparent": // a flow's parent waiting for its children
+        this.emit("waiting-children", { jobId });
+        break;
+      case "deduplicated":
+        // jobId is the job whose window stood for the add; the add made no job, so BullMQ's
+        // deduplicatedJobId has no value here. `debounced` is BullMQ's older name, sent as well.
+        this.emit("deduplicated", { jobId, deduplicationId: m.dedup_id ?? "" });
+        this.emit("debounced", { jobId, debounceId: m.dedup_id ?? "" });
         break;
       default:
         break; // events a newer server adds are ignored, not errors

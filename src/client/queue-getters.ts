@@ -54,7 +54,7 @@ export const allTypes: readonly JobType[] = ["active", "completed", "delayed", "
 function sourceOf(type: string): Source {
   const s = sources[type];
   if (s !== undefined) return s;
-  if (type === "repeat") throw new RingqError('job type "repeat": not supported by ringq\'s client yet (job schedulers / repeatable jobs)', "NOT_SUPPORTED");
+  if (type === "repeat") throw new RingqError('job type "repeat": a schedule is not a job here; list schedules with getJobSchedulers (their jobs are delayed or waiting like any other)', "NOT_SUPPORTED");
   throw new RingqError(`unknown job type "${type}" (types: ${Object.keys(sources).join(", ")})`, "INVALID");
 }
 

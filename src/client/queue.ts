@@ -9,6 +9,7 @@ import { BulkAddError, CommandError, RingqError } from "./errors.ts";
 import { Job, type JobState, type WireJob } from "./job.ts";
 import { clearConcurrency, concurrencyRequest, queueSettings, rateLimitRequest } from "./limits.ts";
 import { type JobsOptions, toWireJob, withDefaults } from "./options.ts";
+import { type JobSchedulerJson, JobSchedulers, type JobSchedulerTemplate, type RepeatOptions } from "./job-schedulers.ts";
 import { allTypes, type JobType, QueueGetters } from "./queue-getters.ts";
 import { checkOptions, installMethodRefusals, queueMethodRefusals, queueOptionRefusals } from "./refusals.ts";
 
@@ -39,9 +40,6 @@ export function openConnection(option: ConnectionOptions | Connection | undefine
   return { conn: new Connection(option ?? {}), owned: true };
 }
 
-/** A duplicate `deduplication` id names the job holding it (server text: "held by job N"). */
-const heldBy = /held by job (\d+)/;
-
 export class Queue<DataType = any, ResultType = any, NameType extends string = string> {
   readonly name: string;
   /** The connection this queue talks over (shareable with other Queues via `connection`). */
@@ -49,6 +47,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   private readonly owned: boolean;
   private readonly defaults: JobsOptions | undefined;
   private readonly getters: QueueGetters;
+  private readonly schedulers: JobSchedulers;
   private closing: Promise<void> | null = null;
 
   constructor(name: string, opts: QueueOptions = {}) {
@@ -64,6 +63,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     this.owned = owned;
     this.defaults = opts.defaultJobOptions;
     this.getters = new QueueGetters(conn, name);
+    this.schedulers = new JobSchedulers(conn, name);
   }
 
   /** Resolves once the server answered a PING (BullMQ's waitUntilReady). */
@@ -72,8 +72,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   /**
-   * Add one job; resolves to the Job with its server id. With `deduplication` and a job holding
-   * that id unfinished, resolves to that job instead (as BullMQ does).
+   * Add one job; resolves to the Job with its server id. With `deduplication` and a standing
+   * window for that id, no job is made and it resolves to the job that opened the window (the
+   * server's reply names it, as BullMQ does).
    */
   add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType>> {
     const merged = withDefaults(this.defaults, opts);
@@ -83,20 +84,14 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     } catch (err) {
       return Promise.reject(err);
     }
-    const made = this.connection.call("PUSH", req, (reply: Reply) => this.localJob(reply.id, name, data, merged));
-    if (merged?.deduplication === undefined) return made;
-    return made.catch((err: unknown) => {
-      const holder = err instanceof CommandError && err.code === "DUPLICATE" ? heldBy.exec(err.message) : null;
-      if (holder === null) throw err;
-      return this.localJob(Number(holder[1]), name, data, merged);
-    });
+    return this.connection.call("PUSH", req, (reply: Reply) => this.localJob(reply.id, name, data, merged));
   }
 
   /**
    * Add many jobs: PUSHB in chunks of the server's batch limit, all chunks pipelined in one
    * write. Jobs keep their input order within a chunk and chunks are sent in order. If the
-   * server rejects some entries the others stay added and a BulkAddError lists both (a
-   * duplicate `deduplication` id is not a rejection: its entry is the job holding the id).
+   * server rejects some entries the others stay added and a BulkAddError lists both (an add
+   * that a `deduplication` window stood for is not a rejection: its entry is the standing job).
    */
   async addBulk(
     jobs: { name: NameType; data: DataType; opts?: JobsOptions }[],
@@ -123,13 +118,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       }
       for (let i = 0; i < size; i++) {
         const id = chunkIds[i];
-        const holder = merged[base + i]?.deduplication !== undefined ? heldBy.exec(reasons.get(i) ?? "") : null;
-        if ((id === null || id === undefined) && holder === null) {
+        if (id === null || id === undefined) {
           ids.push(null);
           errors.push(reasons.get(i) ?? "rejected by the server");
           rejected++;
         } else {
-          ids.push(String(id ?? holder![1]));
+          ids.push(String(id));
           errors.push(null);
         }
       }
@@ -363,6 +357,36 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     if (opts.timestamp !== undefined) throw new RingqError("retryJobs: timestamp is not supported (every failed job is retried)", "NOT_SUPPORTED", "RETRYDLQ");
     const reply = await this.connection.request("RETRYDLQ", { queue: this.name });
     return Array.isArray(reply.ids) ? (reply.ids[0] ?? 0) : (reply.count ?? 0);
+  }
+
+  /**
+   * Create or replace the job scheduler `id` (CRON): a job named `id` with the template's data
+   * and options (over defaultJobOptions) at each run of `repeat.pattern` or every
+   * `repeat.every` ms. Resolves to undefined: the server makes each run's job when it is due
+   * (custom id `cron:<id>:<slot ms>`), so there is no first job to return yet.
+   */
+  async upsertJobScheduler(id: string, repeat: RepeatOptions, template?: JobSchedulerTemplate<DataType>): Promise<undefined> {
+    await this.schedulers.upsert(id, repeat, template, this.defaults);
+    return undefined;
+  }
+
+  /** The scheduler `id` of this queue (CRONLIST), or undefined. */
+  getJobScheduler(id: string): Promise<JobSchedulerJson<DataType> | undefined> {
+    return this.schedulers.get(id);
+  }
+
+  /** This queue's schedulers by next run (latest first unless `asc`), inclusive [start, end]. */
+  getJobSchedulers(start = 0, end = -1, asc = false): Promise<JobSchedulerJson<DataType>[]> {
+    return this.schedulers.list(start, end, asc);
+  }
+
+  getJobSchedulersCount(): Promise<number> {
+    return this.schedulers.count();
+  }
+
+  /** Delete the scheduler (its jobs stay); false if this queue has none by that id. */
+  removeJobScheduler(id: string): Promise<boolean> {
+    return this.schedulers.remove(id);
   }
 
   /** Report a job's progress by id (PROGRESS). */

@@ -6,12 +6,10 @@
 import { EventEmitter } from "node:events";
 import { RingqError } from "./errors.ts";
 
-const notYet = "not supported by ringq's client yet";
-const schedulers = `${notYet} (job schedulers / repeatable jobs)`;
 const noHold = "the server cannot hold a queue for a time: use setGlobalRateLimit, or Worker.rateLimit (holds that worker)";
 const noLimiterState = "the server does not report how much of the rate limit is used (only the rate: getGlobalRateLimit)";
-const dedup = `${notYet} (deduplication / debounce keys)`;
-const flows = `${notYet} (flows)`;
+const dedup = "the server has no command to look up or remove a deduplication id (a window ends with its ttl or its job's record)";
+const repeatables = "BullMQ's legacy repeatable jobs are not kept apart from schedules: use the job scheduler API (getJobSchedulers, removeJobScheduler)";
 const noRedis = "ringq is not Redis: there is no such thing to manage";
 
 /** Options every BullMQ class takes (QueueBaseOptions) that ringq refuses. */
@@ -26,8 +24,10 @@ export const queueOptionRefusals: Readonly<Record<string, string>> = {
   ...baseOptionRefusals,
   streams: "ringq keeps no event stream to trim",
   skipMetasUpdate: noRedis,
-  settings: schedulers,
+  settings: "custom repeat strategies are not supported: the server computes each schedule's runs",
 };
+
+export const flowProducerOptionRefusals: Readonly<Record<string, string>> = baseOptionRefusals;
 
 export const workerOptionRefusals: Readonly<Record<string, string>> = {
   ...baseOptionRefusals,
@@ -66,14 +66,9 @@ export const connectionOptionRefusals: Readonly<Record<string, string>> = {
 
 /** Methods of BullMQ's Queue the client does not have, and why. */
 export const queueMethodRefusals: Readonly<Record<string, string>> = {
-  upsertJobScheduler: schedulers,
-  getJobScheduler: schedulers,
-  getJobSchedulers: schedulers,
-  getJobSchedulersCount: schedulers,
-  removeJobScheduler: schedulers,
-  getRepeatableJobs: schedulers,
-  removeRepeatable: schedulers,
-  removeRepeatableByKey: schedulers,
+  getRepeatableJobs: repeatables,
+  removeRepeatable: repeatables,
+  removeRepeatableByKey: repeatables,
   rateLimit: noHold,
   getRateLimitTtl: noLimiterState,
   removeRateLimitKey: `${noLimiterState}; removeGlobalRateLimit clears the limit`,
@@ -81,7 +76,7 @@ export const queueMethodRefusals: Readonly<Record<string, string>> = {
   removeDeduplicationKey: dedup,
   getDebounceJobId: dedup,
   removeDebounceKey: dedup,
-  getDependencies: flows,
+  getDependencies: "use job.getDependencies() on the parent (queue.getJob(parentId))",
   getWorkers: "the server does not list its connections",
   getWorkersCount: "the server does not list its connections",
   getMetrics: "the server keeps no completed/failed time series",
@@ -106,15 +101,11 @@ export const workerMethodRefusals: Readonly<Record<string, string>> = {
 };
 
 export const jobMethodRefusals: Readonly<Record<string, string>> = {
-  getChildrenValues: flows,
-  getFailedChildrenValues: flows,
-  getIgnoredChildrenFailures: flows,
-  getDependencies: flows,
-  getDependenciesCount: flows,
-  removeChildDependency: flows,
-  removeUnprocessedChildren: flows,
-  moveToWaitingChildren: flows,
-  toFlowEntry: flows,
+  getIgnoredChildrenFailures: "the server does not say which child failures were ignored; getFailedChildrenValues lists every failed child",
+  removeChildDependency: "the server has no command to detach a child from its parent",
+  removeUnprocessedChildren: "the server has no command for it (removing a child one by one fails a parent that waits on it, unless the child ignores failures)",
+  moveToWaitingChildren: "the server has no command to make a running job wait for children (a flow's parent waits from the start)",
+  toFlowEntry: "an internal of BullMQ's flows",
   removeDeduplicationKey: dedup,
   extendLock: "a lease is renewed by the job's own stallTimeout (the Worker does it: HEARTBEAT)",
   addJob: "use queue.add",
@@ -127,10 +118,7 @@ export const queueEventRefusals: Readonly<Record<string, string>> = {
   cleaned: "the server sends no event for CLEAN",
   paused: "the server sends no event for PAUSE",
   resumed: "the server sends no event for RESUME",
-  duplicated: dedup,
-  deduplicated: dedup,
-  debounced: dedup,
-  "waiting-children": flows,
+  duplicated: "the server sends no event when an add names a live jobId (the add resolves to that job)",
 };
 
 export const workerEventRefusals: Readonly<Record<string, string>> = {

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Job, Queue, QueueEvents, RingqError, Worker } from "../../src/client/index.ts";
+import { FlowProducer, Job, Queue, QueueEvents, RingqError, Worker } from "../../src/client/index.ts";
 import { toWireJob } from "../../src/client/options.ts";
 import { repoRoot } from "./server.ts";
 
@@ -35,6 +35,10 @@ const workerOptions: Record<string, unknown> = {
 const queueEventsOptions: Record<string, unknown> = {
   connection: { host: "127.0.0.1", port: 1 }, blockingConnection: true, skipVersionCheck: true, skipWaitingForReady: true,
   prefix: "bull", autorun: false, lastEventId: "$", blockingTimeout: 10_000,
+};
+const flowProducerOptions: Record<string, unknown> = {
+  connection: { host: "127.0.0.1", port: 1 }, prefix: "bull", telemetry: {}, skipVersionCheck: true, skipWaitingForReady: true,
+  blockingConnection: false,
 };
 /** ioredis options seen in BullMQ setups. */
 const connectionOptions: Record<string, unknown> = {
@@ -128,7 +132,12 @@ function inGuide(names: string[]): void {
 describe("BullMQ's names: supported or refused by name", () => {
   test("job options (Queue.add / addBulk / defaultJobOptions)", () => {
     const v = walk(Object.keys(jobOptions), (name) => void toWireJob("n", { x: 1 }, { [name]: jobOptions[name] } as never));
-    expect(v.supported.sort()).toEqual(["attempts", "backoff", "deduplication", "delay", "jobId", "lifo", "priority", "removeOnComplete", "removeOnFail", "sizeLimit"]);
+    expect(v.supported.sort()).toEqual(["attempts", "backoff", "deduplication", "delay", "jobId", "keepLogs", "lifo", "priority", "removeOnComplete", "removeOnFail", "sizeLimit"]);
+    // Retention counts and {age, count} (BullMQ's KeepJobs), deduplication with a ttl.
+    for (const value of [10, { age: 60, count: 5 }]) expect(() => toWireJob("n", 1, { removeOnComplete: value, removeOnFail: value })).not.toThrow();
+    expect(() => toWireJob("n", 1, { deduplication: { id: "d", ttl: 1000 }, dependsOn: [1, "2"] })).not.toThrow();
+    // The flow options are a FlowProducer child's (tests/client/flows.test.ts), not queue.add's.
+    for (const name of ["parent", "failParentOnFailure", "continueParentOnFailure", "ignoreDependencyOnFailure"]) expect(v.refused[name]).toMatch(/FLOW|FlowProducer/);
     inGuide(Object.keys(jobOptions));
   });
 
@@ -140,10 +149,12 @@ describe("BullMQ's names: supported or refused by name", () => {
     expect(w.supported.sort()).toEqual(["autorun", "concurrency", "connection", "drainDelay", "limiter", "lockRenewTime", "skipLockRenewal", "skipVersionCheck"]);
     const e = walk(Object.keys(queueEventsOptions), (name) => void closers.push(new QueueEvents("q", { autorun: false, [name]: queueEventsOptions[name] } as never)));
     expect(e.supported.sort()).toEqual(["autorun", "connection", "lastEventId", "skipVersionCheck"]);
+    const f = walk(Object.keys(flowProducerOptions), (name) => void closers.push(new FlowProducer({ [name]: flowProducerOptions[name] } as never)));
+    expect(f.supported.sort()).toEqual(["connection", "skipVersionCheck"]);
     const c = walk(Object.keys(connectionOptions), (name) => void closers.push(new Queue("q", { connection: { [name]: connectionOptions[name] } } as never)));
     expect(c.supported.sort()).toEqual(["host", "maxRetriesPerRequest", "port", "tls"]);
     for (const x of closers) void x.close();
-    inGuide([...Object.keys(queueOptions), ...Object.keys(workerOptions), ...Object.keys(queueEventsOptions), ...Object.keys(connectionOptions)]);
+    inGuide([...Object.keys(queueOptions), ...Object.keys(flowProducerOptions), ...Object.keys(workerOptions), ...Object.keys(queueEventsOptions), ...Object.keys(connectionOptions)]);
   });
 
   test("methods of Queue, Worker and Job", () => {
@@ -155,7 +166,10 @@ describe("BullMQ's names: supported or refused by name", () => {
     const j = walkMethods(Job.prototype, jobMethods);
     for (const m of ["retry", "changeDelay", "discard", "moveToFailed", "moveToDelayed", "promote", "remove"]) expect(j.supported).toContain(m);
     expect(j.supported).toContain("clearLogs");
-    for (const m of ["getChildrenValues"]) expect(Object.keys(j.refused)).toContain(m);
+    for (const m of ["getChildrenValues", "getFailedChildrenValues", "getDependencies", "getDependenciesCount"]) expect(j.supported).toContain(m);
+    for (const m of ["upsertJobScheduler", "getJobScheduler", "getJobSchedulers", "getJobSchedulersCount", "removeJobScheduler"]) expect(q.supported).toContain(m);
+    for (const m of ["getRepeatableJobs", "removeRepeatable", "removeRepeatableByKey"]) expect(q.refused[m]).toMatch(/job scheduler API/);
+    for (const m of ["getIgnoredChildrenFailures"]) expect(Object.keys(j.refused)).toContain(m);
     inGuide([...queueMethods, ...workerMethods, ...jobMethods]);
   });
 
@@ -163,7 +177,7 @@ describe("BullMQ's names: supported or refused by name", () => {
     const events = new QueueEvents("q", { autorun: false, connection: { port: 1 } });
     const worker = new Worker("q", async () => {}, { autorun: false, connection: { port: 1 } });
     const qe = walk(queueEventNames, (name) => void events.on(name, () => {}));
-    expect(qe.supported.sort()).toEqual(["active", "added", "completed", "delayed", "drained", "error", "failed", "progress", "removed", "retries-exhausted", "stalled", "waiting"]);
+    expect(qe.supported.sort()).toEqual(["active", "added", "completed", "debounced", "deduplicated", "delayed", "drained", "error", "failed", "progress", "removed", "retries-exhausted", "stalled", "waiting", "waiting-children"]);
     const we = walk(workerEventNames, (name) => void worker.once(name, () => {}));
     expect(we.supported.sort()).toEqual(["active", "closed", "closing", "completed", "drained", "error", "failed", "paused", "progress", "ready", "resumed"]);
     // A typo is refused as well, naming the events there are.

@@ -80,7 +80,7 @@ describe("getJobs and the per-state getters", () => {
     const bad = await q.getJobs(["waiting", "wiating" as never]).catch((e: unknown) => e);
     expect((bad as RingqError).code).toBe("INVALID");
     expect((bad as Error).message).toMatch(/unknown job type "wiating"/);
-    await expect(q.getJobs("repeat")).rejects.toThrow(/"repeat": not supported.*schedulers/);
+    await expect(q.getJobs("repeat")).rejects.toThrow(/"repeat": a schedule is not a job here.*getJobSchedulers/);
     await expect(q.getJobCounts("nope" as never)).rejects.toThrow(/unknown job type "nope"/);
   });
 

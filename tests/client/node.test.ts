@@ -75,7 +75,7 @@ describe("Node", () => {
     expect(out.maxRunning).toBeLessThanOrEqual(4);
     expect(out.counts).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 49, failed: 1 });
     expect(out.validation).toMatch(/^true: PUSH: .*delay/);
-    expect(out.refused).toMatch(/^true: repeat: not supported/);
+    expect(out.refused).toMatch(/^true: repeat: queue.add does not schedule/);
     expect(out.eventsTransport).toBe("push");
     expect(out.eventCompleted).toBe(49);
   });

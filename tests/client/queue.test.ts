@@ -66,19 +66,18 @@ describe("Queue", () => {
   test("an option the server cannot honour is refused before sending", async () => {
     const q = queue();
     try {
-      await expect(q.add("x", 1, { repeat: { every: 1000 } } as never)).rejects.toThrow(/repeat: not supported/);
-      await expect(q.add("x", 1, { removeOnFail: 10 } as never)).rejects.toThrow(/removeOnFail: only true\/false/);
-      await expect(q.add("x", 1, { removeOnComplete: { age: 60 } } as never)).rejects.toThrow(/removeOnComplete: only true\/false/);
-      await expect(q.add("x", 1, { deduplication: { id: "d", ttl: 1000 } } as never)).rejects.toThrow(/deduplication\.ttl/);
-      await expect(q.add("x", 1, { backoff: { type: "exponential", delay: 10, jitter: 0.5 } } as never)).rejects.toThrow(/backoff\.jitter/);
+      await expect(q.add("x", 1, { repeat: { every: 1000 } } as never)).rejects.toThrow(/repeat: queue.add does not schedule.*upsertJobScheduler/);
+      await expect(q.add("x", 1, { removeOnFail: { count: 10, limit: 5 } } as never)).rejects.toThrow(/removeOnFail\.limit/);
+      await expect(q.add("x", 1, { deduplication: { id: "d", ttl: 1000, extend: true } } as never)).rejects.toThrow(/deduplication\.extend/);
+      await expect(q.add("x", 1, { backoff: { type: "exponential", delay: 10, jitter: 1.5 } })).rejects.toThrow(/backoff\.jitter: expected a number from 0 to 1/);
       await expect(q.add("x", 1, { backoff: { type: "custom" } } as never)).rejects.toThrow(/backoff\.type/);
-      await expect(q.add("x", 1, { dependsOn: [1] } as never)).rejects.toThrow(/dependsOn: not supported/);
+      await expect(q.add("x", 1, { dependsOn: ["custom"] })).rejects.toThrow(/dependsOn: "custom" is not a job id/);
       await expect(q.add("x", 1, { sizeLimit: 10 }, )).resolves.toBeDefined();
       await expect(q.add("x", "a string longer than ten bytes", { sizeLimit: 10 })).rejects.toThrow(/sizeLimit: the job's data is 32 bytes/);
       await expect(q.add("x", 1, { atempts: 3 } as never)).rejects.toThrow(/unknown job option "atempts"/);
       expect((await q.getJobCounts()).waiting).toBe(1);
       // A bad default is refused when the Queue is made, not at every add.
-      expect(() => new Queue("x", { connection: { port: server.port }, defaultJobOptions: { keepLogs: 5 } as never })).toThrow(/keepLogs/);
+      expect(() => new Queue("x", { connection: { port: server.port }, defaultJobOptions: { stackTraceLimit: 5 } as never })).toThrow(/stackTraceLimit/);
     } finally {
       await q.close();
     }
