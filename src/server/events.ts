@@ -104,6 +104,9 @@ function describe(event: EngineEvent, job: Job, ts: number, detail: unknown): Re
     case "retried":
       m.error = x?.error ?? null;
       m.attempts = job.attempts;
+      // So a listener can tell "attempts ran out" (BullMQ's retries-exhausted) without a GETJOB,
+      // which finds nothing once remove_on_fail has dropped the record.
+      m.max_attempts = job.maxAttempts;
       break;
     case "progress":
       m.progress = x?.progress ?? 0;
