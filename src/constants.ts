@@ -237,8 +237,8 @@ export const idMapCapacityMin = 1024;
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.
  *  8192 x 32 bytes = 256 KiB. With 1024 slots, work spread over 1,000 queues missed often (a
  *  direct-mapped cache: names collide) and each miss built the string and re-hashed it for the
- *  queue lookup: 6.7 -> 5.6 us of server CPU per PUSH over 1,000 queues, 6.3 -> 5.8 over 10,000,
- *  unchanged with one queue (medians of 3 alternating rounds, 2026-12-01). */
+ *  queue lookup (9 % of the server's profile). Server CPU per PUSH over 1,000 queues: 0.94x
+ *  (6 alternating rounds of bench/ab.ts; 3-round runs gave 0.84x and 0.99x); one queue unchanged. */
 export const decodeInternSlots = 8192;
 /** Longest string the decoder caches; longer ones are decoded each time. */
 export const decodeInternBytesMax = 32;
