@@ -7,10 +7,10 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 // ---- connection ----
-/** Default server address (PROTOCOL.md: port 6789). */
+/** Default server address (docs/protocol.md: port 6789). */
 export const hostDefault = "127.0.0.1";
 export const portDefault = 6789;
-/** Largest frame the client accepts or sends; the server's limit (PROTOCOL.md: 16 MiB). */
+/** Largest frame the client accepts or sends; the server's limit (docs/protocol.md: 16 MiB). */
 export const frameBytesMax = 16 * MiB;
 /** Time a TCP connect (plus AUTH) may take before the attempt counts as failed. */
 export const connectTimeoutMsDefault = 5_000;
@@ -37,7 +37,7 @@ export const replySweepMs = 1_000;
 /** Bytes buffered for one write before it is flushed early (bounds one write's size). */
 export const writeBatchBytesMax = 1 * MiB;
 
-// ---- batches (the server's limits, PROTOCOL.md) ----
+// ---- batches (the server's limits, docs/protocol.md) ----
 /** Jobs in one PUSHB; addBulk splits larger arrays into several pipelined PUSHBs. */
 export const pushBatchJobsMax = 1000;
 /** Jobs one PULLB may ask for. */
@@ -62,7 +62,7 @@ export const drainDelaySecondsDefault = 1;
  * concurrency/2 jobs, so the worker still never holds more than `concurrency`.
  */
 export const pullsInFlightMax = 2;
-/** Lease assumed for a job that does not say its stall_timeout (PROTOCOL.md default). */
+/** Lease assumed for a job that does not say its stall_timeout (docs/protocol.md default). */
 export const leaseMsDefault = 30_000;
 /** Heartbeats per lease: renewing at a third of it survives two lost or late heartbeats. */
 export const heartbeatsPerLease = 3;

@@ -1,4 +1,4 @@
-// Reading the binary framing of PROTOCOL.md on the client side: a byte stream split into
+// Reading the binary framing of docs/protocol.md on the client side: a byte stream split into
 // 4-byte big-endian lengths each followed by one MessagePack map, decoded. Requests are written
 // by msgpack-encode.ts. No sockets and no request bookkeeping here (connection.ts).
 

@@ -32,7 +32,7 @@ export function bullmqState(wire: unknown, priority: number): JobState {
   }
 }
 
-/** The job object of PROTOCOL.md, as decoded (snake_case, absent optionals null). */
+/** The job object of docs/protocol.md, as decoded (snake_case, absent optionals null). */
 export interface WireJob {
   id: number;
   queue: string;

@@ -1,4 +1,4 @@
-// BullMQ's job options (JobsOptions) and their translation to the PUSH fields of PROTOCOL.md.
+// BullMQ's job options (JobsOptions) and their translation to the PUSH fields of docs/protocol.md.
 // Every BullMQ option name is either translated here or refused by name with the reason: a
 // migrated producer must not lose a behaviour without hearing about it. Values the server also
 // checks (ranges, name syntax) are left to the server, whose message reaches the caller; only

@@ -24,7 +24,7 @@ export type JobType =
   | "waiting-children"
   | "repeat";
 
-/** The server's state names a listing walks (PROTOCOL.md). */
+/** The server's state names a listing walks (docs/protocol.md). */
 type ServerState = "waiting" | "delayed" | "active" | "completed" | "failed" | "waitingchildren" | "waitingparent";
 
 /** One type as the server holds it: the states to walk in order, and which of their jobs count. */
