@@ -2,10 +2,24 @@
 // way to answer later (parked PULL, WAITJOB). Payload fields arrive as Raw MessagePack bytes.
 // Handlers are synchronous; a deferred reply is delivered through the function defer() returns.
 
+import { reqIdCharsMax } from "../constants.ts";
 import type { Engine, EngineEvent } from "../engine/engine.ts";
 import type { PullWaiter } from "../engine/model.ts";
 
 export type Reply = Record<string, unknown>;
+
+/** What reqIdOf returns for a reqId that is there but not one: the request gets badReqIdMessage. */
+export const BAD_REQ_ID: unique symbol = Symbol("bad reqId");
+export const badReqIdMessage = `Invalid field 'reqId': a string of at most ${reqIdCharsMax} chars or a number`;
+
+/** The request's reqId, echoed in its reply (TCP and WebSocket alike): a string of at most
+ *  reqIdCharsMax chars or a finite number; undefined when absent (or null); BAD_REQ_ID else. */
+export function reqIdOf(body: unknown): string | number | undefined | typeof BAD_REQ_ID {
+  if (typeof body !== "object" || body === null) return undefined;
+  const r = (body as { reqId?: unknown }).reqId;
+  if ((typeof r === "string" && r.length <= reqIdCharsMax) || (typeof r === "number" && Number.isFinite(r))) return r;
+  return r === undefined || r === null ? undefined : BAD_REQ_ID;
+}
 
 /** Returned by a handler that will answer later through defer(). */
 export const DEFERRED: unique symbol = Symbol("deferred");

@@ -8,12 +8,11 @@
 import {
   eventStreamBufferedBytesMax,
   outputBytesHighWater,
-  reqIdCharsMax,
   subscriptionsPerConnectionMax,
   wsRequestsInFlightMax,
 } from "../constants.ts";
 import { registry } from "../dispatch/commands.ts";
-import { DEFERRED, type Answer, type Reply } from "../dispatch/context.ts";
+import { BAD_REQ_ID, badReqIdMessage, DEFERRED, reqIdOf, type Answer, type Reply } from "../dispatch/context.ts";
 import type { EngineEvent } from "../engine/engine.ts";
 import { ClientError, errorReply, internalErrorReply } from "../errors.ts";
 import { rawifyJsonRequest } from "../protocol/decode.ts";
@@ -70,14 +69,8 @@ export class WsSession extends StreamCtx {
     } catch {
       return this.reply(undefined, errorReply("BAD_FRAME", "Malformed JSON message: send one JSON object per message"));
     }
-    let reqId: unknown = undefined;
-    if (typeof body === "object" && body !== null) {
-      const r = (body as { reqId?: unknown }).reqId;
-      if ((typeof r === "string" && r.length <= reqIdCharsMax) || (typeof r === "number" && Number.isFinite(r))) reqId = r;
-      else if (r !== undefined && r !== null) {
-        return this.reply(undefined, errorReply("INVALID", `Invalid field 'reqId': a string of at most ${reqIdCharsMax} chars or a number`));
-      }
-    }
+    const reqId = reqIdOf(body);
+    if (reqId === BAD_REQ_ID) return this.reply(undefined, errorReply("INVALID", badReqIdMessage));
     if (this.inFlight >= wsRequestsInFlightMax) {
       return this.reply(reqId, errorReply("BUSY", `Too many requests in flight on this WebSocket (limit ${wsRequestsInFlightMax})`));
     }

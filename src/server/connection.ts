@@ -7,14 +7,13 @@ import {
   frameBytesMax,
   outputBytesHighWater,
   requestsInFlightPerConnectionMax,
-  reqIdCharsMax,
   subscriptionsPerConnectionMax,
 } from "../constants.ts";
 import type { Engine, EngineEvent } from "../engine/engine.ts";
 import type { PullWaiter, QueueState } from "../engine/model.ts";
 import { ClientError, errorReply, internalErrorReply, type ErrorCode } from "../errors.ts";
 import { registry } from "../dispatch/commands.ts";
-import { DEFERRED, type Answer, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
+import { BAD_REQ_ID, badReqIdMessage, DEFERRED, reqIdOf, type Answer, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
 import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
 import { decodeMsgpackRequest, rawifyJsonRequest } from "../protocol/decode.ts";
 import { ReplyTooLarge, ReplyWriter } from "../protocol/writer.ts";
@@ -77,7 +76,6 @@ export class Connection implements FrameSink, Ctx, Subscriber {
 
   onFrame(buf: Uint8Array, offset: number, length: number): void {
     let body: unknown;
-    let reqId: unknown = undefined;
     try {
       if (this.reader.mode === FrameMode.Text) {
         const text = textDecoder.decode(buf.subarray(offset, offset + length));
@@ -97,13 +95,8 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     } catch {
       return this.emit(undefined, errorOf("BAD_FRAME", "Invalid UTF-8 in line"));
     }
-    if (typeof body === "object" && body !== null) {
-      const r = (body as { reqId?: unknown }).reqId;
-      if ((typeof r === "string" && r.length <= reqIdCharsMax) || (typeof r === "number" && Number.isFinite(r))) reqId = r;
-      else if (r !== undefined && r !== null) {
-        return this.emit(undefined, errorOf("INVALID", `Invalid field 'reqId': a string of at most ${reqIdCharsMax} chars or a number`));
-      }
-    }
+    const reqId = reqIdOf(body);
+    if (reqId === BAD_REQ_ID) return this.emit(undefined, errorOf("INVALID", badReqIdMessage));
     if (this.inFlight >= requestsInFlightPerConnectionMax) {
       return this.emit(reqId, errorOf("BUSY", `Too many requests in flight on this connection (limit ${requestsInFlightPerConnectionMax})`));
     }
