@@ -46,8 +46,14 @@ export function rateLimitRequest(where: string, queue: string, max: unknown, dur
   return { queue, limit: perSecond, burst: max };
 }
 
-/** The queue's row of LISTQUEUES, paging through the queues; null if the server has no such queue. */
+/** The queue's row of LISTQUEUES (its `queue` filter); null if the server has no such queue. */
 export async function queueSettings(conn: Connection, name: string): Promise<QueueSettings | null> {
+  const first = await conn.request("LISTQUEUES", { queue: name, limit: listQueuesPageMax });
+  const listed = (first.queues ?? []) as QueueSettings[];
+  const found = listed.find((q) => q.name === name);
+  if (found !== undefined) return found;
+  if (listed.every((q) => q.name === name)) return null; // the server filtered: no such queue
+  // A server that lists every queue whatever `queue` says (flashQ): page through them.
   for (let offset = 0; offset < queuesListedMax; ) {
     const reply = await conn.request("LISTQUEUES", { limit: listQueuesPageMax, offset });
     const rows = (reply.queues ?? []) as QueueSettings[];

@@ -40,7 +40,26 @@ export function countInState(q: QueueState, state: StateName | undefined): numbe
 const queueRowBytes = 224;
 
 /** A page of queues in creation order; cut (truncated) at `limit` or where one frame is full. */
-export function listQueues(engine: Engine, offset: number, limit: number) {
+function queueRow(q: QueueState) {
+  return {
+    name: q.name,
+    pending: q.waitingCount,
+    processing: q.active.size,
+    completed: q.completedCount,
+    delayed: q.delayedCount,
+    dlq: q.failed.size,
+    paused: q.paused,
+    rate_limit: q.rateLimit === null ? null : q.rateLimit.perSecond,
+    concurrency_limit: q.concurrencyLimit === 0 ? null : q.concurrencyLimit,
+    group_concurrency: q.groupConcurrency,
+  };
+}
+
+export function listQueues(engine: Engine, offset: number, limit: number, only: string | null = null) {
+  if (only !== null) {
+    const q = engine.queues.get(only);
+    return { queues: q === undefined || offset > 0 || limit < 1 ? [] : [queueRow(q)], total: engine.queues.size, truncated: false };
+  }
   const out = [];
   let bytes = 0;
   let i = 0;
@@ -52,18 +71,7 @@ export function listQueues(engine: Engine, offset: number, limit: number) {
       truncated = true;
       break;
     }
-    out.push({
-      name: q.name,
-      pending: q.waitingCount,
-      processing: q.active.size,
-      completed: q.completedCount,
-      delayed: q.delayedCount,
-      dlq: q.failed.size,
-      paused: q.paused,
-      rate_limit: q.rateLimit === null ? null : q.rateLimit.perSecond,
-      concurrency_limit: q.concurrencyLimit === 0 ? null : q.concurrencyLimit,
-      group_concurrency: q.groupConcurrency,
-    });
+    out.push(queueRow(q));
   }
   return { queues: out, total: engine.queues.size, truncated };
 }

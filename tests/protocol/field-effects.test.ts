@@ -526,6 +526,12 @@ const probes: Record<string, Probe> = {
     for (let i = 0; i < 3; i++) await push(c, q);
     expect((await c.call({ cmd: "CLEAN", queue: q, grace: 0, state: "waiting", limit: 2 })).count).toBe(2);
   },
+  "LISTQUEUES.queue": async ({ c, q }) => {
+    await c.call({ cmd: "PUSH", queue: q, data: 1 });
+    await c.call({ cmd: "PUSH", queue: `${q}-other`, data: 1 });
+    expect((await c.call({ cmd: "LISTQUEUES", queue: q })).queues.map((x: { name: string }) => x.name)).toEqual([q]);
+    expect((await c.call({ cmd: "LISTQUEUES", queue: `${q}-none` })).queues).toEqual([]);
+  },
   "LISTQUEUES.limit": async ({ c }) => expect((await c.call({ cmd: "LISTQUEUES", limit: 1 })).queues.length).toBe(1),
   "LISTQUEUES.offset": async ({ c, q }) => {
     await push(c, q);

@@ -220,8 +220,8 @@ export const queueCommands = [
 
   defineCommand({
     name: "LISTQUEUES",
-    summary: "The queues with their counts and settings, in pages (EXT limit/offset; `total` counts them all, `truncated` when more follow).",
-    schema: Type.Object({ limit: Limit, offset: Offset }),
+    summary: "The queues with their counts and settings, in pages (EXT limit/offset; `total` counts them all, `truncated` when more follow); EXT `queue`: that queue's row alone.",
+    schema: Type.Object({ limit: Limit, offset: Offset, queue: Type.Optional(Queue) }),
     reply: Ok({
       queues: Type.Array(Type.Object({
         name: Type.String(), pending: Count, processing: Count, completed: Count, delayed: Count, dlq: Count,
@@ -232,7 +232,7 @@ export const queueCommands = [
       truncated: Truncated,
     }),
     handler(ctx: Ctx, r): HandlerResult {
-      const page = queries.listQueues(ctx.engine, r.offset ?? 0, r.limit ?? listLimitMax);
+      const page = queries.listQueues(ctx.engine, r.offset ?? 0, r.limit ?? listLimitMax, r.queue ?? null);
       return page.truncated ? { ok: true, queues: page.queues, total: page.total, truncated: true } : { ok: true, queues: page.queues, total: page.total };
     },
   }),
