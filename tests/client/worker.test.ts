@@ -267,7 +267,15 @@ describe("Worker", () => {
       workerB = mk(() => startedB++, new Promise<void>((r) => (releaseB = r)), "from B");
       await until(() => startedB === 1, "worker B runs the job");
       releaseA();
-      await until(() => errorsA.some((e) => /STALE_LOCK|lock/i.test(`${(e as { code?: string }).code} ${e.message}`) && e.message.includes(`job ${job.id}: result not confirmed`)), "A's confirmation refused");
+      // A learns it lost the job one of two ways, depending on which comes first: its next
+      // HEARTBEAT is refused ("lease not renewed": STALE_LOCK once B holds the job,
+      // INVALID_STATE while it is between the two; the outcome is then dropped, never sent), or
+      // its ACK is refused (STALE_LOCK, "result not confirmed"). Either way it must not
+      // complete the job.
+      const refused = (e: Error) =>
+        ["STALE_LOCK", "INVALID_STATE"].includes((e as { code?: string }).code ?? "") &&
+        (e.message.includes(`job ${job.id}: lease not renewed`) || e.message.includes(`job ${job.id}: result not confirmed`));
+      await until(() => errorsA.some(refused), "A told that the job is no longer its");
       expect(completedA).toEqual([]);
       expect(await q.getJobState(job.id)).toBe("active");
       releaseB();
