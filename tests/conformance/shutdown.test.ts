@@ -3,12 +3,37 @@
 // a PULL). Every reply the server owes for requests it has read is delivered, every connection
 // is closed by the server, and the process exits 0.
 
+import { readFileSync } from "node:fs";
 import { describe, expect, test } from "bun:test";
 import { availableBackends, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/shutdown");
+
+/** Waits (bounded) until a TCP socket on `port` has at least `bytes` in its send queue
+ *  (/proc/net/tcp tx_queue): the peer stopped reading and the kernel's buffers filled up. */
+async function kernelQueueBacksUp(port: number, bytes: number, ms = 10_000): Promise<boolean> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+      let text = "";
+      try {
+        text = readFileSync(file, "utf8");
+      } catch {
+        continue;
+      }
+      for (const line of text.split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 5 || !f[1]!.endsWith(`:${hexPort}`)) continue;
+        if (parseInt(f[4]!.split(":")[0]!, 16) >= bytes) return true;
+      }
+    }
+    await Bun.sleep(10);
+  }
+  return false;
+}
 
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`shutdown [${name}]`, () => {
@@ -78,6 +103,12 @@ for (const { name, io, env } of variants) {
         stuck.pause();
         stuck.send(Buffer.concat(Array.from({ length: 128 }, () => frame({ cmd: "GETJOB", id })))); // 16 MiB owed
         expect((await setup.call({ cmd: "PING" })).pong).toBe(true);
+        // Stuck for sure before the signal: the kernel's queue towards the client is full (so
+        // the server holds the rest itself). Without this wait a slow machine could signal
+        // before the server had read enough of the requests, flush what it owed and exit at
+        // once, before a late connection could be tried.
+        expect(await kernelQueueBacksUp(server.port, 64 * 1024)).toBe(true);
+        await Bun.sleep(100);
         server.signal("SIGTERM");
         await server.waitForLog(/SIGTERM received/);
         // While it waits (bounded) for the stuck client, it has stopped accepting: a new
