@@ -39,7 +39,7 @@ export function countInState(q: QueueState, state: StateName | undefined): numbe
 /** Bytes one queue row of LISTQUEUES may take, besides its name: keys and numbers. */
 const queueRowBytes = 224;
 
-/** A page of queues in creation order; cut (truncated) at `limit` or where one frame is full. */
+/** One queue's row of LISTQUEUES. */
 function queueRow(q: QueueState) {
   return {
     name: q.name,
@@ -55,6 +55,8 @@ function queueRow(q: QueueState) {
   };
 }
 
+/** A page of queues in creation order; cut (truncated) at `limit` or where one frame is full.
+ *  With `only`, that queue's row alone (none when it does not exist). */
 export function listQueues(engine: Engine, offset: number, limit: number, only: string | null = null) {
   if (only !== null) {
     const q = engine.queues.get(only);
