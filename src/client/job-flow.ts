@@ -3,9 +3,9 @@
 // processed / unprocessed / failed split (getDependencies, getDependenciesCount). Children are
 // keyed as BullMQ keys them with its default prefix, `bull:<queue>:<id>`.
 //
-// The server keeps a completed child's result on the parent even after the child's record is
-// gone (removeOnComplete), but not the child's queue: such a child is keyed `bull:?:<id>`. A
-// child that failed and whose record is gone (removeOnFail) is not seen at all.
+// The server keeps a completed child's result and queue on the parent even after the child's
+// record is gone (removeOnComplete). A child that failed and whose record is gone (removeOnFail)
+// is not seen at all.
 
 import type { Connection } from "./connection.ts";
 import { RingqError } from "./errors.ts";
@@ -15,7 +15,7 @@ export interface ChildrenReply {
   /** The children whose records still exist, each with its `state`. */
   children: WireJob[];
   /** Each completed child's result, in completion order. */
-  results: { id: number; result: unknown }[];
+  results: { id: number; queue?: string | null; result: unknown }[];
   completed: number;
   total: number;
 }
@@ -28,7 +28,7 @@ export async function readChildren(conn: Connection, parentId: string): Promise<
   }
   return {
     children: (reply.children ?? []) as WireJob[],
-    results: (reply.results ?? []) as { id: number; result: unknown }[],
+    results: (reply.results ?? []) as { id: number; queue?: string | null; result: unknown }[],
     completed: reply.completed ?? 0,
     total: reply.total ?? 0,
   };
@@ -47,7 +47,8 @@ function queuesById(children: WireJob[]): Map<number, string> {
 export function childrenValues(r: ChildrenReply): Record<string, unknown> {
   const queues = queuesById(r.children);
   const out: Record<string, unknown> = {};
-  for (const { id, result } of r.results) out[jobKey(queues.get(id), id)] = result;
+  // The result's own queue (kept by the server) first; an older server's results lack it.
+  for (const { id, queue, result } of r.results) out[jobKey(queue ?? queues.get(id), id)] = result;
   return out;
 }
 

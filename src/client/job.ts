@@ -270,8 +270,8 @@ export class Job<DataType = any, ResultType = any> {
   }
 
   /**
-   * A flow parent's completed children's results, keyed `bull:<queue>:<id>` (GETCHILDREN; kept
-   * on the parent after a child's record is gone, then keyed `bull:?:<id>`: job-flow.ts).
+   * A flow parent's completed children's results, keyed `bull:<queue>:<id>` (GETCHILDREN; the
+   * results and queues are kept on the parent after a child's record is gone).
    */
   async getChildrenValues<CT = any>(): Promise<Record<string, CT>> {
     return childrenValues(await readChildren(this.conn, this.id)) as Record<string, CT>;

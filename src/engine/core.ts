@@ -358,7 +358,7 @@ export class Core extends Structures {
       if (ok) {
         if (child) {
           dx.childrenCompleted++;
-          (dx.childValues ??= []).push([dep.id, x.result]);
+          (dx.childValues ??= []).push([dep.id, x.result, dep.queue.name]);
         }
         this.resolved(d, now);
       } else if (x.onFailure === DependencyFailure.Ignore) {

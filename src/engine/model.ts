@@ -144,7 +144,7 @@ export class JobExtra {
   /** A flow parent: its children's ids, how many completed, and their results as they came. */
   childrenIds: number[] | null = null;
   childrenCompleted = 0;
-  childValues: [number, Uint8Array | null][] | null = null;
+  childValues: [id: number, result: Uint8Array | null, queue: string | null][] | null = null;
   /** What this job's final failure (or removal before completing) does to the jobs that wait on
    *  it: fail them (default), count as done (ignore), or let them run now (continue). */
   onFailure: DependencyFailure = DependencyFailure.Fail;

@@ -122,7 +122,8 @@ const blobFields: readonly BlobField[] = [
   {
     key: "childValues",
     get: (x) => x.childValues,
-    set: (x, v) => (x.childValues = Array.isArray(v) ? (v as [number, Uint8Array | null][]).map(([id, r]) => [num(id), r instanceof Uint8Array ? r : null]) : null),
+    // [id, result, queue]; records written before the queue was kept have [id, result].
+    set: (x, v) => (x.childValues = Array.isArray(v) ? (v as unknown[][]).map(([id, r, q]) => [num(id), r instanceof Uint8Array ? r : null, str(q)]) : null),
     isDefault: isNull,
   },
   { key: "onFailure", get: (x) => x.onFailure, set: (x, v) => (x.onFailure = num(v)), isDefault: isZero },

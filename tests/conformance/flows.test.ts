@@ -66,7 +66,13 @@ for (const { name, io, env } of variants) {
       const kids = await t.ask({ cmd: "GETCHILDREN", parent_id: flow.parent_id });
       expect(kids).toMatchObject({ ok: true, parent_id: flow.parent_id, completed: 2, total: 2 });
       expect(kids.children.map((j: { id: number; state: string }) => [j.id, j.state])).toEqual([[ca, "completed"], [cb, "completed"]]);
-      expect(kids.results).toEqual([{ id: cb, result: { b: 2 } }, { id: ca, result: [1] }]);
+      expect(kids.results).toEqual([{ id: cb, queue: "fl-b", result: { b: 2 } }, { id: ca, queue: "fl-a", result: [1] }]);
+      // The children's records may go (CANCEL of a finished job removes it): their results and
+      // queues stay with the parent.
+      await c.call({ cmd: "CANCEL", id: ca });
+      const after = await t.ask({ cmd: "GETCHILDREN", parent_id: flow.parent_id });
+      expect(after.children.map((j: { id: number }) => j.id)).toEqual([cb]);
+      expect(after.results).toEqual([{ id: cb, queue: "fl-b", result: { b: 2 } }, { id: ca, queue: "fl-a", result: [1] }]);
       expect(await work(c, "fl-parent", "all")).toBe(flow.parent_id);
       c.close();
       t.close();

@@ -13,7 +13,7 @@ import { pack, unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
 import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
 import { obliterate, runAll } from "../../src/engine/queries.ts";
-import { blobExtraKeys, columnExtraFields, decodeJobRow, encodeJobRow, jobColumns, runtimeExtraFields, type JobRow } from "../../src/persistence/codecs.ts";
+import { blobExtraKeys, columnExtraFields, decodeExtra, decodeJobRow, encodeExtra, encodeJobRow, jobColumns, runtimeExtraFields, type JobRow } from "../../src/persistence/codecs.ts";
 import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 
@@ -143,6 +143,7 @@ test("a job with every stored field set survives the row codec", () => {
     stallCount: 2, ttl: 5, timeout: 6, backoffFixed: true, uniqueKey: "u", customId: "c", groupId: "g", tags: ["t1", "t2"],
     lifo: true, removeOnComplete: true, removeOnFail: true, progress: 55, progressMsg: "m", result: new Uint8Array([1, 2, 3]),
     error: "e", logs: [{ timestamp: 1, message: "l", level: "warn" }], dependsOn: [1, 2], pendingDeps: 1, dependents: [3],
+    backoffJitter: 0.25, keepLogs: 10,
   });
   j.name = "nm";
   j.state = JobState.Failed;
@@ -157,6 +158,18 @@ test("a job with every stored field set survives the row codec", () => {
   const back = decodeJobRow(row, q);
   const plain = (job: Job) => ({ ...job, x: { ...job.x, result: Array.from(job.x!.result!), ttlEntry: null }, queue: job.queue.name, data: Array.from(job.data), deadline: job.deadline });
   expect(plain(back)).toEqual(plain(j));
+});
+
+test("a flow parent's children's results keep their queues through the codec; older records without one read as null", () => {
+  const q = new QueueState("codec");
+  const parent = new Job(50, q, pack(0) as Uint8Array, 0, 1000, 1000, 3, 0, 30_000);
+  parent.extra().childValues = [[51, new Uint8Array([1]), "kids"], [52, null, "kids"]];
+  const back = new Job(50, q, parent.data, 0, 1000, 1000, 3, 0, 30_000);
+  decodeExtra(encodeExtra(parent.x, null)!, back);
+  expect(back.x!.childValues!.map(([id, r, queue]) => [id, r === null ? null : [...r], queue])).toEqual([[51, [1], "kids"], [52, null, "kids"]]);
+  const older = new Job(50, q, parent.data, 0, 1000, 1000, 3, 0, 30_000);
+  decodeExtra(pack({ childValues: [[51, new Uint8Array([1])]] }) as Uint8Array, older);
+  expect(older.x!.childValues!.map(([id, r, queue]) => [id, [...r!], queue])).toEqual([[51, [1], null]]);
 });
 
 test("OBLITERATE of a paused queue is journaled: after a restart the queue is gone, not paused", () => {

@@ -103,7 +103,7 @@ describe("flows", () => {
     complete(h, c1!.id, bytes(1));
     expect(h.state(parent.id)).toBe("waiting");
     expect(parent.x!.childrenCompleted).toBe(2);
-    expect(parent.x!.childValues!.map(([id, r]) => [id, [...r!]])).toEqual([[c2!.id, [...bytes(2)]], [c1!.id, [...bytes(1)]]]);
+    expect(parent.x!.childValues!.map(([id, r, q]) => [id, [...r!], q])).toEqual([[c2!.id, [...bytes(2)], c2!.queue.name], [c1!.id, [...bytes(1)], c1!.queue.name]]);
     checkInvariants(h.engine);
   });
 

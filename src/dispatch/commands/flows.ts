@@ -78,7 +78,11 @@ export const flowCommands = [
       children: Type.Array(JobWithState, { description: "the children whose records still exist" }),
       completed: Type.Integer({ minimum: 0 }),
       total: Type.Integer({ minimum: 0 }),
-      results: Type.Array(Type.Object({ id: Id, result: Type.Unknown() }), { description: "EXT: each completed child's result, in completion order" }),
+      results: Type.Array(Type.Object({
+        id: Id,
+        queue: Type.Union([Type.String(), Type.Null()], { description: "the child's queue (null for a result stored by a release that did not keep it)" }),
+        result: Type.Unknown(),
+      }), { description: "EXT: each completed child's result, in completion order" }),
       truncated: Truncated,
     }),
     handler(ctx: Ctx, r): HandlerResult {
@@ -86,10 +90,10 @@ export const flowCommands = [
       const x = parent.x;
       const ids = x?.childrenIds ?? [];
       const budget = new ReplyBudget();
-      const results: { id: number; result: Raw | null }[] = [];
-      for (const [id, result] of x?.childValues ?? []) {
-        if (!budget.take(16 + (result?.length ?? 1))) break;
-        results.push({ id, result: result === null ? null : new Raw(result) });
+      const results: { id: number; queue: string | null; result: Raw | null }[] = [];
+      for (const [id, result, queue] of x?.childValues ?? []) {
+        if (!budget.take(24 + 3 * (queue?.length ?? 0) + (result?.length ?? 1))) break;
+        results.push({ id, queue, result: result === null ? null : new Raw(result) });
       }
       const children: StatedJob[] = [];
       for (const id of ids) {
