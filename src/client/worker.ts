@@ -69,8 +69,9 @@ const workerOptionNames = [
 ];
 /** Stalls the server recovers a job from before the next one fails it (src/engine stallsMax - 1). */
 const serverStallsRecovered = 2;
-/** Cancelled on the server: a `removed` event for a running job (SUBSCRIBE, owned connection). */
-interface RemovedEvent {
+/** Cancelled on the server: a `cancelled` event for a running job (SUBSCRIBE, owned connection;
+ *  `removed` from a server that has no `cancelled` event). */
+interface CancelEvent {
   event: string;
   queue: string;
   id: number;
@@ -136,16 +137,21 @@ export class Worker<DataType = any, ResultType = any> extends CheckedEmitter {
     // without persistence restarted) and this connection has no event subscription.
     this.limiterApplied = false;
     if (this.signals !== null && this.owned) {
-      this.connection.request("SUBSCRIBE", { queue: this.name, events: ["removed"] }).catch((err) => {
-        // A server without SUBSCRIBE: cancellations are still learned from HEARTBEAT and ACK.
-        if ((err as RingqError).code !== "UNKNOWN_COMMAND") this.report(err as Error);
-      });
+      // `cancelled` only: `removed` also comes for every record retention drops (one event per
+      // job on a removeOnComplete queue). A server that does not know `cancelled` refuses it:
+      // then `removed`. Without SUBSCRIBE, cancellations are still learned from HEARTBEAT and ACK.
+      const subscribe = (event: string) => this.connection.request("SUBSCRIBE", { queue: this.name, events: [event] });
+      subscribe("cancelled")
+        .catch((err) => ((err as RingqError).code === "INVALID" ? subscribe("removed") : Promise.reject(err)))
+        .catch((err) => {
+          if ((err as RingqError).code !== "UNKNOWN_COMMAND") this.report(err as Error);
+        });
     }
     this.emit("ready");
     this.pump();
   };
-  private readonly onEvent = (m: RemovedEvent) => {
-    if (m.event !== "removed" || m.queue !== this.name) return;
+  private readonly onEvent = (m: CancelEvent) => {
+    if ((m.event !== "cancelled" && m.event !== "removed") || m.queue !== this.name) return;
     const s = this.signals!.get(String(m.id));
     if (s !== undefined) this.onLost(s.job, new RingqError(`job ${m.id} was cancelled on the server`, "JOB_CANCELLED"));
   };

@@ -309,9 +309,11 @@ export class Core extends Structures {
   }
 
   /** Any state -> gone (CANCEL). An active job's worker learns it from its next HEARTBEAT,
-   *  ACK or FAIL (JOB_CANCELLED) and from the `removed` event. */
+   *  ACK or FAIL (JOB_CANCELLED) and from the `cancelled` event (then `removed`, as for every
+   *  record that goes; a worker listens to `cancelled` alone, which retention never sends). */
   cancel(job: Job): void {
     if (job.state === JobState.Active) this.cancelledActive.add(job.id);
+    if (this.events.listening) this.events.emit("cancelled", job);
     this.remove(job);
   }
 

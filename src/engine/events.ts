@@ -7,7 +7,7 @@ import type { Job } from "./model.ts";
 
 export const eventNames = [
   "waiting", "delayed", "active", "completed", "retried", "failed", "stalled", "removed", "progress",
-  "partial", "deduplicated", "waitingchildren", "waitingparent",
+  "partial", "deduplicated", "waitingchildren", "waitingparent", "cancelled",
 ] as const;
 export type EngineEvent = (typeof eventNames)[number];
 

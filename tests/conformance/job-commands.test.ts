@@ -12,15 +12,24 @@ for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available)(`job commands [${name}]`, () => {
     const open = serverPerSuite({ io, env });
 
-    test("CANCEL of an active job: removed, and its worker is told JOB_CANCELLED", async () => {
-      const [admin, worker, sub] = [await open(), await open(), await open()];
+    test("CANCEL of an active job: cancelled then removed, and its worker is told JOB_CANCELLED", async () => {
+      const [admin, worker, sub, cancels] = [await open(), await open(), await open(), await open()];
       const q = "jc-cancel";
-      await sub.call({ cmd: "SUBSCRIBE", queue: q, events: ["removed"] });
+      await sub.call({ cmd: "SUBSCRIBE", queue: q, events: ["cancelled", "removed"] });
+      await cancels.call({ cmd: "SUBSCRIBE", queue: q, events: ["cancelled"] });
+      // A record that retention drops is removed, not cancelled: `cancelled` is for CANCEL alone.
+      const dropped = (await admin.call({ cmd: "PUSH", queue: q, data: 0, remove_on_complete: true })).id;
+      await worker.call({ cmd: "PULL", queue: q, timeout: 0 });
+      await worker.call({ cmd: "ACK", id: dropped });
+      expect(await sub.frame()).toMatchObject({ event: "removed", queue: q, id: dropped });
       const { id } = await admin.call({ cmd: "PUSH", queue: q, data: 1 });
       const { job } = await worker.call({ cmd: "PULL", queue: q, timeout: 0 });
       expect(job.id).toBe(id);
       expect(await admin.call({ cmd: "CANCEL", id })).toEqual({ ok: true });
+      expect(await sub.frame()).toMatchObject({ event: "cancelled", queue: q, id });
       expect(await sub.frame()).toMatchObject({ event: "removed", queue: q, id });
+      // The cancelled-only subscriber saw nothing of the dropped record: this is its first event.
+      expect(await cancels.frame()).toMatchObject({ event: "cancelled", queue: q, id });
       for (const req of [{ cmd: "HEARTBEAT", id }, { cmd: "ACK", id, lock_token: job.lock_token }, { cmd: "FAIL", id, error: "x" }]) {
         expect(await worker.call(req)).toMatchObject({ ok: false, code: "JOB_CANCELLED" });
       }
@@ -33,7 +42,7 @@ for (const { name, io, env } of variants) {
       expect(await admin.call({ cmd: "CANCEL", id: done })).toEqual({ ok: true });
       expect((await admin.call({ cmd: "GETJOB", id: done })).job).toBeNull();
       expect(await admin.call({ cmd: "CANCEL", id: 99_999_999 })).toMatchObject({ ok: false, code: "NOT_FOUND" });
-      for (const c of [admin, worker, sub]) c.close();
+      for (const c of [admin, worker, sub, cancels]) c.close();
     });
 
     test("FAIL with a stack: failed_reason and stacktrace on the job; unrecoverable skips the retries", async () => {
