@@ -1,8 +1,7 @@
 // Queue-wide rate limits and global concurrency in BullMQ's terms, on the server's RATELIMIT,
 // RATELIMITCLEAR, SETCONCURRENCY, CLEARCONCURRENCY and LISTQUEUES. BullMQ counts `max` jobs per
-// `duration` ms window; the server runs a token bucket of whole jobs a second. The translation
-// (rateLimitRequest) keeps the rate and lets `max` go at once, and refuses what the bucket
-// cannot say exactly (a rate that is not a whole number of jobs a second) instead of rounding.
+// `duration` ms window; the server runs a token bucket: RATELIMIT {limit: max, per_ms: duration,
+// burst: max} keeps the rate and lets `max` go at once.
 // Used by Queue (the set/get/remove methods) and by the Worker's `limiter` option.
 
 import type { Connection } from "./connection.ts";
@@ -11,39 +10,46 @@ import { RingqError } from "./errors.ts";
 
 /** The server's bounds for RATELIMIT `limit`/`burst` and SETCONCURRENCY `limit` (docs/commands.md). */
 const serverLimitMax = 1_000_000;
+/** The server's longest duration (RATELIMIT `per_ms`), ms: about ten years. */
+const durationMsMax = 10 * 365 * 24 * 60 * 60 * 1000;
 
 /** A queue's row in LISTQUEUES (the fields used here). */
 export interface QueueSettings {
   name: string;
   processing: number;
+  /** Jobs a second (fractional for a window other than a second). */
   rate_limit: number | null;
+  /** The bucket: `max` of the setGlobalRateLimit that set it (absent from older servers). */
+  rate_limit_burst?: number | null;
   concurrency_limit: number | null;
   group_concurrency?: number;
 }
 
 /**
- * BullMQ's {max, duration} -> RATELIMIT {limit: jobs a second, burst: max}. The bucket lets up
- * to 2 x max through in a window of `duration` after a quiet spell, as BullMQ's fixed windows do
- * across a window boundary; the long-run rate is the same. Throws naming `where` when the rate
- * is not a whole number of jobs a second within the server's bounds.
+ * BullMQ's {max, duration} -> RATELIMIT {limit: max, per_ms: duration, burst: max}. The bucket
+ * lets up to 2 x max through in a window of `duration` after a quiet spell, as BullMQ's fixed
+ * windows do across a window boundary; the long-run rate is the same. Throws naming `where` when
+ * a value is out of the server's bounds.
  */
 export function rateLimitRequest(where: string, queue: string, max: unknown, duration: unknown): Record<string, unknown> {
   if (!Number.isInteger(max) || (max as number) < 1 || (max as number) > serverLimitMax) {
     throw new RingqError(`${where}: max must be an integer from 1 to ${serverLimitMax} (jobs per duration)`, "INVALID", "RATELIMIT");
   }
-  if (!Number.isInteger(duration) || (duration as number) < 1) {
-    throw new RingqError(`${where}: duration must be an integer number of ms above 0`, "INVALID", "RATELIMIT");
+  if (!Number.isInteger(duration) || (duration as number) < 1 || (duration as number) > durationMsMax) {
+    throw new RingqError(`${where}: duration must be an integer number of ms from 1 to ${durationMsMax}`, "INVALID", "RATELIMIT");
   }
-  const perSecond = ((max as number) * 1000) / (duration as number);
-  if (!Number.isInteger(perSecond) || perSecond < 1 || perSecond > serverLimitMax) {
-    throw new RingqError(
-      `${where}: ${max} jobs per ${duration} ms is ${Math.round(perSecond * 1000) / 1000} jobs a second; ringq's rate limit is a whole number of jobs a second ` +
-        `(1 to ${serverLimitMax}), so max * 1000 / duration must be one (e.g. {max: ${Math.max(1, Math.round(perSecond))}, duration: 1000})`,
-      "NOT_SUPPORTED",
-      "RATELIMIT",
-    );
+  if (((max as number) * 1000) / (duration as number) > serverLimitMax) {
+    throw new RingqError(`${where}: ${max} jobs per ${duration} ms is more than ${serverLimitMax} jobs a second`, "INVALID", "RATELIMIT");
   }
-  return { queue, limit: perSecond, burst: max };
+  return { queue, limit: max, per_ms: duration, burst: max };
+}
+
+/** The rate limit back in BullMQ's terms: {max: the bucket, duration: the window it refills in}. */
+export function rateLimitOf(row: QueueSettings): { max: number; duration: number } | null {
+  if (row.rate_limit === null) return null;
+  const burst = row.rate_limit_burst;
+  if (typeof burst !== "number") return { max: row.rate_limit, duration: 1000 }; // an older server: jobs a second
+  return { max: burst, duration: Math.round((burst * 1000) / row.rate_limit) };
 }
 
 /** The queue's row of LISTQUEUES (its `queue` filter); null if the server has no such queue. */

@@ -7,7 +7,7 @@ import { Connection, type ConnectionOptions, type Reply } from "./connection.ts"
 import { listPageJobsMax, promoteBatchJobsDefault, pushBatchJobsMax } from "./constants.ts";
 import { BulkAddError, CommandError, RingqError } from "./errors.ts";
 import { Job, type JobState, type WireJob } from "./job.ts";
-import { clearConcurrency, concurrencyRequest, queueSettings, rateLimitRequest } from "./limits.ts";
+import { clearConcurrency, concurrencyRequest, queueSettings, rateLimitOf, rateLimitRequest } from "./limits.ts";
 import { type JobsOptions, toWireJob, withDefaults } from "./options.ts";
 import { type JobSchedulerJson, JobSchedulers, type JobSchedulerTemplate, type RepeatOptions } from "./job-schedulers.ts";
 import { allTypes, type JobType, QueueGetters } from "./queue-getters.ts";
@@ -260,10 +260,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.connection.request("RATELIMITCLEAR", { queue: this.name });
   }
 
-  /** The rate limit as {max, duration: 1000} (the server reports jobs a second), or null. */
+  /** The rate limit as {max, duration} (from its rate and bucket), or null. */
   async getGlobalRateLimit(): Promise<{ max: number; duration: number } | null> {
     const row = await queueSettings(this.connection, this.name);
-    return row === null || row.rate_limit === null ? null : { max: row.rate_limit, duration: 1000 };
+    return row === null ? null : rateLimitOf(row);
   }
 
   /** Active jobs of this queue across all workers at most (SETCONCURRENCY). */

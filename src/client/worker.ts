@@ -49,9 +49,9 @@ export interface WorkerOptions {
   skipVersionCheck?: boolean;
   /**
    * BullMQ's limiter: at most `max` jobs per `duration` ms across the queue's workers. Set on the
-   * queue (RATELIMIT, as jobs a second with a burst of `max`) when the queue has no rate limit;
-   * one already set (setGlobalRateLimit, another worker) wins, as BullMQ's global limit does.
-   * max * 1000 / duration must be a whole number of jobs a second.
+   * queue (RATELIMIT `limit` max per `per_ms` duration, a burst of `max`) when the queue has no
+   * rate limit; one already set (setGlobalRateLimit, another worker) wins, as BullMQ's global
+   * limit does.
    */
   limiter?: { max: number; duration: number };
   /**

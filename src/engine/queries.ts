@@ -37,7 +37,7 @@ export function countInState(q: QueueState, state: StateName | undefined): numbe
 }
 
 /** Bytes one queue row of LISTQUEUES may take, besides its name: keys and numbers. */
-const queueRowBytes = 224;
+const queueRowBytes = 256;
 
 /** One queue's row of LISTQUEUES. */
 function queueRow(q: QueueState) {
@@ -50,6 +50,7 @@ function queueRow(q: QueueState) {
     dlq: q.failed.size,
     paused: q.paused,
     rate_limit: q.rateLimit === null ? null : q.rateLimit.perSecond,
+    rate_limit_burst: q.rateLimit === null ? null : q.rateLimit.burst,
     concurrency_limit: q.concurrencyLimit === 0 ? null : q.concurrencyLimit,
     group_concurrency: q.groupConcurrency,
   };

@@ -308,3 +308,14 @@ test("a job's name survives a restart, and a named job without options gets no e
   expect([o.name, o.x?.customId, o.maxAttempts]).toEqual(["resize", "img-7", 9]);
   expect(b.engine.getJob(unnamed)!.name).toBeNull();
 });
+
+test("a rate limit over a window (a fractional rate) and its burst survive a restart", () => {
+  const path = tmpPath();
+  const a = open(path);
+  a.engine.setRateLimit(a.engine.queue("rl"), 1000 / 3000, 1);
+  a.store.commit();
+  close(a.store);
+  const b = open(path);
+  const r = b.engine.queues.get("rl")!.rateLimit!;
+  expect([r.perSecond, r.burst]).toEqual([1000 / 3000, 1]);
+});

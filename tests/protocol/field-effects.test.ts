@@ -555,6 +555,15 @@ const probes: Record<string, Probe> = {
     await c.call({ cmd: "RATELIMIT", queue: q, limit: 1, burst: 3 });
     expect((await c.call({ cmd: "PULLB", queue: q, count: 5, timeout: 0 })).jobs.length).toBe(3);
   },
+  "RATELIMIT.per_ms": async ({ c, q }) => {
+    // 2 jobs a minute: the bucket (default: the 2) goes at once, then nothing for 30 s.
+    for (let i = 0; i < 5; i++) await push(c, q);
+    await c.call({ cmd: "RATELIMIT", queue: q, limit: 2, per_ms: 60_000 });
+    expect((await c.call({ cmd: "PULLB", queue: q, count: 5, timeout: 0 })).jobs.length).toBe(2);
+    expect((await c.call({ cmd: "PULLB", queue: q, count: 5, timeout: 0 })).jobs.length).toBe(0);
+    const row = (await c.call({ cmd: "LISTQUEUES", queue: q })).queues[0];
+    expect([row.rate_limit, row.rate_limit_burst]).toEqual([2 / 60, 2]);
+  },
   "RATELIMITCLEAR.queue": async ({ c, q }) => {
     for (let i = 0; i < 5; i++) await push(c, q);
     await c.call({ cmd: "RATELIMIT", queue: q, limit: 1 });

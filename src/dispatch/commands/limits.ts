@@ -4,7 +4,7 @@
 // A queue with a limit is kept when empty, so the limit outlives a quiet moment.
 
 import { Type } from "@sinclair/typebox";
-import { concurrencyLimitMax, rateBurstMax, rateLimitPerSecondMax } from "../../constants.ts";
+import { concurrencyLimitMax, durationMsMax, rateBurstMax, rateLimitPerSecondMax } from "../../constants.ts";
 import { ClientError } from "../../errors.ts";
 import type { Ctx, HandlerResult } from "../context.ts";
 import { Ok, Queue } from "../fields.ts";
@@ -15,16 +15,21 @@ const byQueue = Type.Object({ queue: Queue });
 export const limitCommands = [
   defineCommand({
     name: "RATELIMIT",
-    summary: "Limits the queue's deliveries to `limit` jobs a second (a token bucket of EXT `burst` jobs, default limit/10, at least 1); PULLB gets at most the tokens there are, parked pulls are served as tokens come.",
+    summary: "Limits the queue's deliveries to `limit` jobs a second, or (EXT) `limit` jobs per `per_ms` ms (a token bucket of EXT `burst` jobs: default limit/10 (at least 1) a second, or `limit` with per_ms); PULLB gets at most the tokens there are, parked pulls are served as tokens come.",
     schema: Type.Object({
       queue: Queue,
-      limit: Type.Integer({ minimum: 1, maximum: rateLimitPerSecondMax, description: "jobs per second" }),
-      burst: Type.Optional(Type.Integer({ minimum: 1, maximum: rateBurstMax, description: "EXT: jobs that may go at once after a quiet spell (default limit/10, at least 1)" })),
+      limit: Type.Integer({ minimum: 1, maximum: rateLimitPerSecondMax, description: "jobs per second (per `per_ms` when given)" }),
+      per_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: durationMsMax, description: "EXT (BullMQ's duration): the window `limit` is counted over, ms (default 1000)" })),
+      burst: Type.Optional(Type.Integer({ minimum: 1, maximum: rateBurstMax, description: "EXT: jobs that may go at once after a quiet spell (default limit/10, at least 1; `limit` with per_ms)" })),
     }),
     reply: Ok(),
     handler(ctx: Ctx, r): HandlerResult {
-      const burst = r.burst ?? Math.max(1, Math.ceil(r.limit / 10));
-      ctx.engine.setRateLimit(ctx.engine.queue(r.queue), r.limit, burst);
+      const perSecond = r.per_ms === undefined ? r.limit : (r.limit * 1000) / r.per_ms;
+      if (perSecond > rateLimitPerSecondMax) {
+        throw new ClientError("INVALID", `Invalid RATELIMIT request: ${r.limit} jobs per ${r.per_ms} ms is more than ${rateLimitPerSecondMax} jobs a second`);
+      }
+      const burst = r.burst ?? (r.per_ms === undefined ? Math.max(1, Math.ceil(r.limit / 10)) : r.limit);
+      ctx.engine.setRateLimit(ctx.engine.queue(r.queue), perSecond, burst);
       return { ok: true };
     },
   }),

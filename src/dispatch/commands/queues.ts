@@ -225,7 +225,9 @@ export const queueCommands = [
     reply: Ok({
       queues: Type.Array(Type.Object({
         name: Type.String(), pending: Count, processing: Count, completed: Count, delayed: Count, dlq: Count,
-        paused: Type.Boolean(), rate_limit: Type.Union([Type.Number(), Type.Null()]), concurrency_limit: Type.Union([Type.Number(), Type.Null()]),
+        paused: Type.Boolean(), rate_limit: Type.Union([Type.Number(), Type.Null()], { description: "jobs a second (fractional for a per_ms window)" }),
+        rate_limit_burst: Type.Union([Type.Integer(), Type.Null()], { description: "EXT: the rate limit's bucket (jobs at once)" }),
+        concurrency_limit: Type.Union([Type.Number(), Type.Null()]),
         group_concurrency: Type.Integer({ minimum: 1, description: "EXT: active jobs allowed per group_id" }),
       })),
       total: Count,
