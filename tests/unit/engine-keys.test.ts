@@ -249,7 +249,7 @@ describe("cancel racing pull", () => {
     h.events = [];
     h.engine.cancel(id);
     expect(h.engine.getJob(id)).toBeUndefined();
-    expect(h.events).toEqual([{ event: "removed", id }]);
+    expect(h.events).toEqual([{ event: "cancelled", id }, { event: "removed", id }]);
     expect(h.journal.forJob(id).at(-1)!.kind).toBe("removed");
     expectClientError(() => h.engine.heartbeat(id, job.lockToken), "JOB_CANCELLED");
     expectClientError(() => h.engine.complete(id, job.lockToken, null), "JOB_CANCELLED");
