@@ -9,7 +9,8 @@ import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { frameBytesMax, jobDataBytesMax } from "../../src/constants.ts";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
-import { frame, line, rng } from "../helpers/raw-client.ts";
+import { frame, line } from "../helpers/raw-client.ts";
+import { rng } from "../helpers/rng.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/framing");

@@ -8,7 +8,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
-import { binaryBatch, frameOf, rng, textBatch } from "../helpers/fuzz.ts";
+import { binaryBatch, frameOf, textBatch } from "../helpers/fuzz.ts";
+import { rng } from "../helpers/rng.ts";
 import { frame, line, RawClient } from "../helpers/raw-client.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 

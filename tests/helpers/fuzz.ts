@@ -6,17 +6,7 @@
 // a newline. Every request carries a reqId a mutation may destroy.
 
 import { pack } from "msgpackr";
-
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "./rng.ts";
 
 const payloads: unknown[] = [
   null, true, 0, -1, 127, 128, 65536, 2 ** 40, -(2 ** 40), 1.5, "", "é", "x".repeat(40), [], [1, [2, [3]]], {},

@@ -5,6 +5,7 @@
 
 import * as net from "node:net";
 import { pack, unpack } from "msgpackr";
+import { rng } from "./rng.ts";
 
 export function frame(obj: unknown): Buffer {
   const body = pack(obj);
@@ -16,18 +17,6 @@ export function frame(obj: unknown): Buffer {
 
 export function line(obj: unknown): Buffer {
   return Buffer.from(JSON.stringify(obj) + "\n");
-}
-
-/** Deterministic pseudo-random sizes (mulberry32), so a failing split can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class RawClient {

@@ -105,18 +105,6 @@ export class Harness {
   }
 }
 
-/** Deterministic PRNG (mulberry32) so a failing random test is reproducible from its seed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function bytes(n: number): Uint8Array {
   // A MessagePack positive fixint / uint32 - any opaque bytes would do; distinct per job.
   return new Uint8Array([0xce, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);

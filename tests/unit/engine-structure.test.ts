@@ -9,7 +9,8 @@ import { IndexedHeap } from "../../src/engine/heap.ts";
 import { Job, JobState, QueueState, readyBefore } from "../../src/engine/model.ts";
 import { drain, jobsInState, obliterate, runAll } from "../../src/engine/queries.ts";
 import { DeadlineTimer, TimerRegistry, type TimerComponent } from "../../src/engine/timers.ts";
-import { Harness, T0, bytes, checkInvariants, expectClientError, rng } from "./engine-harness.ts";
+import { rng } from "../helpers/rng.ts";
+import { Harness, T0, bytes, checkInvariants, expectClientError } from "./engine-harness.ts";
 
 describe("events come out in causal order", () => {
   test("ACK of a group's job: completed:A before active:B for the next job of the group", () => {

@@ -3,7 +3,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { IndexedHeap } from "../../src/engine/heap.ts";
-import { checkHeap, rng } from "./engine-harness.ts";
+import { rng } from "../helpers/rng.ts";
+import { checkHeap } from "./engine-harness.ts";
 
 interface Item {
   hi: number;
