@@ -13,6 +13,7 @@ import { copyFileSync, rmSync, statSync, truncateSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConnectionLost, FrameClient, killAllServers, ServerProcess } from "./server-process.ts";
+import { rng } from "../helpers/rng.ts";
 
 const paths: string[] = [];
 function tmpPath(): string {
@@ -26,18 +27,9 @@ afterEach(async () => {
   for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
 });
 
-/** Small seeded PRNG (mulberry32): a failing run can be replayed with RINGQ_CRASH_SEED (load
- *  and kill times still vary with the machine); RINGQ_CRASH_VERBOSE=1 prints every cycle. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The cycles' choices come from rng (mulberry32): a failing run can be replayed with
+// RINGQ_CRASH_SEED (load and kill times still vary with the machine); RINGQ_CRASH_VERBOSE=1
+// prints every cycle.
 
 const queue = "crash";
 const cycles = 12;
@@ -229,7 +221,7 @@ test(
   `kill -9 under load, ${cycles} times: acknowledged pushes and acks survive exactly once`,
   async () => {
     const seed = Number(process.env.RINGQ_CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    const rnd = prng(seed);
+    const rnd = rng(seed);
     const path = tmpPath();
     const env = { DATA_PATH: path, DURABILITY: "sync", KEEP_COMPLETED: "1000000", KEEP_COMPLETED_AGE_MS: String(24 * 3600_000) };
     const l = new Ledger();
@@ -242,7 +234,7 @@ test(
         const conns = await Promise.all(Array.from({ length: producers + workers }, () => FrameClient.connect(server.port)));
         l.inHand.clear();
         const loops = conns.map((c, i) =>
-          expectLost(i < producers ? producer(c, l, `c${cycle}-p${i}`, prng(seed + cycle * 31 + i)) : worker(c, l, prng(seed + cycle * 37 + i))),
+          expectLost(i < producers ? producer(c, l, `c${cycle}-p${i}`, rng(seed + cycle * 31 + i)) : worker(c, l, rng(seed + cycle * 37 + i))),
         );
         await Bun.sleep(100 + Math.floor(rnd() * 500));
         const before = { pushed: l.pushed.size, acked: l.acked.size, inFlight: conns.reduce((s, c) => s + c.inFlight, 0) };
