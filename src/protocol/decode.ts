@@ -109,12 +109,14 @@ const fromCharCode = String.fromCharCode;
 const copyOf = (b: Uint8Array, start: number, end: number): Uint8Array => Uint8Array.prototype.slice.call(b, start, end);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Where decoding stands. There is one, reset per request (decoding never re-enters itself):
+ *  an object per request showed as 3 % of PUSH's server profile. */
 class Cursor {
   constructor(
-    readonly b: Uint8Array,
+    public b: Uint8Array,
     public p: number,
-    readonly end: number,
-    readonly view: DataView,
+    public end: number,
+    public view: DataView,
   ) {}
 }
 
@@ -134,9 +136,15 @@ function viewOf(b: Uint8Array): DataView {
   return lastView;
 }
 
+const cursor = new Cursor(lastBytes, 0, 0, lastView);
+
 /** Decodes one request. Throws RangeError on malformed or truncated input. */
 export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, specOf: RawSpecOf): unknown {
-  const c = new Cursor(b, start, end, viewOf(b));
+  const c = cursor;
+  c.b = b;
+  c.p = start;
+  c.end = end;
+  c.view = viewOf(b);
   const t = b[start];
   let v: unknown;
   sawInvalid = false;
