@@ -154,11 +154,24 @@ export class JobExtra {
   ttlEntry: TtlEntry | null = null;
 }
 
+/** What a job gets when it first runs, or when it is delayed to a time other than its creation:
+ *  kept apart so that a job that only waits, most of the server's memory, has 12 own fields.
+ *  Read and written through Job's accessors. */
+export class JobRun {
+  startedAt = 0;
+  /** Token of the current delivery; 0 when not active. */
+  lockToken = 0;
+  lastHeartbeat = 0;
+  attempts = 0;
+  constructor(public runAt: number) {}
+}
+
 export class Job implements HeapItem {
-  // At most 16 own fields: JSC sizes objects in steps (12 fields: 112 bytes, 16: 160, 20: 224;
+  // At most 12 own fields: JSC sizes objects in steps (11-12 fields: 112 bytes, 13-16: 160;
   // measured with bun:jsc heapStats), and a waiting job is most of the server's memory. Fields
-  // that usually keep a default (max attempts, backoff, stall timeout, stall count) live in `x`
-  // behind accessors, so call sites read and write them as plain properties.
+  // that usually keep a default (max attempts, backoff, stall timeout, stall count) live in `x`,
+  // and those a job needs only once it runs (or is delayed) in `r`, behind accessors, so call
+  // sites read and write them as plain properties.
   /** Index in whichever heap holds the job (ready, delay or lease: one per state), or -1. */
   hi = -1;
   state: JobState = JobState.Waiting;
@@ -167,13 +180,9 @@ export class Job implements HeapItem {
   /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active,
    *  the finish time when completed or failed (see finishedAt). */
   deadline = 0;
-  startedAt = 0;
-  /** Failed attempts so far (FAIL and processing timeouts; stalls are counted apart). */
-  attempts = 0;
-  /** Token of the current delivery; 0 when not active. */
-  lockToken = 0;
-  lastHeartbeat = 0;
   x: JobExtra | null = null;
+  /** Run-time fields; null while the job has neither run nor been delayed. */
+  r: JobRun | null;
   /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
   name: string | null = null;
 
@@ -183,20 +192,59 @@ export class Job implements HeapItem {
     public data: Uint8Array,
     public priority: number,
     readonly createdAt: number,
-    public runAt: number,
+    runAt: number,
     maxAttempts: number,
     /** Base backoff ms (exponential unless x.backoffFixed). */
     backoff: number,
     stallTimeout: number,
   ) {
+    this.r = runAt === createdAt ? null : new JobRun(runAt);
     if (maxAttempts !== maxAttemptsDefault) this.extra().maxAttempts = maxAttempts;
     if (backoff !== 0) this.extra().backoff = backoff;
     if (stallTimeout !== stallTimeoutMsDefault) this.extra().stallTimeout = stallTimeout;
   }
 
+  private run(): JobRun {
+    return (this.r ??= new JobRun(this.createdAt));
+  }
+
+  /** When the job may run (its creation, unless it was delayed or retried with a backoff). */
+  get runAt(): number {
+    return this.r === null ? this.createdAt : this.r.runAt;
+  }
+  set runAt(v: number) {
+    if (this.r !== null || v !== this.createdAt) this.run().runAt = v;
+  }
+  get startedAt(): number {
+    return this.r === null ? 0 : this.r.startedAt;
+  }
+  set startedAt(v: number) {
+    if (this.r !== null || v !== 0) this.run().startedAt = v;
+  }
+  /** Token of the current delivery; 0 when not active. */
+  get lockToken(): number {
+    return this.r === null ? 0 : this.r.lockToken;
+  }
+  set lockToken(v: number) {
+    if (this.r !== null || v !== 0) this.run().lockToken = v;
+  }
+  get lastHeartbeat(): number {
+    return this.r === null ? 0 : this.r.lastHeartbeat;
+  }
+  set lastHeartbeat(v: number) {
+    if (this.r !== null || v !== 0) this.run().lastHeartbeat = v;
+  }
+  /** Failed attempts so far (FAIL and processing timeouts; stalls are counted apart). */
+  get attempts(): number {
+    return this.r === null ? 0 : this.r.attempts;
+  }
+  set attempts(v: number) {
+    if (this.r !== null || v !== 0) this.run().attempts = v;
+  }
+
   /**
    * When the job completed or failed for good, else 0. It shares `deadline`: a finished job is
-   * in no time heap, so the slot is free (and the Job keeps 16 own fields). Set it only on a job
+   * in no time heap, so the slot is free (and the Job keeps 12 own fields). Set it only on a job
    * that no time heap holds (after detach, or in recovery before attach).
    */
   get finishedAt(): number {
