@@ -21,7 +21,8 @@ try {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 } catch (e) {
   const msg = (e as Error).message ?? String(e);
-  const hint = /EADDRINUSE|in use/i.test(msg) && !msg.includes("HTTP_PORT") ? " (another process holds the port: set TCP_PORT)" : "";
+  // The backends name the port themselves where they can (io_uring does); add it once.
+  const hint = /EADDRINUSE|in use/i.test(msg) && !/HTTP_PORT|TCP_PORT/.test(msg) ? " (another process holds the port: set TCP_PORT)" : "";
   console.error(`ringq: failed to start: ${msg}${hint}`);
   process.exit(1);
 }

@@ -39,8 +39,21 @@ export class BunBackend implements IoBackend {
   async listen(host: string, port: number, handler: IoHandler, opts: ListenOptions = {}): Promise<number> {
     this.handler = handler;
     const maxOpen = Math.min(opts.connectionsMax ?? connectionsMax, connectionsMax);
+    try {
+      this.listener = this.bunListen(host, port, handler, maxOpen);
+    } catch (e) {
+      // Bun's message names neither the port nor the cause ("Failed to listen at <host>").
+      const code = (e as { code?: string }).code;
+      const why = code !== undefined && /^E[A-Z]+$/.test(code) ? code : (e as Error).message; // TLS errors keep their text
+      throw new Error(`cannot listen on ${host}:${port}: ${why}` +
+        (code === "EADDRINUSE" ? " (another process holds the port; set TCP_PORT)" : ""));
+    }
+    return this.listener.port;
+  }
+
+  private bunListen(host: string, port: number, handler: IoHandler, maxOpen: number): import("bun").TCPSocketListener<SocketData> {
     const self = this;
-    this.listener = Bun.listen<SocketData>({
+    return Bun.listen<SocketData>({
       hostname: host,
       port,
       ...(this.tls === null ? {} : { tls: { cert: Bun.file(this.tls.cert), key: Bun.file(this.tls.key) } }),
@@ -76,7 +89,6 @@ export class BunBackend implements IoBackend {
         },
       },
     });
-    return this.listener.port;
   }
 
   private gone(id: ConnId | undefined): void {

@@ -34,6 +34,18 @@ for (const { name, io, env } of variants) {
     }
 
 
+    test("a TCP port in use stops start-up with one message naming TCP_PORT", async () => {
+      const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      try {
+        const s = ServerProcess.spawn({ io, env: { ...env, TCP_PORT: String(holder.port) } });
+        expect(await s.exited()).toBe(1);
+        expect(s.log).toContain("EADDRINUSE");
+        expect(s.log.split("set TCP_PORT").length - 1).toBe(1);
+      } finally {
+        holder.stop(true);
+      }
+    });
+
     test("1000 concurrent connections each PUSH and PULL; every job is delivered exactly once", async () => {
       const n = 1000;
       const fdsBefore = server.fdCount()!;
