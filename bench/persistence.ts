@@ -2,7 +2,8 @@
 // (PULLB + ACKB) against a ringq child process in memory and in each DURABILITY mode (none,
 // batch, sync), plus the start-up time of a server recovering 1,000,000 waiting jobs.
 // Medians of several runs; the sync/memory PUSHB ratio is taken inside each run (same machine
-// state) and its median printed against the target (>= 1/3); recovery against < 3 s.
+// state) and its median printed against issue 14's target (>= 0.6, in the median and in every
+// run); recovery against < 0.75 s.
 // It reuses bench/lib (server start, stats) and bench/loadgen.ts (the load, in its own process
 // pinned to the other core); it does not tune anything and writes nothing but temp files.
 //
@@ -20,6 +21,11 @@ import { jobData } from "./loadgen.ts";
 import { canPin, cpuResolutionMs, machineLine, pinPrefix, readCpuMs } from "./lib/proc.ts";
 import { freePort, killAllServers, repoRoot, startServer } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
+
+/** Issue 14's durable targets: sync PUSHB at >= 0.6x of memory mode; 1M jobs recovered to
+ *  listening in under 0.75 s. */
+const syncRatioTarget = 0.6;
+const recoveryMsTarget = 750;
 
 type Mode = "memory" | "none" | "batch" | "sync";
 const modes: Mode[] = ["memory", "none", "batch", "sync"];
@@ -169,7 +175,7 @@ async function throughput(): Promise<void> {
   const ratio = median(ratios);
   console.log(
     `sync PUSHB / memory PUSHB, same run: ${ratios.map((r) => r.toFixed(2)).join(", ")} -> median ${ratio.toFixed(2)} ` +
-      `(target >= 0.33: ${ratio >= 1 / 3 ? "met" : "NOT met"})`,
+      `(target >= ${syncRatioTarget}: ${ratio >= syncRatioTarget && ratios.every((r) => r >= syncRatioTarget) ? "met" : "NOT met"})`,
   );
   if (cpuRatios.length > 0) {
     // Server CPU per job is much less disturbed by other load on the machine than jobs/s.
@@ -301,7 +307,7 @@ async function recovery(): Promise<void> {
   }
   console.log(`  in-process: open + quick_check ${f(open)}, rows -> engine ${f(read)}`);
   const total = median(full);
-  console.log(`  target < 3000 ms to listening with 1M jobs: ${n === 1_000_000 ? (total < 3000 ? "met" : "NOT met") : "n/a (not 1M jobs)"}`);
+  console.log(`  target < ${recoveryMsTarget} ms to listening with 1M jobs: ${n === 1_000_000 ? (total < recoveryMsTarget && full.every((t) => t < recoveryMsTarget) ? "met" : "NOT met") : "n/a (not 1M jobs)"}`);
 }
 
 function killUnpinned(): void {

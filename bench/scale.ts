@@ -112,7 +112,7 @@ try {
       rows.push({
         title: `${metric}, by ${unit}`,
         better: "higher",
-        bars: [...m].map(([size, fs]) => ({ series: fmt(size), value: median(fs.map((f) => f[key])), label: `${fmt(median(fs.map((f) => f[key])))} ${unitLabel}` })),
+        bars: [...m].map(([size, fs]) => ({ series: `${fmt(size)} ${size === 1 ? unit.replace(/s$/, "") : unit}`, value: median(fs.map((f) => f[key])), label: `${fmt(median(fs.map((f) => f[key])))} ${unitLabel}` })),
       });
     }
   };

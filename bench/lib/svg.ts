@@ -27,7 +27,10 @@ export interface Chart {
   rows: ChartRow[];
 }
 
-const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759"];
+const palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"];
+/** Legend entries per line (the legend wraps below the title). */
+const legendPerLine = 4;
+const legendEntryWidth = 150;
 const width = 960;
 const labelWidth = 340;
 const barAreaWidth = 440;
@@ -43,7 +46,8 @@ export function renderChart(chart: Chart): string {
   const series = [...new Set(chart.rows.flatMap((r) => r.bars.map((b) => b.series)))];
   const color = (s: string) => palette[series.indexOf(s) % palette.length]!;
   const out: string[] = [];
-  let y = 70;
+  const legendLines = Math.max(1, Math.ceil(series.length / legendPerLine));
+  let y = 70 + (legendLines - 1) * 18;
   const body: string[] = [];
   for (const row of chart.rows) {
     const values = row.bars.map((b) => b.value ?? 0);
@@ -84,8 +88,9 @@ export function renderChart(chart: Chart): string {
     `<text x="12" y="42" class="s">${esc(chart.subtitle)}</text>`,
   );
   series.forEach((s, i) => {
-    const lx = labelWidth + i * 120;
-    out.push(`<rect x="${lx}" y="50" width="12" height="12" fill="${color(s)}"/>`, `<text x="${lx + 16}" y="60" class="t">${esc(s)}</text>`);
+    const lx = labelWidth + (i % legendPerLine) * legendEntryWidth;
+    const ly = 50 + Math.floor(i / legendPerLine) * 18;
+    out.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${color(s)}"/>`, `<text x="${lx + 16}" y="${ly + 10}" class="t">${esc(s)}</text>`);
   });
   out.push(...body, `<text x="12" y="${height - 10}" class="s">Each row is scaled to its own maximum; dashed line = target from the issue.</text>`, `</svg>`);
   return out.join("\n") + "\n";
