@@ -257,8 +257,12 @@ export const uringRecvBufferBytes = 8 * KiB;
 /** Provided recv buffers (power of two, buffer ids are 16 bits). Buffers are lent for one batch
  *  only, so this bounds data in flight between kernel and JS per turn, not per connection. */
 export const uringRecvBuffers = 2048;
-/** One send-arena chunk: one send SQE moves at most this much; pipelined replies coalesce in it. */
+/** One send-arena chunk; pipelined replies coalesce in it. A connection's chunks that sit next
+ *  to each other in the arena go out in one send SQE, up to uringSendBytesMax. */
 export const uringSendChunkBytes = 16 * KiB;
+/** Most one send SQE moves (a run of adjacent chunks): a 25 KB PULLB reply is one send, not two
+ *  in turn (one in flight per connection). */
+export const uringSendBytesMax = 256 * KiB;
 /** Send-arena chunks (64 MiB of address space, NORESERVE: only touched pages cost memory). */
 export const uringSendChunks = 4096;
 /** Arena chunks one connection may hold (4 MiB); past it output waits in a per-connection JS
@@ -313,6 +317,7 @@ assert(connectionsMax < uringSlotsMax, "every connection fits a user_data slot")
 assert((uringRecvBuffers & (uringRecvBuffers - 1)) === 0 && uringRecvBuffers <= 32_768, "buffer ring: power of two, 15-bit ids");
 assert(uringCompletionsMax <= uringCqEntries, "one run's copy-out fits the CQ");
 assert(uringSendChunks * uringSendChunkBytes < 2 ** 31, "send-arena offsets are int32");
+assert(uringSendBytesMax >= uringSendChunkBytes && uringSendBytesMax % uringSendChunkBytes === 0, "a send is whole chunks");
 assert(uringSendChunksReserve < uringSendChunks && uringSendChunksSmall * uringSendChunkBytes >= 64 * KiB, "a reserve below the arena; small connections still send 64 KiB at a time");
 assert(uringSendChunksPerConnectionMax * uringSendChunkBytes >= outputBytesLowWater, "low water reachable inside the arena");
 assert(httpBodyBytesMax >= jobDataBytesMax, "one job's data fits an HTTP body");

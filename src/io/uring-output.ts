@@ -32,11 +32,15 @@ export class SendArena {
     private readonly chunksPerSlotMax: number,
     private readonly reserveChunks = 0,
     private readonly smallChunks = 0,
+    /** Most one send covers: a run of the slot's chunks that are adjacent in the arena. */
+    private readonly sendBytesMax = chunkBytes,
   ) {
     this.chunkNext = new Int32Array(chunks).fill(-1);
     this.chunkFill = new Int32Array(chunks);
     this.freeStack = new Int32Array(chunks);
-    // LIFO free list: recently used (resident) chunks are reused first.
+    // LIFO free list: recently used (resident) chunks are reused first. It pops in ascending
+    // order (and consume keeps it so), so a write that needs several chunks mostly gets
+    // adjacent ones, which nextSend sends as one.
     for (let i = 0; i < chunks; i++) this.freeStack[i] = chunks - 1 - i;
     this.freeTop = chunks;
     this.head = new Int32Array(slots).fill(-1);
@@ -138,13 +142,22 @@ export class SendArena {
     if (next < 0) this.tail[slot] = -1;
   }
 
-  /** Sets sendOffset/sendLength to the next contiguous range to send; false when none. */
+  /** Sets sendOffset/sendLength to the next contiguous range to send: the head chunk's data,
+   *  and the chunks after it in the chain while they are full and next to each other in the
+   *  arena, up to sendBytesMax. False when there is nothing to send. */
   nextSend(slot: number): boolean {
     const h = this.head[slot];
     if (h < 0) return false;
-    const len = this.chunkFill[h] - this.headOff[slot];
+    let len = this.chunkFill[h] - this.headOff[slot];
     if (len <= 0) return false;
     this.sendOffset = h * this.chunkBytes + this.headOff[slot];
+    const max = this.sendBytesMax;
+    for (let c = h; this.chunkFill[c] === this.chunkBytes && len < max; ) {
+      const next = this.chunkNext[c];
+      if (next !== c + 1 || this.chunkFill[next] === 0) break;
+      len = Math.min(len + this.chunkFill[next], max);
+      c = next;
+    }
     this.sendLength = len;
     return true;
   }
@@ -152,6 +165,7 @@ export class SendArena {
   /** The kernel took n bytes from the head: free drained chunks, refill from overflow. */
   consume(slot: number, n: number): void {
     this.queued[slot] -= n;
+    const freedFrom = this.freeTop;
     while (n > 0) {
       const h = this.head[slot];
       const avail = this.chunkFill[h] - this.headOff[slot];
@@ -160,6 +174,13 @@ export class SendArena {
       n -= take;
       // A drained head goes back even when it is the tail: idle connections hold no chunks.
       if (this.headOff[slot] === this.chunkFill[h]) this.freeHead(slot);
+    }
+    // Chunks freed in chain order (c, c+1, ...) are pushed reversed, so they pop ascending again.
+    const fs = this.freeStack;
+    for (let i = freedFrom, j = this.freeTop - 1; i < j; i++, j--) {
+      const t = fs[i]!;
+      fs[i] = fs[j]!;
+      fs[j] = t;
     }
     const q = this.overflow[slot];
     if (q !== null) this.drainOverflow(slot, q);

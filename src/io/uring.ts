@@ -32,6 +32,7 @@ import {
   uringSendChunksPerConnectionMax,
   uringSendChunksReserve,
   uringSendChunksSmall,
+  uringSendBytesMax,
   uringSliceMs,
   uringStopAbortMs,
 } from "../constants.ts";
@@ -124,6 +125,7 @@ export class UringBackend extends UringRing implements IoBackend {
     this.out = new SendArena(
       this.sendRegion, uringSendChunkBytes, uringSendChunks,
       connectionsMax + 1, uringSendChunksPerConnectionMax, uringSendChunksReserve, uringSendChunksSmall,
+      uringSendBytesMax,
     );
     for (let s = connectionsMax; s >= 1; s--) this.freeSlots.push(s);
     this.doorbell = new Doorbell(shim, ctx, doorbellFd, (i) => this.complete(i), () => this.wake());
