@@ -1,24 +1,18 @@
 // QueueEvents and job.waitUntilFinished against a real server process: events of jobs run by a
 // worker on another connection, results and failure reasons, and only events after start-up.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { pack, unpack } from "msgpackr";
 import * as net from "node:net";
 import { JobFailedError, Queue, QueueEvents, TimeoutError, Worker } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, startServer, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = Bun.sleep;
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("QueueEvents", () => {
   for (const mode of ["push", "poll"] as const) {

@@ -3,23 +3,17 @@
 // `debounced` events, and removeOnComplete / removeOnFail as a count or {age, count} (BullMQ's
 // KeepJobs, age in seconds).
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type Job, Queue, QueueEvents, Worker } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
 const conn = () => ({ port: server.port });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = Bun.sleep;
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 /** Run every job of `q` with `processor` until `count` have finished. */
 async function runAll(q: Queue, count: number, processor: (job: Job) => Promise<unknown>): Promise<void> {

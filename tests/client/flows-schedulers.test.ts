@@ -3,22 +3,16 @@
 // options, `limit` ends a schedule, patterns take a time zone, ids are per queue as in BullMQ
 // (one used by another queue is refused), and RepeatOptions the server lacks are refused by name.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type Job, Queue, RingqError, Worker } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
 const queue = (opts: Record<string, unknown> = {}) => new Queue(`sched-${++n}`, { connection: { port: server.port }, ...opts });
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("job schedulers", () => {
   test("every + limit: each run is a job named after the scheduler with the template's data and options; the schedule ends after its limit", async () => {

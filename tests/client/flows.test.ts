@@ -3,23 +3,17 @@
 // results in its processor), the three child failure options, reading a flow back, and the
 // flow options refused by name where the server cannot honour them.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { FlowProducer, type Job, Queue, QueueEvents, RingqError, Worker } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
 const conn = () => ({ port: server.port });
 const fresh = (what: string) => `${what}-${++n}`;
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("FlowProducer", () => {
   test("BullMQ's flow: the parent waits for its children and sums their results in its processor", async () => {

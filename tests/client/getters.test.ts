@@ -3,13 +3,12 @@
 // and the job moves that map to single commands (promoteJobs, retry, changeDelay, discard,
 // moveToFailed, moveToDelayed + DelayedError, deduplication, remove).
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { DelayedError, Queue, type RingqError, Worker } from "../../src/client/index.ts";
-import { startServer, type TestServer, until } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
 let n = 0;
 const opened: Queue[] = [];
 function queue(): Queue {
@@ -18,13 +17,11 @@ function queue(): Queue {
   return q;
 }
 
-beforeAll(async () => {
-  server = await startServer();
-});
+// Registered before serverPerFile's hooks, so the queues close before the server stops.
 afterAll(async () => {
   await Promise.all(opened.map((q) => q.close()));
-  await server?.stop();
 });
+const server = serverPerFile();
 
 const data = (jobs: { data: unknown }[]) => jobs.map((j) => j.data);
 

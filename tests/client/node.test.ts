@@ -3,12 +3,12 @@
 // TypeScript program type-checked against it with tsc, compiled and run under `node` against a
 // real server: a Queue, a Worker and QueueEvents doing real work.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { packedProject, tsc } from "./node-package.ts";
-import { repoRoot, startServer, type TestServer } from "./server.ts";
+import { serverPerFile, repoRoot } from "./server.ts";
 
 // npm pack (tsc) and npm install take several seconds on a cold cache.
 setDefaultTimeout(180_000);
@@ -16,13 +16,7 @@ setDefaultTimeout(180_000);
 const node = spawnSync("node", ["--version"], { encoding: "utf8" });
 const nodeVersion = node.status === 0 ? node.stdout.trim() : null;
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverPerFile();
 
 const consumerTsconfig = (files: string[]) => ({
   compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, types: ["node"], outDir: "build" },

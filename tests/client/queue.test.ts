@@ -1,27 +1,21 @@
 // Queue against a real server process: every producer/admin method, and that BullMQ options
 // arrive under their wire names (checked by reading the job back, not by trusting the mapping).
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { BulkAddError, CommandError, Queue, RingqError } from "../../src/client/index.ts";
-import { startServer, type TestServer } from "./server.ts";
+import { serverPerFile } from "./server.ts";
 
 // Each test is bounded by its own waits; this only keeps a slow, shared machine from cutting
 // a test short (bun kills the server child of a test that times out).
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
 /** A fresh queue per test so tests do not see each other's jobs. */
 function queue(): Queue {
   return new Queue(`q-${++n}`, { connection: { port: server.port } });
 }
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("Queue", () => {
   test("add maps BullMQ options to wire names; getJob reads them back by id and by custom id", async () => {

@@ -3,13 +3,13 @@
 // under Bun (the .ts sources, inside this package) and under Node 20 (in a project with the
 // packed tarball installed, node-package.ts), then stopped with SIGTERM.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Queue } from "../../src/client/index.ts";
 import { packedProject } from "./node-package.ts";
-import { repoRoot, startServer, type TestServer } from "./server.ts";
+import { serverPerFile, repoRoot } from "./server.ts";
 
 setDefaultTimeout(180_000); // the Node case may pack and install the package first
 
@@ -22,13 +22,7 @@ function readmeExample(): string {
 }
 
 const hasNode = spawnSync("node", ["--version"]).status === 0;
-let server: TestServer;
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverPerFile();
 
 /** Run the example file, wait for its output line, SIGTERM it; resolve with exit code and output. */
 async function runExample(runtime: string, file: string): Promise<{ code: number | null; out: string; err: string }> {

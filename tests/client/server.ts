@@ -2,6 +2,7 @@
 // free port, started and stopped by the test that uses it. Can restart on the same port (and
 // DATA_PATH) for reconnect tests. No protocol knowledge: the tests talk through the client.
 
+import { afterAll, beforeAll } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { freePort } from "../helpers/ports.ts";
 
@@ -19,6 +20,24 @@ export interface TestServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Start again on the same port with the same environment. */
   restart(): Promise<void>;
+}
+
+/** The one server of a test file: started before its tests, stopped after them (after the
+ *  file's own afterAll hooks registered before this call). Read `port` inside the tests. */
+export function serverPerFile(): { readonly port: number } {
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  return {
+    get port() {
+      if (server === undefined) throw new Error("serverPerFile: the server is not up yet (read port inside a test)");
+      return server.port;
+    },
+  };
 }
 
 /** Start a server; `env` adds AUTH_TOKENS, DATA_PATH, ... (in-memory by default). */

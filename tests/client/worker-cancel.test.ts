@@ -4,13 +4,13 @@
 // its lease lost, the worker force-closed. Also what a processor's errors send: the stack, and
 // UnrecoverableError failing the job with attempts left; WaitingChildrenError refused.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Connection, ClosedError, Queue, RingqError, UnrecoverableError, WaitingChildrenError, Worker, type Job } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
 
 function queue(): Queue {
@@ -25,12 +25,6 @@ function aborted(signal: AbortSignal): Promise<unknown> {
   });
 }
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("Worker: the processor's AbortSignal", () => {
   test("a job cancelled on the server: the signal fires at once, nothing is confirmed or reported", async () => {

@@ -3,22 +3,16 @@
 // `retries-exhausted` after the failed event of a job whose attempts ran out (not of one an
 // UnrecoverableError failed early), `drained` once the queue's last waiting job became active.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Queue, QueueEvents, UnrecoverableError, Worker } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = Bun.sleep;
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("QueueEvents: added, retries-exhausted, drained", () => {
   test("added: once per new job, with its name; a retried or promoted job is not added again", async () => {

@@ -4,15 +4,15 @@
 // (this worker held, the job back with no attempt counted), isMaxed, and the refusals where the
 // server cannot say what BullMQ would (a rate that is not whole jobs a second, a queue hold).
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { Queue, RateLimitError, RingqError, Worker } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = Bun.sleep;
 
 function queue(): Queue {
   return new Queue(`wl-${++n}`, { connection: { port: server.port } });
@@ -24,12 +24,6 @@ async function row(q: Queue): Promise<Record<string, unknown>> {
   return (reply.queues as Record<string, unknown>[]).find((r) => r.name === q.name)!;
 }
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("Queue: global rate limit and concurrency", () => {
   test("set, read back (as it was set) and remove; a window of any length; bad values refused by name", async () => {

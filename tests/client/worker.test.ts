@@ -2,28 +2,22 @@
 // acknowledgements, the concurrency bound, retries and the DLQ as a worker sees them, leases
 // kept alive by heartbeats, and close() in the middle of work losing no job.
 
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { JobFailedError, Queue, Worker, type Job } from "../../src/client/index.ts";
-import { startServer, until, type TestServer } from "./server.ts";
+import { serverPerFile, until } from "./server.ts";
 
 // Each test is bounded by its own waits; this only keeps a slow, shared machine from cutting
 // a test short (bun kills the server child of a test that times out).
 setDefaultTimeout(20_000);
 
-let server: TestServer;
+const server = serverPerFile();
 let n = 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = Bun.sleep;
 
 function queue(): Queue {
   return new Queue(`w-${++n}`, { connection: { port: server.port } });
 }
 
-beforeAll(async () => {
-  server = await startServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
 
 describe("Worker", () => {
   test("a processor sees the name the producer gave (add and addBulk), and getJob returns it", async () => {
