@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import type { LoadResult } from "./loadgen.ts";
 import { buildShimIfStale, runGenerator, serverCore, sleep, textRequest } from "./lib/gen.ts";
 import { getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
-import { BackendUnavailable, killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
+import { BackendUnavailable, repoRoot, startServer, type IoChoice, runBench } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 
 interface Args {
@@ -197,14 +197,4 @@ async function main(): Promise<void> {
   process.stdout.write(`results: bench/results/backends-${stamp}.json\n`);
 }
 
-process.on("SIGINT", () => {
-  killAllServers();
-  process.exit(130);
-});
-try {
-  await main();
-} catch (e) {
-  killAllServers();
-  console.error(`backends: ${(e as Error).stack ?? e}`);
-  process.exit(1);
-}
+await runBench("backends", main);

@@ -18,7 +18,7 @@ import type { LoadResult } from "./loadgen.ts";
 import type { HttpLoadResult } from "./http-load.ts";
 import { buildShimIfStale, generatorCore, runGenerator, serverCore } from "./lib/gen.ts";
 import { machineLine, pinPrefix } from "./lib/proc.ts";
-import { BackendUnavailable, freePort, killAllServers, repoRoot, startServer, type IoChoice, type ServerHandle } from "./lib/server.ts";
+import { BackendUnavailable, freePort, repoRoot, startServer, type IoChoice, type ServerHandle, runBench } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 
 type Mode = "off" | "stats" | "queue" | "sse" | "tcpsub";
@@ -215,14 +215,4 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${file}`);
 }
 
-process.on("SIGINT", () => {
-  killAllServers();
-  process.exit(130);
-});
-try {
-  await main();
-} catch (e) {
-  killAllServers();
-  console.error(`http bench: ${(e as Error).stack ?? e}`);
-  process.exit(1);
-}
+await runBench("http bench", main);

@@ -13,7 +13,7 @@ import * as os from "node:os";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
 import { buildShimIfStale, runGenerator, serverCore } from "./lib/gen.ts";
 import { canPin, cpuPressurePct, getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
-import { BackendUnavailable, killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
+import { BackendUnavailable, repoRoot, startServer, type IoChoice, runBench } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 import { renderChart, type ChartRow } from "./lib/svg.ts";
 
@@ -388,14 +388,4 @@ async function main(): Promise<void> {
   process.stdout.write(`results: bench/results/${stamp}.json, bench/results/${stamp}.svg (and latest.*)\n`);
 }
 
-process.on("SIGINT", () => {
-  killAllServers();
-  process.exit(130);
-});
-try {
-  await main();
-} catch (e) {
-  killAllServers();
-  console.error(`bench: ${(e as Error).message}`);
-  process.exit(1);
-}
+await runBench("bench", main, "message");

@@ -28,6 +28,22 @@ export class BackendUnavailable extends Error {}
 
 const live = new Set<ChildProcess>();
 
+/** Runs a bench entry point's main: the servers it started are killed on Ctrl-C (exit 130) and
+ *  on an error, which is printed after `label` (its stack, or for run.ts's table its message). */
+export async function runBench(label: string, main: () => Promise<void>, show: "stack" | "message" = "stack"): Promise<void> {
+  process.on("SIGINT", () => {
+    killAllServers();
+    process.exit(130);
+  });
+  try {
+    await main();
+  } catch (e) {
+    killAllServers();
+    console.error(`${label}: ${show === "stack" ? ((e as Error).stack ?? e) : (e as Error).message}`);
+    process.exit(1);
+  }
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
