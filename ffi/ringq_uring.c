@@ -43,6 +43,9 @@ typedef struct ringq_ctx {
   unsigned cmd_cap;
   int32_t *cqes;
   unsigned cqe_cap;
+  /* Accepted connections are direct descriptors in a registered file table of this size
+   * (0: plain fds). Every RECV/SEND/CLOSE on them then skips the kernel's fd lookup. */
+  unsigned fixed_files;
   double stats[RINGQ_STAT_COUNT];
   /* Idle doorbell: the ring signals evfd (when enabled); the relay thread turns that into a
    * byte on a pipe whose read end Bun polls, because Bun can poll a pipe but not an eventfd. */
@@ -149,11 +152,12 @@ RINGQ_EXPORT void ringq_destroy(ringq_ctx *c);
 
 static ringq_ctx *ctx_create(unsigned sq, unsigned cq, unsigned buf_count, unsigned buf_bytes,
                              unsigned send_bytes, unsigned cmd_cap, unsigned cqe_cap,
-                             int with_notify, int32_t *out) {
+                             unsigned fixed_files, int with_notify, int32_t *out) {
   out[0] = RINGQ_STAGE_MEMORY;
   out[1] = 0;
   out[2] = ENOMEM;
   out[3] = -1;
+  out[4] = 0;
   ringq_ctx *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->evfd = c->pipe_r = c->pipe_w = -1;
@@ -210,6 +214,12 @@ static ringq_ctx *ctx_create(unsigned sq, unsigned cq, unsigned buf_count, unsig
     io_uring_buf_ring_add(c->br, c->recv + (size_t)i * buf_bytes, buf_bytes, (unsigned short)i,
                           mask, (int)i);
   io_uring_buf_ring_advance(c->br, (int)buf_count);
+  if (fixed_files > 0) {
+    /* Not fatal: without the table the ring serves plain fds (the reason goes to out[4]). */
+    err = io_uring_register_files_sparse(&c->ring, fixed_files);
+    if (err < 0) out[4] = -err;
+    else c->fixed_files = fixed_files;
+  }
   if (with_notify) {
     err = notify_start(c);
     if (err < 0) {
@@ -226,9 +236,11 @@ static ringq_ctx *ctx_create(unsigned sq, unsigned cq, unsigned buf_count, unsig
 }
 
 RINGQ_EXPORT ringq_ctx *ringq_create(int sq, int cq, int buf_count, int buf_bytes,
-                                     int send_bytes, int cmd_cap, int cqe_cap, int32_t *out) {
+                                     int send_bytes, int cmd_cap, int cqe_cap, int fixed_files,
+                                     int32_t *out) {
   return ctx_create((unsigned)sq, (unsigned)cq, (unsigned)buf_count, (unsigned)buf_bytes,
-                    (unsigned)send_bytes, (unsigned)cmd_cap, (unsigned)cqe_cap, 1, out);
+                    (unsigned)send_bytes, (unsigned)cmd_cap, (unsigned)cqe_cap,
+                    fixed_files > 0 ? (unsigned)fixed_files : 0, 1, out);
 }
 
 RINGQ_EXPORT void ringq_destroy(ringq_ctx *c) {
@@ -311,25 +323,33 @@ static int apply_cmds(ringq_ctx *c, int ncmd) {
     if (!sqe) return -EBUSY;
     switch (r[0]) {
     case RINGQ_CMD_ACCEPT:
-      io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+      /* The listener is a plain fd either way; a direct accept's result is a table index.
+       * (A direct descriptor has no fd to be inherited, so no SOCK_CLOEXEC: the kernel
+       * refuses it.) */
+      if (c->fixed_files) io_uring_prep_multishot_accept_direct(sqe, fd, NULL, NULL, 0);
+      else io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
       break;
     case RINGQ_CMD_RECV:
       io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
-      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->flags |= IOSQE_BUFFER_SELECT | (c->fixed_files ? IOSQE_FIXED_FILE : 0);
       sqe->buf_group = RINGQ_BGID;
       break;
     case RINGQ_CMD_SEND:
       if (r[3] < 0 || r[4] <= 0 || (size_t)r[3] + (size_t)r[4] > c->send_bytes) return -EINVAL;
       io_uring_prep_send(sqe, fd, c->send + r[3], (size_t)r[4], MSG_NOSIGNAL);
+      if (c->fixed_files) sqe->flags |= IOSQE_FIXED_FILE;
       break;
     case RINGQ_CMD_CLOSE:
       /* Cancel first, then close. HARDLINK: the close must run even when the cancel finds
        * nothing (-ENOENT), which would break a plain link. */
-      io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+      io_uring_prep_cancel_fd(sqe, fd,
+                              IORING_ASYNC_CANCEL_ALL |
+                                  (c->fixed_files ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
       sqe->flags |= IOSQE_IO_HARDLINK;
       io_uring_sqe_set_data64(sqe, ud);
       sqe = io_uring_get_sqe(&c->ring);
-      io_uring_prep_close(sqe, fd);
+      if (c->fixed_files) io_uring_prep_close_direct(sqe, (unsigned)fd);
+      else io_uring_prep_close(sqe, fd);
       ud = (uint32_t)r[3];
       break;
     case RINGQ_CMD_CANCEL:
@@ -359,8 +379,9 @@ static int reap(ringq_ctx *c) {
     q[1] = cqe->res;
     q[2] = (int32_t)cqe->flags;
     q[3] = 0;
-    if (RINGQ_UD_OP(ud) == RINGQ_OP_ACCEPT && cqe->res >= 0) {
-      /* Replies are small and pipelined: Nagle would hold them for the peer's delayed ACK. */
+    if (RINGQ_UD_OP(ud) == RINGQ_OP_ACCEPT && cqe->res >= 0 && !c->fixed_files) {
+      /* Replies are small and pipelined: Nagle would hold them for the peer's delayed ACK.
+       * (Set on the listener too, which a direct descriptor inherits it from.) */
       int one = 1;
       setsockopt(cqe->res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
@@ -422,6 +443,9 @@ RINGQ_EXPORT int ringq_listen(const char *host, int port, int backlog) {
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  /* Accepted sockets inherit it (Linux copies the listener's TCP state): direct descriptors,
+   * which have no fd to call setsockopt on, get it this way. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0) {
     int e = errno;
     close(fd);
@@ -479,16 +503,35 @@ static int await_cqe(ringq_ctx *c, int ncmd, uint32_t want, long long deadline, 
   }
 }
 
-static int selftest(ringq_ctx *c, long long deadline) {
+/* Direct descriptors have no fd to set TCP_NODELAY on: they must inherit it from the
+ * listener. Checked once on a plain accept. 1: inherited, 0: not, -errno: could not tell. */
+static int nodelay_inherited(int lfd, const struct sockaddr_in *sa) {
+  int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), afd = -1, v = 0, r;
+  socklen_t len = sizeof v;
+  if (cfd < 0) return -errno;
+  if (connect(cfd, (const struct sockaddr *)sa, sizeof *sa) < 0 ||
+      (afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0 ||
+      getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &v, &len) < 0)
+    r = -errno;
+  else
+    r = v != 0;
+  if (afd >= 0) close(afd);
+  close(cfd);
+  return r;
+}
+
+static int selftest(ringq_ctx *c, long long deadline, int32_t *inherited) {
   int lfd = ringq_listen("127.0.0.1", 0, 4), cfd = -1, afd = -1, err;
   int32_t res = 0, flags = 0;
   if (lfd < 0) return lfd;
   int port = ringq_local_port(lfd);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  /* Before the ring's accept is armed, so this plain accept takes the connection. */
+  *inherited = nodelay_inherited(lfd, &sa);
   put_cmd(c, 0, RINGQ_CMD_ACCEPT, lfd, RINGQ_UD(RINGQ_OP_ACCEPT, 0, 0), 0, 0);
   if ((err = ringq_run(c, 1, 0, 0)) < 0) goto out;
   cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   /* Loopback connect completes in the backlog without waiting for accept. */
   if (cfd < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     err = -errno;
@@ -542,20 +585,25 @@ static int selftest(ringq_ctx *c, long long deadline) {
   }
 out:
   if (cfd >= 0) close(cfd);
-  if (afd >= 0) close(afd);
+  if (afd >= 0 && !c->fixed_files) close(afd); /* a direct one goes with the ring */
   close(lfd); /* the ring's multishot accept is dropped with the ring */
   return err;
 }
 
-/* Everything the backend will need, on a throwaway ring. out: [stage, mode, errno]. */
+/* Everything the backend will need, on a throwaway ring with a small direct-descriptor table.
+ * out: [stage, mode, errno, files] where files is 1 when the server ring may use direct
+ * descriptors (the table registers and accepted sockets inherit TCP_NODELAY), else 0. */
 RINGQ_EXPORT int ringq_probe(int32_t *out, int timeout_ms) {
-  int32_t o[4];
-  ringq_ctx *c = ctx_create(64, 256, 16, 4096, 4096, 16, 64, 0, o);
+  int32_t o[RINGQ_CREATE_OUT_INTS];
+  ringq_ctx *c = ctx_create(64, 256, 16, 4096, 4096, 16, 64, 4, 0, o);
   out[0] = o[0];
   out[1] = o[1];
   out[2] = o[2];
+  out[3] = 0;
   if (!c) return -o[2];
-  int err = selftest(c, now_us() + (long long)timeout_ms * 1000);
+  int32_t inherited = 0;
+  int err = selftest(c, now_us() + (long long)timeout_ms * 1000, &inherited);
+  out[3] = c->fixed_files > 0 && inherited == 1;
   if (err < 0) {
     out[0] = err == -ETIMEDOUT ? RINGQ_STAGE_TIMEOUT : RINGQ_STAGE_SELFTEST;
     out[2] = -err;

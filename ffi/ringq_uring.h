@@ -43,6 +43,10 @@ enum {
   RINGQ_CMD_POLL = 7,    /* multishot POLLIN on fd */
 };
 
+/* ringq_create's out array: [stage, mode, errno, doorbell pipe fd, file-table errno (0: the
+ * table registered, accepted connections are direct descriptors)]. */
+#define RINGQ_CREATE_OUT_INTS 5
+
 /* Completions copied out by ringq_run: RINGQ_CQE_INTS int32 each: [ud, res, flags, 0]. */
 #define RINGQ_CQE_INTS 4
 

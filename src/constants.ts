@@ -278,6 +278,12 @@ export const uringSendChunksSmall = 8;
 export const uringCommandsMax = 8192;
 /** Completions copied out per run; the rest wait in the CQ for the next run. */
 export const uringCompletionsMax = 4096;
+/** Accepted connections become direct descriptors in a registered file table (RECV, SEND and
+ *  CLOSE skip the kernel's fd lookup and reference count) when true; plain fds when false. */
+export const uringDirectFiles = true;
+/** Table entries beyond connectionsMax: connections over the bound are accepted into these and
+ *  closed at once. A full table fails the accept with ENFILE (handled as EMFILE: a pause). */
+export const uringDirectFilesSlack = 64;
 /** Listen backlog (the kernel clamps it to net.core.somaxconn); 1,000 simultaneous connects fit. */
 export const uringListenBacklog = 4096;
 /** Bound on the start-up probe's loopback self-test (docs/architecture.md: 100 ms). */

@@ -36,6 +36,8 @@ export const CMD_CANCEL = 6;
 export const CMD_POLL = 7;
 
 export const CQE_INTS = 4;
+/** ringq_create's out array: [stage, mode, errno, doorbell pipe fd, file-table errno]. */
+export const CREATE_OUT_INTS = 5;
 /** From liburing's io_uring.h. */
 export const CQE_F_BUFFER = 1;
 export const CQE_F_MORE = 2;
@@ -71,7 +73,7 @@ export const STAGE_NAMES: Record<number, string> = {
 const symbols = {
   ringq_probe: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
   ringq_create: {
-    args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr],
+    args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr],
     returns: FFIType.ptr,
   },
   ringq_destroy: { args: [FFIType.ptr], returns: FFIType.void },

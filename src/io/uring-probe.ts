@@ -8,14 +8,18 @@ import {
   uringCommandsMax,
   uringCompletionsMax,
   uringCqEntries,
+  uringDirectFiles,
+  uringDirectFilesSlack,
   uringProbeTimeoutMs,
   uringRecvBufferBytes,
   uringRecvBuffers,
   uringSendChunkBytes,
   uringSendChunks,
   uringSqEntries,
+  connectionsMax,
 } from "../constants.ts";
-import { errnoName, openShim, shimPath, STAGE_NAMES, type Shim } from "./uring-abi.ts";
+import { fdLimit } from "./fd-limit.ts";
+import { CREATE_OUT_INTS, errnoName, openShim, shimPath, STAGE_NAMES, type Shim } from "./uring-abi.ts";
 import { UringBackend } from "./uring.ts";
 
 export type Probe = { ok: true; backend: UringBackend } | { ok: false; reason: string; remedy: string };
@@ -41,20 +45,35 @@ export async function probeUring(): Promise<Probe> {
       : remedyBuild;
     return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy };
   }
-  const out = new Int32Array(4);
+  const out = new Int32Array(CREATE_OUT_INTS);
   const err = shim.ringq_probe(out, uringProbeTimeoutMs);
   if (err !== 0 || out[0] !== 0) {
     const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
     return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
   }
+  // Direct descriptors when the probe's ring took a file table and its accepted socket
+  // inherited TCP_NODELAY (there is no fd to set it on). The kernel refuses a table larger
+  // than RLIMIT_NOFILE (EMFILE).
+  // RINGQ_URING_FILES=plain keeps plain fds (tests run the conformance suite on both paths).
+  const filesEnv = process.env.RINGQ_URING_FILES;
+  if (filesEnv !== undefined && filesEnv !== "" && filesEnv !== "direct" && filesEnv !== "plain") {
+    return { ok: false, reason: `RINGQ_URING_FILES=${filesEnv} is not direct or plain`, remedy: "set RINGQ_URING_FILES=direct or plain, or unset it" };
+  }
+  const wanted = uringDirectFiles && filesEnv !== "plain";
+  const probedFiles = out[3] === 1;
+  const files = wanted && probedFiles ? Math.min(connectionsMax + uringDirectFilesSlack, fdLimit() ?? Infinity) : 0;
   const ctx = shim.ringq_create(
     uringSqEntries, uringCqEntries, uringRecvBuffers, uringRecvBufferBytes,
-    uringSendChunks * uringSendChunkBytes, uringCommandsMax, uringCompletionsMax, out,
+    uringSendChunks * uringSendChunkBytes, uringCommandsMax, uringCompletionsMax, files, out,
   );
   if (ctx === null) {
     const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
     return { ok: false, reason: `${stage} ${errnoName(out[2]!)} (server ring)`, remedy: remedyKernel };
   }
-  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!) };
+  const fileTable = !wanted ? `plain fds (${uringDirectFiles ? "RINGQ_URING_FILES=plain" : "uringDirectFiles off"})`
+    : !probedFiles ? "plain fds (the probe's file table or TCP_NODELAY inheritance failed)"
+    : out[4] !== 0 ? `plain fds (file table of ${files}: ${errnoName(out[4]!)})`
+    : "direct descriptors";
+  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!, fileTable) };
 }
 

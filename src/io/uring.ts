@@ -120,7 +120,7 @@ export class UringBackend extends UringRing implements IoBackend {
   private ended = false;
   private readonly st: IoStats = { backend: "uring", connectionsOpen: 0, connectionsAccepted: 0, bytesIn: 0, bytesOut: 0, turns: 0 };
 
-  constructor(shim: Shim, ctx: Pointer, mode: number, doorbellFd: number) {
+  constructor(shim: Shim, ctx: Pointer, mode: number, doorbellFd: number, fileTable: string) {
     super(shim, ctx);
     this.out = new SendArena(
       this.sendRegion, uringSendChunkBytes, uringSendChunks,
@@ -129,7 +129,7 @@ export class UringBackend extends UringRing implements IoBackend {
     );
     for (let s = connectionsMax; s >= 1; s--) this.freeSlots.push(s);
     this.doorbell = new Doorbell(shim, ctx, doorbellFd, (i) => this.complete(i), () => this.wake());
-    this.description = `io_uring (kernel-level async, ${MODE_NAMES[mode] ?? `mode ${mode}`}, kernel ${release()})`;
+    this.description = `io_uring (kernel-level async, ${MODE_NAMES[mode] ?? `mode ${mode}`}, ${fileTable}, kernel ${release()})`;
   }
 
   // ---- listen and start-up validation ----
@@ -303,8 +303,9 @@ export class UringBackend extends UringRing implements IoBackend {
     // Over the bound (the fd limit's share, connectionsMax) or shutting down: close at once.
     const slot = this.stopping || this.st.connectionsOpen >= this.maxOpen ? undefined : this.freeSlots.pop();
     if (slot === undefined) {
-      // Over connectionsMax (or shutting down): refuse by closing at once.
-      this.shim.ringq_close_fd(fd);
+      // Over connectionsMax (or shutting down): refuse by closing at once, through the ring
+      // (a direct descriptor is no fd close(2) could take).
+      this.cmd(CMD_CLOSE, fd, ud(OP_IGNORE, 0, LISTENER_SLOT), ud(OP_IGNORE, 0, LISTENER_SLOT), 0);
       return;
     }
     this.gen[slot] = (this.gen[slot]! + 1) & UD_GEN_MASK;

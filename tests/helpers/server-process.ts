@@ -4,7 +4,7 @@
 // It asserts nothing itself: tests decide what the log and exit code must be.
 
 import { join } from "node:path";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 const repoRoot = join(import.meta.dir, "..", "..");
 
@@ -138,10 +138,26 @@ export class ServerProcess {
     }
   }
 
-  /** Open file descriptors of the child (sockets included); null once it is gone. */
+  /** Open file descriptors of the child (sockets included), and the accepted connections its
+   *  io_uring holds as direct descriptors, which have no entry in /proc/<pid>/fd: sockets on
+   *  the server's port that a file still holds (a non-zero inode in /proc/net/tcp) and no fd
+   *  of the child names. (The ring's fdinfo lists its file table too, but only when it wins a
+   *  trylock, so it reads low while the ring is busy.) null once the child is gone. */
   fdCount(): number | null {
     try {
-      return readdirSync(`/proc/${this.pid}/fd`).length;
+      const fds = readdirSync(`/proc/${this.pid}/fd`);
+      const own = new Set<string>();
+      for (const fd of fds) {
+        try {
+          const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${this.pid}/fd/${fd}`));
+          if (m) own.add(m[1]!);
+        } catch {
+          // closed since the listing
+        }
+      }
+      let direct = 0;
+      for (const inode of heldSocketInodes(this.port)) if (!own.has(inode)) direct++;
+      return fds.length + direct;
     } catch {
       return null;
     }
@@ -186,4 +202,26 @@ function spawnChild(opts: SpawnOptions) {
     stdout: "ignore",
     stderr: "pipe",
   });
+}
+
+/** Inodes of the TCP sockets bound to local port `port` that some file still holds (an
+ *  orphaned or TIME_WAIT socket shows inode 0), listeners excluded, from /proc/net/tcp{,6}. */
+export function heldSocketInodes(port: number): string[] {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  const out: string[] = [];
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const row of text.split("\n").slice(1)) {
+      const f = row.trim().split(/\s+/);
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+      if (f.length < 10 || !f[1]!.endsWith(`:${hex}`) || f[3] === "0A" || f[9] === "0") continue;
+      out.push(f[9]!);
+    }
+  }
+  return out;
 }

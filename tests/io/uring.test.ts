@@ -1,12 +1,15 @@
-// What only the io_uring backend has: the start-up probe and its reasons, and the two ways the
-// hybrid loop gets woken (a POLL on Bun's epoll fd, or the eventfd doorbell when idle). The
+// What only the io_uring backend has: the start-up probe and its reasons, the two ways the
+// hybrid loop gets woken (a POLL on Bun's epoll fd, or the eventfd doorbell when idle), and the
+// two ways it holds accepted connections (direct descriptors, or plain fds). The
 // behaviour both backends share is tests/conformance. Skips only where the kernel lacks
 // io_uring, printing why.
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { probeUring } from "../../src/io/uring-probe.ts";
 import { startServer, type RunningServer } from "../../src/server/server.ts";
+import { readdirSync, readlinkSync } from "node:fs";
 import { RawClient } from "../helpers/raw-client.ts";
+import { heldSocketInodes } from "../helpers/server-process.ts";
 
 const probe = await probeUring();
 const why = probe.ok ? "" : `${probe.reason}; ${probe.remedy}`;
@@ -127,3 +130,65 @@ for (const wake of ["poll", "doorbell"] as const) {
     });
   });
 }
+
+describe.skipIf(!probe.ok)("io_uring accepted connections: direct descriptors or plain fds", () => {
+  let server: RunningServer | null = null;
+  afterEach(async () => {
+    await server?.stop();
+    server = null;
+    delete process.env.RINGQ_URING_FILES;
+  });
+
+  /** This process's socket inodes, from /proc/self/fd. */
+  function ownSockets(): Set<string> {
+    const out = new Set<string>();
+    for (const fd of readdirSync("/proc/self/fd")) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+        if (m) out.add(m[1]!);
+      } catch {
+        // closed since the listing
+      }
+    }
+    return out;
+  }
+
+  async function served(files: string | undefined): Promise<{ s: RunningServer; held: string[]; inFdTable: boolean }> {
+    if (files !== undefined) process.env.RINGQ_URING_FILES = files;
+    const s = (server = await startServer({ host: "127.0.0.1", port: 0, io: "uring", log: () => {} }));
+    const c = await RawClient.connect(s.port);
+    expect((await c.ask({ cmd: "PING" })).ok).toBe(true);
+    const held = heldSocketInodes(s.port); // the server's end of c
+    const own = ownSockets();
+    const inFdTable = held.length === 1 && own.has(held[0]!);
+    c.close();
+    const deadline = Date.now() + 5_000;
+    while (heldSocketInodes(s.port).length > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(heldSocketInodes(s.port)).toEqual([]); // closed by the server once the client left
+    return { s, held, inFdTable };
+  }
+
+  test("by default a connection is a direct descriptor: the server holds its socket, and no fd names it", async () => {
+    const { s, held, inFdTable } = await served(undefined);
+    expect(s.startupLine).toContain("direct descriptors");
+    expect(held.length).toBe(1);
+    expect(inFdTable).toBe(false);
+  });
+
+  test("RINGQ_URING_FILES=plain keeps plain fds, and the start-up line says so", async () => {
+    const { s, held, inFdTable } = await served("plain");
+    expect(s.startupLine).toContain("plain fds (RINGQ_URING_FILES=plain)");
+    expect(held.length).toBe(1);
+    expect(inFdTable).toBe(true);
+  });
+
+  test("an unknown RINGQ_URING_FILES is refused by name (required io_uring) or falls back with it (auto)", async () => {
+    process.env.RINGQ_URING_FILES = "fixed";
+    await expect(startServer({ host: "127.0.0.1", port: 0, io: "uring", log: () => {} })).rejects.toThrow(
+      /RINGQ_URING_FILES=fixed is not direct or plain/,
+    );
+    server = await startServer({ host: "127.0.0.1", port: 0, io: "auto", log: () => {} });
+    expect(server.backend.name).toBe("bun");
+    expect(server.startupLine).toContain("RINGQ_URING_FILES=fixed is not direct or plain");
+  });
+});
