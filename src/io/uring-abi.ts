@@ -104,7 +104,7 @@ export function openShim(path = shimPath): Shim {
 
 /** errno values the backend reports by name. */
 export const ERRNO: Record<number, string> = {
-  1: "EPERM", 12: "ENOMEM", 13: "EACCES", 22: "EINVAL", 24: "EMFILE", 38: "ENOSYS",
+  1: "EPERM", 12: "ENOMEM", 13: "EACCES", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 38: "ENOSYS",
   95: "EOPNOTSUPP", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 110: "ETIMEDOUT",
 };
 export const errnoName = (e: number): string => ERRNO[e] ?? `errno ${e}`;

@@ -69,5 +69,31 @@ for (const { name, io, env } of variants) {
         await server.stop();
       }
     }, 60_000);
+
+    test("a burst of extra clients all at once: each is closed within the back-off bound, none served, and room comes back", async () => {
+      // 300 at once: more than the fd reserve (64) on plain fds, where accept fails with EMFILE
+      // and pauses (then says so, and that it accepts again); more than the io_uring file
+      // table holds beyond the bound, unless refused ones are closed as fast as they come.
+      const server = await ServerProcess.start({ io, env, wrap: [prlimit!, "--nofile=200:200"] });
+      try {
+        const bound = Number(/connections: at most (\d+) \(file descriptor limit 200/.exec(server.startupLine)![1]);
+        const held = [];
+        for (let i = 0; i < bound; i++) held.push(await tryPing(server.port));
+        expect(held.every((r) => r.outcome === "served")).toBe(true);
+        const t0 = Date.now();
+        const burst = await Promise.all(Array.from({ length: 300 }, () => tryPing(server.port)));
+        expect(burst.filter((r) => r.outcome === "served").length).toBe(0);
+        expect(Date.now() - t0).toBeLessThan(5_000); // the back-off pauses accepts for 1 s at most
+        expect(server.log).not.toContain("INTERNAL");
+        if (server.log.includes("pausing accepts")) expect(server.log).toContain("accepting connections again");
+        for (const r of held.slice(0, 10)) r.c!.close();
+        await Bun.sleep(200);
+        for (let i = 0; i < 10; i++) expect((await tryPing(server.port)).outcome).toBe("served");
+        expect(server.exitCode).toBeNull();
+        for (const r of held) r.c?.close();
+      } finally {
+        await server.stop();
+      }
+    }, 60_000);
   });
 }
