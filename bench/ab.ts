@@ -8,6 +8,7 @@
 //   flock /tmp/bench.lock npx bun bench/ab.ts /tmp/base . [--rounds=3] [--io=bun] [loadgen flags]
 //
 // e.g. `--scenario=push --queues=1000 --depth=64`. The generator always runs from this tree.
+// It prints the ratio of the two medians and the median (and range) of the per-round ratios.
 
 import { resolve } from "node:path";
 import { parseArgs, type LoadOptions } from "./loadgen.ts";
@@ -45,3 +46,8 @@ for (const t of trees) {
   console.log(`${t}: server us/job median ${median(c).toFixed(3)} (range ${Math.min(...c)}-${Math.max(...c)}), jobs/s median ${Math.round(median(rate[t]!))}`);
 }
 console.log(`ratio (second / first), server CPU per job: ${(median(cpu[b]!) / median(cpu[a]!)).toFixed(2)}`);
+// The two runs of a round sit next to each other in time, so their ratio cancels the host's
+// slower drift (its load moved single figures 1.5x between runs): the median of the per-round
+// ratios, with their range, is the steadier figure; a range that spans 1.00 is no result.
+const paired = cpu[b]!.map((x, i) => x / cpu[a]![i]!);
+console.log(`per-round ratios (second / first): median ${median(paired).toFixed(2)} (range ${Math.min(...paired).toFixed(2)}-${Math.max(...paired).toFixed(2)})`);

@@ -278,11 +278,13 @@ export const uringSendChunksSmall = 8;
 export const uringCommandsMax = 8192;
 /** Completions copied out per run; the rest wait in the CQ for the next run. */
 export const uringCompletionsMax = 4096;
-/** Accepted connections become direct descriptors in a registered file table (RECV, SEND and
- *  CLOSE skip the kernel's fd lookup and reference count) when true; plain fds when false. */
-export const uringDirectFiles = true;
-/** Table entries beyond connectionsMax: connections over the bound are accepted into these and
- *  closed at once. A full table fails the accept with ENFILE (handled as EMFILE: a pause). */
+/** With RINGQ_URING_FILES=direct, accepted connections are direct descriptors in a registered
+ *  file table (RECV, SEND and CLOSE skip the kernel's fd lookup): table entries beyond
+ *  connectionsMax, where connections over the bound are accepted and closed at once. A full
+ *  table fails the accept with ENFILE (handled as EMFILE: a pause). Not the default: it removed
+ *  `fget` (1.3 % of the server's samples at one send per request) but server CPU per request at
+ *  50k req/s over 1,000 connections stayed 0.98-1.02x, and plain fds keep connections visible
+ *  to lsof, /proc/<pid>/fd and the open-fds gauge (bench/README.md, evening section). */
 export const uringDirectFilesSlack = 64;
 /** Listen backlog (the kernel clamps it to net.core.somaxconn); 1,000 simultaneous connects fit. */
 export const uringListenBacklog = 4096;

@@ -8,7 +8,6 @@ import {
   uringCommandsMax,
   uringCompletionsMax,
   uringCqEntries,
-  uringDirectFiles,
   uringDirectFilesSlack,
   uringProbeTimeoutMs,
   uringRecvBufferBytes,
@@ -51,15 +50,14 @@ export async function probeUring(): Promise<Probe> {
     const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
     return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
   }
-  // Direct descriptors when the probe's ring took a file table and its accepted socket
-  // inherited TCP_NODELAY (there is no fd to set it on). The kernel refuses a table larger
-  // than RLIMIT_NOFILE (EMFILE).
-  // RINGQ_URING_FILES=plain keeps plain fds (tests run the conformance suite on both paths).
+  // RINGQ_URING_FILES=direct: direct descriptors, when the probe's ring took a file table and
+  // its accepted socket inherited TCP_NODELAY (there is no fd to set it on). The kernel refuses
+  // a table larger than RLIMIT_NOFILE (EMFILE). The default is plain fds (constants.ts says why).
   const filesEnv = process.env.RINGQ_URING_FILES;
   if (filesEnv !== undefined && filesEnv !== "" && filesEnv !== "direct" && filesEnv !== "plain") {
     return { ok: false, reason: `RINGQ_URING_FILES=${filesEnv} is not direct or plain`, remedy: "set RINGQ_URING_FILES=direct or plain, or unset it" };
   }
-  const wanted = uringDirectFiles && filesEnv !== "plain";
+  const wanted = filesEnv === "direct";
   const probedFiles = out[3] === 1;
   const files = wanted && probedFiles ? Math.min(connectionsMax + uringDirectFilesSlack, fdLimit() ?? Infinity) : 0;
   const ctx = shim.ringq_create(
@@ -70,10 +68,10 @@ export async function probeUring(): Promise<Probe> {
     const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
     return { ok: false, reason: `${stage} ${errnoName(out[2]!)} (server ring)`, remedy: remedyKernel };
   }
-  const fileTable = !wanted ? `plain fds (${uringDirectFiles ? "RINGQ_URING_FILES=plain" : "uringDirectFiles off"})`
-    : !probedFiles ? "plain fds (the probe's file table or TCP_NODELAY inheritance failed)"
-    : out[4] !== 0 ? `plain fds (file table of ${files}: ${errnoName(out[4]!)})`
-    : "direct descriptors";
+  const fileTable = !wanted ? "plain fds"
+    : !probedFiles ? "plain fds (RINGQ_URING_FILES=direct, but the probe's file table or TCP_NODELAY inheritance failed)"
+    : out[4] !== 0 ? `plain fds (RINGQ_URING_FILES=direct, but a file table of ${files}: ${errnoName(out[4]!)})`
+    : "direct descriptors (RINGQ_URING_FILES=direct)";
   return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!, fileTable) };
 }
 

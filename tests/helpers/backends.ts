@@ -25,10 +25,10 @@ export const variants: readonly Variant[] = [
   { name: "bun", io: "bun", env: {} },
   // The uring loop's idle wait ends on a POLL of Bun's epoll fd where that validates at listen,
   // else on the ring's eventfd doorbell; the third variant forces the doorbell path. Accepted
-  // connections are direct descriptors unless the file table is refused; the third variant
-  // also forces plain fds, so both paths of each choice run the whole suite.
+  // connections are plain fds unless RINGQ_URING_FILES=direct; the third variant also asks for
+  // direct descriptors, so both paths of each choice run the whole suite.
   { name: "uring", io: "uring", env: { RINGQ_URING_WAKE: undefined, RINGQ_URING_FILES: undefined } },
-  { name: "uring, doorbell, plain fds", io: "uring", env: { RINGQ_URING_WAKE: "doorbell", RINGQ_URING_FILES: "plain" } },
+  { name: "uring, doorbell, direct descriptors", io: "uring", env: { RINGQ_URING_WAKE: "doorbell", RINGQ_URING_FILES: "direct" } },
 ];
 
 /**

@@ -168,17 +168,23 @@ describe.skipIf(!probe.ok)("io_uring accepted connections: direct descriptors or
     return { s, held, inFdTable };
   }
 
-  test("by default a connection is a direct descriptor: the server holds its socket, and no fd names it", async () => {
+  test("by default a connection is a plain fd, and the start-up line says so", async () => {
     const { s, held, inFdTable } = await served(undefined);
-    expect(s.startupLine).toContain("direct descriptors");
+    expect(s.startupLine).toContain("plain fds,");
+    expect(held.length).toBe(1);
+    expect(inFdTable).toBe(true);
+  });
+
+  test("RINGQ_URING_FILES=direct makes it a direct descriptor: the server holds its socket, and no fd names it", async () => {
+    const { s, held, inFdTable } = await served("direct");
+    expect(s.startupLine).toContain("direct descriptors (RINGQ_URING_FILES=direct)");
     expect(held.length).toBe(1);
     expect(inFdTable).toBe(false);
   });
 
-  test("RINGQ_URING_FILES=plain keeps plain fds, and the start-up line says so", async () => {
-    const { s, held, inFdTable } = await served("plain");
-    expect(s.startupLine).toContain("plain fds (RINGQ_URING_FILES=plain)");
-    expect(held.length).toBe(1);
+  test("RINGQ_URING_FILES=plain is the default, said the same way", async () => {
+    const { s, inFdTable } = await served("plain");
+    expect(s.startupLine).toContain("plain fds,");
     expect(inFdTable).toBe(true);
   });
 
