@@ -590,12 +590,13 @@ out:
   return err;
 }
 
-/* Everything the backend will need, on a throwaway ring with a small direct-descriptor table.
+/* Everything the backend will need, on a throwaway ring: with `direct`, one with a small
+ * direct-descriptor table, so that the self-test runs the path the server will.
  * out: [stage, mode, errno, files] where files is 1 when the server ring may use direct
- * descriptors (the table registers and accepted sockets inherit TCP_NODELAY), else 0. */
-RINGQ_EXPORT int ringq_probe(int32_t *out, int timeout_ms) {
+ * descriptors (the table registered and accepted sockets inherit TCP_NODELAY), else 0. */
+RINGQ_EXPORT int ringq_probe(int32_t *out, int timeout_ms, int direct) {
   int32_t o[RINGQ_CREATE_OUT_INTS];
-  ringq_ctx *c = ctx_create(64, 256, 16, 4096, 4096, 16, 64, 4, 0, o);
+  ringq_ctx *c = ctx_create(64, 256, 16, 4096, 4096, 16, 64, direct ? 4 : 0, 0, o);
   out[0] = o[0];
   out[1] = o[1];
   out[2] = o[2];

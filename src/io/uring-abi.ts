@@ -71,7 +71,7 @@ export const STAGE_NAMES: Record<number, string> = {
 };
 
 const symbols = {
-  ringq_probe: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  ringq_probe: { args: [FFIType.ptr, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   ringq_create: {
     args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr],
     returns: FFIType.ptr,

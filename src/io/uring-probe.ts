@@ -44,20 +44,21 @@ export async function probeUring(): Promise<Probe> {
       : remedyBuild;
     return { ok: false, reason: `shim not loadable: ${(e as Error).message}`, remedy };
   }
-  const out = new Int32Array(CREATE_OUT_INTS);
-  const err = shim.ringq_probe(out, uringProbeTimeoutMs);
-  if (err !== 0 || out[0] !== 0) {
-    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
-    return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
-  }
   // RINGQ_URING_FILES=direct: direct descriptors, when the probe's ring took a file table and
-  // its accepted socket inherited TCP_NODELAY (there is no fd to set it on). The kernel refuses
-  // a table larger than RLIMIT_NOFILE (EMFILE). The default is plain fds (constants.ts says why).
+  // its accepted socket inherited TCP_NODELAY (there is no fd to set it on). The default is
+  // plain fds (constants.ts says why).
   const filesEnv = process.env.RINGQ_URING_FILES;
   if (filesEnv !== undefined && filesEnv !== "" && filesEnv !== "direct" && filesEnv !== "plain") {
     return { ok: false, reason: `RINGQ_URING_FILES=${filesEnv} is not direct or plain`, remedy: "set RINGQ_URING_FILES=direct or plain, or unset it" };
   }
   const wanted = filesEnv === "direct";
+  const out = new Int32Array(CREATE_OUT_INTS);
+  const err = shim.ringq_probe(out, uringProbeTimeoutMs, wanted ? 1 : 0);
+  if (err !== 0 || out[0] !== 0) {
+    const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
+    return { ok: false, reason: `${stage} ${errnoName(out[2]!)}`, remedy: remedyKernel };
+  }
+  // The kernel refuses a file table larger than RLIMIT_NOFILE (EMFILE).
   const probedFiles = out[3] === 1;
   const files = wanted && probedFiles ? Math.min(connectionsMax + uringDirectFilesSlack, fdLimit() ?? Infinity) : 0;
   const ctx = shim.ringq_create(
