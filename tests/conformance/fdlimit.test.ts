@@ -39,6 +39,16 @@ async function tryPing(port: number): Promise<{ c: RawClient | null; outcome: "s
   throw new Error("unexpected reply");
 }
 
+/** Room comes back as clients leave: `k` of the served ones close, then `k` new ones are
+ *  served; the server is still running. Closes every served client. */
+async function roomComesBack(server: ServerProcess, served: { c: RawClient | null }[], k: number): Promise<void> {
+  for (const r of served.slice(0, k)) r.c!.close();
+  await Bun.sleep(200);
+  for (let i = 0; i < k; i++) expect((await tryPing(server.port)).outcome).toBe("served");
+  expect(server.exitCode).toBeNull();
+  for (const r of served) r.c?.close();
+}
+
 for (const { name, io, env } of variants) {
   describe.skipIf(!avail[io].available || prlimit === null)(`file descriptor limit [${name}]`, () => {
     test("over the fd limit's share: each extra client is closed at once, nothing spins, and room comes back", async () => {
@@ -59,12 +69,7 @@ for (const { name, io, env } of variants) {
         for (let i = 0; i < 20; i++) expect((await tryPing(server.port)).outcome).toBe("closed");
         await Bun.sleep(1000);
         expect(cpuTicks(server.pid) - t0).toBeLessThan(50); // a spinning core would be ~100 a second
-        // Room comes back as clients leave.
-        for (const r of served.slice(0, 30)) r.c!.close();
-        await Bun.sleep(200);
-        for (let i = 0; i < 30; i++) expect((await tryPing(server.port)).outcome).toBe("served");
-        expect(server.exitCode).toBeNull();
-        for (const r of served) r.c?.close();
+        await roomComesBack(server, served, 30);
       } finally {
         await server.stop();
       }
@@ -86,11 +91,7 @@ for (const { name, io, env } of variants) {
         expect(Date.now() - t0).toBeLessThan(5_000); // the back-off pauses accepts for 1 s at most
         expect(server.log).not.toContain("INTERNAL");
         if (server.log.includes("pausing accepts")) expect(server.log).toContain("accepting connections again");
-        for (const r of held.slice(0, 10)) r.c!.close();
-        await Bun.sleep(200);
-        for (let i = 0; i < 10; i++) expect((await tryPing(server.port)).outcome).toBe("served");
-        expect(server.exitCode).toBeNull();
-        for (const r of held) r.c?.close();
+        await roomComesBack(server, held, 10);
       } finally {
         await server.stop();
       }

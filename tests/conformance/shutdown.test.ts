@@ -3,33 +3,19 @@
 // a PULL). Every reply the server owes for requests it has read is delivered, every connection
 // is closed by the server, and the process exits 0.
 
-import { readFileSync } from "node:fs";
 import { describe, expect, test } from "bun:test";
 import { availableBackends, variants } from "../helpers/backends.ts";
 import { frame, line, RawClient } from "../helpers/raw-client.ts";
-import { ServerProcess } from "../helpers/server-process.ts";
+import { ServerProcess, tcpRows } from "../helpers/server-process.ts";
 
 const avail = await availableBackends("conformance/shutdown");
 
 /** Waits (bounded) until a TCP socket on `port` has at least `bytes` in its send queue
  *  (/proc/net/tcp tx_queue): the peer stopped reading and the kernel's buffers filled up. */
 async function kernelQueueBacksUp(port: number, bytes: number, ms = 10_000): Promise<boolean> {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-      let text = "";
-      try {
-        text = readFileSync(file, "utf8");
-      } catch {
-        continue;
-      }
-      for (const line of text.split("\n").slice(1)) {
-        const f = line.trim().split(/\s+/);
-        if (f.length < 5 || !f[1]!.endsWith(`:${hexPort}`)) continue;
-        if (parseInt(f[4]!.split(":")[0]!, 16) >= bytes) return true;
-      }
-    }
+    if (tcpRows(port).some((f) => parseInt(f[4]!.split(":")[0]!, 16) >= bytes)) return true;
     await Bun.sleep(10);
   }
   return false;

@@ -204,11 +204,11 @@ function spawnChild(opts: SpawnOptions) {
   });
 }
 
-/** Inodes of the TCP sockets bound to local port `port` that some file still holds (an
- *  orphaned or TIME_WAIT socket shows inode 0), listeners excluded, from /proc/net/tcp{,6}. */
-export function heldSocketInodes(port: number): string[] {
+/** The rows of /proc/net/tcp{,6} for sockets bound to local port `port`, split into fields:
+ *  sl local_address rem_address st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ... */
+export function tcpRows(port: number): string[][] {
   const hex = port.toString(16).toUpperCase().padStart(4, "0");
-  const out: string[] = [];
+  const out: string[][] = [];
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text = "";
     try {
@@ -218,10 +218,14 @@ export function heldSocketInodes(port: number): string[] {
     }
     for (const row of text.split("\n").slice(1)) {
       const f = row.trim().split(/\s+/);
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-      if (f.length < 10 || !f[1]!.endsWith(`:${hex}`) || f[3] === "0A" || f[9] === "0") continue;
-      out.push(f[9]!);
+      if (f.length >= 10 && f[1]!.endsWith(`:${hex}`)) out.push(f);
     }
   }
   return out;
+}
+
+/** Inodes of the TCP sockets bound to local port `port` that some file still holds (an
+ *  orphaned or TIME_WAIT socket shows inode 0), listeners (state 0A) excluded. */
+export function heldSocketInodes(port: number): string[] {
+  return tcpRows(port).filter((f) => f[3] !== "0A" && f[9] !== "0").map((f) => f[9]!);
 }
