@@ -69,10 +69,11 @@ export async function probeUring(): Promise<Probe> {
     const stage = STAGE_NAMES[out[0]!] ?? `stage ${out[0]}`;
     return { ok: false, reason: `${stage} ${errnoName(out[2]!)} (server ring)`, remedy: remedyKernel };
   }
+  const direct = wanted && probedFiles && out[4] === 0;
   const fileTable = !wanted ? "plain fds"
     : !probedFiles ? "plain fds (RINGQ_URING_FILES=direct, but the probe's file table or TCP_NODELAY inheritance failed)"
     : out[4] !== 0 ? `plain fds (RINGQ_URING_FILES=direct, but a file table of ${files}: ${errnoName(out[4]!)})`
     : "direct descriptors (RINGQ_URING_FILES=direct)";
-  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!, fileTable) };
+  return { ok: true, backend: new UringBackend(shim, ctx as Pointer, out[1]!, out[3]!, direct, fileTable) };
 }
 

@@ -120,7 +120,9 @@ export class UringBackend extends UringRing implements IoBackend {
   private ended = false;
   private readonly st: IoStats = { backend: "uring", connectionsOpen: 0, connectionsAccepted: 0, bytesIn: 0, bytesOut: 0, turns: 0 };
 
-  constructor(shim: Shim, ctx: Pointer, mode: number, doorbellFd: number, fileTable: string) {
+  /** Accepted connections are direct descriptors (RINGQ_URING_FILES=direct), not fds.
+   *  `fileTable` says which, and why, for the start-up line. */
+  constructor(shim: Shim, ctx: Pointer, mode: number, doorbellFd: number, private readonly direct: boolean, fileTable: string) {
     super(shim, ctx);
     this.out = new SendArena(
       this.sendRegion, uringSendChunkBytes, uringSendChunks,
@@ -303,9 +305,10 @@ export class UringBackend extends UringRing implements IoBackend {
     // Over the bound (the fd limit's share, connectionsMax) or shutting down: close at once.
     const slot = this.stopping || this.st.connectionsOpen >= this.maxOpen ? undefined : this.freeSlots.pop();
     if (slot === undefined) {
-      // Over connectionsMax (or shutting down): refuse by closing at once, through the ring
-      // (a direct descriptor is no fd close(2) could take).
-      this.cmd(CMD_CLOSE, fd, ud(OP_IGNORE, 0, LISTENER_SLOT), ud(OP_IGNORE, 0, LISTENER_SLOT), 0);
+      // Over connectionsMax (or shutting down): refuse by closing at once; a direct
+      // descriptor is no fd close(2) could take, so it goes through the ring.
+      if (this.direct) this.cmd(CMD_CLOSE, fd, ud(OP_IGNORE, 0, LISTENER_SLOT), ud(OP_IGNORE, 0, LISTENER_SLOT), 0);
+      else this.shim.ringq_close_fd(fd);
       return;
     }
     this.gen[slot] = (this.gen[slot]! + 1) & UD_GEN_MASK;

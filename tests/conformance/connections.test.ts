@@ -34,6 +34,12 @@ for (const { name, io, env } of variants) {
     }
 
 
+    if (io === "uring") {
+      test("the server runs the file mode this variant asks for (so the suite covers it)", () => {
+        expect(server.ioLine).toContain(env.RINGQ_URING_FILES === "direct" ? "direct descriptors (RINGQ_URING_FILES=direct)" : "plain fds,");
+      });
+    }
+
     test("a TCP port in use stops start-up with one message naming TCP_PORT", async () => {
       const holder = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
       try {
