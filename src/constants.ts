@@ -232,6 +232,12 @@ export const idBlockSize = 100_000;
 // ---- engine tables ----
 /** Smallest capacity of the job table (src/engine/id-map.ts); it grows and shrinks by halves. */
 export const idMapCapacityMin = 1024;
+/** The job table (engine/job-table.ts) keeps jobs in pages of 2^jobTablePageBits consecutive ids
+ *  (32 KB each), so a young collection rescans only the pages written since the last one. */
+export const jobTablePageBits = 12;
+/** A page with fewer live jobs than 1/jobTableSparseFraction of its slots moves them to a hash
+ *  map and goes: a held job costs at most 32 KB / 256 = 128 B of page, not a page. */
+export const jobTableSparseFraction = 16;
 
 // ---- request decoding ----
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.

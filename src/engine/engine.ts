@@ -10,7 +10,7 @@ import { BulkWork, type BulkTask } from "./bulk.ts";
 import { Delivery, type PullOptions } from "./delivery.ts";
 import { createFlow, type FlowCreated, type FlowNode } from "./flows.ts";
 import type { EventBus } from "./events.ts";
-import type { IdMap } from "./id-map.ts";
+import type { JobTable } from "./job-table.ts";
 import type { Journal } from "./journal.ts";
 import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueCounters, type QueueState } from "./model.ts";
 import type { Throughput } from "./throughput.ts";
@@ -61,7 +61,7 @@ export class Engine {
 
   // ---- tables (read-only for callers; changes go through the operations below) ----
 
-  get jobs(): IdMap<Job> {
+  get jobs(): JobTable<Job> {
     return this.core.jobs;
   }
   get queues(): ReadonlyMap<string, QueueState> {

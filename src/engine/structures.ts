@@ -8,7 +8,7 @@ import { cancelledRememberedMax, finishedJobAgeMsDefault, finishedJobsKeptDefaul
 import { ClientError } from "../errors.ts";
 import { DedupWindows } from "./dedup.ts";
 import { ADDED, EventBus, type EngineEvent } from "./events.ts";
-import { IdMap } from "./id-map.ts";
+import { JobTable } from "./job-table.ts";
 import { noJournal, type Journal } from "./journal.ts";
 import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
 import { RememberedIds } from "./remembered-ids.ts";
@@ -26,7 +26,7 @@ export interface CoreOptions {
 }
 
 export abstract class Structures {
-  readonly jobs = new IdMap<Job>();
+  readonly jobs = new JobTable<Job>();
   readonly queues = new Map<string, QueueState>();
   /** Custom id (job_id) -> job id, while the engine keeps the job's record. */
   readonly customIds = new Map<string, number>();
