@@ -238,6 +238,9 @@ export const jobTablePageBits = 12;
 /** A page with fewer live jobs than 1/jobTableSparseFraction of its slots moves them to a hash
  *  map and goes: a held job costs at most 32 KB / 256 = 128 B of page, not a page. */
 export const jobTableSparseFraction = 16;
+/** A heap keeps its items in chunks of 2^heapChunkBits slots (32 KB), for the same reason as the
+ *  job table's pages: a young collection rescans the chunks written since, not a 5M-job array. */
+export const heapChunkBits = 12;
 
 // ---- request decoding ----
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.

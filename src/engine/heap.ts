@@ -1,6 +1,16 @@
 // Binary min-heap of items that remember their own index (`hi`), so removal and re-keying are
 // O(log n). One class serves the ready heap (priority, then sequence) and the time heaps
 // (deadline); the order is a comparator given at construction. No allocation per operation.
+//
+// The items live in chunks of 2^heapChunkBits slots, not in one array: JSC remembers a whole
+// object when a reference is stored into it and each young collection rescans what it
+// remembered, so one array of 5M jobs was rescanned after every few pushes. A chunk is 32 KB,
+// and a FIFO push writes only the last one.
+
+import { heapChunkBits } from "../constants.ts";
+
+const CHUNK = 1 << heapChunkBits;
+const MASK = CHUNK - 1;
 
 export interface HeapItem {
   /** Index in the heap holding the item, or -1. An item sits in at most one indexed heap. */
@@ -8,27 +18,44 @@ export interface HeapItem {
 }
 
 export class IndexedHeap<T extends HeapItem> {
-  private items: T[] = [];
+  /** Item i is chunks[i >>> heapChunkBits][i & MASK]; every chunk but the last is full. */
+  private chunks: T[][] = [[]];
+  private n = 0;
   constructor(private readonly less: (a: T, b: T) => boolean) {}
 
   get size(): number {
-    return this.items.length;
+    return this.n;
   }
 
   peek(): T | undefined {
-    return this.items[0];
+    return this.n === 0 ? undefined : this.chunks[0]![0];
+  }
+
+  /** The item at heap position i (0 <= i < size), in heap (not sorted) order. */
+  at(i: number): T | undefined {
+    return i >= 0 && i < this.n ? this.chunks[i >>> heapChunkBits]![i & MASK] : undefined;
+  }
+
+  private get(i: number): T {
+    return this.chunks[i >>> heapChunkBits]![i & MASK]!;
+  }
+
+  private set(i: number, item: T): void {
+    this.chunks[i >>> heapChunkBits]![i & MASK] = item;
   }
 
   push(item: T): void {
-    item.hi = this.items.length;
-    this.items.push(item);
-    this.up(item.hi);
+    const i = this.n++;
+    item.hi = i;
+    let last = this.chunks[this.chunks.length - 1]!;
+    if (last.length === CHUNK) this.chunks.push((last = []));
+    last.push(item);
+    this.up(i);
   }
 
   pop(): T | undefined {
-    const items = this.items;
-    if (items.length === 0) return undefined;
-    const top = items[0]!;
+    if (this.n === 0) return undefined;
+    const top = this.chunks[0]![0]!;
     this.removeAt(0);
     return top;
   }
@@ -36,12 +63,12 @@ export class IndexedHeap<T extends HeapItem> {
   /** Removes an item known to be in this heap. */
   remove(item: T): void {
     const i = item.hi;
-    if (i < 0 || this.items[i] !== item) throw new Error("heap: item not in this heap");
+    if (i < 0 || i >= this.n || this.get(i) !== item) throw new Error("heap: item not in this heap");
     this.removeAt(i);
   }
 
   has(item: T): boolean {
-    return item.hi >= 0 && this.items[item.hi] === item;
+    return item.hi >= 0 && item.hi < this.n && this.get(item.hi) === item;
   }
 
   /** Restores order after the item's key changed. */
@@ -50,9 +77,9 @@ export class IndexedHeap<T extends HeapItem> {
     this.down(item.hi);
   }
 
-  /** Iterates in heap (not sorted) order; do not mutate while iterating. */
-  values(): readonly T[] {
-    return this.items;
+  /** A copy of the items in heap (not sorted) order. */
+  toArray(): T[] {
+    return this.chunks.flat();
   }
 
   /**
@@ -61,11 +88,10 @@ export class IndexedHeap<T extends HeapItem> {
    * cost O(k log k), not a sort of the whole heap. Do not mutate the heap while iterating.
    */
   *ordered(): Generator<T> {
-    const items = this.items;
-    if (items.length === 0) return;
+    if (this.n === 0) return;
     const less = this.less;
     const frontier: number[] = [0];
-    const before = (a: number, b: number): boolean => less(items[a]!, items[b]!);
+    const before = (a: number, b: number): boolean => less(this.get(a), this.get(b));
     while (frontier.length > 0) {
       const top = frontier[0]!;
       const last = frontier.pop()!;
@@ -83,9 +109,9 @@ export class IndexedHeap<T extends HeapItem> {
         }
         frontier[i] = last;
       }
-      yield items[top]!;
+      yield this.get(top);
       for (const child of [2 * top + 1, 2 * top + 2]) {
-        if (child >= items.length) continue;
+        if (child >= this.n) continue;
         // sift the child up into the frontier
         let i = frontier.length;
         frontier.push(child);
@@ -101,17 +127,21 @@ export class IndexedHeap<T extends HeapItem> {
   }
 
   clear(): void {
-    for (const it of this.items) it.hi = -1;
-    this.items = [];
+    for (const c of this.chunks) for (const it of c) it.hi = -1;
+    this.chunks = [[]];
+    this.n = 0;
   }
 
   private removeAt(i: number): void {
-    const items = this.items;
-    const gone = items[i]!;
-    const last = items.pop()!;
+    const gone = this.get(i);
+    const chunks = this.chunks;
+    const tail = chunks[chunks.length - 1]!;
+    const last = tail.pop()!;
+    if (tail.length === 0 && chunks.length > 1) chunks.pop();
+    this.n--;
     gone.hi = -1;
-    if (i < items.length) {
-      items[i] = last;
+    if (i < this.n) {
+      this.set(i, last);
       last.hi = i;
       this.up(i);
       this.down(last.hi);
@@ -119,36 +149,34 @@ export class IndexedHeap<T extends HeapItem> {
   }
 
   private up(i: number): void {
-    const items = this.items;
-    const item = items[i]!;
+    const item = this.get(i);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = items[p]!;
+      const parent = this.get(p);
       if (!this.less(item, parent)) break;
-      items[i] = parent;
+      this.set(i, parent);
       parent.hi = i;
       i = p;
     }
-    items[i] = item;
+    this.set(i, item);
     item.hi = i;
   }
 
   private down(i: number): void {
-    const items = this.items;
-    const n = items.length;
-    const item = items[i]!;
+    const n = this.n;
+    const item = this.get(i);
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && this.less(items[r]!, items[l]!) ? r : l;
-      const child = items[c]!;
+      const c = r < n && this.less(this.get(r), this.get(l)) ? r : l;
+      const child = this.get(c);
       if (!this.less(child, item)) break;
-      items[i] = child;
+      this.set(i, child);
       child.hi = i;
       i = c;
     }
-    items[i] = item;
+    this.set(i, item);
     item.hi = i;
   }
 }

@@ -306,17 +306,16 @@ export function clean(engine: Engine, q: QueueState, graceMs: number, state: "co
   // Waiting: the ready heap by position (a removal moves the last item into the hole, so the
   // position is looked at again), then the jobs pending in their groups.
   let i = 0;
-  const held = [...q.groups.values()].flatMap((line) => line.pending.values());
+  const held = [...q.groups.values()].flatMap((line) => line.pending.toArray());
   let h = 0;
   const next = (): Job | undefined => {
-    const items = q.ready.values();
-    if (i < items.length) return items[i];
+    if (i < q.ready.size) return q.ready.at(i);
     // A held job may have been delivered or removed since the list was taken.
     while (h < held.length && (held[h]!.state !== JobState.Waiting || engine.getJob(held[h]!.id) !== held[h])) h++;
     return held[h];
   };
   return new EachJob(next, (job) => {
-    const inHeap = i < q.ready.size && q.ready.values()[i] === job;
+    const inHeap = i < q.ready.size && q.ready.at(i) === job;
     if (!inHeap) h++;
     if (old(job)) return remove(job);
     if (inHeap) i++;

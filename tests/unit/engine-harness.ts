@@ -125,7 +125,7 @@ export function expectClientError(f: () => unknown, code: ErrorCode): ClientErro
 
 /** Every item of an indexed heap knows its index, and the heap property holds. */
 export function checkHeap<T extends { hi: number }>(heap: IndexedHeap<T>, less: (a: T, b: T) => boolean): void {
-  const items = heap.values();
+  const items = heap.toArray();
   for (let i = 0; i < items.length; i++) {
     if (items[i]!.hi !== i) throw new Error(`heap: item at ${i} has hi=${items[i]!.hi}`);
     if (i > 0 && less(items[i]!, items[(i - 1) >> 1]!)) throw new Error(`heap: item at ${i} precedes its parent`);
@@ -259,6 +259,6 @@ export function checkInvariants(engine: Engine): void {
   if (e.core.delays.size !== sum("delayed")) fail("delay heap holds stray jobs");
   if (e.core.leases.size !== sum("active")) fail("lease heap holds stray jobs");
   if (e.core.retention.completedTotal !== sum("completed")) fail("retention's completed count is off");
-  for (const entry of e.core.ttl.heap.values()) if (engine.getJob(entry.job.id) !== entry.job) fail(`ttl entry of a forgotten job ${entry.job.id}`);
+  for (const entry of e.core.ttl.heap.toArray()) if (engine.getJob(entry.job.id) !== entry.job) fail(`ttl entry of a forgotten job ${entry.job.id}`);
   for (const [cid, id] of engine.customIds) if (!engine.jobs.has(id)) fail(`custom id ${cid} -> missing job ${id}`);
 }

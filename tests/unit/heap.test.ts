@@ -2,6 +2,7 @@
 // arbitrary items, re-keying, and the `hi` index bookkeeping after every single operation.
 
 import { describe, expect, test } from "bun:test";
+import { heapChunkBits } from "../../src/constants.ts";
 import { IndexedHeap } from "../../src/engine/heap.ts";
 import { rng } from "../helpers/rng.ts";
 import { checkHeap } from "./engine-harness.ts";
@@ -20,7 +21,7 @@ const cmp = (a: Item, b: Item) => (less(a, b) ? -1 : less(b, a) ? 1 : 0);
 function checkAgainst(heap: IndexedHeap<Item>, ref: Item[]): void {
   checkHeap(heap, less);
   expect(heap.size).toBe(ref.length);
-  const inHeap = new Set(heap.values());
+  const inHeap = new Set(heap.toArray());
   for (const it of ref) {
     if (!inHeap.has(it) || !heap.has(it)) throw new Error(`item ${it.n} missing from the heap`);
   }
@@ -60,6 +61,43 @@ describe("IndexedHeap", () => {
     }
   });
 
+  test("across chunk boundaries: grown to three chunks and more, removed at the seams, drained in order", () => {
+    const chunk = 1 << heapChunkBits;
+    const r = rng(7);
+    const heap = new IndexedHeap<Item>(less);
+    const ref: Item[] = [];
+    for (let n = 0; n < 3 * chunk + 5; n++) {
+      const it = { hi: -1, key: Math.floor(r() * 1000), n };
+      heap.push(it);
+      ref.push(it);
+    }
+    checkAgainst(heap, ref);
+    // The items at the seams between chunks, and the very last one.
+    for (const at of [chunk - 1, chunk, 2 * chunk - 1, 2 * chunk, -1]) {
+      const it = heap.at(at < 0 ? heap.size - 1 : at)!;
+      heap.remove(it);
+      ref.splice(ref.indexOf(it), 1);
+      checkAgainst(heap, ref);
+    }
+    expect(heap.at(heap.size)).toBeUndefined();
+    expect(heap.at(-1)).toBeUndefined();
+    // Drained below one chunk and grown again: the chunks go and come back.
+    ref.sort(cmp);
+    for (let i = 0; i < ref.length - 10; i++) expect(heap.pop()).toBe(ref[i]!);
+    const rest = ref.slice(ref.length - 10);
+    checkAgainst(heap, rest);
+    for (let n = 0; n < chunk + 1; n++) {
+      const it = { hi: -1, key: Math.floor(r() * 1000), n: 100_000 + n };
+      heap.push(it);
+      rest.push(it);
+    }
+    checkAgainst(heap, rest);
+    rest.sort(cmp);
+    for (const it of rest) expect(heap.pop()).toBe(it);
+    expect(heap.size).toBe(0);
+    expect(heap.peek()).toBeUndefined();
+  });
+
   test("remove of arbitrary items keeps order and indexes", () => {
     const r = rng(7);
     const heap = new IndexedHeap<Item>(less);
@@ -88,7 +126,7 @@ describe("IndexedHeap", () => {
     expect(a.hi).toBe(-1);
     const items = [5, 3, 8, 1, 9].map((key, n) => ({ hi: -1, key, n }));
     for (const it of items) heap.push(it);
-    const last = heap.values()[heap.size - 1]!;
+    const last = heap.toArray()[heap.size - 1]!;
     heap.remove(last);
     checkAgainst(heap, items.filter((i) => i !== last));
     const first = heap.peek()!;
