@@ -527,8 +527,9 @@ static int selftest(ringq_ctx *c, long long deadline, int32_t *inherited) {
   int port = ringq_local_port(lfd);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  /* Before the ring's accept is armed, so this plain accept takes the connection. */
-  *inherited = nodelay_inherited(lfd, &sa);
+  /* Only a direct table needs it (plain fds get TCP_NODELAY per accept). Before the ring's
+   * accept is armed, so this plain accept takes the connection. */
+  *inherited = c->fixed_files ? nodelay_inherited(lfd, &sa) : 0;
   put_cmd(c, 0, RINGQ_CMD_ACCEPT, lfd, RINGQ_UD(RINGQ_OP_ACCEPT, 0, 0), 0, 0);
   if ((err = ringq_run(c, 1, 0, 0)) < 0) goto out;
   cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

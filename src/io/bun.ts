@@ -4,7 +4,7 @@
 // (setImmediate), plus one timer for the engine's next deadline.
 
 import { connectionsMax, outputBytesHighWater, outputBytesLowWater, shutdownFlushMs, timerDelayMsMax } from "../constants.ts";
-import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions, TlsFiles } from "./types.ts";
+import { listenError, type ConnId, type IoBackend, type IoHandler, type IoStats, type ListenOptions, type TlsFiles } from "./types.ts";
 
 interface SocketData {
   id: ConnId;
@@ -44,9 +44,7 @@ export class BunBackend implements IoBackend {
     } catch (e) {
       // Bun's message names neither the port nor the cause ("Failed to listen at <host>").
       const code = (e as { code?: string }).code;
-      const why = code !== undefined && /^E[A-Z]+$/.test(code) ? code : (e as Error).message; // TLS errors keep their text
-      throw new Error(`cannot listen on ${host}:${port}: ${why}` +
-        (code === "EADDRINUSE" ? " (another process holds the port; set TCP_PORT)" : ""));
+      throw listenError(host, port, code !== undefined && /^E[A-Z]+$/.test(code) ? code : (e as Error).message); // TLS errors keep their text
     }
     return this.listener.port;
   }

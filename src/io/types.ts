@@ -40,6 +40,13 @@ export interface TlsFiles {
   key: string;
 }
 
+/** A listen that failed, said the same way by every backend: the address, the cause (an errno
+ *  name such as EADDRINUSE, or the runtime's own text), and what to do about a port in use. */
+export function listenError(host: string, port: number, cause: string): Error {
+  return new Error(`cannot listen on ${host}:${port}: ${cause}` +
+    (cause === "EADDRINUSE" ? " (another process holds the port; set TCP_PORT)" : ""));
+}
+
 export interface ListenOptions {
   /** Connections served at once; one more is accepted and closed at once. */
   connectionsMax?: number;

@@ -68,7 +68,7 @@ import { SendArena } from "./uring-output.ts";
 import { UringRing } from "./uring-ring.ts";
 import { Doorbell, validateBunPoll, type BunPoll } from "./uring-wake.ts";
 import { AcceptBackoff } from "./accept-backoff.ts";
-import type { ConnId, IoBackend, IoHandler, IoStats, ListenOptions } from "./types.ts";
+import { listenError, type ConnId, type IoBackend, type IoHandler, type IoStats, type ListenOptions } from "./types.ts";
 
 // Slot states.
 const FREE = 0;
@@ -143,10 +143,7 @@ export class UringBackend extends UringRing implements IoBackend {
     // The shim takes numeric addresses only: resolve names (localhost, a hostname) here.
     const numericHost = isIP(host) ? host : (await lookup(host)).address;
     const fd = this.shim.ringq_listen(Buffer.from(`${numericHost}\0`), port, uringListenBacklog);
-    if (fd < 0) {
-      throw new Error(`cannot listen on ${host}:${port}: ${errnoName(-fd)}` +
-        (-fd === 98 ? " (another process holds the port; set TCP_PORT)" : ""));
-    }
+    if (fd < 0) throw listenError(host, port, errnoName(-fd));
     this.listenFd = fd;
     this.cmd(CMD_ACCEPT, fd, ud(OP_ACCEPT, 0, LISTENER_SLOT), 0, 0);
     // RINGQ_URING_WAKE=doorbell skips the POLL (tests use it to run the doorbell path).
@@ -302,11 +299,10 @@ export class UringBackend extends UringRing implements IoBackend {
   }, (line) => this.log(line));
 
   private accepted(fd: number): void {
-    // Over the bound (the fd limit's share, connectionsMax) or shutting down: close at once.
+    // Over the bound (the fd limit's share, connectionsMax) or shutting down: refuse by closing
+    // at once; a direct descriptor is no fd close(2) could take, so it goes through the ring.
     const slot = this.stopping || this.st.connectionsOpen >= this.maxOpen ? undefined : this.freeSlots.pop();
     if (slot === undefined) {
-      // Over connectionsMax (or shutting down): refuse by closing at once; a direct
-      // descriptor is no fd close(2) could take, so it goes through the ring.
       if (this.direct) this.cmd(CMD_CLOSE, fd, ud(OP_IGNORE, 0, LISTENER_SLOT), ud(OP_IGNORE, 0, LISTENER_SLOT), 0);
       else this.shim.ringq_close_fd(fd);
       return;
