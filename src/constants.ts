@@ -165,6 +165,27 @@ export const noneCommitEntriesMax = 20_000;
 export const walBytesKeptMax = 64 * MiB;
 /** SQLite page cache; big enough for the hot pages of a busy queue, small next to the jobs themselves. */
 export const sqliteCacheBytes = 32 * MiB;
+/** Jobs are stored in segments: one row holding the records a commit wrote (persistence/
+ *  segments.ts). A commit's records are split into segments of at most this many bytes (one
+ *  record bigger than that goes alone), so one compaction step reads a bounded row. */
+export const segmentBytesMax = 1 * MiB;
+/** A segment below this size (about 25 jobs of 100 bytes) is "small": small segments are merged
+ *  once there are more than segmentsSmallMax of them, so a run of one-job commits does not leave
+ *  a row (and 150 bytes of the journal's memory) per job. Kept low because a merge writes each
+ *  of its jobs again: at 64 KiB, PUSHB 100 (14 KiB a commit) wrote every job twice. */
+export const segmentSmallBytes = 4 * KiB;
+export const segmentsSmallMax = 32;
+/** A segment whose live records fall below 1/segmentLiveFraction of its records is compacted:
+ *  its live jobs are written again in a newer segment and it is deleted. The file then holds at
+ *  most about segmentLiveFraction times the live records, plus the small segments. */
+export const segmentLiveFraction = 2;
+/** Bytes of old segments one commit reads to compact: the bound on the extra work one commit
+ *  does for compaction (about 5 ms at 1 MiB); a backlog is worked off over the next commits. */
+export const compactBytesPerCommit = 1 * MiB;
+/** Recovery reads the file through mmap up to this size (SQLite's own cap is about 2 GiB): a
+ *  third less time reading 1M jobs' segments (bench/README.md). It is turned off once recovery
+ *  is done, so a disk error later is an error from a read, never a SIGBUS. */
+export const recoveryMmapBytes = 2 * 1024 * MiB;
 
 // ---- events (SUBSCRIBE) ----
 /** Queues one connection may subscribe to by name ("*" covers all): a bound on per-event fan-out work. */
@@ -328,6 +349,7 @@ assert(pushBatchJobsMax <= idsBatchMax, "PUSHB ids fit an ids batch");
 assert(stallsMax >= 1, "at least one stall before the DLQ");
 assert(maxAttemptsDefault >= 1 && maxAttemptsDefault <= maxAttemptsMax, "default attempts in range");
 assert(noneCommitIntervalMs > 0 && noneCommitEntriesMax > 0, "DURABILITY=none still commits");
+assert(segmentSmallBytes < segmentBytesMax && segmentLiveFraction > 1 && compactBytesPerCommit >= segmentBytesMax, "segments: small below max, compaction reads at least one whole segment a commit");
 assert((idMapCapacityMin & (idMapCapacityMin - 1)) === 0, "job table capacity is a power of two");
 assert((decodeInternSlots & (decodeInternSlots - 1)) === 0 && decodeInternBytesMax < 256, "intern cache: power-of-two slots, byte lengths");
 assert(connectionsMax < uringSlotsMax, "every connection fits a user_data slot");

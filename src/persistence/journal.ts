@@ -1,24 +1,48 @@
 // The SQLite Journal: coalesces the engine's reports of one loop turn (a Map of changed jobs, a
 // list of removed ids, the queues whose flags changed) and writes them in ONE transaction with
-// prepared statements (group commit). It writes a job's whole current row, so a job pushed and
-// acked in the same turn is written once, or not at all if it was removed. It does not decide
-// when to commit (sqlite-store.ts does) and never reads jobs back (recovery.ts does).
+// prepared statements (group commit). Jobs go into segments (segments.ts): the turn's changed
+// jobs, each as its whole current record, and a tombstone for each stored job it removed, packed
+// into one row, so a job pushed and acked in the same turn is written once, or not at all if it
+// was removed. The journal knows where each job's latest and first records are (SegmentIndex)
+// and how many live records each segment still holds: a segment with none is deleted; one that
+// fell below 1/segmentLiveFraction live, or one of too many small ones, is compacted (its live
+// jobs written again from memory, a bounded amount per commit). It does not decide when to
+// commit (sqlite-store.ts does) and reads back only the segments it compacts (recovery.ts reads
+// the rest).
+//
+// Tombstones. Recovery takes a job's record from the newest segment that has one, so deleting a
+// segment can bring back an older record of a removed job. A removal therefore writes a
+// tombstone (id, first segment of the job) whenever a segment from that first one up to the
+// tombstone's own still exists, and the tombstone is live until none does. Each live tombstone
+// is counted on the oldest such segment (its target, `holders`); when the target is deleted the
+// count moves to the next one, or the tombstone is moot and its own segment may go.
 
 import type { Database, Statement } from "bun:sqlite";
+import { compactBytesPerCommit, segmentBytesMax, segmentLiveFraction, segmentSmallBytes, segmentsSmallMax } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Journal } from "../engine/journal.ts";
 import type { Job, QueueState } from "../engine/model.ts";
 import type { RecordKind } from "../engine/records.ts";
-import { encodeJobRow, encodeQueueRow, encodeRecord, jobColumns } from "./codecs.ts";
+import { encodeQueueRow, encodeRecord } from "./codecs.ts";
+import { SegmentIndex } from "./segment-index.ts";
+import { SegmentWriter, walkSegment } from "./segments.ts";
 
-const jobColumnCount = jobColumns.length;
-/** Rows per multi-row INSERT (and ids per DELETE): one statement call per this many jobs instead
- *  of one per job; measured ~10% less commit CPU in a steady push/ack/prune workload. */
-const rowsPerInsert = 32;
-
-function upsertSql(rows: number): string {
-  const one = `(${new Array(jobColumnCount).fill("?").join(",")})`;
-  return `INSERT OR REPLACE INTO jobs (${jobColumns.join(", ")}) VALUES ${new Array(rows).fill(one).join(",")}`;
+/** A stored segment, as the journal accounts for it. */
+interface Segment {
+  readonly id: number;
+  /** Records written in it (jobs and tombstones), and its size: set when it is written. */
+  records: number;
+  bytes: number;
+  /** Job records that are still their job's latest. */
+  live: number;
+  /** Tombstones still hiding a record in a segment that exists. */
+  tombs: number;
+  /** Segments holding live tombstones whose target this is: segment id -> how many. */
+  holders: Map<number, number> | null;
+  /** In the compaction queue. */
+  queued: boolean;
+  /** Found dead (no live record, no live tombstone): deleted at the end of this commit. */
+  dead: boolean;
 }
 
 export class SqliteJournal implements Journal {
@@ -32,20 +56,37 @@ export class SqliteJournal implements Journal {
   /** Queue name -> its id in the queues table. */
   private readonly queueIds = new Map<string, number>();
   private lastQueueId = 0;
-  /** Every id above this has never been written, so removing it needs no DELETE. */
-  private maxWrittenId = 0;
-  private writtenNextId = 0;
   engine: Engine | null = null;
+
+  /** Job id -> the segment holding its latest record. */
+  private readonly index = new SegmentIndex();
+  private readonly segments = new Map<number, Segment>();
+  /** The ids of `segments`, ascending (tombstone targets are found by search). */
+  private order: number[] = [];
+  private lastSegment = 0;
+  /** Segments under segmentSmallBytes, oldest first: merged when there are too many. */
+  private readonly small = new Set<number>();
+  /** Segments that fell below 1/segmentLiveFraction live, in the order they did. */
+  private compactQueue: number[] = [];
+  private compactHead = 0;
+  /** Dead segments found (at recovery or during a commit), deleted by the commit. */
+  private dead: number[] = [];
+  /** Live tombstones of the segments being compacted, to write again: [id, first, from]... */
+  private carried: number[] = [];
+  /** Recovery: the tombstones read, [holder segment, first segment of the job]... */
+  private storedTombs: number[] = [];
+  /** Recovery found rows of the pre-segment jobs table: the next commit moves them. */
+  private legacyRows = false;
+  /** A commit failed: the journal no longer knows what is stored (the server stops). */
+  private broken = false;
+  private readonly writer = new SegmentWriter();
 
   private readonly begin: Statement;
   private readonly commitStmt: Statement;
   private readonly rollback: Statement;
-  private readonly upsertJob: Statement;
-  private readonly upsertJobs: Statement;
-  /** Bindings of one multi-row INSERT, reused across commits. */
-  private readonly rowArgs: (number | Uint8Array | null)[] = new Array(rowsPerInsert * jobColumnCount).fill(null);
-  private readonly deleteJob: Statement;
-  private readonly deleteJobs: Statement;
+  private readonly insertSegment: Statement;
+  private readonly deleteSegment: Statement;
+  private readonly selectSegment: Statement;
   private readonly upsertQueue: Statement;
   private readonly deleteQueue: Statement;
   private readonly setMeta: Statement;
@@ -60,11 +101,9 @@ export class SqliteJournal implements Journal {
     this.begin = db.prepare("BEGIN");
     this.commitStmt = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
-    // REPLACE on an INTEGER PRIMARY KEY table with no other index is a cheap in-place rewrite.
-    this.upsertJob = db.prepare(upsertSql(1));
-    this.upsertJobs = db.prepare(upsertSql(rowsPerInsert));
-    this.deleteJob = db.prepare("DELETE FROM jobs WHERE id = ?");
-    this.deleteJobs = db.prepare(`DELETE FROM jobs WHERE id IN (${new Array(rowsPerInsert).fill("?").join(",")})`);
+    this.insertSegment = db.prepare("INSERT INTO segments (id, body) VALUES (?, ?)");
+    this.deleteSegment = db.prepare("DELETE FROM segments WHERE id = ?");
+    this.selectSegment = db.prepare("SELECT body FROM segments WHERE id = ?");
     this.upsertQueue = db.prepare(
       "INSERT INTO queues (id, name, paused, settings) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET paused = excluded.paused, settings = excluded.settings",
     );
@@ -88,7 +127,8 @@ export class SqliteJournal implements Journal {
 
   jobRemoved(job: Job): void {
     this.dirty.delete(job.id);
-    if (job.id <= this.maxWrittenId) this.removed.push(job.id);
+    // A job never written needs nothing; a stored one needs a tombstone (or its segment goes).
+    if (this.index.get(job.id) !== 0) this.removed.push(job.id);
   }
 
   queueChanged(queue: QueueState): void {
@@ -118,58 +158,89 @@ export class SqliteJournal implements Journal {
 
   /** Changes waiting for a commit. */
   get pending(): number {
-    return this.dirty.size + this.removed.length + this.dirtyQueues.size + this.removedQueues.length + this.dirtyRecords.size;
+    return this.dirty.size + this.removed.length + this.dirtyQueues.size + this.removedQueues.length + this.dirtyRecords.size + this.dead.length + (this.legacyRows ? 1 : 0);
   }
 
-  /** Recovery: what is already on disk. */
-  knowStored(queues: Iterable<[string, number]>, maxId: number, nextId: number): void {
+  /** Recovery: the queues table's rows. */
+  knowStored(queues: Iterable<[string, number]>): void {
     for (const [name, id] of queues) {
       this.queueIds.set(name, id);
       if (id > this.lastQueueId) this.lastQueueId = id;
     }
-    this.maxWrittenId = maxId;
-    this.writtenNextId = nextId;
   }
 
-  /** Writes everything pending in one transaction. Returns false when there was nothing to do. */
+  /** Recovery: the job whose latest record is in segment `seg` (its last call for an id wins). */
+  storedJob(id: number, seg: number): void {
+    this.index.set(id, seg);
+  }
+
+  /** Recovery: the segment of job `id`'s latest record so far (0: none, or a tombstone). */
+  latestSegmentOf(id: number): number {
+    return this.index.get(id);
+  }
+
+  /** Recovery: a tombstone read in segment `seg` for job `id`, whose first record was in `first`. */
+  storedTombstone(id: number, seg: number, first: number): void {
+    this.index.delete(id);
+    this.storedTombs.push(seg, first);
+  }
+
+  /** Recovery: a job restored from the jobs table of schema version 3; the next commit writes
+   *  it into a segment and empties that table. */
+  legacyJob(job: Job): void {
+    this.legacyRows = true;
+    this.dirty.set(job.id, job);
+  }
+
+  /** Recovery, after every segment is read (`stored`: id, records, bytes): each segment's live
+   *  records and live tombstones are counted, and the dead ones, the compaction candidates and
+   *  the small ones found. */
+  storedSegments(stored: readonly [number, number, number][]): void {
+    for (const [id, records, bytes] of stored) {
+      this.segments.set(id, { id, records, bytes, live: 0, tombs: 0, holders: null, queued: false, dead: false });
+      this.order.push(id);
+      if (id > this.lastSegment) this.lastSegment = id;
+      if (bytes < segmentSmallBytes) this.small.add(id);
+    }
+    for (const [seg, live] of this.index.countBySegment()) this.segments.get(seg)!.live = live;
+    const t = this.storedTombs;
+    for (let i = 0; i < t.length; i += 2) {
+      const holder = this.segments.get(t[i]!)!;
+      const target = this.target(t[i + 1]!, holder.id);
+      // No segment left where the job could have a record: the tombstone hides nothing.
+      if (target !== undefined) this.holdTombstone(holder, target);
+    }
+    this.storedTombs = [];
+    for (const s of this.segments.values()) this.check(s);
+  }
+
+  /** Writes everything pending in one transaction. Returns false when there was nothing to do.
+   *  The next id is not written here: ids are reserved durably in blocks (reserve), and recovery
+   *  starts above the reservation, so a write of next_id per commit (a page of the WAL each time)
+   *  would change nothing; a clean stop writes it exactly (releaseReservations). */
   commit(): boolean {
-    const nextId = this.engine === null ? 0 : this.engine.nextId;
-    if (this.pending === 0 && nextId === this.writtenNextId) return false;
-    let maxId = this.maxWrittenId;
+    if (this.pending === 0) return false;
+    if (this.broken) throw new Error("an earlier commit failed; restart ringq");
     const newQueues: string[] = [];
     this.begin.run();
     try {
+      this.sweep();
+      this.compact();
       // Removed queues first: a queue obliterated and pushed to again in one turn is a new row.
       for (const id of this.removedQueues) this.deleteQueue.run(id);
       for (const q of this.dirtyQueues) this.queueId(q, newQueues);
       for (const q of this.dirtyQueues) this.upsertQueue.run(...encodeQueueRow(this.queueIds.get(q.name)!, q));
-      const a = this.rowArgs;
-      const full = rowsPerInsert * jobColumnCount;
-      let n = 0;
-      for (const job of this.dirty.values()) {
-        if (job.id > maxId) maxId = job.id;
-        encodeJobRow(job, this.queueId(job.queue, newQueues), a, n);
-        n += jobColumnCount;
-        if (n === full) {
-          this.upsertJobs.run(...a);
-          n = 0;
-        }
-      }
-      for (let i = 0; i < n; i += jobColumnCount) this.upsertJob.run(...a.slice(i, i + jobColumnCount));
-      // Drop the references to payloads so a commit does not keep the last jobs' data alive.
-      a.fill(null);
-      const removed = this.removed;
-      let i = 0;
-      for (; i + rowsPerInsert <= removed.length; i += rowsPerInsert) this.deleteJobs.run(...removed.slice(i, i + rowsPerInsert));
-      for (; i < removed.length; i++) this.deleteJob.run(removed[i]!);
+      this.writeJobs(newQueues);
+      this.sweep();
+      if (this.legacyRows) this.db.run("DELETE FROM jobs");
       for (const r of this.dirtyRecords.values()) {
         if (r.value === null) this.deleteRecord.run(r.kind, r.key);
         else this.upsertRecord.run(r.kind, r.key, encodeRecord(r.value));
       }
-      if (nextId !== this.writtenNextId) this.setMeta.run("next_id", nextId);
       this.commitStmt.run();
     } catch (e) {
-      // Forget the ids handed out in this transaction: their rows were rolled back.
+      // What the journal counts no longer matches the file (rolled back); the store fails stop.
+      this.broken = true;
       for (const name of newQueues) this.queueIds.delete(name);
       try {
         this.rollback.run();
@@ -178,14 +249,229 @@ export class SqliteJournal implements Journal {
       }
       throw e;
     }
-    this.maxWrittenId = maxId;
-    this.writtenNextId = nextId;
+    this.legacyRows = false;
     this.dirty.clear();
     this.removed = [];
     this.dirtyQueues.clear();
     this.removedQueues = [];
     this.dirtyRecords.clear();
     return true;
+  }
+
+  /** The carried tombstones, the turn's jobs and its tombstones, into new segments. */
+  private writeJobs(newQueues: string[]): void {
+    if (this.dirty.size === 0 && this.removed.length === 0 && this.carried.length === 0) return;
+    const w = this.writer;
+    w.reset();
+    let cur = this.newSegment();
+    const roll = (): void => {
+      if (w.bytes < segmentBytesMax) return;
+      this.flush(cur);
+      cur = this.newSegment();
+    };
+    // First, before the jobs mark any segment dead: each one's target is where it is counted
+    // (a victim marked dead here still is, until the sweep moves its count).
+    const t = this.carried;
+    for (let i = 0; i < t.length; i += 3) {
+      const id = t[i]!;
+      const first = t[i + 1]!;
+      const from = this.segments.get(t[i + 2]!)!;
+      const target = this.target(first, from.id, true)!;
+      this.moveTombstone(from, cur, target);
+      w.addTombstone(id, first);
+      roll();
+    }
+    this.carried = [];
+    for (const job of this.dirty.values()) {
+      const old = this.index.get(job.id);
+      if (old !== 0) this.lose(old);
+      w.addJob(job, this.queueId(job.queue, newQueues));
+      this.index.set(job.id, cur.id);
+      cur.live++;
+      roll();
+    }
+    for (const id of this.removed) {
+      const old = this.index.get(id);
+      if (old === 0) continue;
+      const first = this.index.first(id);
+      this.index.delete(id);
+      this.lose(old);
+      // No segment left (or kept by this commit) where the job has a record: nothing to hide.
+      const target = this.target(first, cur.id);
+      if (target === undefined) continue;
+      w.addTombstone(id, first);
+      this.holdTombstone(cur, target);
+      roll();
+    }
+    if (w.count > 0) this.flush(cur);
+  }
+
+  /** The oldest segment (not marked dead, unless `dead`) with an id in [first, below): where a
+   *  tombstone of a job first written in `first` and held in `below` is counted; undefined: it
+   *  hides nothing. */
+  private target(first: number, below: number, dead = false): Segment | undefined {
+    const o = this.order;
+    let lo = 0;
+    let hi = o.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (o[mid]! < first) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < o.length && o[i]! < below; i++) {
+      const s = this.segments.get(o[i]!)!;
+      if (dead || !s.dead) return s;
+    }
+    return undefined;
+  }
+
+  private newSegment(): Segment {
+    // The id is taken at flush; until then no other segment is made.
+    return { id: this.lastSegment + 1, records: 0, bytes: 0, live: 0, tombs: 0, holders: null, queued: false, dead: false };
+  }
+
+  private flush(cur: Segment): void {
+    const w = this.writer;
+    const body = w.finish();
+    this.insertSegment.run(cur.id, body);
+    cur.records = w.count;
+    cur.bytes = body.length;
+    this.segments.set(cur.id, cur);
+    this.order.push(cur.id);
+    this.lastSegment = cur.id;
+    if (cur.bytes < segmentSmallBytes) this.small.add(cur.id);
+    w.reset();
+  }
+
+  /** One of segment `id`'s records is no longer live; returns the segment. */
+  private lose(id: number): Segment {
+    const s = this.segments.get(id);
+    if (s === undefined) throw new Error(`journal: segment ${id} is not known`);
+    s.live--;
+    this.check(s);
+    return s;
+  }
+
+  /** A tombstone in `holder` now hides a record in `target`. */
+  private holdTombstone(holder: Segment, target: Segment): void {
+    holder.tombs++;
+    const h = (target.holders ??= new Map());
+    h.set(holder.id, (h.get(holder.id) ?? 0) + 1);
+  }
+
+  /** A tombstone counted on `target` moves from segment `from` (being compacted) to `to`. */
+  private moveTombstone(from: Segment, to: Segment, target: Segment): void {
+    const h = target.holders!;
+    const c = h.get(from.id)! - 1;
+    if (c > 0) h.set(from.id, c);
+    else h.delete(from.id);
+    from.tombs--;
+    this.check(from);
+    this.holdTombstone(to, target);
+  }
+
+  /** Dead, or due for compaction? */
+  private check(s: Segment): void {
+    if (s.dead) return;
+    if (s.live === 0 && s.tombs === 0) {
+      s.dead = true;
+      this.dead.push(s.id);
+    } else if (!s.queued && (s.live + s.tombs) * segmentLiveFraction < s.records) {
+      s.queued = true;
+      this.compactQueue.push(s.id);
+    }
+  }
+
+  /** Deletes the dead segments. The tombstones counted on one move to the next segment they
+   *  still cover, or are moot, which may leave their own segment dead, and so on. */
+  private sweep(): void {
+    const dead = this.dead;
+    while (dead.length > 0) {
+      const s = this.segments.get(dead.pop()!);
+      if (s === undefined) continue;
+      this.deleteSegment.run(s.id);
+      this.segments.delete(s.id);
+      this.small.delete(s.id);
+      const o = this.order;
+      let lo = 0;
+      let hi = o.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (o[mid]! < s.id) lo = mid + 1;
+        else hi = mid;
+      }
+      o.splice(lo, 1);
+      if (s.holders === null) continue;
+      for (const [hid, c] of s.holders) {
+        const h = this.segments.get(hid)!;
+        const next = this.target(s.id, hid);
+        if (next !== undefined) {
+          const nh = (next.holders ??= new Map());
+          nh.set(hid, (nh.get(hid) ?? 0) + c);
+        } else {
+          h.tombs -= c;
+          this.check(h);
+        }
+      }
+    }
+  }
+
+  /** One bounded step of compaction: the small segments once there are too many, then those
+   *  below the live fraction, up to compactBytesPerCommit read. Their live jobs join this
+   *  commit's dirty set (written again from memory, which is what is stored), their live
+   *  tombstones are carried; writeJobs then leaves them dead, and sweep deletes them. */
+  private compact(): void {
+    let budget = compactBytesPerCommit;
+    const victims: Segment[] = [];
+    if (this.small.size > segmentsSmallMax) {
+      for (const id of this.small) {
+        const s = this.segments.get(id)!;
+        if (s.dead) continue;
+        if (s.bytes > budget) break;
+        budget -= s.bytes;
+        victims.push(s);
+      }
+    }
+    const q = this.compactQueue;
+    while (this.compactHead < q.length && budget > 0) {
+      const s = this.segments.get(q[this.compactHead]!);
+      if (s === undefined || s.dead || !s.queued) {
+        this.compactHead++;
+        continue;
+      }
+      if (victims.length > 0 && s.bytes > budget) break;
+      this.compactHead++;
+      s.queued = false;
+      if (victims.includes(s)) continue; // a small one, taken above
+      budget -= s.bytes;
+      victims.push(s);
+    }
+    if (this.compactHead > 1024 && this.compactHead * 2 > q.length) {
+      this.compactQueue = q.slice(this.compactHead);
+      this.compactHead = 0;
+    }
+    const jobs = this.engine?.jobs;
+    for (const v of victims) {
+      const row = this.selectSegment.get(v.id) as { body: Uint8Array } | null;
+      if (row === null) throw new Error(`journal: segment ${v.id} is not in the file`);
+      walkSegment(row.body, {
+        job: (id) => {
+          if (this.index.get(id) !== v.id || this.dirty.has(id)) return;
+          const job = jobs?.get(id);
+          // Not in the engine: removed this turn, so its tombstone (or the segment's end) follows.
+          if (job !== undefined) this.dirty.set(id, job);
+        },
+        tombstone: (id, first) => {
+          // Live if it is still counted somewhere: then it is written again.
+          if (this.target(first, v.id) !== undefined) this.carried.push(id, first, v.id);
+        },
+      });
+    }
+  }
+
+  /** Jobs whose latest record is stored, and segments held (tests and diagnostics). */
+  storedShape(): { jobs: number; segments: number } {
+    return { jobs: this.index.size, segments: this.segments.size };
   }
 
   /** A clean stop: the unused rest of the reserved blocks is given back (the next start goes on
@@ -203,7 +489,7 @@ export class SqliteJournal implements Journal {
 
   /** Finalizes the statements: SQLite keeps a connection (and its file lock) open until they are. */
   close(): void {
-    for (const st of [this.begin, this.commitStmt, this.rollback, this.upsertJob, this.upsertJobs, this.deleteJob, this.deleteJobs, this.upsertQueue, this.deleteQueue, this.setMeta, this.upsertRecord, this.deleteRecord]) {
+    for (const st of [this.begin, this.commitStmt, this.rollback, this.insertSegment, this.deleteSegment, this.selectSegment, this.upsertQueue, this.deleteQueue, this.setMeta, this.upsertRecord, this.deleteRecord]) {
       st.finalize();
     }
   }

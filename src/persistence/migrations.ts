@@ -48,6 +48,12 @@ export const migrations: readonly Migration[] = [
     what: "queues.settings: the rate limit and the concurrency limits (MessagePack; NULL when all are defaults)",
     sql: `ALTER TABLE queues ADD COLUMN settings BLOB;`,
   },
+  {
+    version: 4,
+    what: "segments: jobs stored as records packed into one row per commit (persistence/segments.ts); the jobs table's rows move there at the first commit",
+    // The jobs table stays (empty) so that a file of any version opens the same way.
+    sql: `CREATE TABLE segments (id INTEGER PRIMARY KEY, body BLOB NOT NULL);`,
+  },
 ];
 
 /** The version this release writes. */

@@ -1,16 +1,21 @@
 // Rebuilds the engine from the database at start-up, through the engine's own operations: each
-// queue's settings through the same transition a command uses (Engine.restoreQueue), each job row
-// decoded by its codec and handed to Engine.restore (the same attach as a live job: active jobs
-// come back waiting, attempts kept), then Engine.recovered and next_id. One prepared statement
-// read in id order, nothing but the Job allocated per row. It writes nothing itself.
+// queue's settings through the same transition a command uses (Engine.restoreQueue), each job's
+// latest record decoded (segments.ts) and handed to Engine.restore in id order (the same attach
+// as a live job: active jobs come back waiting, attempts kept), then Engine.recovered and
+// next_id. The segments are read oldest first, so a later record of a job replaces an earlier
+// one and a tombstone hides it; the journal is told where each job's record is. Rows of the
+// jobs table of schema version 3 are read too (the journal moves them into segments at its first
+// commit). It writes nothing itself.
 
 import type { Database } from "bun:sqlite";
+import { recoveryMmapBytes } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
 import { isFinished, type Job, type QueueState } from "../engine/model.ts";
 import { recordKindNames } from "../engine/records.ts";
 import { decodeJobRow, decodeQueueRow, decodeRecord, jobColumns, type JobRow, type QueueRow } from "./codecs.ts";
 import type { SqliteJournal } from "./journal.ts";
-import { asStorageError, corruptError, valuesOnce } from "./schema.ts";
+import { decodeJob, recordState, walkSegment, type SegmentVisitor } from "./segments.ts";
+import { asStorageError, corruptError, StorageError, valuesOnce } from "./schema.ts";
 
 export interface Recovered {
   jobs: number;
@@ -25,7 +30,12 @@ export interface Recovered {
 export function recover(db: Database, path: string, engine: Engine, journal: SqliteJournal): Recovered {
   const t0 = performance.now();
   try {
-    return recoverRows(db, path, engine, journal, t0);
+    db.exec(`PRAGMA mmap_size = ${recoveryMmapBytes}`);
+    try {
+      return recoverRows(db, path, engine, journal, t0);
+    } finally {
+      db.exec("PRAGMA mmap_size = 0");
+    }
   } catch (e) {
     throw asStorageError(e, path);
   }
@@ -36,7 +46,7 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   const names: [string, number][] = [];
   const rows = valuesOnce(db, "SELECT id, name, paused, settings FROM queues").map(([id, name, paused, settings]) => ({ id, name, paused, settings }) as QueueRow);
   // The row ids are known before the first transition writes anything (setPaused journals).
-  journal.knowStored(rows.map((r) => [r.name, r.id]), 0, 0);
+  journal.knowStored(rows.map((r) => [r.name, r.id]));
   for (const r of rows) {
     const q = engine.restoreQueue(r.name, decodeQueueRow(r));
     byId[r.id] = q;
@@ -49,21 +59,76 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   let count = 0;
   let maxId = 0;
   let maxSeq = 0;
-  const stmt = db.prepare(`SELECT ${jobColumns.join(", ")} FROM jobs ORDER BY id`);
+  const restore = (job: Job): void => {
+    const s = job.seq < 0 ? -job.seq : job.seq;
+    if (s > maxSeq) maxSeq = s;
+    if (job.id > maxId) maxId = job.id;
+    count++;
+    if (isFinished(job.state)) finished.push(job);
+    else engine.restore(job);
+  };
+  const queueOf = (qid: number, id: number): QueueState => {
+    const q = byId[qid];
+    if (q === undefined) throw corruptError(path, `job ${id} refers to queue ${qid}, which is not in the queues table`);
+    return q;
+  };
+
+  // Schema version 3 kept a row per job; a file opened from it may still have them.
+  const legacy = db.prepare(`SELECT ${jobColumns.join(", ")} FROM jobs ORDER BY id`);
   try {
-    for (const r of stmt.iterate() as IterableIterator<JobRow>) {
-      const q = byId[r.q];
-      if (q === undefined) throw corruptError(path, `job ${r.id} refers to queue ${r.q}, which is not in the queues table`);
-      const job = decodeJobRow(r, q);
-      const s = r.seq < 0 ? -r.seq : r.seq;
-      if (s > maxSeq) maxSeq = s;
-      maxId = r.id;
-      count++;
-      if (isFinished(job.state)) finished.push(job);
-      else engine.restore(job);
+    for (const r of legacy.iterate() as IterableIterator<JobRow>) {
+      const job = decodeJobRow(r, queueOf(r.q, r.id));
+      restore(job);
+      journal.legacyJob(job);
+    }
+  } finally {
+    legacy.finalize();
+  }
+
+  // Two walks over the segments: the first finds where each job's latest record is (the journal
+  // keeps that index), the second decodes only those, so a job written many times costs one
+  // Job. Jobs are restored in id order: bucketed by page of ids, each bucket sorted if needed.
+  const bodies: [number, Uint8Array][] = [];
+  const segments: [number, number, number][] = [];
+  const stmt = db.prepare("SELECT id, body FROM segments ORDER BY id");
+  try {
+    for (const { id: seg, body } of stmt.iterate() as IterableIterator<{ id: number; body: Uint8Array }>) {
+      const records = walkChecked(path, seg, body, {
+        job: (id) => journal.storedJob(id, seg),
+        tombstone: (id, first) => journal.storedTombstone(id, seg, first),
+      });
+      bodies.push([seg, body]);
+      segments.push([seg, records, body.length]);
     }
   } finally {
     stmt.finalize();
+  }
+  const buckets = new Map<number, Job[]>();
+  for (const [seg, body] of bodies) {
+    walkChecked(path, seg, body, {
+      job(id, qid, b, at, dv) {
+        if (journal.latestSegmentOf(id) !== seg) return;
+        const job = decodeJob(b, dv, at, queueOf(qid, id));
+        const page = Math.floor(id / recoveryBucketIds);
+        const bucket = buckets.get(page);
+        if (bucket === undefined) buckets.set(page, [job]);
+        else bucket.push(job);
+      },
+      tombstone() {},
+    });
+  }
+  bodies.length = 0;
+  journal.storedSegments(segments);
+  for (const page of [...buckets.keys()].sort((a, b) => a - b)) {
+    const bucket = buckets.get(page)!;
+    for (let i = 1; i < bucket.length; i++) {
+      if (bucket[i]!.id < bucket[i - 1]!.id) {
+        bucket.sort((a, b) => a.id - b.id);
+        break;
+      }
+    }
+    for (const job of bucket) restore(job);
+    buckets.delete(page);
   }
   finished.sort((a, b) => a.finishedAt - b.finishedAt);
   for (const job of finished) engine.restore(job);
@@ -89,6 +154,32 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   // Everything below a reservation may have been handed out before the crash: start above it.
   engine.restoreCounters(Math.max(stored ?? 0, meta.get("ids_reserved") ?? 0), meta.get("tokens_reserved") ?? 0);
   if (engine.nextId <= maxId) throw corruptError(path, `next_id ${engine.nextId} is not above the largest job id ${maxId}`);
-  journal.knowStored(names, maxId, stored ?? 0);
   return { jobs: count, queues: names.length, records, recordsKept, ms: performance.now() - t0 };
+}
+
+/** Ids per bucket of the in-order restore. */
+const recoveryBucketIds = 4096;
+
+/** walkSegment, its complaint turned into a refusal naming the segment. */
+function walkChecked(path: string, seg: number, body: Uint8Array, visit: SegmentVisitor): number {
+  try {
+    return walkSegment(body, visit);
+  } catch (e) {
+    if (e instanceof StorageError) throw e;
+    throw corruptError(path, `segment ${seg}: ${(e as Error).message}`);
+  }
+}
+
+/** The jobs stored in the file, id -> state, read the way recovery reads them (tests and
+ *  diagnostics look at the file with it). */
+export function storedJobStates(db: Database): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [id, state] of valuesOnce(db, "SELECT id, state FROM jobs ORDER BY id")) out.set(id as number, state as number);
+  for (const [, body] of valuesOnce(db, "SELECT id, body FROM segments ORDER BY id")) {
+    walkSegment(body as Uint8Array, {
+      job: (id, _q, b, at) => out.set(id, recordState(b, at)),
+      tombstone: (id) => out.delete(id),
+    });
+  }
+  return out;
 }

@@ -12,8 +12,8 @@ import type { Database } from "bun:sqlite";
 import { noneCommitEntriesMax, noneCommitIntervalMs } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
 import { SqliteJournal } from "./journal.ts";
-import { recover, type Recovered } from "./recovery.ts";
-import { openDatabase, schemaVersion, StorageError, synchronousOf, valuesOnce, type Durability } from "./schema.ts";
+import { recover, storedJobStates, type Recovered } from "./recovery.ts";
+import { openDatabase, schemaVersion, StorageError, synchronousOf, type Durability } from "./schema.ts";
 import type { Store } from "./store.ts";
 
 const modeText: Record<Durability, string> = {
@@ -59,6 +59,8 @@ export class SqliteStore implements Store {
     if (this.recovered !== null) throw new Error("SqliteStore.recover called twice");
     this.journal.engine = engine;
     this.recovered = recover(this.db, this.path, engine, this.journal);
+    // Rows of an older schema's jobs table, and segments found dead, are dealt with now.
+    if (this.journal.pending > 0) this.commitNow();
   }
 
   commit(): void {
@@ -92,9 +94,10 @@ export class SqliteStore implements Store {
     this.lastCommitMs = this.clock();
   }
 
-  /** Rows in the jobs table (tests and diagnostics: the file holds what the engine holds). */
+  /** Jobs stored in the file, read back as recovery reads them (tests and diagnostics: the file
+   *  holds what the engine holds). */
   storedJobs(): number {
-    return valuesOnce(this.db, "SELECT count(*) FROM jobs")[0]![0] as number;
+    return storedJobStates(this.db).size;
   }
 
   close(): void {

@@ -97,11 +97,27 @@ test("a database written by the 2026-11-25 release (version 1) opens, is migrate
   store.commit();
   closeAll();
   expect(version(path)).toBe(schemaVersion);
-  // Opened again: nothing more to migrate, same content.
+  // The rows of the old jobs table moved into segments at the first commit.
+  const check = new Database(path, { readonly: true });
+  expect((check.query("SELECT count(*) AS n FROM jobs").get() as { n: number }).n).toBe(0);
+  expect((check.query("SELECT count(*) AS n FROM segments").get() as { n: number }).n).toBeGreaterThan(0);
+  check.close();
+  // Opened again: nothing more to migrate, same content, now read from the segments.
   const again = open(path);
   expect(again.store.description).not.toContain("migrated");
-  expect(again.engine.getJob(2)!.x!.customId).toBe("c-1");
+  expect(again.store.description).toContain("recovered 7 jobs in 3 queues");
+  expect([1, 2, 3, 4, 5, 6, 7].map((id) => again.engine.getJob(id)?.state)).toEqual([
+    JobState.Waiting, JobState.Waiting, JobState.Delayed, JobState.Waiting, JobState.Completed, JobState.Failed, JobState.Waiting,
+  ]);
+  const moved = again.engine.getJob(2)!;
+  expect([moved.priority, moved.x!.tags, moved.x!.uniqueKey, moved.x!.customId, moved.x!.groupId, moved.x!.lifo, moved.maxAttempts, moved.backoff, moved.stallTimeout]).toEqual([
+    5, ["a", "b"], "u-1", "c-1", "g1", true, 7, 250, 12_345,
+  ]);
+  expect(again.engine.getJob(1)!.name).toBe("welcome");
+  expect(unpack(again.engine.getJob(5)!.x!.result!)).toEqual({ ok: true });
+  expect(again.engine.getJob(4)!.x!.logs!.map((l) => l.message)).toEqual(["started"]);
   expect(again.engine.queue("paused-q").paused).toBe(true);
+  expect(again.engine.nextId).toBe(8);
 });
 
 test("a database from a newer release is refused, and left as it was", () => {

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
+import { storedJobStates } from "../../src/persistence/recovery.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 import { FrameClient, killAllServers, ServerProcess } from "./server-process.ts";
 
@@ -120,7 +121,9 @@ test("a real server with KEEP_COMPLETED and KEEP_COMPLETED_AGE_MS keeps only tha
   const stored = (p: string) => {
     const db = new Database(p, { readonly: true });
     try {
-      return db.query("SELECT state, count(*) AS n FROM jobs GROUP BY state").all() as { state: number; n: number }[];
+      const n = new Map<number, number>();
+      for (const state of storedJobStates(db).values()) n.set(state, (n.get(state) ?? 0) + 1);
+      return [...n].map(([state, count]) => ({ state, n: count }));
     } finally {
       db.close();
     }

@@ -1,0 +1,215 @@
+// The stored form of jobs: segments. A commit writes the jobs it changed, and a tombstone for
+// each stored job it removed, as records packed into one BLOB row of the `segments` table (split
+// at segmentBytesMax); a job's latest record is the one in its newest segment. Reading 1M jobs
+// back is then a few hundred row reads and a walk over bytes, where one row per job cost a
+// sqlite3_step and 16 column reads each (1.0 s for 1M rows, bench/README.md); and a commit of
+// 100 jobs binds one value instead of 1,600. Which records are still live, and when a segment is
+// compacted or deleted, is the journal's business (journal.ts); this file only reads and writes
+// the bytes.
+//
+// A segment: [u32 magic][u32 records][u32 crc32 of the bytes after the header][u32 0], records.
+// A job record: [u8 1][u8 state][u16 mask][u32 queue row id][u32 data length][u32 x length + 1,
+//   0 for none], then one f64 per numeric field whose mask bit is set (the others are 0; max
+//   attempts and stall timeout are stored less their defaults), then the data bytes, then the x
+//   bytes (the rare fields, MessagePack: codecs.ts). A waiting job with defaults: 40 + data bytes.
+// A tombstone: [u8 2][u8 0][u16 0][u32 0][f64 job id][f64 the segment holding the job's last
+//   record]: it hides that record until that segment is deleted.
+// All little-endian. The CRC makes a flipped bit in a payload a refusal at start-up, which the
+// row-per-job form could not notice.
+
+import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
+import { Job, type JobState, type QueueState } from "../engine/model.ts";
+import { decodeExtra, encodeExtra } from "./codecs.ts";
+
+export const segmentMagic = 0x31535152; // "RQS1"
+const headerBytes = 16;
+const recordHeaderBytes = 16;
+const JOB = 1;
+const TOMB = 2;
+const tombBytes = recordHeaderBytes + 16;
+/** The numeric fields of a job record, in mask-bit order. */
+const fieldCount = 12;
+const scratch = new Float64Array(fieldCount);
+
+function fieldsOf(job: Job, f: Float64Array): void {
+  f[0] = job.id;
+  f[1] = job.priority;
+  f[2] = job.seq;
+  f[3] = job.createdAt;
+  f[4] = job.runAt;
+  f[5] = job.startedAt;
+  f[6] = job.finishedAt;
+  f[7] = job.attempts;
+  // Stored as the difference from their defaults, so a default costs no bytes.
+  f[8] = job.maxAttempts - maxAttemptsDefault;
+  f[9] = job.backoff;
+  f[10] = job.stallTimeout - stallTimeoutMsDefault;
+  f[11] = job.stallCount;
+}
+
+/** Builds segment bodies; reused across commits. */
+export class SegmentWriter {
+  private buf = new Uint8Array(64 * 1024);
+  private dv = new DataView(this.buf.buffer);
+  private n = headerBytes;
+  /** Records in the segment being built. */
+  count = 0;
+
+  /** Bytes of the segment being built, header included. */
+  get bytes(): number {
+    return this.n;
+  }
+
+  private room(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+    this.dv = new DataView(next.buffer);
+  }
+
+  addJob(job: Job, queueId: number): void {
+    const x = encodeExtra(job.x, job.name);
+    const data = job.data;
+    const xLen = x === null ? 0 : x.length;
+    this.room(recordHeaderBytes + fieldCount * 8 + data.length + xLen);
+    const dv = this.dv;
+    const at = this.n;
+    fieldsOf(job, scratch);
+    let p = at + recordHeaderBytes;
+    let mask = 0;
+    for (let i = 0; i < fieldCount; i++) {
+      const v = scratch[i]!;
+      if (v !== 0) {
+        mask |= 1 << i;
+        dv.setFloat64(p, v, true);
+        p += 8;
+      }
+    }
+    dv.setUint8(at, JOB);
+    dv.setUint8(at + 1, job.state);
+    dv.setUint16(at + 2, mask, true);
+    dv.setUint32(at + 4, queueId, true);
+    dv.setUint32(at + 8, data.length, true);
+    dv.setUint32(at + 12, x === null ? 0 : xLen + 1, true);
+    this.buf.set(data, p);
+    p += data.length;
+    if (x !== null) {
+      this.buf.set(x, p);
+      p += xLen;
+    }
+    this.n = p;
+    this.count++;
+  }
+
+  addTombstone(id: number, target: number): void {
+    this.room(tombBytes);
+    const dv = this.dv;
+    const at = this.n;
+    dv.setUint32(at, TOMB, true); // kind 2, then zeros
+    dv.setUint32(at + 4, 0, true);
+    dv.setUint32(at + 8, 0, true);
+    dv.setUint32(at + 12, 0, true);
+    dv.setFloat64(at + 16, id, true);
+    dv.setFloat64(at + 24, target, true);
+    this.n = at + tombBytes;
+    this.count++;
+  }
+
+  /** The finished body (a view, valid until the next add or reset), header and CRC filled in. */
+  finish(): Uint8Array {
+    const dv = this.dv;
+    dv.setUint32(0, segmentMagic, true);
+    dv.setUint32(4, this.count, true);
+    dv.setUint32(8, Bun.hash.crc32(this.buf.subarray(headerBytes, this.n)), true);
+    dv.setUint32(12, 0, true);
+    return this.buf.subarray(0, this.n);
+  }
+
+  reset(): void {
+    this.n = headerBytes;
+    this.count = 0;
+    // A burst's buffer is not kept: back to the usual size.
+    if (this.buf.length > 4 * 1024 * 1024) {
+      this.buf = new Uint8Array(64 * 1024);
+      this.dv = new DataView(this.buf.buffer);
+    }
+  }
+}
+
+export interface SegmentVisitor {
+  /** A job record at `at` of `body`, which `dv` views (decodeJob reads it). */
+  job(id: number, queueId: number, body: Uint8Array, at: number, dv: DataView): void;
+  tombstone(id: number, target: number): void;
+}
+
+/** Walks a segment's records, checking the header, the CRC and every length against the body;
+ *  throws an Error saying what is wrong (recovery reports it as a corrupt file). Returns the
+ *  record count. */
+export function walkSegment(body: Uint8Array, visit: SegmentVisitor): number {
+  if (body.length < headerBytes) throw new Error(`${body.length} bytes, shorter than a segment header`);
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  if (dv.getUint32(0, true) !== segmentMagic) throw new Error("no segment magic");
+  const count = dv.getUint32(4, true);
+  const crc = Bun.hash.crc32(body.subarray(headerBytes));
+  if (dv.getUint32(8, true) !== crc) throw new Error("checksum mismatch");
+  let p = headerBytes;
+  for (let k = 0; k < count; k++) {
+    if (p + recordHeaderBytes > body.length) throw new Error(`record ${k} runs past the end`);
+    const kind = dv.getUint8(p);
+    if (kind === JOB) {
+      const mask = dv.getUint16(p + 2, true);
+      const len = recordHeaderBytes + popcount(mask) * 8 + dv.getUint32(p + 8, true) + Math.max(0, dv.getUint32(p + 12, true) - 1);
+      if ((mask & 1) === 0 || p + len > body.length) throw new Error(`job record ${k} is malformed`);
+      visit.job(dv.getFloat64(p + recordHeaderBytes, true), dv.getUint32(p + 4, true), body, p, dv);
+      p += len;
+    } else if (kind === TOMB) {
+      if (p + tombBytes > body.length) throw new Error(`tombstone ${k} runs past the end`);
+      visit.tombstone(dv.getFloat64(p + 16, true), dv.getFloat64(p + 24, true));
+      p += tombBytes;
+    } else {
+      throw new Error(`record ${k} has unknown kind ${kind}`);
+    }
+  }
+  if (p !== body.length) throw new Error(`${body.length - p} bytes after the last record`);
+  return count;
+}
+
+/** The job of the record at `at` of `body`, viewed by `dv` (walkSegment has checked its lengths). */
+export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: QueueState): Job {
+  const mask = dv.getUint16(at + 2, true);
+  let p = at + recordHeaderBytes;
+  const f = scratch;
+  for (let i = 0; i < fieldCount; i++) {
+    if ((mask & (1 << i)) !== 0) {
+      f[i] = dv.getFloat64(p, true);
+      p += 8;
+    } else {
+      f[i] = 0;
+    }
+  }
+  const dataLen = dv.getUint32(at + 8, true);
+  const xLen = dv.getUint32(at + 12, true);
+  const data = body.slice(p, p + dataLen);
+  const job = new Job(f[0]!, queue, data, f[1]!, f[3]!, f[4]!, f[8]! + maxAttemptsDefault, f[9]!, f[10]! + stallTimeoutMsDefault);
+  // A copy: MessagePack's bytes (a result) would otherwise be views pinning the whole body.
+  if (xLen !== 0) decodeExtra(body.slice(p + dataLen, p + dataLen + xLen - 1), job);
+  job.state = dv.getUint8(at + 1) as JobState;
+  job.seq = f[2]!;
+  job.startedAt = f[5]!;
+  job.finishedAt = f[6]!;
+  job.attempts = f[7]!;
+  job.stallCount = f[11]!;
+  return job;
+}
+
+/** The state byte of the job record at `at`. */
+export function recordState(body: Uint8Array, at: number): number {
+  return body[at + 1]!;
+}
+
+function popcount(m: number): number {
+  let c = 0;
+  for (; m !== 0; m &= m - 1) c++;
+  return c;
+}
