@@ -1,7 +1,9 @@
-// The stored form of each persisted entity, written out field by field: a job is a row of hot
-// columns plus a MessagePack blob of its rare fields; a queue is a row of its settings. Renaming
+// The stored form of each persisted entity, field by field: a job's rare fields are a MessagePack
+// blob (inside its segment record, segments.ts; schema 3 and before stored a row of hot columns
+// per job, still read at recovery); a queue is a row of its settings. Renaming
 // a field in the engine cannot silently drop data: every JobExtra field must appear below (as a
-// column, in the blob table, or as runtime-only), which tests/persistence/codecs.test.ts checks.
+// numeric field of the record, in the blob table, or as runtime-only), which
+// tests/persistence/migrations.test.ts checks.
 // The stored names are the schema and never change without a migration (migrations.ts).
 
 import { Packr } from "msgpackr";
@@ -15,7 +17,7 @@ export const jobColumns = [
   "attempts", "max_attempts", "backoff", "stall_timeout", "stall_count", "data", "x",
 ] as const;
 
-/** A stored job row, as bun:sqlite returns it. */
+/** A job row of schema version 3 and before, as bun:sqlite returns it (only read now). */
 export interface JobRow {
   id: number;
   q: number;
@@ -33,26 +35,6 @@ export interface JobRow {
   stall_count: number;
   data: Uint8Array;
   x: Uint8Array | null;
-}
-
-/** Writes a job's row into `a` from index `n` (one multi-row INSERT binds many rows). */
-export function encodeJobRow(job: Job, queueId: number, a: (number | Uint8Array | null)[], n: number): void {
-  a[n] = job.id;
-  a[n + 1] = queueId;
-  a[n + 2] = job.state;
-  a[n + 3] = job.priority;
-  a[n + 4] = job.seq;
-  a[n + 5] = job.createdAt;
-  a[n + 6] = job.runAt;
-  a[n + 7] = job.startedAt;
-  a[n + 8] = job.finishedAt;
-  a[n + 9] = job.attempts;
-  a[n + 10] = job.maxAttempts;
-  a[n + 11] = job.backoff;
-  a[n + 12] = job.stallTimeout;
-  a[n + 13] = job.stallCount;
-  a[n + 14] = job.data;
-  a[n + 15] = encodeExtra(job.x, job.name);
 }
 
 export function decodeJobRow(r: JobRow, queue: QueueState): Job {
@@ -129,7 +111,7 @@ const blobFields: readonly BlobField[] = [
   { key: "onFailure", get: (x) => x.onFailure, set: (x, v) => (x.onFailure = num(v)), isDefault: isZero },
 ];
 
-/** JobExtra fields with a column of their own (behind Job's accessors). */
+/** JobExtra fields stored as numeric fields of the job record (columns in schema 3), behind Job's accessors. */
 export const columnExtraFields = ["maxAttempts", "backoff", "stallTimeout", "stallCount"] as const;
 /** JobExtra fields that are never stored (rebuilt at recovery). */
 export const runtimeExtraFields = ["ttlEntry", "keepEntry"] as const;

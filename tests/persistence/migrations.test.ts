@@ -13,7 +13,8 @@ import { pack, unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
 import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
 import { obliterate, runAll } from "../../src/engine/queries.ts";
-import { blobExtraKeys, columnExtraFields, decodeExtra, decodeJobRow, encodeExtra, encodeJobRow, jobColumns, runtimeExtraFields, type JobRow } from "../../src/persistence/codecs.ts";
+import { blobExtraKeys, columnExtraFields, decodeExtra, encodeExtra, runtimeExtraFields } from "../../src/persistence/codecs.ts";
+import { decodeJob, SegmentWriter, walkSegment } from "../../src/persistence/segments.ts";
 import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 
@@ -151,7 +152,7 @@ test("every JobExtra field has a stored form (a column, a blob key, or runtime-o
   expect([...covered].filter((f) => !fields.includes(f))).toEqual([]);
 });
 
-test("a job with every stored field set survives the row codec", () => {
+test("a job with every stored field set survives the segment codec, and its bytes are checked", () => {
   const q = new QueueState("codec");
   const j = new Job(42, q, pack({ a: 1 }) as Uint8Array, -3, 1000, 2000, 9, 77, 1234);
   const x = j.extra();
@@ -167,13 +168,31 @@ test("a job with every stored field set survives the row codec", () => {
   j.startedAt = 3000;
   j.finishedAt = 4000;
   j.attempts = 4;
-  const a: (number | Uint8Array | null)[] = new Array(jobColumns.length).fill(null);
-  encodeJobRow(j, 5, a, 0);
-  const row = Object.fromEntries(jobColumns.map((c, i) => [c, a[i]])) as unknown as JobRow;
-  expect(row.q).toBe(5);
-  const back = decodeJobRow(row, q);
+  const w = new SegmentWriter();
+  w.addJob(j, 5);
+  w.addTombstone(41, 7);
+  const body = w.finish().slice();
+  let back: Job | null = null;
+  const seen: unknown[] = [];
+  expect(
+    walkSegment(body, {
+      job: (id, qid, b, at, dv) => {
+        seen.push(["job", id, qid]);
+        back = decodeJob(b, dv, at, q);
+      },
+      tombstone: (id, first) => seen.push(["tomb", id, first]),
+    }),
+  ).toBe(2);
+  expect(seen).toEqual([["job", 42, 5], ["tomb", 41, 7]]);
+  // Any byte changed, or the body cut short, is refused.
+  for (const at of [0, 5, 20, body.length - 1]) {
+    const bad = body.slice();
+    bad[at]! ^= 1;
+    expect(() => walkSegment(bad, { job() {}, tombstone() {} })).toThrow(/magic|checksum|count|malformed|past the end/);
+  }
+  expect(() => walkSegment(body.subarray(0, body.length - 3), { job() {}, tombstone() {} })).toThrow(/checksum/);
   const plain = (job: Job) => ({ ...job, x: { ...job.x, result: Array.from(job.x!.result!), ttlEntry: null }, queue: job.queue.name, data: Array.from(job.data), deadline: job.deadline });
-  expect(plain(back)).toEqual(plain(j));
+  expect(plain(back!)).toEqual(plain(j));
 });
 
 test("a flow parent's children's results keep their queues through the codec; older records without one read as null", () => {
