@@ -192,17 +192,16 @@ export class SqliteJournal implements Journal {
     this.dirty.set(job.id, job);
   }
 
-  /** Recovery, after every segment is read (`stored`: id, records, bytes): each segment's live
-   *  records and live tombstones are counted, and the dead ones, the compaction candidates and
-   *  the small ones found. */
-  storedSegments(stored: readonly [number, number, number][]): void {
-    for (const [id, records, bytes] of stored) {
-      this.segments.set(id, { id, records, bytes, live: 0, tombs: 0, holders: null, queued: false, dead: false });
+  /** Recovery, after every segment is read (`stored`: id, records, bytes, live job records):
+   *  the live tombstones are counted, and the dead segments, the compaction candidates and the
+   *  small ones found. */
+  storedSegments(stored: readonly [number, number, number, number][]): void {
+    for (const [id, records, bytes, live] of stored) {
+      this.segments.set(id, { id, records, bytes, live, tombs: 0, holders: null, queued: false, dead: false });
       this.order.push(id);
       if (id > this.lastSegment) this.lastSegment = id;
       if (bytes < segmentSmallBytes) this.small.add(id);
     }
-    for (const [seg, live] of this.index.countBySegment()) this.segments.get(seg)!.live = live;
     const t = this.storedTombs;
     for (let i = 0; i < t.length; i += 2) {
       const holder = this.segments.get(t[i]!)!;

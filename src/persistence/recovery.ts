@@ -8,7 +8,6 @@
 // commit). It writes nothing itself.
 
 import type { Database } from "bun:sqlite";
-import { recoveryMmapBytes } from "../constants.ts";
 import type { Engine } from "../engine/engine.ts";
 import { isFinished, type Job, type QueueState } from "../engine/model.ts";
 import { recordKindNames } from "../engine/records.ts";
@@ -30,12 +29,7 @@ export interface Recovered {
 export function recover(db: Database, path: string, engine: Engine, journal: SqliteJournal): Recovered {
   const t0 = performance.now();
   try {
-    db.exec(`PRAGMA mmap_size = ${recoveryMmapBytes}`);
-    try {
-      return recoverRows(db, path, engine, journal, t0);
-    } finally {
-      db.exec("PRAGMA mmap_size = 0");
-    }
+    return recoverRows(db, path, engine, journal, t0);
   } catch (e) {
     throw asStorageError(e, path);
   }
@@ -88,8 +82,8 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   // Two walks over the segments: the first finds where each job's latest record is (the journal
   // keeps that index), the second decodes only those, so a job written many times costs one
   // Job. Jobs are restored in id order: bucketed by page of ids, each bucket sorted if needed.
-  const bodies: [number, Uint8Array][] = [];
-  const segments: [number, number, number][] = [];
+  const bodies: [number, Uint8Array, number][] = [];
+  const segments: [number, number, number, number][] = [];
   const stmt = db.prepare("SELECT id, body FROM segments ORDER BY id");
   try {
     for (const { id: seg, body } of stmt.iterate() as IterableIterator<{ id: number; body: Uint8Array }>) {
@@ -97,17 +91,18 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
         job: (id) => journal.storedJob(id, seg),
         tombstone: (id, first) => journal.storedTombstone(id, seg, first),
       });
-      bodies.push([seg, body]);
-      segments.push([seg, records, body.length]);
+      bodies.push([seg, body, records]);
     }
   } finally {
     stmt.finalize();
   }
   const buckets = new Map<number, Job[]>();
-  for (const [seg, body] of bodies) {
+  for (const [seg, body, records] of bodies) {
+    let live = 0;
     walkChecked(path, seg, body, {
       job(id, qid, b, at, dv) {
         if (journal.latestSegmentOf(id) !== seg) return;
+        live++;
         const job = decodeJob(b, dv, at, queueOf(qid, id));
         const page = Math.floor(id / recoveryBucketIds);
         const bucket = buckets.get(page);
@@ -115,7 +110,8 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
         else bucket.push(job);
       },
       tombstone() {},
-    });
+    }, false);
+    segments.push([seg, records, body.length, live]);
   }
   bodies.length = 0;
   journal.storedSegments(segments);
@@ -161,9 +157,9 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
 const recoveryBucketIds = 4096;
 
 /** walkSegment, its complaint turned into a refusal naming the segment. */
-function walkChecked(path: string, seg: number, body: Uint8Array, visit: SegmentVisitor): number {
+function walkChecked(path: string, seg: number, body: Uint8Array, visit: SegmentVisitor, crc = true): number {
   try {
-    return walkSegment(body, visit);
+    return walkSegment(body, visit, crc);
   } catch (e) {
     if (e instanceof StorageError) throw e;
     throw corruptError(path, `segment ${seg}: ${(e as Error).message}`);

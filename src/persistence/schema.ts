@@ -6,7 +6,7 @@
 
 import { Database } from "bun:sqlite";
 import { existsSync, statSync } from "node:fs";
-import { sqliteCacheBytes, walBytesKeptMax } from "../constants.ts";
+import { sqliteCacheBytes, startupMmapBytes, walBytesKeptMax } from "../constants.ts";
 import { migrations, schemaVersion } from "./migrations.ts";
 
 export { schemaVersion };
@@ -53,6 +53,9 @@ export function openDatabase(path: string, durability: Durability): OpenedDataba
     db.exec(`PRAGMA synchronous = ${synchronousOf[durability]}`);
     db.exec(`PRAGMA journal_size_limit = ${walBytesKeptMax}`);
     db.exec(`PRAGMA cache_size = ${-Math.floor(sqliteCacheBytes / 1024)}`);
+    // Start-up reads the whole file (quick_check, then recovery) through mmap; the store turns
+    // it off once recovered (SqliteStore.recover).
+    db.exec(`PRAGMA mmap_size = ${startupMmapBytes}`);
     const from = created ? 0 : checkExisting(db, path);
     if (from < schemaVersion) migrate(db, path, from);
     return { db, created, migratedFrom: created ? schemaVersion : from };

@@ -105,17 +105,4 @@ export class SegmentIndex {
     }
     this.pages.delete(n);
   }
-
-  /** Live records per segment (recovery counts them once, after reading every segment). */
-  countBySegment(): Map<number, number> {
-    const out = new Map<number, number>();
-    for (const p of this.pages.values()) {
-      for (let i = 0; i < PAGE; i++) {
-        const s = p.segs[i]!;
-        if (s !== 0) out.set(s, (out.get(s) ?? 0) + 1);
-      }
-    }
-    for (const s of this.overflow.values()) out.set(s, (out.get(s) ?? 0) + 1);
-    return out;
-  }
 }

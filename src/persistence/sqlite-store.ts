@@ -58,7 +58,11 @@ export class SqliteStore implements Store {
   recover(engine: Engine): void {
     if (this.recovered !== null) throw new Error("SqliteStore.recover called twice");
     this.journal.engine = engine;
-    this.recovered = recover(this.db, this.path, engine, this.journal);
+    try {
+      this.recovered = recover(this.db, this.path, engine, this.journal);
+    } finally {
+      this.db.exec("PRAGMA mmap_size = 0"); // start-up's mmap (schema.ts) ends here
+    }
     // Rows of an older schema's jobs table, and segments found dead, are dealt with now.
     if (this.journal.pending > 0) this.commitNow();
   }
