@@ -13,8 +13,10 @@ export { schemaVersion };
 
 export type Durability = "none" | "batch" | "sync";
 
-/** synchronous per mode: sync fsyncs every commit; batch survives a process crash (WAL), not a power cut. */
-export const synchronousOf: Record<Durability, string> = { sync: "FULL", batch: "NORMAL", none: "OFF" };
+/** synchronous per mode. sync: NORMAL, and the store fsyncs the WAL after every commit itself,
+ *  off the loop (wal-sync.ts), which is what FULL would add; batch survives a process crash
+ *  (WAL), not a power cut. */
+export const synchronousOf: Record<Durability, string> = { sync: "NORMAL", batch: "NORMAL", none: "OFF" };
 
 export interface OpenedDatabase {
   db: Database;

@@ -1,7 +1,8 @@
 // The durable Store behind DATA_PATH: SQLite (bun:sqlite) in WAL mode, one transaction per loop
 // turn, recovery at start-up. The durability mode decides only when a commit happens and whether
 // replies wait for it; what is written is the same in every mode (see journal.ts).
-//   sync  (default) synchronous=FULL, commit every turn, replies of the turn sent after the fsync.
+//   sync  (default) commit every turn, replies of the turn sent after the fsync of the WAL, which
+//         runs on a thread (wal-sync.ts) while the loop serves the next turn.
 //   batch synchronous=NORMAL, commit every turn, replies sent before the commit: a kill of ringq
 //         can lose the one turn whose replies were already out (crash.test.ts sees it happen);
 //         a power cut or kernel crash can lose the turns since the last fsync (checkpoint).
@@ -15,6 +16,7 @@ import { SqliteJournal } from "./journal.ts";
 import { recover, storedJobStates, type Recovered } from "./recovery.ts";
 import { openDatabase, schemaVersion, StorageError, synchronousOf, type Durability } from "./schema.ts";
 import type { Store } from "./store.ts";
+import { WalSync } from "./wal-sync.ts";
 
 const modeText: Record<Durability, string> = {
   sync: "durability=sync: replies after an fsync'd commit",
@@ -32,6 +34,8 @@ export class SqliteStore implements Store {
   private closed = false;
   private lastCommitMs = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** sync mode: the WAL's fsync after each commit. */
+  private readonly wal: WalSync | null;
 
   /** `clock` is for tests of the none-mode interval; the server uses wall time. */
   constructor(readonly path: string, readonly durability: Durability, private readonly clock: () => number = Date.now) {
@@ -41,6 +45,7 @@ export class SqliteStore implements Store {
     this.migratedFrom = opened.migratedFrom;
     this.journal = new SqliteJournal(this.db, synchronousOf[durability]);
     this.holdRepliesUntilCommit = durability === "sync";
+    this.wal = durability === "sync" ? new WalSync(`${path}-wal`) : null;
   }
 
   get description(): string {
@@ -64,11 +69,12 @@ export class SqliteStore implements Store {
       this.db.exec("PRAGMA mmap_size = 0"); // start-up's mmap (schema.ts) ends here
     }
     // Rows of an older schema's jobs table, and segments found dead, are dealt with now.
-    if (this.journal.pending > 0) this.commitNow();
+    if (this.journal.pending > 0 && this.commitNow()) this.wal?.syncNow();
   }
 
-  commit(): void {
+  commit(): void | Promise<void> {
     if (this.closed) return;
+    if (this.wal !== null) return this.commitNow() ? this.wal.sync() : undefined;
     if (this.durability === "none") {
       const pending = this.journal.pending;
       if (pending === 0) return;
@@ -87,15 +93,18 @@ export class SqliteStore implements Store {
     if (!this.closed) this.commitNow();
   };
 
-  private commitNow(): void {
+  /** True when something was written. */
+  private commitNow(): boolean {
+    let wrote: boolean;
     try {
-      this.journal.commit();
+      wrote = this.journal.commit();
     } catch (e) {
       // Fail-stop: the engine has moved on in memory and in sync mode its replies are held; the
       // only safe course is to stop before anything unpersisted is acknowledged.
       throw new StorageError(`commit to DATA_PATH ${this.path} failed: ${(e as Error).message}. ringq stops so that nothing unsaved is acknowledged; fix the disk and restart (stored state is intact).`);
     }
     this.lastCommitMs = this.clock();
+    return wrote;
   }
 
   /** Jobs stored in the file, read back as recovery reads them (tests and diagnostics: the file
@@ -109,10 +118,12 @@ export class SqliteStore implements Store {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.commitNow();
+    this.wal?.syncNow();
     this.journal.releaseReservations();
     this.closed = true;
     this.journal.close();
-    this.db.close();
+    this.db.close(); // checkpoints the WAL into the file, with its fsyncs
+    this.wal?.close();
   }
 }
 

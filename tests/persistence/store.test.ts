@@ -13,6 +13,7 @@ import { noneCommitIntervalMs } from "../../src/constants.ts";
 import { Engine } from "../../src/engine/engine.ts";
 import { JobState } from "../../src/engine/model.ts";
 import { storedJobStates } from "../../src/persistence/recovery.ts";
+import { walkSegment } from "../../src/persistence/segments.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 
 const paths: string[] = [];
@@ -143,12 +144,20 @@ test("a job pushed and removed within one turn is never written; one completed i
   const gone = a.engine.push({ queue: "q", data: d(1), removeOnComplete: true });
   const kept = a.engine.push({ queue: "q", data: d(2) });
   for (const j of a.engine.pull("q", 2)) a.engine.complete(j.id, undefined, null);
-  expect(a.store.journal.pending).toBe(1);
+  expect(a.store.journal.pending).toBeGreaterThan(0);
   a.store.commit();
   expect(a.store.journal.pending).toBe(0);
   close(a.store);
   expect(gone).toBe(1);
   expect(rows(path)).toEqual([{ id: kept, state: JobState.Completed }]);
+  // One record in the file: the kept job's, written once (no tombstone for one never written).
+  const db = new Database(path, { readonly: true });
+  const records: string[] = [];
+  for (const [body] of db.query("SELECT body FROM segments").values()) {
+    walkSegment(body as Uint8Array, { job: (id, _q, b, at) => records.push(`job ${id} ${b[at + 1]}`), tombstone: (id) => records.push(`tomb ${id}`) });
+  }
+  db.close();
+  expect(records).toEqual([`job ${kept} ${JobState.Completed}`]);
 });
 
 test("retention prunes completed jobs on disk too, by count and by age", () => {

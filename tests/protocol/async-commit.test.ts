@@ -65,6 +65,8 @@ test("sync mode over an asynchronous commit: replies wait for their turn's commi
   const b = await RawClient.connect(server.port);
   a.send(Buffer.from(JSON.stringify({ cmd: "PUSH", queue: "ac", data: 1 }) + "\n"));
   await until("A's push to run", () => server!.engine.jobs.size === 1);
+  const aChanged = store.changed;
+  await until("A's commit", () => store.commits.some((x) => x.changedAt >= aChanged));
   expect(await a.silentFor(100)).toBe(true); // its commit has not resolved: no reply yet
   const aCommits = store.commits.length;
   // Meanwhile the server goes on: B's push runs although A's commit is still pending.
@@ -83,6 +85,10 @@ test("sync mode over an asynchronous commit: replies wait for their turn's commi
   const first = store.commits.splice(0, 1)[0]!;
   b.send(Buffer.from(JSON.stringify({ cmd: "PUSH", queue: "ac", data: 3 }) + "\n"));
   await until("the push", () => server!.engine.jobs.size === 3);
+  // A request runs when its bytes arrive and its turn commits after: wait for that commit (on a
+  // busy machine it came after the settle below, and was never resolved).
+  const pushed = store.changed;
+  await until("the push's commit", () => store.commits.some((x) => x.changedAt >= pushed));
   store.settleAll(); // the later commits resolve first...
   expect(await b.silentFor(100)).toBe(true); // ...but their replies wait for the first
   first.resolve();
