@@ -121,9 +121,20 @@ const nameKey = "name";
 
 /** The blob: the rare fields that differ from their defaults, and the job's name; null when empty. */
 export function encodeExtra(x: JobExtra | null, name: string | null): Uint8Array | null {
+  return encodeFields(blobFields, x, name);
+}
+
+/** An encodeExtra that leaves out the `stored` keys (a segment record keeps the scalar ones as
+ *  numbers), with its field list filtered once. */
+export function extraEncoder(stored: ReadonlySet<string>): (x: JobExtra | null, name: string | null) => Uint8Array | null {
+  const fields = blobFields.filter((f) => !stored.has(f.key));
+  return (x, name) => encodeFields(fields, x, name);
+}
+
+function encodeFields(fields: readonly BlobField[], x: JobExtra | null, name: string | null): Uint8Array | null {
   let o: Record<string, Stored> | null = null;
   if (x !== null) {
-    for (const f of blobFields) {
+    for (const f of fields) {
       const v = f.get(x);
       if (!f.isDefault(v)) (o ??= {})[f.key] = v;
     }

@@ -8,27 +8,39 @@
 // the bytes.
 //
 // A segment: [u32 magic][u32 records][u32 crc32 of the bytes after the header][u32 0], records.
-// A job record: [u8 1][u8 state][u16 mask][u32 queue row id][u32 data length][u32 x length + 1,
-//   0 for none], then one f64 per numeric field whose mask bit is set (the others are 0; max
-//   attempts and stall timeout are stored less their defaults), then the data bytes, then the x
-//   bytes (the rare fields, MessagePack: codecs.ts). A waiting job with defaults: 40 + data bytes.
+// A job record: [u8 1][u8 state][u16 0][u32 mask][u32 queue row id][u32 data length][u32 x
+//   length + 1, 0 for none], then one f64 per numeric field whose mask bit is set (the others
+//   are 0; max attempts and stall timeout are stored less their defaults; the scalar job options
+//   of JobExtra follow the job's own fields, booleans as 1), then the data bytes, then the x
+//   bytes (the rest of JobExtra, strings and lists, MessagePack: codecs.ts). A waiting job with
+//   defaults: 44 + data bytes.
 // A tombstone: [u8 2][u8 0][u16 0][u32 0][f64 job id][f64 the segment holding the job's last
 //   record]: it hides that record until that segment is deleted.
 // All little-endian. The CRC makes a flipped bit in a payload a refusal at start-up, which the
 // row-per-job form could not notice.
 
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
-import { Job, type JobState, type QueueState } from "../engine/model.ts";
-import { decodeExtra, encodeExtra } from "./codecs.ts";
+import { Job, type JobExtra, type JobState, type QueueState } from "../engine/model.ts";
+import { decodeExtra, extraEncoder } from "./codecs.ts";
 
 export const segmentMagic = 0x31535152; // "RQS1"
 const headerBytes = 16;
-const recordHeaderBytes = 16;
+const recordHeaderBytes = 20;
 const JOB = 1;
 const TOMB = 2;
 const tombBytes = recordHeaderBytes + 16;
-/** The numeric fields of a job record, in mask-bit order. */
-const fieldCount = 12;
+/** JobExtra's scalar fields, stored as numeric fields of the record rather than in its
+ *  MessagePack blob: a job option such as removeOnComplete cost about 1 us a write through
+ *  msgpackr (bench/journal.ts --options). Booleans are 1 or absent. */
+export const recordExtraFields = [
+  "ttl", "timeout", "backoffFixed", "backoffJitter", "keepLogs", "groupSeq", "lifo", "removeOnComplete", "removeOnFail",
+  "keepCompletedAge", "keepCompletedCount", "keepFailedAge", "keepFailedCount", "dedupUntil", "progress", "pendingDeps",
+  "parentId", "childrenCompleted", "onFailure",
+] as const satisfies readonly (keyof JobExtra)[];
+const encodeRest = extraEncoder(new Set(recordExtraFields));
+/** The job's own numeric fields, then recordExtraFields, in mask-bit order. */
+const jobFieldCount = 12;
+const fieldCount = jobFieldCount + recordExtraFields.length;
 const scratch = new Float64Array(fieldCount);
 
 function fieldsOf(job: Job, f: Float64Array): void {
@@ -45,6 +57,54 @@ function fieldsOf(job: Job, f: Float64Array): void {
   f[9] = job.backoff;
   f[10] = job.stallTimeout - stallTimeoutMsDefault;
   f[11] = job.stallCount;
+  const x = job.x;
+  if (x === null) f.fill(0, jobFieldCount);
+  else extraFieldsOf(x, f);
+}
+
+/** recordExtraFields, in order, by name (keyed access by a computed name cost 300 ns a job). */
+function extraFieldsOf(x: JobExtra, f: Float64Array): void {
+  f[12] = x.ttl;
+  f[13] = x.timeout;
+  f[14] = x.backoffFixed ? 1 : 0;
+  f[15] = x.backoffJitter;
+  f[16] = x.keepLogs;
+  f[17] = x.groupSeq;
+  f[18] = x.lifo ? 1 : 0;
+  f[19] = x.removeOnComplete ? 1 : 0;
+  f[20] = x.removeOnFail ? 1 : 0;
+  f[21] = x.keepCompletedAge;
+  f[22] = x.keepCompletedCount;
+  f[23] = x.keepFailedAge;
+  f[24] = x.keepFailedCount;
+  f[25] = x.dedupUntil;
+  f[26] = x.progress;
+  f[27] = x.pendingDeps;
+  f[28] = x.parentId;
+  f[29] = x.childrenCompleted;
+  f[30] = x.onFailure;
+}
+
+function setExtraFields(x: JobExtra, f: Float64Array): void {
+  x.ttl = f[12]!;
+  x.timeout = f[13]!;
+  x.backoffFixed = f[14] !== 0;
+  x.backoffJitter = f[15]!;
+  x.keepLogs = f[16]!;
+  x.groupSeq = f[17]!;
+  x.lifo = f[18] !== 0;
+  x.removeOnComplete = f[19] !== 0;
+  x.removeOnFail = f[20] !== 0;
+  x.keepCompletedAge = f[21]!;
+  x.keepCompletedCount = f[22]!;
+  x.keepFailedAge = f[23]!;
+  x.keepFailedCount = f[24]!;
+  x.dedupUntil = f[25]!;
+  x.progress = f[26]!;
+  x.pendingDeps = f[27]!;
+  x.parentId = f[28]!;
+  x.childrenCompleted = f[29]!;
+  x.onFailure = f[30]!;
 }
 
 /** Builds segment bodies; reused across commits. */
@@ -69,7 +129,7 @@ export class SegmentWriter {
   }
 
   addJob(job: Job, queueId: number): void {
-    const x = encodeExtra(job.x, job.name);
+    const x = encodeRest(job.x, job.name);
     const data = job.data;
     const xLen = x === null ? 0 : x.length;
     this.room(recordHeaderBytes + fieldCount * 8 + data.length + xLen);
@@ -88,10 +148,11 @@ export class SegmentWriter {
     }
     dv.setUint8(at, JOB);
     dv.setUint8(at + 1, job.state);
-    dv.setUint16(at + 2, mask, true);
-    dv.setUint32(at + 4, queueId, true);
-    dv.setUint32(at + 8, data.length, true);
-    dv.setUint32(at + 12, x === null ? 0 : xLen + 1, true);
+    dv.setUint16(at + 2, 0, true);
+    dv.setUint32(at + 4, mask, true);
+    dv.setUint32(at + 8, queueId, true);
+    dv.setUint32(at + 12, data.length, true);
+    dv.setUint32(at + 16, x === null ? 0 : xLen + 1, true);
     this.buf.set(data, p);
     p += data.length;
     if (x !== null) {
@@ -107,11 +168,9 @@ export class SegmentWriter {
     const dv = this.dv;
     const at = this.n;
     dv.setUint32(at, TOMB, true); // kind 2, then zeros
-    dv.setUint32(at + 4, 0, true);
-    dv.setUint32(at + 8, 0, true);
-    dv.setUint32(at + 12, 0, true);
-    dv.setFloat64(at + 16, id, true);
-    dv.setFloat64(at + 24, target, true);
+    for (let k = 4; k < recordHeaderBytes; k += 4) dv.setUint32(at + k, 0, true);
+    dv.setFloat64(at + recordHeaderBytes, id, true);
+    dv.setFloat64(at + recordHeaderBytes + 8, target, true);
     this.n = at + tombBytes;
     this.count++;
   }
@@ -160,14 +219,14 @@ export function walkSegment(bytes: Uint8Array, visit: SegmentVisitor, crc = true
     if (p + recordHeaderBytes > body.length) throw new Error(`record ${k} runs past the end`);
     const kind = dv.getUint8(p);
     if (kind === JOB) {
-      const mask = dv.getUint16(p + 2, true);
-      const len = recordHeaderBytes + popcount(mask) * 8 + dv.getUint32(p + 8, true) + Math.max(0, dv.getUint32(p + 12, true) - 1);
-      if ((mask & 1) === 0 || p + len > body.length) throw new Error(`job record ${k} is malformed`);
-      visit.job(dv.getFloat64(p + recordHeaderBytes, true), dv.getUint32(p + 4, true), body, p, dv);
+      const mask = dv.getUint32(p + 4, true);
+      const len = recordHeaderBytes + popcount(mask) * 8 + dv.getUint32(p + 12, true) + Math.max(0, dv.getUint32(p + 16, true) - 1);
+      if ((mask & 1) === 0 || mask >>> fieldCount !== 0 || p + len > body.length) throw new Error(`job record ${k} is malformed`);
+      visit.job(dv.getFloat64(p + recordHeaderBytes, true), dv.getUint32(p + 8, true), body, p, dv);
       p += len;
     } else if (kind === TOMB) {
       if (p + tombBytes > body.length) throw new Error(`tombstone ${k} runs past the end`);
-      visit.tombstone(dv.getFloat64(p + 16, true), dv.getFloat64(p + 24, true));
+      visit.tombstone(dv.getFloat64(p + recordHeaderBytes, true), dv.getFloat64(p + recordHeaderBytes + 8, true));
       p += tombBytes;
     } else {
       throw new Error(`record ${k} has unknown kind ${kind}`);
@@ -179,7 +238,7 @@ export function walkSegment(bytes: Uint8Array, visit: SegmentVisitor, crc = true
 
 /** The job of the record at `at` of `body`, viewed by `dv` (walkSegment has checked its lengths). */
 export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: QueueState): Job {
-  const mask = dv.getUint16(at + 2, true);
+  const mask = dv.getUint32(at + 4, true);
   let p = at + recordHeaderBytes;
   const f = scratch;
   for (let i = 0; i < fieldCount; i++) {
@@ -190,8 +249,8 @@ export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: Que
       f[i] = 0;
     }
   }
-  const dataLen = dv.getUint32(at + 8, true);
-  const xLen = dv.getUint32(at + 12, true);
+  const dataLen = dv.getUint32(at + 12, true);
+  const xLen = dv.getUint32(at + 16, true);
   const data = body.slice(p, p + dataLen);
   const job = new Job(f[0]!, queue, data, f[1]!, f[3]!, f[4]!, f[8]! + maxAttemptsDefault, f[9]!, f[10]! + stallTimeoutMsDefault);
   // A copy: MessagePack's bytes (a result) would otherwise be views pinning the whole body.
@@ -202,6 +261,7 @@ export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: Que
   job.finishedAt = f[6]!;
   job.attempts = f[7]!;
   job.stallCount = f[11]!;
+  if (mask >>> jobFieldCount !== 0) setExtraFields(job.extra(), f);
   return job;
 }
 

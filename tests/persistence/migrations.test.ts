@@ -14,7 +14,7 @@ import { Engine } from "../../src/engine/engine.ts";
 import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
 import { obliterate, runAll } from "../../src/engine/queries.ts";
 import { blobExtraKeys, columnExtraFields, decodeExtra, encodeExtra, runtimeExtraFields } from "../../src/persistence/codecs.ts";
-import { decodeJob, SegmentWriter, walkSegment } from "../../src/persistence/segments.ts";
+import { decodeJob, recordExtraFields, SegmentWriter, walkSegment } from "../../src/persistence/segments.ts";
 import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 
@@ -160,8 +160,15 @@ test("a job with every stored field set survives the segment codec, and its byte
     stallCount: 2, ttl: 5, timeout: 6, backoffFixed: true, uniqueKey: "u", customId: "c", groupId: "g", tags: ["t1", "t2"],
     lifo: true, removeOnComplete: true, removeOnFail: true, progress: 55, progressMsg: "m", result: new Uint8Array([1, 2, 3]),
     error: "e", logs: [{ timestamp: 1, message: "l", level: "warn" }], dependsOn: [1, 2], pendingDeps: 1, dependents: [3],
-    backoffJitter: 0.25, keepLogs: 10,
+    backoffJitter: 0.25, keepLogs: 10, groupSeq: 12, keepCompletedAge: 1_000, keepCompletedCount: 5, keepFailedAge: 2_000,
+    keepFailedCount: 6, dedupUntil: 9_999, parentId: 40, childrenCompleted: 2, onFailure: 2, childrenIds: [43, 44], dedupKey: "dk",
   });
+  // Every scalar stored as a number of the record is set here, away from its default (0 or false).
+  const fresh = new JobExtra() as unknown as Record<string, unknown>;
+  for (const k of recordExtraFields) {
+    expect([k, fresh[k] === 0 || fresh[k] === false]).toEqual([k, true]);
+    expect([k, (x as unknown as Record<string, unknown>)[k] !== fresh[k]]).toEqual([k, true]);
+  }
   j.name = "nm";
   j.state = JobState.Failed;
   j.seq = -17;
