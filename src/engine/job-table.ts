@@ -1,7 +1,10 @@
 // The engine's table of every job, by id. Ids are handed out in order, so the table is paged by
 // id: job `id` sits at slot `id & (page - 1)` of page `id >>> jobTablePageBits`, and a page
 // whose live jobs fall below 1/jobTableSparseFraction of it moves them to a small hash map
-// (IdMap) and goes, so a few held jobs cannot pin a page each.
+// (IdMap) and goes, so a few held jobs cannot pin a page each. The same check runs when a newer
+// page starts (the one before is then no longer filling up), and an id below the newest page
+// whose page does not exist goes to the map: recovery restores in id order, so a file of a few
+// jobs spread over millions of ids costs map entries, not a 32 KB page per job.
 //
 // Why not one hash table: JSC's write barrier remembers a whole object when a reference is
 // stored into it, and each young collection rescans what it remembered. A hash table spreads
@@ -58,6 +61,13 @@ export class JobTable<V extends { readonly id: number }> {
     const n = Math.floor(id / PAGE);
     let p = this.pages.get(n);
     if (p === undefined) {
+      if (n < this.newest) {
+        this.overflow.set(id, value);
+        this.count++;
+        return this;
+      }
+      const prev = this.pages.get(this.newest);
+      if (prev !== undefined && prev.live < SPARSE) this.spill(this.newest, prev);
       p = { slots: new Array<V | undefined>(PAGE).fill(undefined), live: 0 };
       this.pages.set(n, p);
     }

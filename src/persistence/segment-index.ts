@@ -6,7 +6,9 @@
 // collector to trace, no rehash of millions of entries in one go; 16 bytes a job, in durable
 // mode only); a page whose entries fall
 // below 1/jobTableSparseFraction moves them to Maps and goes, so a few held jobs cannot pin
-// a page each. The newest page never goes sparse: it is filling up.
+// a page each. The newest page never goes sparse: it is filling up; when a newer one starts, the
+// one before is checked, and an id below the newest page whose page does not exist goes to the
+// Maps (recovery sees ids about in order: sparse ones must not cost 64 KB of pages each).
 
 import { jobTablePageBits, jobTableSparseFraction } from "../constants.ts";
 
@@ -61,6 +63,14 @@ export class SegmentIndex {
     const n = Math.floor(id / PAGE);
     let p = this.pages.get(n);
     if (p === undefined) {
+      if (n < this.newest) {
+        this.overflow.set(id, seg);
+        this.overflowFirst.set(id, seg);
+        this.count++;
+        return;
+      }
+      const prev = this.pages.get(this.newest);
+      if (prev !== undefined && prev.live < SPARSE) this.spill(this.newest, prev);
       p = { segs: new Float64Array(PAGE), firsts: new Float64Array(PAGE), live: 0 };
       this.pages.set(n, p);
     }

@@ -122,3 +122,32 @@ test("ids past 32 bits, overwrites, and bad ids", () => {
   expect(() => t.set(-1, { id: -1, n: 0 })).toThrow(/bad id/);
   expect(() => t.set(1.5, { id: 1.5, n: 0 })).toThrow(/bad id/);
 });
+
+test("ids set in order but far apart (a recovery of sparse jobs) do not each keep a page", () => {
+  const t = new JobTable<V>();
+  const model = new Map<number, V>();
+  // One job in every tenth page, in id order, as recovery restores them.
+  for (let k = 0; k < 200; k++) {
+    const id = k * 10 * PAGE + 3;
+    const v = { id, n: k };
+    t.set(id, v);
+    model.set(id, v);
+  }
+  check(t, model);
+  expect(t.shape().pages).toBeLessThanOrEqual(1);
+  // A job of a lower page set later (a finished one, restored after the live ones) joins the map.
+  const late = { id: 5 * PAGE + 9, n: -1 };
+  t.set(late.id, late);
+  model.set(late.id, late);
+  check(t, model);
+  expect(t.shape().pages).toBeLessThanOrEqual(1);
+  // Dense pages still fill as pages.
+  const base = 10_000 * PAGE;
+  for (let i = 0; i < 3 * PAGE; i++) {
+    const v = { id: base + i, n: i };
+    t.set(v.id, v);
+    model.set(v.id, v);
+  }
+  check(t, model);
+  expect(t.shape().pages).toBe(3);
+});
