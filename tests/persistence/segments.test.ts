@@ -5,46 +5,15 @@
 // refusal at start-up, naming the segment.
 
 import { Database } from "bun:sqlite";
-import { afterEach, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { expect, test } from "bun:test";
 import { compactBytesPerCommit, segmentBytesMax, segmentLiveFraction, segmentSmallBytes, segmentsSmallMax } from "../../src/constants.ts";
-import { Engine } from "../../src/engine/engine.ts";
 import { JobState } from "../../src/engine/model.ts";
 import { storedJobStates } from "../../src/persistence/recovery.ts";
-import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 import { rng } from "../helpers/rng.ts";
+import { storeHarness } from "./store-harness.ts";
 
-const paths: string[] = [];
-const stores: SqliteStore[] = [];
-
-function tmpPath(): string {
-  const p = join(tmpdir(), `ringq-seg-${process.pid}-${Math.random().toString(36).slice(2)}.db`);
-  paths.push(p);
-  return p;
-}
-
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
-  for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
-});
-
-const clock = { t: 1_000_000 };
-const now = () => clock.t;
-
-function open(path: string) {
-  const store = new SqliteStore(path, "batch", now);
-  stores.push(store);
-  const engine = new Engine({ now, journal: store.journal });
-  store.recover(engine);
-  return { store, engine };
-}
-
-function close(store: SqliteStore): void {
-  store.close();
-  stores.splice(stores.indexOf(store), 1);
-}
+const { tmpPath, open: openWith, close } = storeHarness("seg");
+const open = (path: string) => openWith(path, "batch");
 
 function segmentBytes(path: string): { rows: number; bytes: number } {
   const db = new Database(path, { readonly: true });

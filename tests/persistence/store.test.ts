@@ -4,47 +4,17 @@
 // Killing a real server mid-load is crash.test.ts.
 
 import { Database } from "bun:sqlite";
-import { afterEach, expect, test } from "bun:test";
-import { closeSync, openSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { expect, test } from "bun:test";
+import { closeSync, openSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { pack } from "msgpackr";
 import { noneCommitIntervalMs } from "../../src/constants.ts";
-import { Engine } from "../../src/engine/engine.ts";
 import { JobState } from "../../src/engine/model.ts";
 import { storedJobStates } from "../../src/persistence/recovery.ts";
 import { walkSegment } from "../../src/persistence/segments.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
+import { storeHarness } from "./store-harness.ts";
 
-const paths: string[] = [];
-const stores: SqliteStore[] = [];
-
-function tmpPath(): string {
-  const p = join(tmpdir(), `ringq-store-${process.pid}-${Math.random().toString(36).slice(2)}.db`);
-  paths.push(p);
-  return p;
-}
-
-afterEach(() => {
-  for (const s of stores.splice(0)) s.close();
-  for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
-});
-
-const clock = { t: 1_000_000 };
-const now = () => clock.t;
-
-function open(path: string, durability: "none" | "batch" | "sync" = "sync", opts: { keepFinished?: number; keepFinishedAgeMs?: number } = {}) {
-  const store = new SqliteStore(path, durability, now);
-  stores.push(store);
-  const engine = new Engine({ now, journal: store.journal, ...opts });
-  store.recover(engine);
-  return { store, engine };
-}
-
-function close(store: SqliteStore): void {
-  store.close();
-  stores.splice(stores.indexOf(store), 1);
-}
+const { clock, tmpPath, open, close } = storeHarness("store");
 
 const d = (v: unknown) => pack(v) as Uint8Array;
 

@@ -3,23 +3,12 @@
 // file replaced at its path is reopened (never an fsync of a file SQLite no longer writes); and
 // through a real store, a sync commit hands back a promise that resolves, while batch does not.
 
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Engine } from "../../src/engine/engine.ts";
-import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
 import { WalSync } from "../../src/persistence/wal-sync.ts";
+import { storeHarness } from "./store-harness.ts";
 
-const paths: string[] = [];
-function tmpPath(): string {
-  const p = join(tmpdir(), `ringq-walsync-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  paths.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of paths.splice(0)) for (const suffix of ["", "-wal", "-shm"]) rmSync(p + suffix, { force: true });
-});
+const { tmpPath, open, close } = storeHarness("walsync");
 
 test("commits during a running fsync share the next one, and every promise resolves in order", async () => {
   const path = tmpPath();
@@ -57,22 +46,15 @@ test("no WAL file yet: nothing to fsync, the promise resolves; a file replaced a
 });
 
 test("a sync store's commit is a promise that resolves after its fsync; batch commits synchronously", async () => {
-  const path = tmpPath();
-  const store = new SqliteStore(path, "sync");
-  const engine = new Engine({ now: Date.now, journal: store.journal });
-  store.recover(engine);
+  const { store, engine } = open(tmpPath(), "sync");
   engine.push({ queue: "q", data: new Uint8Array([1]) });
   const r = store.commit();
   expect(r).toBeInstanceOf(Promise);
   await r;
   expect(store.commit()).toBeUndefined(); // nothing pending: nothing to wait for
-  store.close();
+  close(store);
 
-  const bpath = tmpPath();
-  const batch = new SqliteStore(bpath, "batch");
-  const be = new Engine({ now: Date.now, journal: batch.journal });
-  batch.recover(be);
-  be.push({ queue: "q", data: new Uint8Array([1]) });
-  expect(batch.commit()).toBeUndefined();
-  batch.close();
+  const batch = open(tmpPath(), "batch");
+  batch.engine.push({ queue: "q", data: new Uint8Array([1]) });
+  expect(batch.store.commit()).toBeUndefined();
 });
