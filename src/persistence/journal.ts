@@ -61,7 +61,7 @@ export class SqliteJournal implements Journal {
   private lastQueueId = 0;
   engine: Engine | null = null;
 
-  /** Job id -> the segment holding its latest record. */
+  /** Job id -> the segments holding its latest and its first record. */
   private readonly index = new SegmentIndex();
   private readonly segments = new Map<number, Segment>();
   /** The ids of `segments`, ascending (tombstone targets are found by search). */
