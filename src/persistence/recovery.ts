@@ -53,13 +53,23 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   let count = 0;
   let maxId = 0;
   let maxSeq = 0;
+  // The engine refuses a job it cannot take (an id twice, an unknown state): in a file that
+  // passed its CRCs that is a corrupt file, refused as one.
+  const attach = (job: Job): void => {
+    try {
+      engine.restore(job);
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith("restore:")) throw corruptError(path, e.message);
+      throw e;
+    }
+  };
   const restore = (job: Job): void => {
     const s = job.seq < 0 ? -job.seq : job.seq;
     if (s > maxSeq) maxSeq = s;
     if (job.id > maxId) maxId = job.id;
     count++;
     if (isFinished(job.state)) finished.push(job);
-    else engine.restore(job);
+    else attach(job);
   };
   const queueOf = (qid: number, id: number): QueueState => {
     const q = byId[qid];
@@ -127,7 +137,7 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
     buckets.delete(page);
   }
   finished.sort((a, b) => a.finishedAt - b.finishedAt);
-  for (const job of finished) engine.restore(job);
+  for (const job of finished) attach(job);
 
   let records = 0;
   let recordsKept = 0;

@@ -117,9 +117,13 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    this.commitNow();
-    this.wal?.syncNow();
-    this.journal.releaseReservations();
+    // After a recovery that failed (a corrupt file), nothing is written: the engine holds only
+    // part of the file, and its counters must not replace the stored reservations.
+    if (this.recovered !== null) {
+      this.commitNow();
+      this.wal?.syncNow();
+      this.journal.releaseReservations();
+    }
     this.closed = true;
     this.journal.close();
     this.db.close(); // checkpoints the WAL into the file, with its fsyncs

@@ -12,7 +12,7 @@ import { storedJobStates } from "../../src/persistence/recovery.ts";
 import { rng } from "../helpers/rng.ts";
 import { storeHarness } from "./store-harness.ts";
 
-const { tmpPath, open: openWith, close } = storeHarness("seg");
+const { tmpPath, open: openWith, close, stores } = storeHarness("seg");
 const open = (path: string) => openWith(path, "batch");
 
 function segmentBytes(path: string): { rows: number; bytes: number } {
@@ -20,6 +20,15 @@ function segmentBytes(path: string): { rows: number; bytes: number } {
   try {
     const r = db.query("SELECT count(*) AS rows, coalesce(sum(length(body)), 0) AS bytes FROM segments").get() as { rows: number; bytes: number };
     return r;
+  } finally {
+    db.close();
+  }
+}
+
+function metaRows(path: string): unknown[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.query("SELECT key, value FROM meta ORDER BY key").all();
   } finally {
     db.close();
   }
@@ -176,4 +185,33 @@ test("a flipped bit in a segment's payload is refused at start-up, naming the se
   db.query("UPDATE segments SET body = ? WHERE id = ?").run(bad, id);
   db.close();
   expect(() => open(path)).toThrow(new RegExp(`is corrupt or not a ringq database \\(segment ${id}: checksum mismatch\\)`));
+});
+
+test("a segment whose CRC holds but which repeats a job, or has a state no release writes, is refused as corrupt", async () => {
+  const { SegmentWriter } = await import("../../src/persistence/segments.ts");
+  for (const bad of ["twice", "state"] as const) {
+    const path = tmpPath();
+    const a = open(path);
+    const id = a.engine.push({ queue: "q", data: payload(1, 10) });
+    a.store.commit();
+    const job = a.engine.getJob(id)!;
+    close(a.store);
+    // A well-formed segment (valid CRC) that no journal writes.
+    const w = new SegmentWriter();
+    if (bad === "twice") {
+      w.addJob(job, 1);
+      w.addJob(job, 1);
+    } else {
+      job.state = 250 as JobState;
+      w.addJob(job, 1);
+    }
+    const db = new Database(path);
+    db.query("INSERT INTO segments (id, body) VALUES (?, ?)").run(1_000, w.finish().slice());
+    db.close();
+    const before = metaRows(path);
+    expect(() => open(path)).toThrow(/is corrupt or not a ringq database \(restore: job \d+ (twice|in unknown state 250)\)/);
+    // The store the failed open left behind is closed after the test: it must write nothing.
+    for (const s of stores()) s.close();
+    expect(metaRows(path)).toEqual(before);
+  }
 });

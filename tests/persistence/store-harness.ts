@@ -36,6 +36,8 @@ export function storeHarness(prefix: string) {
       store.recover(engine);
       return { store, engine };
     },
+    /** The stores still open (closed after the test; a test may close them itself). */
+    stores: (): readonly SqliteStore[] => stores,
     close(store: SqliteStore): void {
       store.close();
       stores.splice(stores.indexOf(store), 1);
