@@ -14,8 +14,9 @@
 //   of JobExtra follow the job's own fields, booleans as 1), then the data bytes, then the x
 //   bytes (the rest of JobExtra, strings and lists, MessagePack: codecs.ts). A waiting job with
 //   defaults: 44 + data bytes.
-// A tombstone: [u8 2][u8 0][u16 0][u32 0][f64 job id][f64 the segment holding the job's last
-//   record]: it hides that record until that segment is deleted.
+// A tombstone: [u8 2], zeros to the end of a record header (20 bytes), [f64 job id][f64 the
+//   segment of the job's first record]: it hides the job's records in that segment and the later
+//   ones; the journal keeps it while any of those segments exists.
 // All little-endian. The CRC makes a flipped bit in a payload a refusal at start-up, which the
 // row-per-job form could not notice.
 
@@ -163,14 +164,14 @@ export class SegmentWriter {
     this.count++;
   }
 
-  addTombstone(id: number, target: number): void {
+  addTombstone(id: number, first: number): void {
     this.room(tombBytes);
     const dv = this.dv;
     const at = this.n;
     dv.setUint32(at, TOMB, true); // kind 2, then zeros
     for (let k = 4; k < recordHeaderBytes; k += 4) dv.setUint32(at + k, 0, true);
     dv.setFloat64(at + recordHeaderBytes, id, true);
-    dv.setFloat64(at + recordHeaderBytes + 8, target, true);
+    dv.setFloat64(at + recordHeaderBytes + 8, first, true);
     this.n = at + tombBytes;
     this.count++;
   }
@@ -199,7 +200,7 @@ export class SegmentWriter {
 export interface SegmentVisitor {
   /** A job record at `at` of `body`, which `dv` views (decodeJob reads it). */
   job(id: number, queueId: number, body: Uint8Array, at: number, dv: DataView): void;
-  tombstone(id: number, target: number): void;
+  tombstone(id: number, first: number): void;
 }
 
 /** Walks a segment's records, checking the header, the CRC (unless `crc` is false: a second
