@@ -35,7 +35,7 @@ interface Segment {
   bytes: number;
   /** Job records that are still their job's latest. */
   live: number;
-  /** Tombstones still hiding a record in a segment that exists. */
+  /** Its tombstones that still cover a segment that exists (each counted on one: `holders`). */
   tombs: number;
   /** Segments holding live tombstones whose target this is: segment id -> how many. */
   holders: Map<number, number> | null;
@@ -357,7 +357,7 @@ export class SqliteJournal implements Journal {
     return s;
   }
 
-  /** A tombstone in `holder` now hides a record in `target`. */
+  /** A tombstone in `holder` is now live, counted on `target` (the oldest segment it covers). */
   private holdTombstone(holder: Segment, target: Segment): void {
     holder.tombs++;
     const h = (target.holders ??= new Map());
