@@ -1,12 +1,12 @@
 // The SQLite journal's own cost, in-process (no sockets, no protocol): an engine over a
 // SqliteStore pushes `--batch` jobs of 100 bytes, then `journal.commit()` writes them, `--commits`
-// times; then (`--churn`) the same jobs are pulled and acked, 1 in 50 held, so segments are
-// deleted, tombstoned and compacted. `--options` pushes with removeOnComplete (implied by
+// times; then (`--churn`) the same jobs are pulled and acked, 1 in `--hold` (default 50; 0: none)
+// held, so segments are deleted, tombstoned and compacted. `--options` pushes with removeOnComplete (implied by
 // --churn), a job option stored in the record's MessagePack blob, so its encoding is counted. Prints per-job microseconds of the pushes and of the
 // commits, medians and ranges over `--rounds` fresh files. `journal.commit()` is the write only:
 // in sync mode the store's fsync (wal-sync.ts) runs after it, off the loop, and is not counted.
 //
-//   npx bun bench/journal.ts [--rounds=3] [--commits=3000] [--batch=100] [--mode=none|batch|sync] [--options] [--churn]
+//   npx bun bench/journal.ts [--rounds=3] [--commits=3000] [--batch=100] [--mode=none|batch|sync] [--options] [--churn [--hold=N]]
 
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,16 +16,16 @@ import { SqliteStore } from "../src/persistence/sqlite-store.ts";
 import { jobData } from "./loadgen.ts";
 import { median } from "./lib/stats.ts";
 
-const args = { rounds: 3, commits: 3000, batch: 100, mode: "none" as "none" | "batch" | "sync", churn: false, options: false };
+const args = { rounds: 3, commits: 3000, batch: 100, mode: "none" as "none" | "batch" | "sync", churn: false, options: false, hold: 50 };
 for (const a of process.argv.slice(2)) {
   const [k, v] = a.replace(/^--/, "").split("=");
-  if (k === "rounds" || k === "commits" || k === "batch") args[k] = Number(v);
+  if (k === "rounds" || k === "commits" || k === "batch" || k === "hold") args[k] = Number(v);
   else if (k === "mode" && (v === "none" || v === "batch" || v === "sync")) args.mode = v;
   else if (k === "churn" && v === undefined) args.churn = args.options = true;
   else if (k === "options" && v === undefined) args.options = true;
   else throw new Error(`journal bench: unknown argument ${a}`);
 }
-if (!(args.rounds >= 1 && args.commits >= 1 && args.batch >= 1)) throw new Error("journal bench: --rounds, --commits and --batch must be >= 1");
+if (!(args.rounds >= 1 && args.commits >= 1 && args.batch >= 1 && args.hold >= 0)) throw new Error("journal bench: --rounds, --commits and --batch must be >= 1, --hold >= 0");
 
 function round(i: number): { push: number; commit: number; maxMs: number; segments: number; fileJobs: number } {
   const path = join(tmpdir(), `ringq-journal-bench-${process.pid}-${i}.db`);
@@ -50,7 +50,7 @@ function round(i: number): { push: number; commit: number; maxMs: number; segmen
     timed();
     if (args.churn) {
       engine.pull("q", args.batch).forEach((j, k) => {
-        if (k % 50 !== 0) engine.complete(j.id, undefined, null);
+        if (args.hold === 0 || k % args.hold !== 0) engine.complete(j.id, undefined, null);
       });
       timed();
     }
@@ -62,7 +62,7 @@ function round(i: number): { push: number; commit: number; maxMs: number; segmen
   return { push: (push * 1000) / jobs, commit: (commit * 1000) / jobs, maxMs, segments: shape.segments, fileJobs: shape.jobs };
 }
 
-console.log(`journal bench: mode=${args.mode}, ${args.commits} commits of ${args.batch} jobs${args.options ? " with removeOnComplete" : ""}${args.churn ? ", then pulled and acked (1 in 50 held)" : ""}, ${args.rounds} rounds`);
+console.log(`journal bench: mode=${args.mode}, ${args.commits} commits of ${args.batch} jobs${args.options ? " with removeOnComplete" : ""}${args.churn ? `, then pulled and acked (${args.hold === 0 ? "none" : `1 in ${args.hold}`} held)` : ""}, ${args.rounds} rounds`);
 const rs = [];
 for (let i = 0; i < args.rounds; i++) {
   const r = round(i);
