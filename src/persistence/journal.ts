@@ -27,6 +27,18 @@ import { encodeQueueRow, encodeRecord } from "./codecs.ts";
 import { SegmentIndex } from "./segment-index.ts";
 import { SegmentWriter, walkSegment } from "./segments.ts";
 
+/** The first index of ascending `xs` whose value is >= x. */
+function lowerBound(xs: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** A stored segment, as the journal accounts for it. */
 interface Segment {
   readonly id: number;
@@ -345,14 +357,7 @@ export class SqliteJournal implements Journal {
    *  hides nothing. */
   private target(first: number, below: number, dead = false): Segment | undefined {
     const o = this.order;
-    let lo = 0;
-    let hi = o.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (o[mid]! < first) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < o.length && o[i]! < below; i++) {
+    for (let i = lowerBound(o, first); i < o.length && o[i]! < below; i++) {
       const s = this.segments.get(o[i]!)!;
       if (dead || !s.dead) return s;
     }
@@ -426,15 +431,7 @@ export class SqliteJournal implements Journal {
       this.deleteSegment.run(s.id);
       this.segments.delete(s.id);
       this.small.delete(s.id);
-      const o = this.order;
-      let lo = 0;
-      let hi = o.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (o[mid]! < s.id) lo = mid + 1;
-        else hi = mid;
-      }
-      o.splice(lo, 1);
+      this.order.splice(lowerBound(this.order, s.id), 1);
       if (s.holders === null) continue;
       for (const [hid, c] of s.holders) {
         const h = this.segments.get(hid)!;
