@@ -119,12 +119,8 @@ export const blobExtraKeys: readonly string[] = blobFields.map((f) => f.key);
 /** Job.name, stored in the blob beside the JobExtra fields. */
 const nameKey = "name";
 
-/** The blob: the rare fields that differ from their defaults, and the job's name; null when empty. */
-export function encodeExtra(x: JobExtra | null, name: string | null): Uint8Array | null {
-  return encodeFields(blobFields, x, name);
-}
-
-/** An encodeExtra that leaves out the `stored` keys (a segment record keeps the scalar ones as
+/** The blob's encoder: the rare fields that differ from their defaults, and the job's name
+ *  (null when none), leaving out the `stored` keys (a segment record keeps the scalar ones as
  *  numbers), with its field list filtered once. */
 export function extraEncoder(stored: ReadonlySet<string>): (x: JobExtra | null, name: string | null) => Uint8Array | null {
   const fields = blobFields.filter((f) => !stored.has(f.key));

@@ -13,7 +13,7 @@ import { pack, unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
 import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
 import { obliterate, runAll } from "../../src/engine/queries.ts";
-import { blobExtraKeys, columnExtraFields, decodeExtra, encodeExtra, runtimeExtraFields } from "../../src/persistence/codecs.ts";
+import { blobExtraKeys, columnExtraFields, decodeExtra, extraEncoder, runtimeExtraFields } from "../../src/persistence/codecs.ts";
 import { decodeJob, recordExtraFields, SegmentWriter, walkSegment } from "../../src/persistence/segments.ts";
 import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
@@ -207,7 +207,7 @@ test("a flow parent's children's results keep their queues through the codec; ol
   const parent = new Job(50, q, pack(0) as Uint8Array, 0, 1000, 1000, 3, 0, 30_000);
   parent.extra().childValues = [[51, new Uint8Array([1]), "kids"], [52, null, "kids"]];
   const back = new Job(50, q, parent.data, 0, 1000, 1000, 3, 0, 30_000);
-  decodeExtra(encodeExtra(parent.x, null)!, back);
+  decodeExtra(extraEncoder(new Set())(parent.x, null)!, back);
   expect(back.x!.childValues!.map(([id, r, queue]) => [id, r === null ? null : [...r], queue])).toEqual([[51, [1], "kids"], [52, null, "kids"]]);
   const older = new Job(50, q, parent.data, 0, 1000, 1000, 3, 0, 30_000);
   decodeExtra(pack({ childValues: [[51, new Uint8Array([1])]] }) as Uint8Array, older);
