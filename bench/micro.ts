@@ -11,7 +11,8 @@ import { heapStats } from "bun:jsc";
 import { Engine } from "../src/engine/engine.ts";
 import { IndexedHeap } from "../src/engine/heap.ts";
 import { Job } from "../src/engine/model.ts";
-import { QueueState, readyBefore } from "../src/engine/model.ts";
+import { QueueState } from "../src/engine/model.ts";
+import { ReadyQueue, readyBefore } from "../src/engine/ready-queue.ts";
 import { FrameReader, type FrameSink } from "../src/protocol/framing.ts";
 import { decodeMsgpackRequest } from "../src/protocol/decode.ts";
 import { registry } from "../src/dispatch/commands.ts";
@@ -70,23 +71,35 @@ group("engine (in-process, no I/O)", () => {
   });
 });
 
-group("ready heap (IndexedHeap, priority then FIFO)", () => {
+group("ready line (ReadyQueue: a FIFO run, a heap for jobs out of order) against a plain heap", () => {
   const sizes = [1_000, 100_000];
   for (const n of sizes) {
-    const h = new IndexedHeap<Job>(readyBefore);
-    const q = new QueueState("h");
-    let seq = 0;
-    const mk = () => {
-      const j = new Job(++seq, q, data, seq % 3, 0, 0, 3, 0, 30_000);
-      j.seq = seq;
-      return j;
-    };
-    for (let i = 0; i < n; i++) h.push(mk());
-    bench(`pop + push at size ${n / 1000}k`, () => {
-      const j = h.pop()!;
-      j.seq = ++seq;
-      h.push(j);
-    });
+    // FIFO at one priority: the run's case. Mixed priorities (seq % 3): mostly the heap's.
+    for (const mixed of [false, true]) {
+      const q = new QueueState("h");
+      let seq = 0;
+      const mk = () => {
+        const j = new Job(++seq, q, data, mixed ? seq % 3 : 0, 0, 0, 3, 0, 30_000);
+        j.seq = seq;
+        return j;
+      };
+      const h = new IndexedHeap<Job>(readyBefore);
+      const line = new ReadyQueue();
+      for (let i = 0; i < n; i++) h.push(mk());
+      for (let i = 0; i < n; i++) line.push(mk());
+      const what = `${mixed ? "3 priorities" : "FIFO"} at size ${n / 1000}k`;
+      bench(`heap: take the front + push, ${what}`, () => {
+        const j = h.pop()!;
+        j.seq = ++seq;
+        h.push(j);
+      });
+      bench(`ready line: take the front + push, ${what}`, () => {
+        const j = line.peek()!;
+        line.remove(j);
+        j.seq = ++seq;
+        line.push(j);
+      });
+    }
   }
 });
 

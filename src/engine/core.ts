@@ -186,12 +186,12 @@ export class Core extends Structures {
     }
   }
 
-  /** Waiting (at the top of its ready heap) -> Active: a delivery with a fresh lock token and lease. */
+  /** Waiting (at the front of its ready line) -> Active: a delivery with a fresh lock token and lease. */
   activate(job: Job, now: number): void {
     this.move(job, JobState.Active, now, "active");
   }
 
-  /** Waiting (group head in the ready heap) -> Waiting (pending in its group): the group has as
+  /** Waiting (group head in the ready line) -> Waiting (pending in its group): the group has as
    *  many active jobs as the queue allows per group (the limit was lowered). Not an event. */
   holdForGroup(job: Job, g: string): void {
     const q = job.queue;

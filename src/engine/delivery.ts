@@ -76,7 +76,7 @@ export class Delivery {
     }
   }
 
-  /** Up to `count` jobs from the top of the ready heap while the queue may deliver: an expired
+  /** Up to `count` jobs from the front of the ready line while the queue may deliver: an expired
    *  job fails, one of a busy group is held aside, the rest become active. */
   private take(q: QueueState, count: number, now: number, limit: DeliveryLimit | null): Job[] {
     const out: Job[] = [];

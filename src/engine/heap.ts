@@ -1,6 +1,7 @@
 // Binary min-heap of items that remember their own index (`hi`), so removal and re-keying are
-// O(log n). One class serves the ready heap (priority, then sequence) and the time heaps
-// (deadline); the order is a comparator given at construction. No allocation per operation.
+// O(log n). One class serves the ready line's out-of-order jobs (priority, then sequence), the
+// groups' pending jobs and the time heaps (deadline); the order is a comparator given at
+// construction. No allocation per operation.
 //
 // The items live in chunks of 2^heapChunkBits slots, not in one array: JSC remembers a whole
 // object when a reference is stored into it and each young collection rescans what it

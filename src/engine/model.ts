@@ -8,12 +8,13 @@
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
+import { ReadyQueue } from "./ready-queue.ts";
 import { IdMap } from "./id-map.ts";
 
 /**
  * Job states. Who moves a job out of each (core.ts has one function per move):
  * - Waiting: delivery (-> Active), expiry (-> Failed), cancel/discard/drain, MOVETODELAYED.
- *   A waiting job sits in its queue's ready heap, or in the held list of its busy group.
+ *   A waiting job sits in its queue's ready line, or in the held list of its busy group.
  * - Delayed: the delay timer or PROMOTE (-> Waiting), expiry, cancel/discard/drain.
  * - Active: ACK (-> Completed), FAIL/timeout (-> Delayed/Waiting for a retry, or Failed),
  *   lease expiry (-> Waiting as a stall, or Failed after stallsMax), DISCARD, MOVETODELAYED.
@@ -172,7 +173,9 @@ export class Job implements HeapItem {
   // that usually keep a default (max attempts, backoff, stall timeout, stall count) live in `x`,
   // and those a job needs only once it runs (or is delayed) in `r`, behind accessors, so call
   // sites read and write them as plain properties.
-  /** Index in whichever heap holds the job (ready, delay or lease: one per state), or -1. */
+  /** Where the job sits in the structure of its state, or -1: a heap's index (ready, delay or
+   *  lease), -2 - its position in the ready line's run (ready-queue.ts), or its position in a
+   *  finished list. */
   hi = -1;
   state: JobState = JobState.Waiting;
   /** Order inside a priority level: FIFO ascending; LIFO jobs take negative values. */
@@ -314,11 +317,6 @@ export interface PullWaiter {
   limit: DeliveryLimit | null;
 }
 
-/** Ready order: higher priority first, then lower sequence (FIFO; LIFO uses negative seq). */
-export function readyBefore(a: Job, b: Job): boolean {
-  return a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
-}
-
 /** Order inside a group: priority, then the order the jobs started waiting (x is set: group_id). */
 export function groupBefore(a: Job, b: Job): boolean {
   return a.priority !== b.priority ? a.priority > b.priority : a.x!.groupSeq < b.x!.groupSeq;
@@ -342,7 +340,7 @@ export class RetentionEntry implements HeapItem {
 
 /**
  * The waiting jobs of one group (group_id) of a queue. At most one of them is in the queue's
- * ready heap at a time, the `head`, and only while the group has fewer active jobs than the
+ * ready line at a time, the `head`, and only while the group has fewer active jobs than the
  * queue's group concurrency; the rest wait in `pending` (group order: priority, then FIFO).
  * When the head is taken, the group's next job joins the BACK of the ready line (a fresh
  * sequence number; its order inside the group is JobExtra.groupSeq): at equal priority groups
@@ -395,7 +393,7 @@ export class RateLimit implements HeapItem {
 
 export class QueueState {
   /** Waiting jobs that may be delivered, in delivery order (ungrouped ones, and the head of each group). */
-  readonly ready = new IndexedHeap<Job>(readyBefore);
+  readonly ready = new ReadyQueue();
   /** Groups with waiting or active jobs (GroupLine). */
   readonly groups = new Map<string, GroupLine>();
   /** Waiting jobs in the groups' pending heaps (not in `ready`). */
@@ -441,7 +439,7 @@ export class QueueState {
     this.counters = counters;
   }
 
-  /** Waiting jobs: in the ready heap plus those pending in their group. */
+  /** Waiting jobs: in the ready line plus those pending in their group. */
   get waitingCount(): number {
     return this.ready.size + this.groupPending;
   }

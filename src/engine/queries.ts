@@ -176,7 +176,7 @@ function drainer(m: Map<number, Job>): () => Job | undefined {
   };
 }
 
-/** The first waiting job pending in a group (not in the ready heap: its group is at its limit),
+/** The first waiting job pending in a group (not in the ready line: its group is at its limit),
  *  through one live walk of the groups per task so a long drain is not quadratic. */
 function pendingDrainer(q: QueueState): () => Job | undefined {
   let it = q.groups.values();
@@ -303,22 +303,23 @@ export function clean(engine: Engine, q: QueueState, graceMs: number, state: "co
     const it = q.delayed.values();
     return new EachJob(() => it.next().value, (job) => (old(job) ? remove(job) : count >= limit ? "stop" : false));
   }
-  // Waiting: the ready heap by position (a removal moves the last item into the hole, so the
-  // position is looked at again), then the jobs pending in their groups.
-  let i = 0;
+  // Waiting: the ready line through its cursor (after a removal the cursor is not advanced:
+  // what took the removed job's place is looked at), then the jobs pending in their groups.
+  const ready = q.ready.cursor();
   const held = [...q.groups.values()].flatMap((line) => line.pending.toArray());
   let h = 0;
   const next = (): Job | undefined => {
-    if (i < q.ready.size) return q.ready.at(i);
+    const r = ready.current();
+    if (r !== undefined) return r;
     // A held job may have been delivered or removed since the list was taken.
     while (h < held.length && (held[h]!.state !== JobState.Waiting || engine.getJob(held[h]!.id) !== held[h])) h++;
     return held[h];
   };
   return new EachJob(next, (job) => {
-    const inHeap = i < q.ready.size && q.ready.at(i) === job;
-    if (!inHeap) h++;
+    const inReady = ready.current() === job;
+    if (!inReady) h++;
     if (old(job)) return remove(job);
-    if (inHeap) i++;
+    if (inReady) ready.advance();
     return count >= limit ? "stop" : false;
   });
 }

@@ -6,6 +6,7 @@ import { expect } from "bun:test";
 import { Engine, type EngineOptions, type PushInput } from "../../src/engine/engine.ts";
 import { ClientError, type ErrorCode } from "../../src/errors.ts";
 import type { IndexedHeap } from "../../src/engine/heap.ts";
+import { readyBefore, type ReadyQueue } from "../../src/engine/ready-queue.ts";
 import type { Journal } from "../../src/engine/journal.ts";
 import type { RecordKind } from "../../src/engine/records.ts";
 import { groupBefore, stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
@@ -132,6 +133,21 @@ export function checkHeap<T extends { hi: number }>(heap: IndexedHeap<T>, less: 
   }
 }
 
+/** The ready line: its heap is a heap, its run is in ready order with descending hi (-2 - its
+ *  ascending positions), and the size counts both. */
+export function checkReady(line: ReadyQueue): void {
+  const { heap, run } = line.toArray();
+  for (let i = 0; i < heap.length; i++) {
+    if (heap[i]!.hi !== i) throw new Error(`ready heap: item at ${i} has hi=${heap[i]!.hi}`);
+    if (i > 0 && readyBefore(heap[i]!, heap[(i - 1) >> 1]!)) throw new Error(`ready heap: item at ${i} precedes its parent`);
+  }
+  for (let i = 0; i < run.length; i++) {
+    if (run[i]!.hi > -2 || (i > 0 && run[i]!.hi >= run[i - 1]!.hi)) throw new Error(`ready run: job ${run[i]!.id} at ${i} has hi=${run[i]!.hi}`);
+    if (i > 0 && readyBefore(run[i]!, run[i - 1]!)) throw new Error(`ready run: job ${run[i]!.id} precedes the one before it`);
+  }
+  if (line.size !== heap.length + run.length) throw new Error(`ready line: size ${line.size}, holds ${heap.length + run.length}`);
+}
+
 interface EngineInternals {
   core: {
     delays: DeadlineTimer<Job>;
@@ -163,7 +179,7 @@ export function checkInvariants(engine: Engine): void {
   const perQueue = new Map<QueueState, { waiting: number; delayed: number; active: number; completed: number; failed: number; blocked: number }>();
   for (const q of engine.queues.values()) {
     perQueue.set(q, { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, blocked: 0 });
-    checkHeap(q.ready, (a, b) => (a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq));
+    checkReady(q.ready);
   }
   for (const [id, job] of engine.jobs) {
     if (job.id !== id) fail(`job ${job.id} stored under ${id}`);

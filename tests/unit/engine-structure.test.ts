@@ -6,7 +6,8 @@
 
 import { describe, expect, test } from "bun:test";
 import { IndexedHeap } from "../../src/engine/heap.ts";
-import { Job, JobState, QueueState, readyBefore } from "../../src/engine/model.ts";
+import { Job, JobState, QueueState } from "../../src/engine/model.ts";
+import { readyBefore } from "../../src/engine/ready-queue.ts";
 import { drain, jobsInState, obliterate, runAll } from "../../src/engine/queries.ts";
 import { DeadlineTimer, TimerRegistry, type TimerComponent } from "../../src/engine/timers.ts";
 import { rng } from "../helpers/rng.ts";

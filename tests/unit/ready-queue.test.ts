@@ -1,0 +1,177 @@
+// The ready line (ReadyQueue) against a sorted reference: pushes in and out of order (FIFO runs,
+// priorities, LIFO), removals from anywhere, priority changes, the cursor that CLEAN walks with,
+// and what the run holds on to after removals.
+
+import { describe, expect, test } from "bun:test";
+import { heapChunkBits } from "../../src/constants.ts";
+import { Job, QueueState } from "../../src/engine/model.ts";
+import { ReadyQueue, readyBefore } from "../../src/engine/ready-queue.ts";
+import { rng } from "../helpers/rng.ts";
+import { checkReady } from "./engine-harness.ts";
+
+const chunk = 1 << heapChunkBits;
+const q = new QueueState("r");
+const data = new Uint8Array(1);
+const byReady = (a: Job, b: Job): number => (readyBefore(a, b) ? -1 : readyBefore(b, a) ? 1 : 0);
+
+let ids = 0;
+function job(priority: number, seq: number): Job {
+  const j = new Job(++ids, q, data, priority, 0, 0, 3, 0, 30_000);
+  j.seq = seq;
+  return j;
+}
+
+/** What the run holds: chunks still referenced, and index entries (null or not). */
+function held(line: ReadyQueue): { chunks: number; entries: number } {
+  const chunks = (line as unknown as { chunks: (Job | null)[][] }).chunks;
+  return { chunks: chunks.filter((c) => c !== null).length, entries: chunks.length };
+}
+
+function checkAgainst(line: ReadyQueue, ref: Job[]): void {
+  checkReady(line);
+  expect(line.size).toBe(ref.length);
+  const sorted = [...ref].sort(byReady);
+  expect(line.peek()).toBe(sorted[0]);
+  for (const j of ref) if (!line.has(j)) throw new Error(`job ${j.id} missing from the line`);
+}
+
+describe("ReadyQueue", () => {
+  test("random pushes, takes from the front, removals and priority changes follow a sorted reference", () => {
+    for (const seed of [1, 2, 3, 42, 1234, 99]) {
+      const r = rng(seed);
+      const line = new ReadyQueue();
+      const ref: Job[] = [];
+      let seq = 0;
+      let lifo = 0;
+      for (let op = 0; op < 3000; op++) {
+        const x = r();
+        if (x < 0.5 || ref.length === 0) {
+          // Mostly FIFO at one priority (the run), some higher or lower ones, some LIFO.
+          const y = r();
+          const j = y < 0.7 ? job(0, ++seq) : y < 0.85 ? job(Math.floor(r() * 4) - 1, ++seq) : job(0, -++lifo);
+          line.push(j);
+          ref.push(j);
+        } else if (x < 0.75) {
+          const front = line.peek()!;
+          expect(front).toBe([...ref].sort(byReady)[0]);
+          line.remove(front);
+          ref.splice(ref.indexOf(front), 1);
+          expect(front.hi).toBe(-1);
+          expect(line.has(front)).toBe(false);
+        } else if (x < 0.92) {
+          const j = ref.splice(Math.floor(r() * ref.length), 1)[0]!;
+          line.remove(j);
+          expect(line.has(j)).toBe(false);
+          expect(() => line.remove(j)).toThrow();
+        } else {
+          const j = ref[Math.floor(r() * ref.length)]!;
+          j.priority = Math.floor(r() * 4) - 1;
+          line.update(j);
+        }
+        checkAgainst(line, ref);
+      }
+      expect([...line.ordered()]).toEqual([...ref].sort(byReady));
+      while (line.size > 0) {
+        const front = line.peek()!;
+        expect(front).toBe([...ref].sort(byReady)[0]);
+        line.remove(front);
+        ref.splice(ref.indexOf(front), 1);
+      }
+      expect(line.peek()).toBeUndefined();
+      expect(ref).toEqual([]);
+    }
+  });
+
+  test("a FIFO queue never uses the heap; a job out of order does, and is delivered first", () => {
+    const line = new ReadyQueue();
+    const fifo = Array.from({ length: 3 * chunk + 10 }, (_, i) => job(0, i + 1));
+    for (const j of fifo) line.push(j);
+    expect(line.toArray().heap.length).toBe(0);
+    const urgent = job(5, fifo.length + 1);
+    line.push(urgent);
+    expect(line.toArray().heap).toEqual([urgent]);
+    expect(line.peek()).toBe(urgent);
+    line.remove(urgent);
+    // Lower priority after the run's last job: still in order, so the run takes it.
+    const later = job(-1, fifo.length + 2);
+    line.push(later);
+    expect(line.toArray().heap.length).toBe(0);
+    const out: Job[] = [];
+    while (line.size > 0) {
+      const j = line.peek()!;
+      line.remove(j);
+      out.push(j);
+    }
+    expect(out).toEqual([...fifo, later]);
+  });
+
+  test("removals let go of emptied chunks, and the front skips them in one step each", () => {
+    const line = new ReadyQueue();
+    const jobs = Array.from({ length: 20 * chunk }, (_, i) => job(0, i + 1));
+    for (const j of jobs) line.push(j);
+    expect(held(line).chunks).toBe(20);
+    // A paused queue: the first job stays at the front, everything after it is cancelled.
+    for (let i = 1; i < jobs.length; i++) line.remove(jobs[i]!);
+    expect(held(line).chunks).toBeLessThanOrEqual(2);
+    // Push and cancel more behind it: emptied chunks (also the one that was last) are let go.
+    let seq = jobs.length;
+    for (let round = 0; round < 10; round++) {
+      const more = Array.from({ length: chunk }, () => job(0, ++seq));
+      for (const j of more) line.push(j);
+      for (const j of more) line.remove(j);
+    }
+    expect(held(line).chunks).toBeLessThanOrEqual(2);
+    expect(line.size).toBe(1);
+    expect(line.peek()).toBe(jobs[0]);
+    const next = job(0, ++seq);
+    line.push(next);
+    line.remove(jobs[0]!);
+    expect(line.peek()).toBe(next);
+    // The front moved past the empty stretch: the index before it is dropped.
+    expect(held(line).entries).toBe(1);
+  });
+
+  test("emptied, the line starts again and old positions name nothing", () => {
+    const line = new ReadyQueue();
+    const a = job(0, 1);
+    line.push(a);
+    line.remove(a);
+    expect(line.size).toBe(0);
+    const b = job(0, 2);
+    line.push(b);
+    // a's old position is not b's: a is not in the line, removing it again throws.
+    expect(line.has(a)).toBe(false);
+    expect(() => line.remove(a)).toThrow();
+    expect(line.peek()).toBe(b);
+  });
+
+  test("the cursor visits every job while the walker removes some: the run's once, the heap's at least once", () => {
+    for (const seed of [5, 6, 7]) {
+      const r = rng(seed);
+      const line = new ReadyQueue();
+      const all: Job[] = [];
+      for (let i = 0; i < 2 * chunk + 300; i++) {
+        const j = r() < 0.8 ? job(0, i + 1) : job(3, i + 1);
+        line.push(j);
+        all.push(j);
+      }
+      const visits = new Map<Job, number>();
+      const removed = new Set<Job>();
+      const cur = line.cursor();
+      for (let j = cur.current(); j !== undefined; j = cur.current()) {
+        if (removed.has(j)) throw new Error(`job ${j.id} visited after its removal`);
+        visits.set(j, (visits.get(j) ?? 0) + 1);
+        if (j.hi < -1 && visits.get(j)! > 1) throw new Error(`run job ${j.id} visited twice`);
+        if (r() < 0.4) {
+          line.remove(j);
+          removed.add(j);
+        } else cur.advance();
+      }
+      expect(visits.size).toBe(all.length);
+      expect([...visits.values()].reduce((a, b) => a + b, 0)).toBeLessThan(2 * all.length);
+      expect(line.size).toBe(all.length - removed.size);
+      checkReady(line);
+      expect([...line.ordered()]).toEqual(all.filter((j) => !removed.has(j)).sort(byReady));
+    }
+  });
+});
