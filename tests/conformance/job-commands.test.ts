@@ -1,10 +1,12 @@
 // Job commands of the full surface over real sockets, on every backend: CANCEL of an active job
 // (the worker's next ACK/HEARTBEAT/FAIL gets JOB_CANCELLED, a subscriber sees `removed`), CANCEL
 // of a finished job, FAIL with a stack and `unrecoverable` (failed_reason and stacktrace on the
-// job, in GETJOB and the DLQ), and PARTIAL streamed to a subscriber as a `partial` event.
+// job, in GETJOB and the DLQ), PARTIAL streamed to a subscriber as a `partial` event, and CLEAN
+// of waiting jobs spread over the ready line's heap and deque.
 
 import { describe, expect, test } from "bun:test";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
+import { rng } from "../helpers/rng.ts";
 
 const avail = await availableBackends("conformance/job-commands");
 
@@ -120,6 +122,39 @@ for (const { name, io, env } of variants) {
       expect(await sub.frame()).toMatchObject({ event: "partial", id, data: [2], index: 1 });
       expect(await tsub.line()).toMatchObject({ event: "partial", id, data: { chunk: "a" }, index: 0 });
       for (const c of [w, sub, tsub]) c.close();
+    });
+
+    test("CLEAN of waiting jobs at mixed priorities removes every old one; GETJOBS and PULL keep delivery order", async () => {
+      const c = await open();
+      const q = "jc-clean-prio";
+      // Priorities out of order send jobs to the ready line's heap, FIFO runs to its deque.
+      const r = rng(17);
+      const prios = Array.from({ length: 3000 }, () => (r() < 0.5 ? 0 : Math.floor(r() * 10)));
+      const push = async (from: number, to: number): Promise<number[]> => {
+        const ids: number[] = [];
+        for (let at = from; at < to; at += 1000) {
+          const jobs = prios.slice(at, Math.min(to, at + 1000)).map((priority, i) => ({ data: at + i, priority }));
+          ids.push(...(await c.call({ cmd: "PUSHB", queue: q, jobs })).ids);
+        }
+        return ids;
+      };
+      // Old jobs and young ones mixed in the line: the walk keeps the young, removes the old.
+      await push(0, 1500);
+      await Bun.sleep(500);
+      await push(1500, 3000);
+      expect(await c.call({ cmd: "CLEAN", queue: q, grace: 250, state: "waiting", limit: 10_000 })).toMatchObject({ ok: true, count: 1500 });
+      expect((await c.call({ cmd: "GETJOBCOUNTS", queue: q })).waiting).toBe(1500);
+      expect(await c.call({ cmd: "CLEAN", queue: q, grace: 0, state: "waiting", limit: 10_000 })).toMatchObject({ ok: true, count: 1500 });
+      // Order after partial removals: higher priority first, then push order.
+      const ids = await push(0, 300);
+      expect((await c.call({ cmd: "CLEAN", queue: q, grace: 0, state: "waiting", limit: 100 })).count).toBe(100);
+      const listed = (await c.call({ cmd: "GETJOBS", queue: q, state: "waiting", limit: 1000 })).jobs as { id: number; priority: number }[];
+      expect(listed.length).toBe(200);
+      const order = (a: { id: number; priority: number }, b: { id: number; priority: number }) => b.priority - a.priority || ids.indexOf(a.id) - ids.indexOf(b.id);
+      expect(listed.map((j) => j.id)).toEqual([...listed].sort(order).map((j) => j.id));
+      const pulled = (await c.call({ cmd: "PULLB", queue: q, count: 200, timeout: 0 })).jobs as { id: number }[];
+      expect(pulled.map((j) => j.id)).toEqual(listed.map((j) => j.id));
+      c.close();
     });
   });
 }
