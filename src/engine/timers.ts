@@ -4,7 +4,8 @@
 // which the io loop turns into its wait timeout. A new timed feature registers a component;
 // nobody edits tick. Nothing here polls.
 
-import { IndexedHeap, type HeapItem } from "./heap.ts";
+import type { HeapItem } from "./heap.ts";
+import { RunHeap, type RunOrder } from "./run-heap.ts";
 
 export interface TimerComponent {
   /** For diagnostics and tests. */
@@ -54,13 +55,26 @@ export interface Deadlined extends HeapItem {
 
 const byDeadline = (a: Deadlined, b: Deadlined): boolean => a.deadline < b.deadline;
 
+/** Deadlines in order: most arrive so (now + the same duration), and the run takes those. */
+class DeadlineOrder implements RunOrder<Deadlined> {
+  private last = -Infinity;
+  readonly less = byDeadline;
+  mark(item: Deadlined): void {
+    this.last = item.deadline;
+  }
+  follows(item: Deadlined): boolean {
+    return item.deadline >= this.last;
+  }
+}
+
 /**
- * The common component: items in a min-heap by deadline, and a handler that acts on each due
- * item and either takes it out of the heap (through a transition that calls remove) or gives it
- * a later deadline (update: a schedule's next run).
+ * The common component: items by deadline (a RunHeap: those that come in deadline order cost
+ * O(1) to take or remove, the rest a heap), and a handler that acts on each due item and either
+ * takes it out (through a transition that calls remove) or gives it a later deadline (update: a
+ * schedule's next run).
  */
 export class DeadlineTimer<T extends Deadlined> implements TimerComponent {
-  readonly heap = new IndexedHeap<T>(byDeadline);
+  readonly items = new RunHeap<T>(new DeadlineOrder());
 
   constructor(
     readonly name: string,
@@ -68,36 +82,36 @@ export class DeadlineTimer<T extends Deadlined> implements TimerComponent {
   ) {}
 
   push(item: T): void {
-    this.heap.push(item);
+    this.items.push(item);
   }
   remove(item: T): void {
-    this.heap.remove(item);
+    this.items.remove(item);
   }
   has(item: T): boolean {
-    return this.heap.has(item);
+    return this.items.has(item);
   }
   /** The item's deadline changed. */
   update(item: T): void {
-    this.heap.update(item);
+    this.items.update(item);
   }
   peek(): T | undefined {
-    return this.heap.peek();
+    return this.items.peek();
   }
   get size(): number {
-    return this.heap.size;
+    return this.items.size;
   }
 
   nextDeadline(): number {
-    const top = this.heap.peek();
+    const top = this.items.peek();
     return top === undefined ? Infinity : top.deadline;
   }
 
   runDue(now: number, budget: number): number {
     let done = 0;
-    for (let top = this.heap.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.heap.peek()) {
+    for (let top = this.items.peek(); top !== undefined && top.deadline <= now && done < budget; top = this.items.peek()) {
       this.onDue(top, now);
       done++;
-      if (this.heap.peek() === top && top.deadline <= now) throw new Error(`timer '${this.name}': the handler left its due item in the heap, still due`);
+      if (this.items.peek() === top && top.deadline <= now) throw new Error(`timer '${this.name}': the handler left its due item in place, still due`);
     }
     return done;
   }

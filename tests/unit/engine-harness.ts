@@ -6,7 +6,8 @@ import { expect } from "bun:test";
 import { Engine, type EngineOptions, type PushInput } from "../../src/engine/engine.ts";
 import { ClientError, type ErrorCode } from "../../src/errors.ts";
 import type { IndexedHeap } from "../../src/engine/heap.ts";
-import { readyBefore, type ReadyQueue } from "../../src/engine/ready-queue.ts";
+import { readyBefore } from "../../src/engine/ready-queue.ts";
+import type { RunHeap } from "../../src/engine/run-heap.ts";
 import type { Journal } from "../../src/engine/journal.ts";
 import type { RecordKind } from "../../src/engine/records.ts";
 import { groupBefore, stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
@@ -133,19 +134,19 @@ export function checkHeap<T extends { hi: number }>(heap: IndexedHeap<T>, less: 
   }
 }
 
-/** The ready line: its heap is a heap, its run is in ready order with descending hi (-2 - its
- *  ascending positions), and the size counts both. */
-export function checkReady(line: ReadyQueue): void {
+/** A RunHeap (the ready line, a timer's items): its heap is a heap, its run is in order with
+ *  descending hi (-2 - its ascending positions), and the size counts both. */
+export function checkRunHeap<T extends { hi: number }>(line: RunHeap<T>, less: (a: T, b: T) => boolean): void {
   const { heap, run } = line.toArray();
   for (let i = 0; i < heap.length; i++) {
-    if (heap[i]!.hi !== i) throw new Error(`ready heap: item at ${i} has hi=${heap[i]!.hi}`);
-    if (i > 0 && readyBefore(heap[i]!, heap[(i - 1) >> 1]!)) throw new Error(`ready heap: item at ${i} precedes its parent`);
+    if (heap[i]!.hi !== i) throw new Error(`heap: item at ${i} has hi=${heap[i]!.hi}`);
+    if (i > 0 && less(heap[i]!, heap[(i - 1) >> 1]!)) throw new Error(`heap: item at ${i} precedes its parent`);
   }
   for (let i = 0; i < run.length; i++) {
-    if (run[i]!.hi > -2 || (i > 0 && run[i]!.hi >= run[i - 1]!.hi)) throw new Error(`ready run: job ${run[i]!.id} at ${i} has hi=${run[i]!.hi}`);
-    if (i > 0 && readyBefore(run[i]!, run[i - 1]!)) throw new Error(`ready run: job ${run[i]!.id} precedes the one before it`);
+    if (run[i]!.hi > -2 || (i > 0 && run[i]!.hi >= run[i - 1]!.hi)) throw new Error(`run: item at ${i} has hi=${run[i]!.hi}`);
+    if (i > 0 && less(run[i]!, run[i - 1]!)) throw new Error(`run: item at ${i} precedes the one before it`);
   }
-  if (line.size !== heap.length + run.length) throw new Error(`ready line: size ${line.size}, holds ${heap.length + run.length}`);
+  if (line.size !== heap.length + run.length) throw new Error(`run heap: size ${line.size}, holds ${heap.length + run.length}`);
 }
 
 interface EngineInternals {
@@ -167,19 +168,19 @@ interface EngineInternals {
 export function checkInvariants(engine: Engine): void {
   const e = engine as unknown as EngineInternals;
   const byDeadline = (a: { deadline: number }, b: { deadline: number }) => a.deadline < b.deadline;
-  checkHeap(e.core.delays.heap, byDeadline);
-  checkHeap(e.core.leases.heap, byDeadline);
-  checkHeap(e.core.ttl.heap, byDeadline);
-  checkHeap(e.core.finishWaiters.heap, byDeadline);
-  checkHeap(e.pulls.heap, byDeadline);
-  checkHeap(e.core.refills.heap, byDeadline);
+  checkRunHeap(e.core.delays.items, byDeadline);
+  checkRunHeap(e.core.leases.items, byDeadline);
+  checkRunHeap(e.core.ttl.items, byDeadline);
+  checkRunHeap(e.core.finishWaiters.items, byDeadline);
+  checkRunHeap(e.pulls.items, byDeadline);
+  checkRunHeap(e.core.refills.items, byDeadline);
   const fail = (msg: string): never => {
     throw new Error(`invariant: ${msg}`);
   };
   const perQueue = new Map<QueueState, { waiting: number; delayed: number; active: number; completed: number; failed: number; blocked: number }>();
   for (const q of engine.queues.values()) {
     perQueue.set(q, { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, blocked: 0 });
-    checkReady(q.ready);
+    checkRunHeap(q.ready, readyBefore);
   }
   for (const [id, job] of engine.jobs) {
     if (job.id !== id) fail(`job ${job.id} stored under ${id}`);
@@ -275,6 +276,6 @@ export function checkInvariants(engine: Engine): void {
   if (e.core.delays.size !== sum("delayed")) fail("delay heap holds stray jobs");
   if (e.core.leases.size !== sum("active")) fail("lease heap holds stray jobs");
   if (e.core.retention.completedTotal !== sum("completed")) fail("retention's completed count is off");
-  for (const entry of e.core.ttl.heap.toArray()) if (engine.getJob(entry.job.id) !== entry.job) fail(`ttl entry of a forgotten job ${entry.job.id}`);
+  for (const entry of [...e.core.ttl.items.ordered()]) if (engine.getJob(entry.job.id) !== entry.job) fail(`ttl entry of a forgotten job ${entry.job.id}`);
   for (const [cid, id] of engine.customIds) if (!engine.jobs.has(id)) fail(`custom id ${cid} -> missing job ${id}`);
 }

@@ -1,18 +1,21 @@
-// The ready line (ReadyQueue) against a sorted reference: pushes in and out of order (FIFO runs,
-// priorities, LIFO), removals from anywhere, priority changes, the cursor that CLEAN walks with,
-// and what the run holds on to after removals.
+// RunHeap, as the ready line (ReadyQueue) against a sorted reference: pushes in and out of order
+// (FIFO runs, priorities, LIFO), removals from anywhere, priority changes, the cursor that CLEAN
+// walks with, and what the run holds on to after removals; and as a timer's items (DeadlineTimer):
+// deadlines in order, out of order, and going back.
 
 import { describe, expect, test } from "bun:test";
 import { heapChunkBits } from "../../src/constants.ts";
 import { Job, QueueState } from "../../src/engine/model.ts";
 import { ReadyQueue, readyBefore } from "../../src/engine/ready-queue.ts";
 import { rng } from "../helpers/rng.ts";
-import { checkReady } from "./engine-harness.ts";
+import { DeadlineTimer } from "../../src/engine/timers.ts";
+import { checkRunHeap } from "./engine-harness.ts";
 
 const chunk = 1 << heapChunkBits;
 const q = new QueueState("r");
 const data = new Uint8Array(1);
 const byReady = (a: Job, b: Job): number => (readyBefore(a, b) ? -1 : readyBefore(b, a) ? 1 : 0);
+const checkReady = (line: ReadyQueue): void => checkRunHeap(line, readyBefore);
 
 let ids = 0;
 function job(priority: number, seq: number): Job {
@@ -22,7 +25,7 @@ function job(priority: number, seq: number): Job {
 }
 
 /** What the run holds: chunks still referenced, and index entries (null or not). */
-function held(line: ReadyQueue): { chunks: number; entries: number } {
+function held(line: object): { chunks: number; entries: number } {
   const chunks = (line as unknown as { chunks: (Job | null)[][] }).chunks;
   return { chunks: chunks.filter((c) => c !== null).length, entries: chunks.length };
 }
@@ -173,5 +176,73 @@ describe("ReadyQueue", () => {
       checkReady(line);
       expect([...line.ordered()]).toEqual(all.filter((j) => !removed.has(j)).sort(byReady));
     }
+  });
+});
+
+describe("DeadlineTimer on a RunHeap", () => {
+  interface Item {
+    hi: number;
+    deadline: number;
+    n: number;
+  }
+  const byDeadline = (a: Item, b: Item) => a.deadline < b.deadline;
+
+  test("due items come out in deadline order whether they arrived in order, out of it, or with the clock going back", () => {
+    for (const seed of [3, 4, 5]) {
+      const r = rng(seed);
+      const fired: Item[] = [];
+      const timer = new DeadlineTimer<Item>("t", (item) => {
+        fired.push(item);
+        timer.remove(item);
+      });
+      const live = new Set<Item>();
+      let now = 1_000_000;
+      let n = 0;
+      for (let op = 0; op < 4000; op++) {
+        const x = r();
+        if (x < 0.55) {
+          // Leases: now + the same duration, mostly; some shorter ones; the clock steps back.
+          if (r() < 0.02) now -= Math.floor(r() * 500);
+          else now += Math.floor(r() * 3);
+          const deadline = now + (r() < 0.85 ? 30_000 : Math.floor(r() * 30_000));
+          const it = { hi: -1, deadline, n: n++ };
+          timer.push(it);
+          live.add(it);
+        } else if (x < 0.75 && live.size > 0) {
+          // An ACK: removed from anywhere (usually near the front).
+          const all = [...live];
+          const it = all[r() < 0.7 ? 0 : Math.floor(r() * all.length)]!;
+          timer.remove(it);
+          live.delete(it);
+        } else if (x < 0.85 && live.size > 0) {
+          // A heartbeat: a later deadline for a live item.
+          const it = [...live][Math.floor(r() * live.size)]!;
+          timer.remove(it);
+          it.deadline = now + 30_000;
+          timer.push(it);
+        } else {
+          const due = now + Math.floor(r() * 40_000);
+          const expected = [...live].filter((it) => it.deadline <= due).sort((a, b) => a.deadline - b.deadline);
+          fired.length = 0;
+          timer.runDue(due, 1 << 30);
+          expect(fired.map((it) => it.deadline)).toEqual(expected.map((it) => it.deadline));
+          for (const it of fired) live.delete(it);
+        }
+        checkRunHeap(timer.items, byDeadline);
+        expect(timer.size).toBe(live.size);
+        const min = [...live].reduce((m, it) => Math.min(m, it.deadline), Infinity);
+        expect(timer.nextDeadline()).toBe(min);
+      }
+    }
+  });
+
+  test("leases of one duration never use the heap; a shorter one does", () => {
+    const timer = new DeadlineTimer<Item>("t", (item) => timer.remove(item));
+    for (let i = 0; i < 3 * chunk; i++) timer.push({ hi: -1, deadline: 30_000 + i, n: i });
+    expect(timer.items.toArray().heap.length).toBe(0);
+    const short = { hi: -1, deadline: 5_000, n: -1 };
+    timer.push(short);
+    expect(timer.items.toArray().heap).toEqual([short]);
+    expect(timer.nextDeadline()).toBe(5_000);
   });
 });
