@@ -89,53 +89,58 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
     legacy.finalize();
   }
 
-  // Two walks over the segments: the first finds where each job's latest record is (the journal
-  // keeps that index), the second decodes only those, so a job written many times costs one
-  // Job. Jobs are restored in id order: bucketed by page of ids, each bucket sorted if needed.
-  const bodies: [number, Uint8Array, number][] = [];
+  // One walk over the segments, oldest first: every job record is decoded and the journal's
+  // index told where it is, so a later record of a job moves its latest segment on and a
+  // tombstone clears it. A decoded job is restored only if its segment is still its latest
+  // (a job written many times is decoded each time, which compaction keeps rare). Each body is
+  // let go once walked. Jobs are restored in id order: bucketed by page of ids, in the order they
+  // were read, each bucket sorted if needed.
+  const buckets = new Map<number, Bucket>();
   const segments: [number, number, number, number][] = [];
   const stmt = db.prepare("SELECT id, body FROM segments ORDER BY id");
   try {
     for (const { id: seg, body } of stmt.iterate() as IterableIterator<{ id: number; body: Uint8Array }>) {
       const records = walkChecked(path, seg, body, {
-        job: (id) => journal.storedJob(id, seg),
+        job(id, qid, b, at, dv) {
+          journal.storedJob(id, seg);
+          const job = decodeJob(b, dv, at, queueOf(qid, id));
+          const page = Math.floor(id / recoveryBucketIds);
+          const bucket = buckets.get(page);
+          if (bucket === undefined) buckets.set(page, { jobs: [job], segs: [seg] });
+          else {
+            bucket.jobs.push(job);
+            bucket.segs.push(seg);
+          }
+        },
         tombstone: (id, first) => journal.storedTombstone(id, seg, first),
       });
-      bodies.push([seg, body, records]);
+      segments.push([seg, records, body.length, 0]);
     }
   } finally {
     stmt.finalize();
   }
-  const buckets = new Map<number, Job[]>();
-  for (const [seg, body, records] of bodies) {
-    let live = 0;
-    walkChecked(path, seg, body, {
-      job(id, qid, b, at, dv) {
-        if (journal.latestSegmentOf(id) !== seg) return;
-        live++;
-        const job = decodeJob(b, dv, at, queueOf(qid, id));
-        const page = Math.floor(id / recoveryBucketIds);
-        const bucket = buckets.get(page);
-        if (bucket === undefined) buckets.set(page, [job]);
-        else bucket.push(job);
-      },
-      tombstone() {},
-    }, false);
-    segments.push([seg, records, body.length, live]);
-  }
-  bodies.length = 0;
-  journal.storedSegments(segments);
+  const live = new Map<number, number>();
   for (const page of [...buckets.keys()].sort((a, b) => a - b)) {
-    const bucket = buckets.get(page)!;
-    for (let i = 1; i < bucket.length; i++) {
-      if (bucket[i]!.id < bucket[i - 1]!.id) {
-        bucket.sort((a, b) => a.id - b.id);
+    const { jobs, segs } = buckets.get(page)!;
+    buckets.delete(page);
+    let order: number[] | null = null;
+    for (let i = 1; i < jobs.length; i++) {
+      if (jobs[i]!.id < jobs[i - 1]!.id) {
+        order = jobs.map((_, k) => k).sort((x, y) => jobs[x]!.id - jobs[y]!.id);
         break;
       }
     }
-    for (const job of bucket) restore(job);
-    buckets.delete(page);
+    for (let i = 0; i < jobs.length; i++) {
+      const k = order === null ? i : order[i]!;
+      const job = jobs[k]!;
+      const seg = segs[k]!;
+      if (journal.latestSegmentOf(job.id) !== seg) continue;
+      live.set(seg, (live.get(seg) ?? 0) + 1);
+      restore(job);
+    }
   }
+  for (const s of segments) s[3] = live.get(s[0]) ?? 0;
+  journal.storedSegments(segments);
   finished.sort((a, b) => a.finishedAt - b.finishedAt);
   for (const job of finished) attach(job);
 
@@ -165,6 +170,12 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
 
 /** Ids per bucket of the in-order restore. */
 const recoveryBucketIds = 4096;
+
+/** Jobs decoded from one page of ids, with the segment each came from. */
+interface Bucket {
+  jobs: Job[];
+  segs: number[];
+}
 
 /** walkSegment, its complaint turned into a refusal naming the segment. */
 function walkChecked(path: string, seg: number, body: Uint8Array, visit: SegmentVisitor, crc = true): number {
