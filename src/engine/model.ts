@@ -8,8 +8,8 @@
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
-import { ReadyQueue } from "./ready-queue.ts";
 import { IdMap } from "./id-map.ts";
+import { ReadyQueue } from "./ready-queue.ts";
 
 /**
  * Job states. Who moves a job out of each (core.ts has one function per move):
