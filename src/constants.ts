@@ -263,6 +263,10 @@ export const jobTableSparseFraction = 16;
 /** A heap keeps its items in chunks of 2^heapChunkBits slots (32 KB), for the same reason as the
  *  job table's pages: a young collection rescans the chunks written since, not a 5M-job array. */
 export const heapChunkBits = 12;
+/** A run heap's chunk (run-heap.ts) no longer appended to becomes sparse (offsets and items
+ *  only, about 16 B an item instead of 32 KB a chunk) at this many live items or fewer: the run's
+ *  memory then follows its live items, not the span of positions it once held. */
+export const runChunkSparseItems = 256;
 
 // ---- request decoding ----
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.

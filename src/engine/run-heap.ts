@@ -9,14 +9,16 @@
 // sift-down was 10-11 % of PULLB+ACKB (bench/README.md).
 //
 // The run keeps an item's absolute position in its `hi` as -2 - position (the heap's are >= 0,
-// -1 is none), so a removal from anywhere (CANCEL, an ACK, CLEAN) is O(1): it leaves a hole the
-// front skips once. Its slots live in chunks of 2^heapChunkBits, as the heap's do (a young
-// collection rescans only the chunks written since); a chunk with nothing live is let go at
-// once, so removals cost memory only for the chunks still holding a live item, and the front
-// skips an empty chunk in one step. What removals behind an item that stays at the front (a
-// paused queue) leave is one null entry per 4,096 positions, until the front moves on.
+// -1 is none), so a removal from anywhere (CANCEL, an ACK, CLEAN) is cheap: it leaves a hole
+// the front skips once. Its slots live in chunks of 2^heapChunkBits, as the heap's do (a young
+// collection rescans only the chunks written since). A chunk with nothing live is let go at
+// once, and one no longer appended to with at most runChunkSparseItems live becomes a sparse
+// chunk (their offsets and items only), so the run's memory follows its live items, not the
+// positions it once spanned, and a walk (GETJOBS, CLEAN) steps over an empty chunk at once.
+// What removals behind an item that stays at the front (a paused queue) leave is one null entry
+// per 4,096 positions, until the front moves on.
 
-import { heapChunkBits } from "../constants.ts";
+import { heapChunkBits, runChunkSparseItems } from "../constants.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
 
 const CHUNK = 1 << heapChunkBits;
@@ -33,10 +35,50 @@ export interface RunOrder<T> {
   follows(item: T): boolean;
 }
 
+/** A chunk no longer appended to that holds few live items: their offsets in it, ascending. */
+class SparseChunk<T> {
+  constructor(
+    readonly offs: number[],
+    readonly items: T[],
+  ) {}
+
+  /** The index of offset `off`, or -1. */
+  find(off: number): number {
+    const offs = this.offs;
+    let lo = 0;
+    let hi = offs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const o = offs[mid]!;
+      if (o === off) return mid;
+      if (o < off) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  /** The index of the first offset >= off (offs.length when none). */
+  from(off: number): number {
+    const offs = this.offs;
+    let lo = 0;
+    let hi = offs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (offs[mid]! < off) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** Dense (slots by offset, holes null), sparse, or let go (null). */
+type Chunk<T> = (T | null)[] | SparseChunk<T> | null;
+
 export class RunHeap<T extends HeapItem> {
   private readonly heap: IndexedHeap<T>;
-  /** chunks[k] holds the run's positions first + k * CHUNK ...; null once nothing in it is live. */
-  private chunks: ((T | null)[] | null)[] = [];
+  /** chunks[k] holds the run's positions first + k * CHUNK ...; null once nothing in it is live.
+   *  The last one is dense: appends fill it. */
+  private chunks: Chunk<T>[] = [];
   private chunkLive: number[] = [];
   /** Absolute position of chunks[0]'s first slot (a multiple of CHUNK). */
   private first = 0;
@@ -61,12 +103,12 @@ export class RunHeap<T extends HeapItem> {
     }
     const k = (this.end - this.first) >>> heapChunkBits;
     if (k === this.chunks.length) {
-      // The chunk before was the last one, so it was kept even when emptied: let it go now.
-      if (k > 0 && this.chunkLive[k - 1] === 0) this.chunks[k - 1] = null;
       this.chunks.push([]);
       this.chunkLive.push(0);
+      // The chunk before was the last one, kept dense however few it held: settle it now.
+      if (k > 0) this.settle(k - 1);
     }
-    this.chunks[k]!.push(item); // positions are consecutive: the slot is the chunk's length
+    (this.chunks[k] as (T | null)[]).push(item); // positions are consecutive: the slot is the chunk's length
     this.chunkLive[k]!++;
     item.hi = -2 - this.end;
     this.end++;
@@ -92,7 +134,12 @@ export class RunHeap<T extends HeapItem> {
     const d = this.runSlot(item);
     if (d < 0) throw new Error("run heap: item not in it");
     const k = d >>> heapChunkBits;
-    this.chunks[k]![d & MASK] = null;
+    const chunk = this.chunks[k]!;
+    if (chunk instanceof SparseChunk) {
+      const i = chunk.find(d & MASK);
+      chunk.offs.splice(i, 1);
+      chunk.items.splice(i, 1);
+    } else chunk[d & MASK] = null;
     item.hi = -1;
     this.runLive--;
     if (this.runLive === 0) {
@@ -103,8 +150,29 @@ export class RunHeap<T extends HeapItem> {
       this.chunkLive = [];
       return;
     }
-    // The last chunk stays while appends may still fill it.
-    if (--this.chunkLive[k]! === 0 && k < this.chunks.length - 1) this.chunks[k] = null;
+    this.chunkLive[k]!--;
+    // The last chunk stays dense while appends may still fill it.
+    if (k < this.chunks.length - 1) this.settle(k);
+  }
+
+  /** A chunk no longer appended to: let go when nothing in it is live, made sparse when little is
+   *  and the front is not in it (taking the front empties a chunk in order: no need). */
+  private settle(k: number): void {
+    const live = this.chunkLive[k]!;
+    const chunk = this.chunks[k];
+    if (live === 0) this.chunks[k] = null;
+    else if (live <= runChunkSparseItems && Array.isArray(chunk) && k !== (this.head - this.first) >>> heapChunkBits) {
+      const offs: number[] = [];
+      const items: T[] = [];
+      for (let off = 0; off < chunk.length; off++) {
+        const it = chunk[off];
+        if (it !== null && it !== undefined) {
+          offs.push(off);
+          items.push(it);
+        }
+      }
+      this.chunks[k] = new SparseChunk(offs, items);
+    }
   }
 
   /** Re-places an item whose key changed. */
@@ -118,9 +186,8 @@ export class RunHeap<T extends HeapItem> {
   *ordered(): Generator<T> {
     const fromHeap = this.heap.ordered();
     let h = fromHeap.next();
-    for (let p = this.head; p < this.end; p++) {
-      const r = this.slotAt(p);
-      if (r === null) continue;
+    for (let p = this.nextLive(this.head); p < this.end; p = this.nextLive(p + 1)) {
+      const r = this.slotAt(p)!;
       while (!h.done && this.order.less(h.value, r)) {
         yield h.value;
         h = fromHeap.next();
@@ -147,12 +214,8 @@ export class RunHeap<T extends HeapItem> {
       current: (): T | undefined => {
         if (i >= this.heap.size) i = this.heap.size - 1;
         if (i >= 0) return this.heap.at(i);
-        if (p < this.head) p = this.head;
-        for (; p < this.end; p++) {
-          const r = this.slotAt(p);
-          if (r !== null) return r;
-        }
-        return undefined;
+        p = this.nextLive(p < this.head ? this.head : p);
+        return p < this.end ? this.slotAt(p)! : undefined;
       },
       advance: (): void => {
         if (i >= 0) i--;
@@ -164,10 +227,7 @@ export class RunHeap<T extends HeapItem> {
   /** Every item, the heap's (in heap order) and the run's, for tests' invariant checks. */
   toArray(): { heap: T[]; run: T[] } {
     const run: T[] = [];
-    for (let p = this.head; p < this.end; p++) {
-      const r = this.slotAt(p);
-      if (r !== null) run.push(r);
-    }
+    for (let p = this.nextLive(this.head); p < this.end; p = this.nextLive(p + 1)) run.push(this.slotAt(p)!);
     return { heap: this.heap.toArray(), run };
   }
 
@@ -176,14 +236,40 @@ export class RunHeap<T extends HeapItem> {
     const pos = -2 - item.hi;
     if (pos < this.head || pos >= this.end) return -1;
     const d = pos - this.first;
-    const chunk = this.chunks[d >>> heapChunkBits];
-    return chunk !== null && chunk !== undefined && chunk[d & MASK] === item ? d : -1;
+    return this.slotAt(pos) === item ? d : -1;
   }
 
   private slotAt(p: number): T | null {
     const d = p - this.first;
     const chunk = this.chunks[d >>> heapChunkBits];
-    return chunk === null || chunk === undefined ? null : (chunk[d & MASK] ?? null);
+    if (chunk === null || chunk === undefined) return null;
+    if (chunk instanceof SparseChunk) {
+      const i = chunk.find(d & MASK);
+      return i < 0 ? null : chunk.items[i]!;
+    }
+    return chunk[d & MASK] ?? null;
+  }
+
+  /** The first position >= p holding a live item, or end: a let-go chunk is stepped over at once,
+   *  a sparse one searched, a dense one scanned. */
+  private nextLive(p: number): number {
+    while (p < this.end) {
+      const d = p - this.first;
+      const k = d >>> heapChunkBits;
+      const chunk = this.chunks[k];
+      const next = this.first + (k + 1) * CHUNK;
+      if (chunk instanceof SparseChunk) {
+        const i = chunk.from(d & MASK);
+        if (i < chunk.offs.length) return this.first + k * CHUNK + chunk.offs[i]!;
+      } else if (chunk !== null && chunk !== undefined) {
+        for (let off = d & MASK; off < chunk.length; off++) {
+          const it = chunk[off];
+          if (it !== null && it !== undefined) return this.first + k * CHUNK + off;
+        }
+      }
+      p = next;
+    }
+    return this.end;
   }
 
   /** The run's first live item: skips the holes at the front once, and lets go of the chunks
@@ -198,6 +284,12 @@ export class RunHeap<T extends HeapItem> {
       if (chunk === null) {
         this.head = this.first + (k + 1) * CHUNK;
         continue;
+      }
+      if (chunk instanceof SparseChunk) {
+        // Never empty (an emptied chunk is let go), and its first offset is its first live item.
+        this.head = this.first + k * CHUNK + chunk.offs[0]!;
+        if (k > 0) this.dropBefore(k);
+        return chunk.items[0]!;
       }
       const j = chunk![d & MASK];
       if (j !== null && j !== undefined) {

@@ -24,10 +24,10 @@ function job(priority: number, seq: number): Job {
   return j;
 }
 
-/** What the run holds: chunks still referenced, and index entries (null or not). */
-function held(line: object): { chunks: number; entries: number } {
-  const chunks = (line as unknown as { chunks: (Job | null)[][] }).chunks;
-  return { chunks: chunks.filter((c) => c !== null).length, entries: chunks.length };
+/** What the run holds: chunks still referenced, those dense (4,096 slots), index entries. */
+function held(line: object): { chunks: number; dense: number; entries: number } {
+  const chunks = (line as unknown as { chunks: unknown[] }).chunks;
+  return { chunks: chunks.filter((c) => c !== null).length, dense: chunks.filter(Array.isArray).length, entries: chunks.length };
 }
 
 function checkAgainst(line: ReadyQueue, ref: Job[]): void {
@@ -132,6 +132,44 @@ describe("ReadyQueue", () => {
     expect(line.peek()).toBe(next);
     // The front moved past the empty stretch: the index before it is dropped.
     expect(held(line).entries).toBe(1);
+  });
+
+  test("thinned out, chunks turn sparse: memory follows the live jobs, and order, walks and removals still hold", () => {
+    const r = rng(21);
+    const line = new ReadyQueue();
+    const jobs = Array.from({ length: 30 * chunk }, (_, i) => job(0, i + 1));
+    for (const j of jobs) line.push(j);
+    // Keep about 1 in 64 (64 a chunk: sparse), and a few chunks whole.
+    const kept: Job[] = [];
+    for (let i = 0; i < jobs.length; i++) {
+      const wholeChunk = Math.floor(i / chunk) % 10 === 3;
+      if (wholeChunk || r() < 1 / 64) kept.push(jobs[i]!);
+      else line.remove(jobs[i]!);
+    }
+    // Dense: the 3 chunks kept whole, the last (appends fill it) and the front's (taken in order).
+    expect(held(line).dense).toBeLessThanOrEqual(5);
+    expect(held(line).chunks).toBeLessThanOrEqual(30);
+    checkReady(line);
+    expect([...line.ordered()]).toEqual(kept);
+    expect(line.toArray().run).toEqual(kept);
+    for (const j of kept) expect(line.has(j)).toBe(true);
+    // Removals from sparse chunks, a cursor walk over them, then the front taken to the end.
+    for (let i = 0; i < kept.length; i += 7) line.remove(kept[i]!);
+    const left = kept.filter((_, i) => i % 7 !== 0);
+    const seen: Job[] = [];
+    const cur = line.cursor();
+    for (let j = cur.current(); j !== undefined; j = cur.current()) {
+      seen.push(j);
+      cur.advance();
+    }
+    expect(seen).toEqual(left);
+    const out: Job[] = [];
+    while (line.size > 0) {
+      const j = line.peek()!;
+      line.remove(j);
+      out.push(j);
+    }
+    expect(out).toEqual(left);
   });
 
   test("emptied, the line starts again and old positions name nothing", () => {
