@@ -150,9 +150,8 @@ export class RunHeap<T extends HeapItem> {
       this.chunkLive = [];
       return;
     }
-    this.chunkLive[k]!--;
     // The last chunk stays dense while appends may still fill it.
-    if (k < this.chunks.length - 1) this.settle(k);
+    if (--this.chunkLive[k]! <= runChunkSparseItems && k < this.chunks.length - 1) this.settle(k);
   }
 
   /** A chunk no longer appended to: let go when nothing in it is live, made sparse when little is
@@ -236,7 +235,9 @@ export class RunHeap<T extends HeapItem> {
     const pos = -2 - item.hi;
     if (pos < this.head || pos >= this.end) return -1;
     const d = pos - this.first;
-    return this.slotAt(pos) === item ? d : -1;
+    const chunk = this.chunks[d >>> heapChunkBits];
+    if (Array.isArray(chunk)) return chunk[d & MASK] === item ? d : -1;
+    return chunk instanceof SparseChunk && chunk.items[chunk.find(d & MASK)] === item ? d : -1;
   }
 
   private slotAt(p: number): T | null {
@@ -285,18 +286,20 @@ export class RunHeap<T extends HeapItem> {
         this.head = this.first + (k + 1) * CHUNK;
         continue;
       }
-      if (chunk instanceof SparseChunk) {
-        // Never empty (an emptied chunk is let go), and its first offset is its first live item.
-        this.head = this.first + k * CHUNK + chunk.offs[0]!;
-        if (k > 0) this.dropBefore(k);
-        return chunk.items[0]!;
+      if (Array.isArray(chunk)) {
+        const j = chunk[d & MASK];
+        if (j !== null && j !== undefined) {
+          if (k > 0) this.dropBefore(k);
+          return j;
+        }
+        this.head++;
+        continue;
       }
-      const j = chunk![d & MASK];
-      if (j !== null && j !== undefined) {
-        if (k > 0) this.dropBefore(k);
-        return j;
-      }
-      this.head++;
+      // Sparse: never empty (an emptied chunk is let go), and its first offset is its first live item.
+      const sparse = chunk as SparseChunk<T>;
+      this.head = this.first + k * CHUNK + sparse.offs[0]!;
+      if (k > 0) this.dropBefore(k);
+      return sparse.items[0]!;
     }
   }
 
