@@ -172,6 +172,49 @@ describe("ReadyQueue", () => {
     expect(out).toEqual(left);
   });
 
+  test("a long random run (sparse chunks present) keeps its order, its walks and its size", () => {
+    let sparseSeen = 0;
+    for (const seed of [1, 2]) {
+      const r = rng(seed);
+      const line = new ReadyQueue();
+      const live: Job[] = [];
+      let seq = 0;
+      const take = (i: number): Job => {
+        const j = live[i]!;
+        live[i] = live[live.length - 1]!;
+        live.pop();
+        return j;
+      };
+      for (let op = 0; op < 300_000; op++) {
+        const x = r();
+        if (x < 0.62) {
+          const j = job(r() < 0.95 ? 0 : Math.floor(r() * 3), ++seq);
+          line.push(j);
+          live.push(j);
+        } else if (x < 0.625 && live.length > 0) {
+          const front = line.peek()!;
+          line.remove(front);
+          take(live.indexOf(front));
+        } else if (live.length > 0) {
+          const j = take(Math.floor(r() * live.length));
+          expect(line.has(j)).toBe(true);
+          line.remove(j);
+        }
+        if (op % 50_000 === 0) {
+          checkReady(line);
+          expect(line.size).toBe(live.length);
+          sparseSeen += held(line).chunks - held(line).dense;
+          const cur = line.cursor();
+          let n = 0;
+          for (let j = cur.current(); j !== undefined; j = cur.current(), n++) cur.advance();
+          expect(n).toBe(live.length);
+        }
+      }
+      expect([...line.ordered()]).toEqual([...live].sort(byReady));
+    }
+    expect(sparseSeen).toBeGreaterThan(0);
+  });
+
   test("emptied, the line starts again and old positions name nothing", () => {
     const line = new ReadyQueue();
     const a = job(0, 1);
