@@ -1,7 +1,7 @@
 // RunHeap, as the ready line (ReadyQueue) against a sorted reference: pushes in and out of order
 // (FIFO runs, priorities, LIFO), removals from anywhere, priority changes, the cursor that CLEAN
-// walks with, and what the run holds on to after removals; and as a timer's items (DeadlineTimer):
-// deadlines in order, out of order, and going back.
+// walks with, what the run holds on to after removals (sparse chunks), and a long random run; and
+// as a timer's items (DeadlineTimer): deadlines in order, out of order, and going back.
 
 import { describe, expect, test } from "bun:test";
 import { heapChunkBits } from "../../src/constants.ts";
