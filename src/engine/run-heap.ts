@@ -44,17 +44,8 @@ class SparseChunk<T> {
 
   /** The index of offset `off`, or -1. */
   find(off: number): number {
-    const offs = this.offs;
-    let lo = 0;
-    let hi = offs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const o = offs[mid]!;
-      if (o === off) return mid;
-      if (o < off) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
+    const i = this.from(off);
+    return i < this.offs.length && this.offs[i] === off ? i : -1;
   }
 
   /** The index of the first offset >= off (offs.length when none). */
