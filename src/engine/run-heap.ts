@@ -20,6 +20,7 @@
 
 import { heapChunkBits, runChunkSparseItems } from "../constants.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
+import { lowerBound } from "./lower-bound.ts";
 
 const CHUNK = 1 << heapChunkBits;
 const MASK = CHUNK - 1;
@@ -44,21 +45,8 @@ class SparseChunk<T> {
 
   /** The index of offset `off`, or -1. */
   find(off: number): number {
-    const i = this.from(off);
+    const i = lowerBound(this.offs, off);
     return i < this.offs.length && this.offs[i] === off ? i : -1;
-  }
-
-  /** The index of the first offset >= off (offs.length when none). */
-  from(off: number): number {
-    const offs = this.offs;
-    let lo = 0;
-    let hi = offs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (offs[mid]! < off) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 }
 
@@ -225,21 +213,17 @@ export class RunHeap<T extends HeapItem> {
   private runSlot(item: T): number {
     const pos = -2 - item.hi;
     if (pos < this.head || pos >= this.end) return -1;
-    const d = pos - this.first;
-    const chunk = this.chunks[d >>> heapChunkBits];
-    if (Array.isArray(chunk)) return chunk[d & MASK] === item ? d : -1;
-    return chunk instanceof SparseChunk && chunk.items[chunk.find(d & MASK)] === item ? d : -1;
+    return this.slotAt(pos) === item ? pos - this.first : -1;
   }
 
+  /** The live item at position p, or null. */
   private slotAt(p: number): T | null {
     const d = p - this.first;
     const chunk = this.chunks[d >>> heapChunkBits];
-    if (chunk === null || chunk === undefined) return null;
-    if (chunk instanceof SparseChunk) {
-      const i = chunk.find(d & MASK);
-      return i < 0 ? null : chunk.items[i]!;
-    }
-    return chunk[d & MASK] ?? null;
+    if (Array.isArray(chunk)) return chunk[d & MASK] ?? null;
+    if (!(chunk instanceof SparseChunk)) return null;
+    const i = chunk.find(d & MASK);
+    return i < 0 ? null : chunk.items[i]!;
   }
 
   /** The first position >= p holding a live item, or end: a let-go chunk is stepped over at once,
@@ -251,7 +235,7 @@ export class RunHeap<T extends HeapItem> {
       const chunk = this.chunks[k];
       const next = this.first + (k + 1) * CHUNK;
       if (chunk instanceof SparseChunk) {
-        const i = chunk.from(d & MASK);
+        const i = lowerBound(chunk.offs, d & MASK);
         if (i < chunk.offs.length) return this.first + k * CHUNK + chunk.offs[i]!;
       } else if (chunk !== null && chunk !== undefined) {
         for (let off = d & MASK; off < chunk.length; off++) {

@@ -22,22 +22,11 @@ import { compactBytesPerCommit, segmentBytesMax, segmentLiveFraction, segmentSma
 import type { Engine } from "../engine/engine.ts";
 import type { Journal } from "../engine/journal.ts";
 import type { Job, QueueState } from "../engine/model.ts";
+import { lowerBound } from "../engine/lower-bound.ts";
 import type { RecordKind } from "../engine/records.ts";
 import { encodeQueueRow, encodeRecord } from "./codecs.ts";
 import { SegmentIndex } from "./segment-index.ts";
 import { SegmentWriter, walkSegment } from "./segments.ts";
-
-/** The first index of ascending `xs` whose value is >= x. */
-function lowerBound(xs: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = xs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (xs[mid]! < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** A stored segment, as the journal accounts for it. */
 interface Segment {
