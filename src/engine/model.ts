@@ -173,9 +173,9 @@ export class Job implements HeapItem {
   // that usually keep a default (max attempts, backoff, stall timeout, stall count) live in `x`,
   // and those a job needs only once it runs (or is delayed) in `r`, behind accessors, so call
   // sites read and write them as plain properties.
-  /** Where the job sits in the structure of its state, or -1: a heap's index (ready, delay or
-   *  lease), -2 - its position in the ready line's run (ready-queue.ts), or its position in a
-   *  finished list. */
+  /** Where the job sits in the structure of its state, or -1: a heap's index, or -2 - its
+   *  position in a run (run-heap.ts: the ready line, the delay and lease timers), or its
+   *  position in a finished list. */
   hi = -1;
   state: JobState = JobState.Waiting;
   /** Order inside a priority level: FIFO ascending; LIFO jobs take negative values. */
