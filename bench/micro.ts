@@ -207,7 +207,7 @@ if (!args.includes("--no-memory")) {
   };
   console.log(`\nmemory per waiting job, ${n / 1000}k jobs, ${data.length}-byte payload (in-process, after full GC):`);
   measure("100-byte Uint8Array copies alone", () => Array.from({ length: n }, (_, i) => copy(i)));
-  measure("Job objects alone (no payload copy, no maps)", () => {
+  measure("Job objects with their payloads in the arena (no maps)", () => {
     const q = new QueueState("m");
     return Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, 0, 3, 0, 30_000));
   });

@@ -268,6 +268,17 @@ export const heapChunkBits = 12;
  *  memory then follows its live items, not the span of positions it once held. */
 export const runChunkSparseItems = 256;
 
+/** Job payloads are packed into slabs (payloads.ts): a new slab is at least this big, doubling
+ *  with what the arena holds up to the largest; a payload bigger than payloadOwnSlabBytes gets
+ *  a slab of its own. The arena compacts (moves a sparse slab's live payloads on) once it holds
+ *  more than payloadSlack times its live bytes plus two slabs: its memory follows what is live. */
+export const payloadSlabBytesMin = 4 * KiB;
+export const payloadSlabBytesMax = 256 * KiB;
+export const payloadOwnSlabBytes = 64 * KiB;
+export const payloadSlack = 2;
+/** Slabs compacted at most per put or free (each moves at most half a slab's bytes). */
+export const payloadCompactionsPerStep = 4;
+
 // ---- request decoding ----
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.
  *  8192 x 32 bytes = 256 KiB. With 1024 slots, work spread over 1,000 queues missed often (a
@@ -347,6 +358,7 @@ function assert(ok: boolean, what: string): void {
   if (!ok) throw new Error(`constants.ts: ${what}`);
 }
 assert(jobDataBytesMax < frameBytesMax, "a job's data must fit in one frame");
+assert(payloadSlabBytesMax <= 2 ** 18 && payloadOwnSlabBytes <= payloadSlabBytesMax / 2 && payloadSlack >= 1.5, "a shared slab fits a payload reference's offset (payloads.ts); compaction always gains");
 assert(jobDataBytesMax < replyItemsBytesMax && resultBytesMax < replyItemsBytesMax, "one job (its data), and one result, fit one reply");
 assert(outputBytesLowWater < outputBytesHighWater, "low water below high water");
 assert(inputPausedBytesMax >= frameBytesMax, "a paused connection can still hold one whole frame");

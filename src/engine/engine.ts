@@ -12,6 +12,7 @@ import { createFlow, type FlowCreated, type FlowNode } from "./flows.ts";
 import type { EventBus } from "./events.ts";
 import type { JobTable } from "./job-table.ts";
 import type { Journal } from "./journal.ts";
+import type { PayloadArena } from "./payloads.ts";
 import { JobState, type DeliveryLimit, type Job, type PullWaiter, type QueueCounters, type QueueState } from "./model.ts";
 import type { Throughput } from "./throughput.ts";
 import { KvStore } from "./kv.ts";
@@ -64,7 +65,11 @@ export class Engine {
   get jobs(): JobTable<Job> {
     return this.core.jobs;
   }
-  get queues(): ReadonlyMap<string, QueueState> {
+  /** Every job's payload, in slabs (payloads.ts). */
+  get payloads(): PayloadArena {
+    return this.core.payloads;
+  }
+    get queues(): ReadonlyMap<string, QueueState> {
     return this.core.queues;
   }
   /** Event counters by queue name, including queues dropped while empty (totals never go back). */

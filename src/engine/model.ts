@@ -9,6 +9,7 @@ import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
 import { IdMap } from "./id-map.ts";
+import { PayloadArena } from "./payloads.ts";
 import { ReadyQueue } from "./ready-queue.ts";
 
 /**
@@ -188,11 +189,13 @@ export class Job implements HeapItem {
   r: JobRun | null;
   /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
   name: string | null = null;
+  /** Where the queue's payload arena keeps `data` (payloads.ts); -1 once the job is forgotten. */
+  d: number;
 
   constructor(
     readonly id: number,
     readonly queue: QueueState,
-    public data: Uint8Array,
+    data: Uint8Array,
     public priority: number,
     readonly createdAt: number,
     runAt: number,
@@ -201,10 +204,22 @@ export class Job implements HeapItem {
     backoff: number,
     stallTimeout: number,
   ) {
+    this.d = queue.payloads.put(this, data);
     this.r = runAt === createdAt ? null : new JobRun(runAt);
     if (maxAttempts !== maxAttemptsDefault) this.extra().maxAttempts = maxAttempts;
     if (backoff !== 0) this.extra().backoff = backoff;
     if (stallTimeout !== stallTimeoutMsDefault) this.extra().stallTimeout = stallTimeout;
+  }
+
+  /** The payload's MessagePack bytes, as a view of the arena (hot paths use payloads.locate). */
+  get data(): Uint8Array {
+    return this.queue.payloads.view(this);
+  }
+  /** A new payload (UPDATE): copied in, the old one let go. */
+  set data(v: Uint8Array) {
+    const a = this.queue.payloads;
+    a.free(this);
+    this.d = a.put(this, v);
   }
 
   private run(): JobRun {
@@ -435,6 +450,8 @@ export class QueueState {
   constructor(
     readonly name: string,
     counters = new QueueCounters(),
+    /** Where its jobs' payloads live: the engine's arena, shared by its queues. */
+    readonly payloads = new PayloadArena(),
   ) {
     this.counters = counters;
   }

@@ -11,6 +11,7 @@ import { ADDED, EventBus, type EngineEvent } from "./events.ts";
 import { JobTable } from "./job-table.ts";
 import { noJournal, type Journal } from "./journal.ts";
 import { groupBefore, GroupLine, isFinished, type Job, JobState, QueueCounters, QueueState, type RateLimit, stateName, TtlEntry } from "./model.ts";
+import { PayloadArena } from "./payloads.ts";
 import { RememberedIds } from "./remembered-ids.ts";
 import { Retention } from "./retention.ts";
 import { Throughput } from "./throughput.ts";
@@ -27,6 +28,8 @@ export interface CoreOptions {
 
 export abstract class Structures {
   readonly jobs = new JobTable<Job>();
+  /** Every job's payload (payloads.ts), in slabs shared by all queues. */
+  readonly payloads = new PayloadArena();
   readonly queues = new Map<string, QueueState>();
   /** Custom id (job_id) -> job id, while the engine keeps the job's record. */
   readonly customIds = new Map<string, number>();
@@ -80,7 +83,7 @@ export abstract class Structures {
       if (this.queues.size >= queuesMax) {
         throw new ClientError("LIMIT", `Too many queues (limit ${queuesMax}): OBLITERATE the ones no longer used`);
       }
-      q = new QueueState(name, this.countersOf(name));
+      q = new QueueState(name, this.countersOf(name), this.payloads);
       this.queues.set(name, q);
       this.mayBeEmpty(q);
     }
@@ -415,6 +418,8 @@ export abstract class Structures {
     if (this.events.listening) this.events.emit("removed", job);
     // Removed before it finished: those waiting on it must not wait forever.
     if (x !== null && x.dependents !== null && !isFinished(job.state)) this.dependencyEnded(job, false);
+    // Last: everything above may still read the job whole.
+    job.queue.payloads.free(job);
   }
 
   protected record(job: Job, event: EngineEvent | null): void {

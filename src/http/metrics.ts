@@ -68,6 +68,10 @@ export function renderMetrics(src: MetricSources): string {
     rows.push({ name: otherQueues, c, paused, t });
   }
   out.gauge("ringq_queues", "Queues that hold something (jobs, pullers or settings).", engine.queues.size);
+  const pa = engine.payloads.stats;
+  out.gauge("ringq_payload_bytes", "Bytes of the jobs' payloads (data), each with its 8-byte header.", pa.live);
+  out.gauge("ringq_payload_slab_bytes", "Bytes of the slabs holding the payloads (at most 2x the payloads, plus two slabs).", pa.allocated);
+  out.counter("ringq_payload_compactions_total", "Slabs whose payloads were moved on so that the slab could be let go.", engine.payloads.compactions);
   out.gauge("ringq_metrics_queues_summed", `Queues beyond the ${metricsQueuesMax} busiest, summed under queue="${otherQueues}".`, rest.length);
   out.declare("ringq_queue_jobs", "gauge", "Jobs of a queue by state (failed: the dead-letter queue; completed: records kept).");
   for (const r of rows) for (const s of states) out.gauge("ringq_queue_jobs", "", r.c[s]!, { queue: r.name, state: s });

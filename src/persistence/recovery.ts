@@ -134,7 +134,10 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
       const k = order === null ? i : order[i]!;
       const job = jobs[k]!;
       const seg = segs[k]!;
-      if (journal.latestSegmentOf(job.id) !== seg) continue;
+      if (journal.latestSegmentOf(job.id) !== seg) {
+        job.queue.payloads.free(job); // an older record of a job, or a removed one
+        continue;
+      }
       live.set(seg, (live.get(seg) ?? 0) + 1);
       restore(job);
     }

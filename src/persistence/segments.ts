@@ -110,9 +110,10 @@ export class SegmentWriter {
 
   addJob(job: Job, queueId: number): void {
     const x = encodeRest(job.x, job.name);
-    const data = job.data;
+    const payloads = job.queue.payloads;
+    const dataLen = payloads.length(job);
     const xLen = x === null ? 0 : x.length;
-    this.room(recordHeaderBytes + fieldCount * 8 + data.length + xLen);
+    this.room(recordHeaderBytes + fieldCount * 8 + dataLen + xLen);
     const dv = this.dv;
     const at = this.n;
     fieldsOf(job, scratch);
@@ -131,10 +132,9 @@ export class SegmentWriter {
     dv.setUint16(at + 2, 0, true);
     dv.setUint32(at + 4, mask, true);
     dv.setUint32(at + 8, queueId, true);
-    dv.setUint32(at + 12, data.length, true);
+    dv.setUint32(at + 12, dataLen, true);
     dv.setUint32(at + 16, x === null ? 0 : xLen + 1, true);
-    this.buf.set(data, p);
-    p += data.length;
+    p += payloads.copyTo(job, this.buf, p);
     if (x !== null) {
       this.buf.set(x, p);
       p += xLen;
@@ -231,7 +231,7 @@ export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: Que
   }
   const dataLen = dv.getUint32(at + 12, true);
   const xLen = dv.getUint32(at + 16, true);
-  const data = body.slice(p, p + dataLen);
+  const data = body.subarray(p, p + dataLen); // copied into the queue's payload arena
   const job = new Job(f[0]!, queue, data, f[1]!, f[3]!, f[4]!, f[8]! + maxAttemptsDefault, f[9]!, f[10]! + stallTimeoutMsDefault);
   // A copy: MessagePack's bytes (a result) would otherwise be views pinning the whole body.
   if (xLen !== 0) decodeExtra(body.slice(p + dataLen, p + dataLen + xLen - 1), job);

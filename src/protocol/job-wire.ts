@@ -80,6 +80,7 @@ export interface JobSink {
   reserveMap16(): number;
   patchMap16(at: number, n: number): void;
   raw(bytes: Uint8Array): void;
+  rawRange(src: Uint8Array, at: number, n: number): void;
   byte(b: number): void;
   number(n: number): void;
   numberOrNil(n: number): void;
@@ -120,7 +121,7 @@ function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): strin
       case "num?": return `${k} w.numberOrNil(${e});`;
       case "value?": return `${k} w.value(${e}); ${again}`;
       case "bool": return `${k} w.byte(${e} ? 0xc3 : 0xc2);`;
-      case "data": return `${k} w.raw(j.data);`;
+      case "data": return `${k} w.rawRange(pb, ps, pl);`;
       case "queue": return `${k} w.raw(qn);`;
       case "token": return `${k} if (j.lockToken === 0) w.byte(0xc0); else w.decimalString(j.lockToken);`;
     }
@@ -130,7 +131,7 @@ function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): strin
     case "num?": return `{ const v = ${e}; if (v !== 0) { ${k} w.number(v); n++; } }`;
     case "value?": return `{ const v = ${e}; if (v !== null) { ${k} w.value(v); n++; ${again} } }`;
     case "bool": return `if (${e}) { ${k} w.byte(0xc3); n++; }`;
-    case "data": return `${k} w.raw(j.data); n++;`;
+    case "data": return `${k} w.rawRange(pb, ps, pl); n++;`;
     case "queue": return `${k} w.raw(qn); n++;`;
     case "token": return `if (j.lockToken !== 0) { ${k} w.decimalString(j.lockToken); n++; }`;
   }
@@ -183,7 +184,9 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const src = `
     const x = j.x;
     const qn = j.queue.wireName ??= encodeName(j.queue.name);
-    w.ensure(FIXED + qn.length + j.data.length);
+    const pa = j.queue.payloads;
+    const pb = pa.locate(j), ps = pa.at, pl = pa.len;
+    w.ensure(FIXED + qn.length + pl);
     ${head}
     ${body.join("\n    ")}
     ${tail}`;
@@ -228,7 +231,7 @@ const strBound = (s: string | null): number => (s === null ? 0 : 3 * s.length + 
  * larger for some payloads; the writer's own frame check catches those.
  */
 export function jobBytesBound(j: Job): number {
-  let n = fixedBytesMax + j.data.length + strBound(j.queue.name) + strBound(j.name);
+  let n = fixedBytesMax + j.queue.payloads.length(j) + strBound(j.queue.name) + strBound(j.name);
   const x = j.x;
   if (x !== null) {
     n += strBound(x.uniqueKey) + strBound(x.customId) + strBound(x.groupId) + strBound(x.progressMsg);

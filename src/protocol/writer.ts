@@ -181,6 +181,19 @@ export class ReplyWriter implements JobSink {
     }
   }
 
+  /** `src[at, at + n)`, already encoded (a payload in its arena slab). */
+  rawRange(src: Uint8Array, at: number, n: number): void {
+    this.ensure(n);
+    const b = this.buf;
+    let p = this.pos;
+    if (n <= 64) {
+      for (let i = 0; i < n; i++) b[p + i] = src[at + i]!;
+    } else {
+      b.set(src.subarray(at, at + n), p);
+    }
+    this.pos = p + n;
+  }
+
   /** 0 means "not set" for these fields: nil on the wire. */
   numberOrNil(n: number): void {
     if (n === 0) this.byte(0xc0);

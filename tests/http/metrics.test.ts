@@ -196,6 +196,23 @@ describe("/metrics", () => {
     c.close();
   });
 
+  test("the payload gauges follow the jobs' data: pushed bytes in, removed ones out", async () => {
+    const c = await RawClient.connect(s.tcpPort);
+    const q = "metrics-payloads";
+    const before = value((await scrape()).families, "ringq_payload_bytes");
+    // 300 "x"s are 303 MessagePack bytes (str16: 0xda, two length bytes, the 300).
+    const data = "x".repeat(300);
+    const { ids } = await c.call({ cmd: "PUSHB", queue: q, jobs: Array.from({ length: 100 }, () => ({ data, remove_on_complete: true })) });
+    const { families: f } = await scrape();
+    expect(value(f, "ringq_payload_bytes") - before).toBe(100 * (8 + 303));
+    expect(value(f, "ringq_payload_slab_bytes")).toBeGreaterThanOrEqual(value(f, "ringq_payload_bytes"));
+    expect(Number.isInteger(value(f, "ringq_payload_compactions_total"))).toBe(true); // exposed
+    await c.call({ cmd: "PULLB", queue: q, count: 100, timeout: 0 });
+    await c.call({ cmd: "ACKB", ids });
+    expect(value((await scrape()).families, "ringq_payload_bytes")).toBe(before);
+    c.close();
+  });
+
   test("event streams and their drops are counted", async () => {
     const r = await SseReader.open(`${s.base}/events/metrics-sse`);
     await call(s.base, "POST", "/queues/metrics-sse/jobs", { data: 1 });

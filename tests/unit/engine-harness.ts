@@ -8,6 +8,8 @@ import { ClientError, type ErrorCode } from "../../src/errors.ts";
 import type { IndexedHeap } from "../../src/engine/heap.ts";
 import { readyBefore } from "../../src/engine/ready-queue.ts";
 import type { RunHeap } from "../../src/engine/run-heap.ts";
+import type { PayloadArena } from "../../src/engine/payloads.ts";
+import { payloadSlabBytesMax, payloadSlack } from "../../src/constants.ts";
 import type { Journal } from "../../src/engine/journal.ts";
 import type { RecordKind } from "../../src/engine/records.ts";
 import { groupBefore, stateName, type Job, type QueueState, type StateName } from "../../src/engine/model.ts";
@@ -182,6 +184,15 @@ export function checkInvariants(engine: Engine): void {
     perQueue.set(q, { waiting: 0, delayed: 0, active: 0, completed: 0, failed: 0, blocked: 0 });
     checkRunHeap(q.ready, readyBefore);
   }
+  // Every job owns its payload in the engine's arena, and the arena holds no other.
+  const arena = (e.core as unknown as { payloads: PayloadArena }).payloads;
+  let payloadBytes = 0;
+  for (const [id, job] of engine.jobs) {
+    if (job.queue.payloads !== arena) fail(`job ${id}: its queue's payloads are not the engine's`);
+    payloadBytes += 8 + arena.length(job);
+  }
+  if (arena.stats.live !== payloadBytes) fail(`payload arena holds ${arena.stats.live} live bytes, the jobs ${payloadBytes}`);
+  if (arena.stats.allocated > payloadSlack * arena.stats.live + 3 * payloadSlabBytesMax) fail(`payload arena holds ${arena.stats.allocated} bytes for ${arena.stats.live} live`);
   for (const [id, job] of engine.jobs) {
     if (job.id !== id) fail(`job ${job.id} stored under ${id}`);
     const q = job.queue;
