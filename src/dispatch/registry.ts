@@ -126,7 +126,7 @@ function checkRawDeclared(cmd: string, tree: RawTree, schema: TSchema, seen: Set
   for (const [name, node] of Object.entries(tree)) {
     const prop = props[name];
     if (prop === undefined) throw new Error(`registry: ${cmd} keeps '${name}' raw but its schema has no such field`);
-    if (node === true) continue;
+    if (node === true || node === "borrowed") continue;
     if (Array.isArray(node)) {
       const items = (prop as { items?: TSchema }).items;
       if (items === undefined) throw new Error(`registry: ${cmd} field '${name}' is raw per item but not an array`);

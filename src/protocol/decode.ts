@@ -16,15 +16,19 @@ const envelopeDepthMax = 16;
 /**
  * Where a command keeps payloads: `true` for a field kept raw, a tree for an object's own
  * fields, `[tree]` for an array of such objects. A tree may contain itself (nested flows).
+ * `"borrowed"`: kept raw, but as a view of the frame, valid only while the request is dispatched
+ * (binary frames): for a handler that copies the bytes where it keeps them before it returns
+ * (PUSH's data goes into the payload arena), so the decoder's own copy is not made.
  */
 export interface RawTree {
-  [field: string]: true | RawTree | readonly [RawTree];
+  [field: string]: true | "borrowed" | RawTree | readonly [RawTree];
 }
 
 const RAW = 0;
 const OBJECT = 1;
 const LIST = 2;
-type RawField = { readonly kind: typeof RAW } | { readonly kind: typeof OBJECT | typeof LIST; readonly spec: RawSpec };
+const BORROWED = 3;
+type RawField = { readonly kind: typeof RAW } | { readonly kind: typeof BORROWED } | { readonly kind: typeof OBJECT | typeof LIST; readonly spec: RawSpec };
 
 /** A RawTree compiled for lookups (a Map: a field named `constructor` finds nothing). */
 export class RawSpec {
@@ -39,6 +43,7 @@ export class RawSpec {
     seen.set(tree, spec);
     for (const [name, node] of Object.entries(tree)) {
       if (node === true) spec.fields.set(name, { kind: RAW });
+      else if (node === "borrowed") spec.fields.set(name, { kind: BORROWED });
       else if (Array.isArray(node)) spec.fields.set(name, { kind: LIST, spec: RawSpec.compile(node[0]!, seen) });
       else spec.fields.set(name, { kind: OBJECT, spec: RawSpec.compile(node as RawTree, seen) });
     }
@@ -55,7 +60,7 @@ export class RawSpec {
       const [name, f] = list[k]!;
       if (!Object.hasOwn(o, name)) continue;
       const v = o[name];
-      if (f.kind === RAW) {
+      if (f.kind === RAW || f.kind === BORROWED) {
         if (v instanceof Raw && v.invalid !== null) return { path: prefix + name, reason: v.invalid };
       } else if (f.kind === OBJECT) {
         const bad = f.spec.firstInvalid(v, `${prefix}${name}.`);
@@ -81,7 +86,7 @@ export class RawSpec {
     const out: string[] = [];
     for (const [name, f] of this.fields) {
       const p = prefix + name;
-      if (f.kind === RAW) out.push(p);
+      if (f.kind === RAW || f.kind === BORROWED) out.push(p);
       else out.push(...f.spec.paths(f.kind === LIST ? `${p}[].` : `${p}.`, seen));
     }
     seen.delete(this);
@@ -203,7 +208,7 @@ function rawifyObject(o: Record<string, unknown>, spec: RawSpec): void {
   for (const [name, f] of spec.entries) {
     if (!Object.hasOwn(o, name)) continue;
     const v = o[name];
-    if (f.kind === RAW) {
+    if (f.kind === RAW || f.kind === BORROWED) {
       if (v === undefined) continue;
       // JSON has no ext types; only the nesting needs a look before it is encoded.
       const deep = jsonDepthOver(v);
@@ -340,7 +345,7 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
     if (f === undefined) {
       value = read(c, null, depth + 1);
       if (value === null) sawNull = true;
-    } else if (f.kind === RAW) {
+    } else if (f.kind === RAW || f.kind === BORROWED) {
       const s = c.p;
       let invalid: string | null = null;
       try {
@@ -352,7 +357,7 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
         sawInvalid = true;
         c.p = skipValue(c.b, s, c.end);
       }
-      value = new Raw(copyOf(c.b, s, c.p), invalid);
+      value = new Raw(f.kind === RAW ? copyOf(c.b, s, c.p) : new Uint8Array(c.b.buffer, c.b.byteOffset + s, c.p - s), invalid);
     } else {
       // OBJECT: the spec applies to the map's fields; LIST: to each item of the array.
       value = read(c, f.spec, depth + 1);

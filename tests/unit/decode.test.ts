@@ -5,6 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { pack, unpack } from "msgpackr";
 import { registry } from "../../src/dispatch/commands.ts";
+import { Engine } from "../../src/engine/engine.ts";
 import { decodeMsgpackRequest, rawifyJsonRequest, RawSpec, type RawTree } from "../../src/protocol/decode.ts";
 import { Raw, skipValue } from "../../src/protocol/msgpack.ts";
 
@@ -58,12 +59,31 @@ describe("decodeMsgpackRequest", () => {
     expect(r.meta.data).toBe(5); // not a payload position: decoded
   });
 
-  test("payload bytes are copied, not views of the input buffer", () => {
-    const b = pack({ cmd: "PUSH", data: "abc" });
+  test("payload bytes are copied, not views of the input buffer (kept ones: ACK's result, KV's value)", () => {
+    for (const body of [{ cmd: "ACK", id: 1, result: "abc" }, { cmd: "KVSET", key: "k", value: "abc" }]) {
+      const b = pack(body);
+      const r = decode(b);
+      const raw = (r.result ?? r.value) as Raw;
+      const before = Buffer.from(raw.bytes);
+      b.fill(0);
+      expect(Buffer.from(raw.bytes).equals(before)).toBe(true);
+    }
+  });
+
+  test("PUSH and PUSHB data are borrowed views of the frame, and the engine keeps its own copy", () => {
+    const engine = new Engine({ now: () => 1000 });
+    const b = pack({ cmd: "PUSHB", queue: "q", jobs: [{ data: "first" }, { data: { n: 2 } }] });
     const r = decode(b);
-    const before = Buffer.from(r.data.bytes);
-    b.fill(0);
-    expect(Buffer.from(r.data.bytes).equals(before)).toBe(true);
+    const views = r.jobs.map((j: { data: Raw }) => j.data.bytes as Uint8Array);
+    for (const v of views) expect(v.buffer).toBe(b.buffer); // no copy made by the decoder
+    const ids = views.map((data: Uint8Array) => engine.push({ queue: "q", data }));
+    const single = pack({ cmd: "PUSH", queue: "q", data: [3] });
+    const one = (decode(single).data as Raw).bytes;
+    expect(one.buffer).toBe(single.buffer);
+    ids.push(engine.push({ queue: "q", data: one }));
+    b.fill(0); // the frames' buffers are reused for the next reads
+    single.fill(0);
+    expect(ids.map((id: number) => unpack(engine.getJob(id)!.data))).toEqual(["first", { n: 2 }, [3]]);
   });
 
   test("a key named __proto__ does not reach the prototype", () => {

@@ -125,7 +125,8 @@ export const produceCommands = [
     name: "PUSH",
     summary: "Adds a job; returns its id (or the existing job's id for a live job_id).",
     schema: Type.Object({ queue: Queue, data: Payload, ...pushOptions }),
-    raw: { data: true },
+    // The engine copies the bytes into its payload arena before the handler returns.
+    raw: { data: "borrowed" },
     reply: Ok({ id: Id, deduplicated: Type.Optional(Type.Literal(true, { description: "EXT: a deduplication window stood for the push: `id` is the job that opened it" })) }),
     handler(ctx: Ctx, r): HandlerResult {
       const id = ctx.engine.push(toPushInput(r.queue, r));
@@ -137,7 +138,7 @@ export const produceCommands = [
     name: "PUSHB",
     summary: `Adds up to ${pushBatchJobsMax} jobs; ids in input order, null and an entry in errors for each refused one.`,
     schema: Type.Object({ queue: Queue, jobs: Type.Array(JobSpec, { maxItems: pushBatchJobsMax, description: "each: data and the push options of PUSH" }) }),
-    raw: { jobs: [{ data: true }] },
+    raw: { jobs: [{ data: "borrowed" }] },
     reply: Ok({
       ids: Type.Array(Type.Union([Id, Type.Null()])),
       errors: Type.Optional(Type.Array(ItemError)),
