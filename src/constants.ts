@@ -278,6 +278,8 @@ export const payloadOwnSlabBytes = 64 * KiB;
 export const payloadSlack = 2;
 /** Slabs compacted at most per put or free (each moves at most half a slab's bytes). */
 export const payloadCompactionsPerStep = 4;
+/** Let-go slab buffers an arena keeps for reuse (of the largest size: 1 MiB). */
+export const payloadSlabsSpare = 4;
 
 // ---- request decoding ----
 /** Slots of the decoder's short-string cache (power of two): keys, command and queue names.

@@ -13,8 +13,11 @@ export type { CoreOptions } from "./structures.ts";
 
 export interface PushInput {
   queue: string;
-  /** MessagePack bytes of the job's data. */
+  /** MessagePack bytes of the job's data: data[dataStart, dataEnd) when those are given (a
+   *  frame's bytes, borrowed: the engine copies them before push returns). */
   data: Uint8Array;
+  dataStart?: number;
+  dataEnd?: number;
   priority?: number;
   delay?: number;
   ttl?: number;
@@ -100,9 +103,10 @@ export class Core extends Structures {
     const now = this.now();
     const delay = p.delay ?? 0;
     const job = new Job(
-      this.takeId(), q, p.data, p.priority ?? 0, now, now + delay,
+      this.takeId(), q, null, p.priority ?? 0, now, now + delay,
       p.maxAttempts ?? maxAttemptsDefault, p.backoff ?? 0, p.stallTimeout ?? stallTimeoutMsDefault,
     );
+    job.d = q.payloads.put(job, p.data, p.dataStart ?? 0, p.dataEnd ?? p.data.length);
     if (
       p.ttl !== undefined || p.timeout !== undefined || p.backoffFixed || p.uniqueKey !== undefined ||
       p.customId !== undefined || p.tags !== undefined || p.lifo || p.removeOnComplete ||

@@ -195,7 +195,8 @@ export class Job implements HeapItem {
   constructor(
     readonly id: number,
     readonly queue: QueueState,
-    data: Uint8Array,
+    /** null: the caller puts the payload in (Core.createJob, from a range of a frame). */
+    data: Uint8Array | null,
     public priority: number,
     readonly createdAt: number,
     runAt: number,
@@ -204,7 +205,7 @@ export class Job implements HeapItem {
     backoff: number,
     stallTimeout: number,
   ) {
-    this.d = queue.payloads.put(this, data);
+    this.d = data === null ? -1 : queue.payloads.put(this, data);
     this.r = runAt === createdAt ? null : new JobRun(runAt);
     if (maxAttempts !== maxAttemptsDefault) this.extra().maxAttempts = maxAttempts;
     if (backoff !== 0) this.extra().backoff = backoff;

@@ -7,7 +7,7 @@
 // first when it comes first (every client we know sends it first) or found by a scan.
 
 import { decodeInternBytesMax, decodeInternSlots } from "../constants.ts";
-import { jsonDepthOver, PayloadError, Raw, encodeValue, skipPayload, skipValue } from "./msgpack.ts";
+import { BorrowedRaw, jsonDepthOver, PayloadError, Raw, encodeValue, skipPayload, skipValue } from "./msgpack.ts";
 import { payloadDepthMax } from "../constants.ts";
 
 /** Nesting allowed in the envelope (payloads are skipped, not decoded, so their depth is apart). */
@@ -357,7 +357,7 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
         sawInvalid = true;
         c.p = skipValue(c.b, s, c.end);
       }
-      value = new Raw(f.kind === RAW ? copyOf(c.b, s, c.p) : new Uint8Array(c.b.buffer, c.b.byteOffset + s, c.p - s), invalid);
+      value = f.kind === RAW ? new Raw(copyOf(c.b, s, c.p), invalid) : new BorrowedRaw(c.b, s, c.p, invalid);
     } else {
       // OBJECT: the spec applies to the map's fields; LIST: to each item of the array.
       value = read(c, f.spec, depth + 1);

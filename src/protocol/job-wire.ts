@@ -80,7 +80,7 @@ export interface JobSink {
   reserveMap16(): number;
   patchMap16(at: number, n: number): void;
   raw(bytes: Uint8Array): void;
-  rawRange(src: Uint8Array, at: number, n: number): void;
+  rawRange(src: Uint8Array, srcView: DataView, at: number, n: number): void;
   byte(b: number): void;
   number(n: number): void;
   numberOrNil(n: number): void;
@@ -121,7 +121,7 @@ function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): strin
       case "num?": return `${k} w.numberOrNil(${e});`;
       case "value?": return `${k} w.value(${e}); ${again}`;
       case "bool": return `${k} w.byte(${e} ? 0xc3 : 0xc2);`;
-      case "data": return `${k} w.rawRange(pb, ps, pl);`;
+      case "data": return `${k} w.rawRange(pb, pv, ps, pl);`;
       case "queue": return `${k} w.raw(qn);`;
       case "token": return `${k} if (j.lockToken === 0) w.byte(0xc0); else w.decimalString(j.lockToken);`;
     }
@@ -131,7 +131,7 @@ function binaryStmt(fl: Field, i: number, sparse: boolean, again: string): strin
     case "num?": return `{ const v = ${e}; if (v !== 0) { ${k} w.number(v); n++; } }`;
     case "value?": return `{ const v = ${e}; if (v !== null) { ${k} w.value(v); n++; ${again} } }`;
     case "bool": return `if (${e}) { ${k} w.byte(0xc3); n++; }`;
-    case "data": return `${k} w.rawRange(pb, ps, pl); n++;`;
+    case "data": return `${k} w.rawRange(pb, pv, ps, pl); n++;`;
     case "queue": return `${k} w.raw(qn); n++;`;
     case "token": return `if (j.lockToken !== 0) { ${k} w.decimalString(j.lockToken); n++; }`;
   }
@@ -185,7 +185,7 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
     const x = j.x;
     const qn = j.queue.wireName ??= encodeName(j.queue.name);
     const pa = j.queue.payloads;
-    const pb = pa.locate(j), ps = pa.at, pl = pa.len;
+    const pb = pa.locate(j), pv = pa.dv, ps = pa.at, pl = pa.len;
     w.ensure(FIXED + qn.length + pl);
     ${head}
     ${body.join("\n    ")}

@@ -13,9 +13,35 @@ export const packr = new Packr({ useRecords: false, int64AsType: "number" });
  *  kept as a payload (set by the decoder; dispatch refuses the request naming the field). */
 export class Raw {
   constructor(
-    readonly bytes: Uint8Array,
+    protected readonly b: Uint8Array,
     readonly invalid: string | null = null,
   ) {}
+
+  get bytes(): Uint8Array {
+    return this.b;
+  }
+}
+
+/** Bytes of a frame, borrowed while its request is dispatched (decode.ts: a "borrowed" field):
+ *  neither copied nor viewed unless asked. `src[start, end)` are the bytes. */
+export class BorrowedRaw extends Raw {
+  constructor(
+    src: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+    invalid: string | null,
+  ) {
+    super(src, invalid);
+  }
+
+  /** A view of the frame: valid only while the request is dispatched. */
+  override get bytes(): Uint8Array {
+    return this.b.subarray(this.start, this.end);
+  }
+
+  get src(): Uint8Array {
+    return this.b;
+  }
 }
 
 /** A value that is well-formed MessagePack but not one ringq keeps as a payload. */

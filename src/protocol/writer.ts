@@ -8,6 +8,7 @@ import { frameBytesMax as frameLimit } from "../constants.ts";
 import { Job } from "../engine/model.ts";
 import { jobToPlain, jobToSparsePlain, SparseJobs, writeJob, writeSparseJob, type JobSink } from "./job-wire.ts";
 import { decodeRaw, Raw } from "./msgpack.ts";
+import { copyBytes } from "../engine/copy-bytes.ts";
 
 /** A reply that would exceed the frame limit; nothing of it was written. */
 export class ReplyTooLarge extends Error {}
@@ -181,17 +182,11 @@ export class ReplyWriter implements JobSink {
     }
   }
 
-  /** `src[at, at + n)`, already encoded (a payload in its arena slab). */
-  rawRange(src: Uint8Array, at: number, n: number): void {
+  /** `src[at, at + n)`, already encoded (a payload in its arena slab, which `srcView` views). */
+  rawRange(src: Uint8Array, srcView: DataView, at: number, n: number): void {
     this.ensure(n);
-    const b = this.buf;
-    let p = this.pos;
-    if (n <= 64) {
-      for (let i = 0; i < n; i++) b[p + i] = src[at + i]!;
-    } else {
-      b.set(src.subarray(at, at + n), p);
-    }
-    this.pos = p + n;
+    copyBytes(this.buf, this.view, this.pos, src, srcView, at, n);
+    this.pos += n;
   }
 
   /** 0 means "not set" for these fields: nil on the wire. */
