@@ -231,8 +231,8 @@ export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: Que
   }
   const dataLen = dv.getUint32(at + 12, true);
   const xLen = dv.getUint32(at + 16, true);
-  const data = body.subarray(p, p + dataLen); // copied into the queue's payload arena
-  const job = new Job(f[0]!, queue, data, f[1]!, f[3]!, f[4]!, f[8]! + maxAttemptsDefault, f[9]!, f[10]! + stallTimeoutMsDefault);
+  const job = new Job(f[0]!, queue, null, f[1]!, f[3]!, f[4]!, f[8]! + maxAttemptsDefault, f[9]!, f[10]! + stallTimeoutMsDefault);
+  job.d = queue.payloads.put(job, body, p, p + dataLen); // a copy: the body is let go once walked
   // A copy: MessagePack's bytes (a result) would otherwise be views pinning the whole body.
   if (xLen !== 0) decodeExtra(body.slice(p + dataLen, p + dataLen + xLen - 1), job);
   job.state = dv.getUint8(at + 1) as JobState;
