@@ -3,16 +3,22 @@
 // self time. The profile (markdown) stays under bench/results/prof/ for a closer look.
 // It measures nothing itself: figures come from bench/run.ts; this explains them.
 //
-//   npx bun bench/profile.ts [--io=bun|uring] [--scenario=push|pushb|pullack|latency|...] [loadgen flags]
+//   npx bun bench/profile.ts [--io=bun|uring] [--durability=none|batch|sync] [--scenario=push|pushb|pullack|latency|...] [loadgen flags]
+//
+// --durability stores the jobs in a fresh SQLite file (removed afterwards); without it, in memory.
 
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { LoadOptions } from "./loadgen.ts";
 import { runGenerator, serverCore } from "./lib/gen.ts";
 import { killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
 
 const args = process.argv.slice(2);
 const io = (args.find((a) => a.startsWith("--io="))?.slice(5) ?? "bun") as IoChoice;
-const rest = args.filter((a) => !a.startsWith("--io="));
+const durability = args.find((a) => a.startsWith("--durability="))?.slice(13);
+if (durability !== undefined && !["none", "batch", "sync"].includes(durability)) throw new Error(`profile: --durability is none, batch or sync, not '${durability}'`);
+const rest = args.filter((a) => !a.startsWith("--io=") && !a.startsWith("--durability="));
 const load: Record<string, string | number> = { scenario: "push", connections: 4, depth: 256, durationMs: 3000 };
 for (const a of rest) {
   const m = /^--([a-z-]+)=(.*)$/.exec(a);
@@ -22,9 +28,11 @@ for (const a of rest) {
 }
 const dir = `${repoRoot}bench/results/prof`;
 mkdirSync(dir, { recursive: true });
-const name = `${io}-${load.scenario}-${Date.now()}.md`;
+const name = `${io}-${load.scenario}${durability === undefined ? "" : `-${durability}`}-${Date.now()}.md`;
+const dataDir = durability === undefined ? null : mkdtempSync(join(tmpdir(), "ringq-prof-"));
+const env: Record<string, string> = dataDir === null ? {} : { DATA_PATH: join(dataDir, "ringq.db"), DURABILITY: durability! };
 try {
-  const server = await startServer({ io, core: serverCore, bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`, "--cpu-prof-interval=200"] });
+  const server = await startServer({ io, core: serverCore, env, bunFlags: ["--cpu-prof-md", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`, "--cpu-prof-interval=200"] });
   const r = await runGenerator({ ...(load as Partial<LoadOptions> & { scenario: LoadOptions["scenario"] }), port: server.port, serverPid: server.pid });
   await server.stop();
   console.log(`${io} ${load.scenario}: ${r.opsPerSec} jobs/s, server ${r.serverCpuUsPerOp} us/job (profiled: the sampler costs some)`);
@@ -36,5 +44,7 @@ try {
 } catch (e) {
   killAllServers();
   console.error(`profile: ${(e as Error).message}`);
-  process.exit(1);
+  process.exitCode = 1;
+} finally {
+  if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
 }
