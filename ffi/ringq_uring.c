@@ -287,6 +287,18 @@ RINGQ_EXPORT int ringq_region_bytes(ringq_ctx *c, int id) {
   }
 }
 
+/* Copies src[src_off, src_off + n) (src is src_len bytes) into the send arena at dst. JS writes
+   replies through this rather than holding the arena as an ArrayBuffer: JSC counts a buffer's
+   whole length as heap, and 64 MiB of NORESERVE address space made its collector let that much
+   more garbage pile up before it ran (the io_uring server's RSS after a push burst). */
+RINGQ_EXPORT int ringq_send_copy(ringq_ctx *c, int dst, const uint8_t *src, int src_len, int src_off, int n) {
+  if (dst < 0 || n < 0 || src_off < 0 || src_len < 0 || (size_t)dst + (size_t)n > c->send_bytes ||
+      (long)src_off + (long)n > (long)src_len)
+    return -EINVAL;
+  memcpy(c->send + dst, src + src_off, (size_t)n);
+  return 0;
+}
+
 RINGQ_EXPORT int ringq_mode(ringq_ctx *c) { return c->mode; }
 
 /* While idle (JS has handed the thread back to Bun) the ring rings the doorbell. */

@@ -79,6 +79,7 @@ const symbols = {
   ringq_destroy: { args: [FFIType.ptr], returns: FFIType.void },
   ringq_region: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.ptr },
   ringq_region_bytes: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  ringq_send_copy: { args: [FFIType.ptr, FFIType.i32, FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   ringq_mode: { args: [FFIType.ptr], returns: FFIType.i32 },
   ringq_set_notify: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.void },
   ringq_run: { args: [FFIType.ptr, FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },

@@ -2,6 +2,22 @@
 // (so the kernel reads stable memory), and past a per-connection cap a JS overflow queue.
 // Pure bookkeeping: it does not submit sends or know connection states (uring.ts does).
 
+/** Where the arena's bytes live: C memory the kernel sends from, written through the shim
+ *  (uring-ring.ts), or a plain array (tests). */
+export interface ArenaMemory {
+  /** Copies src[srcOff, srcOff + n) to the arena at dst (the caller checked both ranges). */
+  copyIn(dst: number, src: Uint8Array, srcOff: number, n: number): void;
+}
+
+/** An arena in a JS array. */
+export class ArrayArenaMemory implements ArenaMemory {
+  constructor(readonly bytes: Uint8Array) {}
+
+  copyIn(dst: number, src: Uint8Array, srcOff: number, n: number): void {
+    this.bytes.set(src.subarray(srcOff, srcOff + n), dst);
+  }
+}
+
 export class SendArena {
   private readonly chunkNext: Int32Array;
   private readonly chunkFill: Int32Array;
@@ -25,7 +41,7 @@ export class SendArena {
   sendLength = 0;
 
   constructor(
-    private readonly arena: Uint8Array,
+    private readonly arena: ArenaMemory,
     private readonly chunkBytes: number,
     chunks: number,
     slots: number,
@@ -89,16 +105,7 @@ export class SendArena {
       }
       const fill = this.chunkFill[t];
       const n = Math.min(this.chunkBytes - fill, length - done);
-      const dst = t * this.chunkBytes + fill;
-      const src = offset + done;
-      if (n <= 64) {
-        // Small replies: a loop beats allocating a subarray view.
-        for (let i = 0; i < n; i++) arena[dst + i] = bytes[src + i];
-      } else if (src === 0 && n === bytes.length) {
-        arena.set(bytes, dst);
-      } else {
-        arena.set(bytes.subarray(src, src + n), dst);
-      }
+      arena.copyIn(t * this.chunkBytes + fill, bytes, offset + done, n);
       this.chunkFill[t] = fill + n;
       done += n;
     }

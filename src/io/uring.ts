@@ -125,7 +125,7 @@ export class UringBackend extends UringRing implements IoBackend {
   constructor(shim: Shim, ctx: Pointer, mode: number, doorbellFd: number, private readonly direct: boolean, fileTable: string) {
     super(shim, ctx);
     this.out = new SendArena(
-      this.sendRegion, uringSendChunkBytes, uringSendChunks,
+      this.sendMemory, uringSendChunkBytes, uringSendChunks,
       connectionsMax + 1, uringSendChunksPerConnectionMax, uringSendChunksReserve, uringSendChunksSmall,
       uringSendBytesMax,
     );

@@ -4,7 +4,7 @@
 // sends and slots interleaving, every slot receives exactly the byte stream written to it.
 
 import { describe, expect, test } from "bun:test";
-import { SendArena } from "../../src/io/uring-output.ts";
+import { ArrayArenaMemory, SendArena } from "../../src/io/uring-output.ts";
 import { rng } from "../helpers/rng.ts";
 
 const chunk = 16;
@@ -12,7 +12,7 @@ const chunk = 16;
 function arena(opts: { chunks?: number; slots?: number; perSlot?: number; sendMax?: number } = {}) {
   const chunks = opts.chunks ?? 64;
   const mem = new Uint8Array(chunks * chunk);
-  const a = new SendArena(mem, chunk, chunks, opts.slots ?? 4, opts.perSlot ?? chunks, 0, 0, opts.sendMax ?? 4 * chunk);
+  const a = new SendArena(new ArrayArenaMemory(mem), chunk, chunks, opts.slots ?? 4, opts.perSlot ?? chunks, 0, 0, opts.sendMax ?? 4 * chunk);
   /** What the kernel would read for the slot's next send (null: nothing to send). */
   const peek = (slot: number): Uint8Array | null => (a.nextSend(slot) ? mem.slice(a.sendOffset, a.sendOffset + a.sendLength) : null);
   return { a, mem, peek };
