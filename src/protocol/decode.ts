@@ -8,7 +8,7 @@
 
 import { decodeInternBytesMax, decodeInternSlots } from "../constants.ts";
 import { BorrowedRaw, jsonDepthOver, PayloadError, Raw, encodeValue, skipPayload, skipValue } from "./msgpack.ts";
-import { payloadDepthMax } from "../constants.ts";
+import { payloadDepthMax, pushBatchJobsMax } from "../constants.ts";
 
 /** Nesting allowed in the envelope (payloads are skipped, not decoded, so their depth is apart). */
 const envelopeDepthMax = 16;
@@ -143,6 +143,30 @@ function viewOf(b: Uint8Array): DataView {
 
 const cursor = new Cursor(lastBytes, 0, 0, lastView);
 
+// Borrowed payloads are valid only while their request is dispatched, so their BorrowedRaws are
+// too: one pool, handed out again from the start by each request (PUSHB: none allocated per
+// job). Past a PUSHB's worth a request gets fresh ones (the schema refuses it anyway).
+const borrowedPool: BorrowedRaw[] = [];
+let borrowedUsed = 0;
+
+function borrow(src: Uint8Array, start: number, end: number, invalid: string | null): BorrowedRaw {
+  if (borrowedUsed < borrowedPool.length) return borrowedPool[borrowedUsed++]!.reset(src, start, end, invalid);
+  const r = new BorrowedRaw(src, start, end, invalid);
+  if (borrowedPool.length < pushBatchJobsMax) {
+    borrowedPool.push(r);
+    borrowedUsed++;
+  }
+  return r;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** After the request is dispatched: the pool lets go of its frame (which may be large). */
+export function releaseBorrowed(): void {
+  for (let i = 0; i < borrowedUsed; i++) borrowedPool[i]!.reset(NO_BYTES, 0, 0, null);
+  borrowedUsed = 0;
+}
+
 /** Decodes one request. Throws RangeError on malformed or truncated input. */
 export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, specOf: RawSpecOf): unknown {
   const c = cursor;
@@ -154,6 +178,7 @@ export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, 
   let v: unknown;
   sawInvalid = false;
   sawNull = false;
+  releaseBorrowed();
   if (t !== undefined && ((t >= 0x80 && t <= 0x8f) || t === 0xde || t === 0xdf)) {
     const n = t <= 0x8f ? t & 0x0f : t === 0xde ? (need(c, 3), c.view.getUint16(start + 1)) : (need(c, 5), c.view.getUint32(start + 1));
     c.p = start + (t <= 0x8f ? 1 : t === 0xde ? 3 : 5);
@@ -357,7 +382,7 @@ function readMap(c: Cursor, n: number, spec: RawSpec | null, depth: number): Rec
         sawInvalid = true;
         c.p = skipValue(c.b, s, c.end);
       }
-      value = f.kind === RAW ? new Raw(copyOf(c.b, s, c.p), invalid) : new BorrowedRaw(c.b, s, c.p, invalid);
+      value = f.kind === RAW ? new Raw(copyOf(c.b, s, c.p), invalid) : borrow(c.b, s, c.p, invalid);
     } else {
       // OBJECT: the spec applies to the map's fields; LIST: to each item of the array.
       value = read(c, f.spec, depth + 1);

@@ -25,13 +25,25 @@ export class Raw {
 /** Bytes of a frame, borrowed while its request is dispatched (decode.ts: a "borrowed" field):
  *  neither copied nor viewed unless asked. `src[start, end)` are the bytes. */
 export class BorrowedRaw extends Raw {
+  // Mutable: the decoder reuses its BorrowedRaws from one request to the next (decode.ts).
+  declare invalid: string | null;
+  declare protected b: Uint8Array;
   constructor(
     src: Uint8Array,
-    readonly start: number,
-    readonly end: number,
+    public start: number,
+    public end: number,
     invalid: string | null,
   ) {
     super(src, invalid);
+  }
+
+  /** Points this one at other bytes (the decoder's pool). */
+  reset(src: Uint8Array, start: number, end: number, invalid: string | null): this {
+    this.b = src;
+    this.start = start;
+    this.end = end;
+    this.invalid = invalid;
+    return this;
   }
 
   /** A view of the frame: valid only while the request is dispatched. */

@@ -15,7 +15,7 @@ import { ClientError, errorReply, internalErrorReply, type ErrorCode } from "../
 import { registry } from "../dispatch/commands.ts";
 import { BAD_REQ_ID, badReqIdMessage, DEFERRED, reqIdOf, type Answer, type Ctx, type Reply, type ServerInfo, type Session } from "../dispatch/context.ts";
 import { FrameMode, FrameReader, type FrameSink } from "../protocol/framing.ts";
-import { decodeMsgpackRequest, rawifyJsonRequest } from "../protocol/decode.ts";
+import { decodeMsgpackRequest, rawifyJsonRequest, releaseBorrowed } from "../protocol/decode.ts";
 import { ReplyTooLarge, ReplyWriter } from "../protocol/writer.ts";
 import type { EventHub, Subscriber } from "./events.ts";
 
@@ -107,6 +107,8 @@ export class Connection implements FrameSink, Ctx, Subscriber {
     } catch (e) {
       this.owner.onInternalError(this, e);
       result = internalErrorReply;
+    } finally {
+      releaseBorrowed();
     }
     if (result !== DEFERRED) this.emit(reqId, result);
   }

@@ -6,8 +6,8 @@ import { describe, expect, test } from "bun:test";
 import { pack, unpack } from "msgpackr";
 import { registry } from "../../src/dispatch/commands.ts";
 import { Engine } from "../../src/engine/engine.ts";
-import { decodeMsgpackRequest, rawifyJsonRequest, RawSpec, type RawTree } from "../../src/protocol/decode.ts";
-import { Raw, skipValue } from "../../src/protocol/msgpack.ts";
+import { decodeMsgpackRequest, rawifyJsonRequest, RawSpec, releaseBorrowed, type RawTree } from "../../src/protocol/decode.ts";
+import { BorrowedRaw, Raw, skipValue } from "../../src/protocol/msgpack.ts";
 
 const specOf = registry.rawSpecOf;
 const decode = (b: Uint8Array) => decodeMsgpackRequest(b, 0, b.length, specOf) as Record<string, any>;
@@ -68,6 +68,19 @@ describe("decodeMsgpackRequest", () => {
       b.fill(0);
       expect(Buffer.from(raw.bytes).equals(before)).toBe(true);
     }
+  });
+
+  test("borrowed payloads are reused from request to request, and let go of their frame after it", () => {
+    const first = decode(pack({ cmd: "PUSHB", queue: "q", jobs: [{ data: 1 }, { data: 2 }] })).jobs.map((j: { data: BorrowedRaw }) => j.data);
+    expect(first[0]).toBeInstanceOf(BorrowedRaw);
+    releaseBorrowed(); // what the connection does once the request is dispatched
+    for (const r of first) expect(r.src.length).toBe(0);
+    const frame = pack({ cmd: "PUSHB", queue: "q", jobs: [{ data: "a" }, { data: "b" }, { data: "c" }] });
+    const second = decode(frame).jobs.map((j: { data: BorrowedRaw }) => j.data);
+    expect(second.slice(0, 2)).toEqual(first); // the same objects: nothing allocated per job
+    expect(second[0]).toBe(first[0]);
+    expect(second.map((r: BorrowedRaw) => unpack(r.bytes))).toEqual(["a", "b", "c"]);
+    expect(second[2].src).toBe(frame);
   });
 
   test("PUSH and PUSHB data are borrowed views of the frame, and the engine keeps its own copy", () => {
