@@ -72,8 +72,10 @@ export class Core extends Structures {
       const existing = this.customIds.get(p.customId);
       if (existing !== undefined) return existing;
     }
+    // One reading of the clock per push (a clock call was 3-5 % of PUSHB's server CPU at two).
+    const now = this.now();
     if (p.dedupKey !== undefined) {
-      const standing = this.dedup.standing(this.queues.get(p.queue), p.dedupKey, this.now(), this.jobs);
+      const standing = this.dedup.standing(this.queues.get(p.queue), p.dedupKey, now, this.jobs);
       if (standing !== undefined) {
         this.deduplicated = true;
         if (this.events.listening) this.events.emit("deduplicated", standing, p.dedupKey);
@@ -82,10 +84,10 @@ export class Core extends Structures {
     }
     const q = this.checkPush(p);
     const deps = p.dependsOn === undefined ? null : this.dependencies(p.dependsOn);
-    const job = this.createJob(q, p);
+    const job = this.createJob(q, p, now);
     q.counters.pushed++;
     if (deps !== null && deps.length > 0) this.waitOn(job, deps, JobState.WaitingChildren);
-    else this.enterRunnable(job, this.now());
+    else this.enterRunnable(job, now);
     return job.id;
   }
 
@@ -99,8 +101,7 @@ export class Core extends Structures {
 
   /** A new job with its options, registered (in the job table, under its custom id) but in no
    *  state's structure yet: enterRunnable or waitOn puts it in one. */
-  createJob(q: QueueState, p: PushInput): Job {
-    const now = this.now();
+  createJob(q: QueueState, p: PushInput, now = this.now()): Job {
     const delay = p.delay ?? 0;
     const job = new Job(
       this.takeId(), q, null, p.priority ?? 0, now, now + delay,
