@@ -76,35 +76,38 @@ describe("cron across a restart", () => {
   test("the schedule goes on; the slots missed while down make one job", async () => {
     const env = { DATA_PATH: join(dir, "cron.db") };
     let s = await ServerProcess.start({ env });
-    let c = await RawClient.connect(s.port);
-    const made = await c.call({ cmd: "CRON", name: "tick", queue: "ticks", data: "t", repeat_every: 300 });
-    await sleep(350); // one run
-    c.close();
-    await s.stop();
-    const stoppedAt = Date.now();
-    await sleep(1200); // ~4 slots missed
-    const restarting = Date.now();
-    s = await ServerProcess.start({ env });
-    c = await RawClient.connect(s.port);
-    await sleep(100);
-    // GETJOBS and CRONLIST in one write, answered in one turn: a slot due between two round trips
-    // made CRONLIST count a job GETJOBS had not listed (seen once, on a loaded machine).
-    c.send(Buffer.concat([frame({ cmd: "GETJOBS", queue: "ticks" }), frame({ cmd: "CRONLIST" })]));
-    const [got, list] = await c.frames(2);
-    const jobs = got.jobs;
-    // The run before the stop, one for all the slots missed while down, and maybe a new one.
-    const slots = jobs.map(slotOf);
-    expect(slots[0]).toBe(made.next_run);
-    const missed = slots.filter((t: number) => t > made.next_run && t < restarting);
-    expect(missed.length).toBe(1);
-    expect(missed[0]).toBeLessThan(stoppedAt + 300);
-    expect(jobs.length).toBeLessThanOrEqual(3);
-    const listed = list.crons[0];
-    expect(listed.executions).toBe(jobs.length);
-    expect(listed.next_run).toBeGreaterThan(Date.now() - 50);
-    expect((listed.next_run - made.next_run) % 300).toBe(0); // phase kept
-    await c.call({ cmd: "CRONDELETE", name: "tick" });
-    c.close();
-    await s.stop();
+    try {
+      let c = await RawClient.connect(s.port);
+      const made = await c.call({ cmd: "CRON", name: "tick", queue: "ticks", data: "t", repeat_every: 300 });
+      await sleep(350); // one run
+      c.close();
+      await s.stop();
+      const stoppedAt = Date.now();
+      await sleep(1200); // ~4 slots missed
+      const restarting = Date.now();
+      s = await ServerProcess.start({ env });
+      c = await RawClient.connect(s.port);
+      await sleep(100);
+      // GETJOBS and CRONLIST in one write, answered in one turn: a slot due between two round trips
+      // made CRONLIST count a job GETJOBS had not listed (seen once, on a loaded machine).
+      c.send(Buffer.concat([frame({ cmd: "GETJOBS", queue: "ticks" }), frame({ cmd: "CRONLIST" })]));
+      const [got, list] = await c.frames(2);
+      const jobs = got.jobs;
+      // The run before the stop, one for all the slots missed while down, and maybe a new one.
+      const slots = jobs.map(slotOf);
+      expect(slots[0]).toBe(made.next_run);
+      const missed = slots.filter((t: number) => t > made.next_run && t < restarting);
+      expect(missed.length).toBe(1);
+      expect(missed[0]).toBeLessThan(stoppedAt + 300);
+      expect(jobs.length).toBeLessThanOrEqual(3);
+      const listed = list.crons[0];
+      expect(listed.executions).toBe(jobs.length);
+      expect(listed.next_run).toBeGreaterThan(Date.now() - 50);
+      expect((listed.next_run - made.next_run) % 300).toBe(0); // phase kept
+      await c.call({ cmd: "CRONDELETE", name: "tick" });
+      c.close();
+    } finally {
+      await s.stop();
+    }
   });
 });

@@ -19,6 +19,18 @@ export interface SpawnOptions {
   wrap?: string[];
 }
 
+/** Children not yet exited: a test that fails before its stop() would leave its server running
+ *  past the run (a failed cron test's server ran on for 20 minutes, pushing a job every 300 ms).
+ *  tests/helpers/cleanup.ts (bunfig.toml's test preload) kills what is left after the last test. */
+const running = new Set<ServerProcess>();
+
+/** Kills every child still running; returns how many there were. */
+export function killLeftoverServers(): number {
+  const n = running.size;
+  for (const s of running) s.kill();
+  return n;
+}
+
 export class ServerProcess {
   /** Everything the child wrote to stderr so far. */
   log = "";
@@ -28,8 +40,10 @@ export class ServerProcess {
 
   private constructor(readonly proc: ReturnType<typeof spawnChild>) {
     this.drained = this.drain(proc.stderr as ReadableStream<Uint8Array>);
+    running.add(this);
     void proc.exited.then((code) => {
       this.exitCode = code;
+      running.delete(this);
       this.wake();
     });
   }
