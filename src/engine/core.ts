@@ -72,7 +72,8 @@ export class Core extends Structures {
       const existing = this.customIds.get(p.customId);
       if (existing !== undefined) return existing;
     }
-    // One reading of the clock per push (a clock call was 3-5 % of PUSHB's server CPU at two).
+    // One reading of the clock per push: with two, perf put clock_gettime at 2.75 % of a durable
+    // PUSHB server's CPU.
     const now = this.now();
     if (p.dedupKey !== undefined) {
       const standing = this.dedup.standing(this.queues.get(p.queue), p.dedupKey, now, this.jobs);

@@ -2,7 +2,8 @@
 // A Job's payload is the MessagePack bytes it arrived in (the server never needs to understand
 // `data`), kept in the engine's payload arena (payloads.ts); rarely used fields live in a lazily
 // created JobExtra so a plain waiting job stays small. The queue owns one structure per state,
-// so per-queue work never scans all jobs. No behaviour here: transitions are in core.ts, delivery in delivery.ts.
+// so per-queue work never scans all jobs. No behaviour here: transitions are in core.ts,
+// delivery in delivery.ts.
 // (Job and QueueState share this file because each refers to the other.)
 
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
