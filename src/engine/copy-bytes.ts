@@ -18,15 +18,19 @@ export function copyBytes(dst: Uint8Array, dstView: DataView, at: number, src: U
   for (; i < n; i++) dst[at + i] = src[from + i]!;
 }
 
-/** A DataView of exactly `b`'s bytes (offset 0 is b[0]), cached for the last buffer asked. */
+/** A DataView of exactly `b`'s bytes (offset 0 is b[0]), cached for the last buffer asked. A
+ *  new array over the same memory (Bun sockets hand each read over as one) keeps the view. */
 export class ViewCache {
-  private bytes: Uint8Array | null = null;
-  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = new Uint8Array(0);
+  private view: DataView = new DataView(this.bytes.buffer);
 
   of(b: Uint8Array): DataView {
     if (b !== this.bytes) {
+      const v = this.view;
+      if (v.buffer !== b.buffer || v.byteOffset !== b.byteOffset || v.byteLength !== b.byteLength) {
+        this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      }
       this.bytes = b;
-      this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     }
     return this.view;
   }

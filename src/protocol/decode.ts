@@ -9,6 +9,7 @@
 import { decodeInternBytesMax, decodeInternSlots } from "../constants.ts";
 import { BorrowedRaw, jsonDepthOver, PayloadError, Raw, encodeValue, skipPayload, skipValue } from "./msgpack.ts";
 import { payloadDepthMax, pushBatchJobsMax } from "../constants.ts";
+import { ViewCache } from "../engine/copy-bytes.ts";
 
 /** Nesting allowed in the envelope (payloads are skipped, not decoded, so their depth is apart). */
 const envelopeDepthMax = 16;
@@ -127,21 +128,10 @@ class Cursor {
 
 // Frames mostly arrive in the same long-lived buffer (a recv buffer region, the frame reader's
 // own): keep its DataView instead of building one per request.
-let lastView: DataView = new DataView(new ArrayBuffer(0));
-let lastBytes: Uint8Array = new Uint8Array(0);
+const views = new ViewCache();
+const NO_BYTES = new Uint8Array(0);
 
-function viewOf(b: Uint8Array): DataView {
-  if (b !== lastBytes) {
-    const v = lastView;
-    if (v.buffer !== b.buffer || v.byteOffset !== b.byteOffset || v.byteLength !== b.byteLength) {
-      lastView = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    }
-    lastBytes = b;
-  }
-  return lastView;
-}
-
-const cursor = new Cursor(lastBytes, 0, 0, lastView);
+const cursor = new Cursor(NO_BYTES, 0, 0, views.of(NO_BYTES));
 
 // Borrowed payloads are valid only while their request is dispatched, so their BorrowedRaws are
 // too: one pool, handed out again from the start by each request (PUSHB: none allocated per
@@ -159,8 +149,6 @@ function borrow(src: Uint8Array, start: number, end: number, invalid: string | n
   return r;
 }
 
-const NO_BYTES = new Uint8Array(0);
-
 /** After the request is dispatched: the pool lets go of its frame (which may be large). */
 export function releaseBorrowed(): void {
   for (let i = 0; i < borrowedUsed; i++) borrowedPool[i]!.reset(NO_BYTES, 0, 0, null);
@@ -173,7 +161,7 @@ export function decodeMsgpackRequest(b: Uint8Array, start: number, end: number, 
   c.b = b;
   c.p = start;
   c.end = end;
-  c.view = viewOf(b);
+  c.view = views.of(b);
   const t = b[start];
   let v: unknown;
   sawInvalid = false;
