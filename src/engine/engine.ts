@@ -69,7 +69,7 @@ export class Engine {
   get payloads(): PayloadArena {
     return this.core.payloads;
   }
-    get queues(): ReadonlyMap<string, QueueState> {
+  get queues(): ReadonlyMap<string, QueueState> {
     return this.core.queues;
   }
   /** Event counters by queue name, including queues dropped while empty (totals never go back). */

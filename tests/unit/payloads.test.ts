@@ -19,6 +19,14 @@ function bytesOf(id: number, n: number): Uint8Array {
   return b;
 }
 
+/** A new owner with the next id, holding `n` bytes of its own pattern in `a`. */
+let lastId = 0;
+function owned(a: PayloadArena, n: number): Owner {
+  const o = new Owner(++lastId);
+  o.d = a.put(o, bytesOf(o.id, n));
+  return o;
+}
+
 /** The arena's memory bound: what free() keeps it within, plus the slab being filled. */
 const bound = (live: number): number => payloadSlack * live + 3 * payloadSlabBytesMax;
 
@@ -86,34 +94,26 @@ describe("payload arena", () => {
   test("a queue worked in order never compacts, and holds about what is live", () => {
     const a = new PayloadArena();
     const line: Owner[] = [];
-    let ids = 0;
-    for (let i = 0; i < 20_000; i++) {
-      const o = new Owner(++ids);
-      o.d = a.put(o, bytesOf(o.id, 100));
-      line.push(o);
-    }
+    for (let i = 0; i < 20_000; i++) line.push(owned(a, 100));
     let head = 0;
     for (let round = 0; round < 200_000; round++) {
       a.free(line[head++]!); // the oldest leaves
-      const o = new Owner(++ids); // a new one arrives
-      o.d = a.put(o, bytesOf(o.id, 100));
-      line.push(o);
+      line.push(owned(a, 100)); // a new one arrives
     }
     expect(a.compactions).toBe(0);
     const s = a.stats;
     expect(s.live).toBe(20_000 * 108);
     expect(s.allocated).toBeLessThanOrEqual(s.live + 2 * payloadSlabBytesMax);
-    expect(a.view(line[line.length - 1]!)).toEqual(bytesOf(ids, 100));
+    const newest = line[line.length - 1]!;
+    expect(a.view(newest)).toEqual(bytesOf(newest.id, 100));
   });
 
   test("stragglers do not pin their slabs: compaction moves them and the memory follows", () => {
     const a = new PayloadArena();
     const kept: Owner[] = [];
-    let ids = 0;
     // 1 in 100 stays (a DLQ, a delayed job), the rest come and go: 200k payloads over time.
     for (let i = 0; i < 200_000; i++) {
-      const o = new Owner(++ids);
-      o.d = a.put(o, bytesOf(o.id, 100));
+      const o = owned(a, 100);
       if (i % 100 === 0) kept.push(o);
       else a.free(o);
     }
