@@ -106,7 +106,7 @@ export class Core extends Structures {
     const delay = p.delay ?? 0;
     const job = new Job(
       this.takeId(), q, null, p.priority ?? 0, now, now + delay,
-      p.maxAttempts ?? maxAttemptsDefault, p.backoff ?? 0, p.stallTimeout ?? stallTimeoutMsDefault,
+      p.maxAttempts ?? maxAttemptsDefault, p.backoff ?? 0, p.stallTimeout ?? stallTimeoutMsDefault, p.name ?? null,
     );
     job.d = q.payloads.put(job, p.data, p.dataStart ?? 0, p.dataEnd ?? p.data.length);
     if (
@@ -139,7 +139,6 @@ export class Core extends Structures {
         x.dedupUntil = p.dedupTtl === undefined ? 0 : now + p.dedupTtl;
       }
     }
-    if (p.name !== undefined) job.name = p.name;
     this.register(job);
     if (p.dedupKey !== undefined) this.dedup.open(job, p.dedupKey, job.x!.dedupUntil);
     return job;

@@ -6,7 +6,7 @@
 // delivery in delivery.ts.
 // (Job and QueueState share this file because each refers to the other.)
 
-import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
+import { jobKindsPerNameMax, jobKindsPerQueueMax, maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
 import { IdMap } from "./id-map.ts";
@@ -97,10 +97,7 @@ export const dependencyFailureNames = ["fail_parent", "ignore", "continue"] as c
 /** Fields most jobs never use; allocated only when one is set. The stored form of each is
  *  written out in persistence/codecs.ts (a test checks that every field is there). */
 export class JobExtra {
-  /** Options that keep their defaults for most jobs: read through Job's accessors. */
-  maxAttempts = maxAttemptsDefault;
-  backoff = 0;
-  stallTimeout = stallTimeoutMsDefault;
+  /** Lease expiries so far: read through Job's accessor. */
   stallCount = 0;
   ttl = 0;
   timeout = 0;
@@ -157,24 +154,54 @@ export class JobExtra {
   ttlEntry: TtlEntry | null = null;
 }
 
-/** What a job gets when it first runs, or when it is delayed to a time other than its creation:
- *  kept apart so that a job that only waits, most of the server's memory, has 12 own fields.
- *  Read and written through Job's accessors. */
+/** What a job gets when it first runs, is delayed to a time other than its creation, enters a
+ *  time heap or is given a rare option: kept apart so that a job that only waits, most of the
+ *  server's memory, has 8 own fields. Read and written through Job's accessors. */
 export class JobRun {
   startedAt = 0;
   /** Token of the current delivery; 0 when not active. */
   lockToken = 0;
   lastHeartbeat = 0;
   attempts = 0;
+  /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active,
+   *  the finish time when completed or failed (Job.finishedAt). */
+  deadline = 0;
+  /** The rare fields (Job.x); null while the job has none. */
+  x: JobExtra | null = null;
   constructor(public runAt: number) {}
 }
 
+/**
+ * What a job shares with the other jobs of its queue pushed with the same name, priority and
+ * retry policy (attempts, backoff, stall timeout): a producer sends the same few combinations
+ * again and again, so each queue keeps one kind per combination (QueueState.kindOf) and a Job
+ * holds one reference for the five values and its queue. Immutable: a job whose priority or
+ * policy changes moves to another kind.
+ */
+export class JobKind {
+  /** The next kind of the same name in the queue's table (a short chain). */
+  next: JobKind | null = null;
+  constructor(
+    readonly queue: QueueState,
+    readonly name: string | null,
+    readonly priority: number,
+    readonly maxAttempts: number,
+    /** Base backoff ms (exponential unless x.backoffFixed). */
+    readonly backoff: number,
+    readonly stallTimeout: number,
+  ) {}
+
+  is(name: string | null, priority: number, maxAttempts: number, backoff: number, stallTimeout: number): boolean {
+    return this.name === name && this.priority === priority && this.maxAttempts === maxAttempts && this.backoff === backoff && this.stallTimeout === stallTimeout;
+  }
+}
+
 export class Job implements HeapItem {
-  // At most 12 own fields: JSC sizes objects in steps (11-12 fields: 112 bytes, 13-16: 160;
-  // measured with bun:jsc heapStats), and a waiting job is most of the server's memory. Fields
-  // that usually keep a default (max attempts, backoff, stall timeout, stall count) live in `x`,
-  // and those a job needs only once it runs (or is delayed) in `r`, behind accessors, so call
-  // sites read and write them as plain properties.
+  // At most 8 own fields: JSC sizes objects in steps (8 fields: 80 bytes, 9-12: 112, 13-16: 160;
+  // measured with bun:jsc heapStats), and a waiting job is most of the server's memory. What
+  // jobs share (queue, name, priority, retry policy) is one reference to a JobKind; what a job
+  // needs only once it runs, is delayed or is given a rare option lives in `r` (and `r.x`),
+  // behind accessors, so call sites read and write them as plain properties.
   /** Where the job sits in the structure of its state, or -1: a heap's index, or -2 - its
    *  position in a run (run-heap.ts: the ready line, the delay and lease timers), or its
    *  position in a finished list. */
@@ -182,35 +209,86 @@ export class Job implements HeapItem {
   state: JobState = JobState.Waiting;
   /** Order inside a priority level: FIFO ascending; LIFO jobs take negative values. */
   seq = 0;
-  /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active,
-   *  the finish time when completed or failed (see finishedAt). */
-  deadline = 0;
-  x: JobExtra | null = null;
-  /** Run-time fields; null while the job has neither run nor been delayed. */
+  /** Run-time and rare fields; null while the job has neither run, nor been delayed, nor been
+   *  given a rare option. */
   r: JobRun | null;
-  /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
-  name: string | null = null;
   /** Where the queue's payload arena keeps `data` (payloads.ts); -1 once the job is forgotten. */
   d: number;
+  /** Its queue, name, priority and retry policy, shared with like jobs. */
+  k: JobKind;
 
   constructor(
     readonly id: number,
-    readonly queue: QueueState,
+    queue: QueueState,
     /** null: the caller puts the payload in (Core.createJob, from a range of a frame). */
     data: Uint8Array | null,
-    public priority: number,
+    priority: number,
     readonly createdAt: number,
     runAt: number,
     maxAttempts: number,
     /** Base backoff ms (exponential unless x.backoffFixed). */
     backoff: number,
     stallTimeout: number,
+    /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
+    name: string | null = null,
   ) {
-    this.d = data === null ? -1 : queue.payloads.put(this, data);
     this.r = runAt === createdAt ? null : new JobRun(runAt);
-    if (maxAttempts !== maxAttemptsDefault) this.extra().maxAttempts = maxAttempts;
-    if (backoff !== 0) this.extra().backoff = backoff;
-    if (stallTimeout !== stallTimeoutMsDefault) this.extra().stallTimeout = stallTimeout;
+    this.k = queue.kindOf(name, priority, maxAttempts, backoff, stallTimeout);
+    this.d = data === null ? -1 : queue.payloads.put(this, data);
+  }
+
+  get queue(): QueueState {
+    return this.k.queue;
+  }
+  get name(): string | null {
+    return this.k.name;
+  }
+  set name(v: string | null) {
+    const k = this.k;
+    if (v !== k.name) this.k = k.queue.kindOf(v, k.priority, k.maxAttempts, k.backoff, k.stallTimeout);
+  }
+  get priority(): number {
+    return this.k.priority;
+  }
+  set priority(v: number) {
+    const k = this.k;
+    if (v !== k.priority) this.k = k.queue.kindOf(k.name, v, k.maxAttempts, k.backoff, k.stallTimeout);
+  }
+  get maxAttempts(): number {
+    return this.k.maxAttempts;
+  }
+  set maxAttempts(v: number) {
+    const k = this.k;
+    if (v !== k.maxAttempts) this.k = k.queue.kindOf(k.name, k.priority, v, k.backoff, k.stallTimeout);
+  }
+  /** Base backoff ms (exponential unless x.backoffFixed). */
+  get backoff(): number {
+    return this.k.backoff;
+  }
+  set backoff(v: number) {
+    const k = this.k;
+    if (v !== k.backoff) this.k = k.queue.kindOf(k.name, k.priority, k.maxAttempts, v, k.stallTimeout);
+  }
+  get stallTimeout(): number {
+    return this.k.stallTimeout;
+  }
+  set stallTimeout(v: number) {
+    const k = this.k;
+    if (v !== k.stallTimeout) this.k = k.queue.kindOf(k.name, k.priority, k.maxAttempts, k.backoff, v);
+  }
+  /** The rare fields; null while none is set (extra() makes them). */
+  get x(): JobExtra | null {
+    const r = this.r;
+    return r === null ? null : r.x;
+  }
+  /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active,
+   *  the finish time when completed or failed (see finishedAt); 0 in none. */
+  get deadline(): number {
+    const r = this.r;
+    return r === null ? 0 : r.deadline;
+  }
+  set deadline(v: number) {
+    if (this.r !== null || v !== 0) this.run().deadline = v;
   }
 
   /** The payload's MessagePack bytes, as a view of the arena (hot paths use payloads.locate). */
@@ -264,7 +342,7 @@ export class Job implements HeapItem {
 
   /**
    * When the job completed or failed for good, else 0. It shares `deadline`: a finished job is
-   * in no time heap, so the slot is free (and the Job keeps 12 own fields). Set it only on a job
+   * in no time heap, so the slot is free. Set it only on a job
    * that no time heap holds (after detach, or in recovery before attach).
    */
   get finishedAt(): number {
@@ -274,25 +352,6 @@ export class Job implements HeapItem {
     this.deadline = v;
   }
 
-  get maxAttempts(): number {
-    return this.x === null ? maxAttemptsDefault : this.x.maxAttempts;
-  }
-  set maxAttempts(v: number) {
-    if (this.x !== null || v !== maxAttemptsDefault) this.extra().maxAttempts = v;
-  }
-  /** Base backoff ms (exponential unless x.backoffFixed). */
-  get backoff(): number {
-    return this.x === null ? 0 : this.x.backoff;
-  }
-  set backoff(v: number) {
-    if (this.x !== null || v !== 0) this.extra().backoff = v;
-  }
-  get stallTimeout(): number {
-    return this.x === null ? stallTimeoutMsDefault : this.x.stallTimeout;
-  }
-  set stallTimeout(v: number) {
-    if (this.x !== null || v !== stallTimeoutMsDefault) this.extra().stallTimeout = v;
-  }
   /** Lease expiries so far (stallsMax of them send the job to the DLQ). */
   get stallCount(): number {
     return this.x === null ? 0 : this.x.stallCount;
@@ -302,7 +361,8 @@ export class Job implements HeapItem {
   }
 
   extra(): JobExtra {
-    return (this.x ??= new JobExtra());
+    const r = this.run();
+    return (r.x ??= new JobExtra());
   }
 
   get groupId(): string | null {
@@ -448,6 +508,12 @@ export class QueueState {
   readonly retention = new RetentionEntry(this);
   /** The name as MessagePack bytes, cached by the reply writer. */
   wireName: Uint8Array | null = null;
+  /** Its jobs' kinds (JobKind): the default one (no name, default options) heads the chain of
+   *  unnamed kinds, `kinds` holds the head of each name's chain, `lastKind` the last one used. */
+  private readonly plainKind: JobKind;
+  private lastKind: JobKind;
+  private kinds: Map<string, JobKind> | null = null;
+  private kindCount = 1;
 
   constructor(
     readonly name: string,
@@ -456,6 +522,34 @@ export class QueueState {
     readonly payloads = new PayloadArena(),
   ) {
     this.counters = counters;
+    this.plainKind = this.lastKind = new JobKind(this, null, 0, maxAttemptsDefault, 0, stallTimeoutMsDefault);
+  }
+
+  /** The kind of a job of this queue with these values: the last one used, or one from the
+   *  queue's table, or a new one (kept in the table while it has room: jobKindsPerQueueMax
+   *  kinds, jobKindsPerNameMax per name; past that, the job's own). */
+  kindOf(name: string | null, priority: number, maxAttempts: number, backoff: number, stallTimeout: number): JobKind {
+    const last = this.lastKind;
+    if (last.is(name, priority, maxAttempts, backoff, stallTimeout)) return last;
+    const head = name === null ? this.plainKind : this.kinds === null ? undefined : this.kinds.get(name);
+    let n = 0;
+    for (let k = head ?? null; k !== null; k = k.next, n++) {
+      if (k.is(name, priority, maxAttempts, backoff, stallTimeout)) return (this.lastKind = k);
+    }
+    const k = new JobKind(this, name, priority, maxAttempts, backoff, stallTimeout);
+    if (n >= jobKindsPerNameMax || this.kindCount >= jobKindsPerQueueMax) return k;
+    this.kindCount++;
+    if (head === undefined) (this.kinds ??= new Map()).set(name!, k);
+    else {
+      k.next = head.next;
+      head.next = k;
+    }
+    return (this.lastKind = k);
+  }
+
+  /** Kinds in the queue's table (for tests and the census). */
+  get kindsKept(): number {
+    return this.kindCount;
   }
 
   /** Waiting jobs: in the ready line plus those pending in their group. */

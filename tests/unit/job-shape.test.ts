@@ -1,22 +1,74 @@
-// A waiting job is most of the server's memory: JSC sizes objects in steps (11-12 own fields:
-// 112 bytes, 13-16: 160), so the Job class keeps at most 12 own fields. Adding one means moving
-// another behind an accessor (see model.ts) or accepting 48 more bytes per job: this test makes
-// that a decision, not an accident.
+// A waiting job is most of the server's memory: JSC sizes objects in steps (8 own fields: 80
+// bytes, 9-12: 112, 13-16: 160), so the Job class keeps at most 8 own fields. Adding one means
+// moving another behind an accessor (see model.ts) or accepting 32 more bytes per job: this test
+// makes that a decision, not an accident.
 import { expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
+import { jobKindsPerNameMax, jobKindsPerQueueMax } from "../../src/constants.ts";
 import { Engine } from "../../src/engine/engine.ts";
+import { Job, QueueState } from "../../src/engine/model.ts";
 import { encodeValue } from "../../src/protocol/msgpack.ts";
 
-test("a Job has at most 12 own fields, and a plain or named waiting job allocates no extra record", () => {
+test("a Job has at most 8 own fields, and a plain, named or client-made waiting job allocates no extra record", () => {
   const e = new Engine({ now: () => 1 });
   const plain = e.getJob(e.push({ queue: "q", data: encodeValue(1) }))!;
   const named = e.getJob(e.push({ queue: "q", data: encodeValue(1), name: "n" }))!;
-  expect(Object.keys(plain).length).toBeLessThanOrEqual(12);
-  for (const j of [plain, named]) {
+  // What the shipped client sends for queue.add(name, data): BullMQ's one attempt.
+  const client = e.getJob(e.push({ queue: "q", data: encodeValue(1), name: "n", maxAttempts: 1 }))!;
+  expect(Object.keys(plain).length).toBeLessThanOrEqual(8);
+  for (const j of [plain, named, client]) {
     expect(j.x).toBeNull();
     expect(j.r).toBeNull();
-    expect([j.runAt, j.startedAt, j.lockToken, j.lastHeartbeat, j.attempts]).toEqual([1, 0, 0, 0, 0]);
+    expect([j.runAt, j.startedAt, j.lockToken, j.lastHeartbeat, j.attempts, j.deadline]).toEqual([1, 0, 0, 0, 0, 0]);
   }
-  expect(named.name).toBe("n");
+  expect([named.name, client.name, plain.name]).toEqual(["n", "n", null]);
+  expect([named.maxAttempts, client.maxAttempts]).toEqual([3, 1]);
+});
+
+test("a waiting job takes 80 bytes of heap besides its payload", () => {
+  const q = new QueueState("m");
+  const data = new Uint8Array(0);
+  const n = 100_000;
+  Bun.gc(true);
+  const h0 = heapStats().heapSize;
+  const jobs = Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, 0, 3, 0, 30_000, "email"));
+  Bun.gc(true);
+  const perJob = (heapStats().heapSize - h0) / n;
+  // 80 for the Job, 8 for the array slot holding it, 8 for the arena's record header and
+  // 8 for its owner slot; 112 + 24 before kinds (and a JobExtra of 300+ for a client's job).
+  expect(perJob).toBeGreaterThan(96);
+  expect(perJob).toBeLessThan(112);
+  expect(jobs.length).toBe(n);
+});
+
+test("jobs share kinds: one per name, priority and retry policy in each queue, bounded", () => {
+  const e = new Engine({ now: () => 1 });
+  const a = e.getJob(e.push({ queue: "q", data: encodeValue(1), name: "a", priority: 5, maxAttempts: 1, backoff: 100 }))!;
+  const b = e.getJob(e.push({ queue: "q", data: encodeValue(2), name: "a", priority: 5, maxAttempts: 1, backoff: 100 }))!;
+  const c = e.getJob(e.push({ queue: "q", data: encodeValue(3), name: "a", priority: 6, maxAttempts: 1, backoff: 100 }))!;
+  const other = e.getJob(e.push({ queue: "other", data: encodeValue(4), name: "a", priority: 5, maxAttempts: 1, backoff: 100 }))!;
+  expect(a.k).toBe(b.k);
+  expect(c.k).not.toBe(a.k);
+  expect(other.k).not.toBe(a.k);
+  expect([a.priority, a.maxAttempts, a.backoff, a.stallTimeout, a.queue.name]).toEqual([5, 1, 100, 30_000, "q"]);
+  // Changing one job's priority moves it to another kind and leaves its neighbours alone.
+  e.changePriority(b, 6);
+  expect(b.k).toBe(c.k);
+  expect([a.priority, b.priority]).toEqual([5, 6]);
+  // A producer naming every job differently: the table stops at its bound, and every job still
+  // has its own name and options.
+  const q = a.queue;
+  const ids: number[] = [];
+  for (let i = 0; i < jobKindsPerQueueMax + 500; i++) ids.push(e.push({ queue: "q", data: encodeValue(i), name: `n${i}`, maxAttempts: 2 }));
+  expect(q.kindsKept).toBe(jobKindsPerQueueMax);
+  ids.forEach((id, i) => {
+    const j = e.getJob(id)!;
+    expect([j.name, j.maxAttempts]).toEqual([`n${i}`, 2]);
+  });
+  // One name at ever new priorities: at most jobKindsPerNameMax of them are kept.
+  const before = e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x" }))!.queue.kindsKept;
+  for (let i = 1; i <= 50; i++) expect(e.getJob(e.push({ queue: "p", data: encodeValue(i), name: "x", priority: i }))!.priority).toBe(i);
+  expect(e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x" }))!.queue.kindsKept).toBe(before + jobKindsPerNameMax - 1);
 });
 
 test("the run record comes with the first delivery or a delay, and keeps what it is given", () => {
