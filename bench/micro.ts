@@ -10,7 +10,7 @@ import { bench, do_not_optimize, group, run, summary } from "mitata";
 import { heapStats } from "bun:jsc";
 import { Engine } from "../src/engine/engine.ts";
 import { IndexedHeap } from "../src/engine/heap.ts";
-import { Job } from "../src/engine/model.ts";
+import { Job, kindSpec } from "../src/engine/model.ts";
 import { QueueState } from "../src/engine/model.ts";
 import { ReadyQueue, readyBefore } from "../src/engine/ready-queue.ts";
 import { FrameReader, type FrameSink } from "../src/protocol/framing.ts";
@@ -79,7 +79,7 @@ group("ready line (ReadyQueue: a FIFO run, a heap for jobs out of order) against
       const q = new QueueState("h");
       let seq = 0;
       const mk = () => {
-        const j = new Job(++seq, q, data, mixed ? seq % 3 : 0, 0, 0, 3, 0, 30_000);
+        const j = new Job(++seq, q, data, 0, 0, kindSpec({ priority: mixed ? seq % 3 : 0 }));
         j.seq = seq;
         return j;
       };
@@ -209,7 +209,7 @@ if (!args.includes("--no-memory")) {
   measure("100-byte Uint8Array copies alone", () => Array.from({ length: n }, (_, i) => copy(i)));
   measure("Job objects with their payloads in the arena (no maps)", () => {
     const q = new QueueState("m");
-    return Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, 0, 3, 0, 30_000));
+    return Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, kindSpec()));
   });
   Bun.gc(true);
   const types0 = heapStats().objectTypeCounts as Record<string, number>;

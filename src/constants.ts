@@ -260,13 +260,17 @@ export const jobTablePageBits = 12;
 /** A page with fewer live jobs than 1/jobTableSparseFraction of its slots moves them to a hash
  *  map and goes: a held job costs at most 32 KB / 256 = 128 B of page, not a page. */
 export const jobTableSparseFraction = 16;
-/** Kinds per queue (model.ts JobKind: what jobs pushed with the same name, priority, attempts,
- *  backoff and stall timeout share, so a Job holds one reference for the five). A kind is about
- *  64 bytes; past this many, a job gets a kind of its own (48-64 bytes more for that job). */
+/** Kinds per queue (model.ts JobKind: what jobs pushed with the same name, priority and options
+ *  share, so a Job holds one reference for them). A kind is 64 bytes; past this many, a job gets
+ *  a kind of its own (64 bytes more for that job: 144 in all, against 112 before kinds). */
 export const jobKindsPerQueueMax = 1024;
-/** Kinds of one name (one per priority and retry policy) looked through before a new one is made:
- *  a producer giving each job its own priority gets unshared kinds, not a long walk per push. */
+/** Kinds of one name (one per priority and policy) looked through before a new one is made: a
+ *  producer giving each job its own priority gets unshared kinds, not a long walk per push. */
 export const jobKindsPerNameMax = 8;
+/** Policies per queue (model.ts KindPolicy: attempts, backoff, timeouts, lifo, logs and
+ *  retention options, 160 bytes each), looked through in a list; past this many, a kind gets a
+ *  policy of its own. */
+export const kindPoliciesPerQueueMax = 16;
 /** A heap keeps its items in chunks of 2^heapChunkBits slots (32 KB), for the same reason as the
  *  job table's pages: a young collection rescans the chunks written since, not a 5M-job array. */
 export const heapChunkBits = 12;

@@ -6,8 +6,11 @@
 
 import { backoffMsMax, logsPerJobMax, maxAttemptsDefault, stackTracesPerJobMax, stallTimeoutMsDefault, stallsMax } from "../constants.ts";
 import { ClientError } from "../errors.ts";
-import { DependencyFailure, isFinished, Job, JobState, type QueueState, RateLimit, stateName } from "./model.ts";
+import { DependencyFailure, isFinished, Job, JobState, kindSpec, type QueueState, RateLimit, stateName } from "./model.ts";
 import { Structures } from "./structures.ts";
+
+/** A push's options as a KindSpec, filled per push (the Job's kind copies what it keeps). */
+const pushKind = kindSpec();
 
 export type { CoreOptions } from "./structures.ts";
 
@@ -104,35 +107,35 @@ export class Core extends Structures {
    *  state's structure yet: enterRunnable or waitOn puts it in one. */
   createJob(q: QueueState, p: PushInput, now = this.now()): Job {
     const delay = p.delay ?? 0;
-    const job = new Job(
-      this.takeId(), q, null, p.priority ?? 0, now, now + delay,
-      p.maxAttempts ?? maxAttemptsDefault, p.backoff ?? 0, p.stallTimeout ?? stallTimeoutMsDefault, p.name ?? null,
-    );
+    const k = pushKind;
+    k.name = p.name ?? null;
+    k.priority = p.priority ?? 0;
+    k.maxAttempts = p.maxAttempts ?? maxAttemptsDefault;
+    k.backoff = p.backoff ?? 0;
+    k.backoffFixed = p.backoffFixed ?? false;
+    k.backoffJitter = p.backoffJitter ?? 0;
+    k.stallTimeout = p.stallTimeout ?? stallTimeoutMsDefault;
+    k.timeout = p.timeout ?? 0;
+    k.ttl = p.ttl ?? 0;
+    k.lifo = p.lifo ?? false;
+    k.keepLogs = p.keepLogs ?? 0;
+    k.removeOnComplete = p.removeOnComplete ?? false;
+    k.removeOnFail = p.removeOnFail ?? false;
+    k.keepCompletedAge = p.keepCompletedAge ?? 0;
+    k.keepCompletedCount = p.keepCompletedCount ?? 0;
+    k.keepFailedAge = p.keepFailedAge ?? 0;
+    k.keepFailedCount = p.keepFailedCount ?? 0;
+    const job = new Job(this.takeId(), q, null, now, now + delay, k);
     job.d = q.payloads.put(job, p.data, p.dataStart ?? 0, p.dataEnd ?? p.data.length);
     if (
-      p.ttl !== undefined || p.timeout !== undefined || p.backoffFixed || p.uniqueKey !== undefined ||
-      p.customId !== undefined || p.tags !== undefined || p.lifo || p.removeOnComplete ||
-      p.removeOnFail || p.groupId !== undefined || p.keepCompletedAge !== undefined ||
-      p.keepCompletedCount !== undefined || p.keepFailedAge !== undefined || p.keepFailedCount !== undefined ||
-      p.dedupKey !== undefined || p.onFailure !== undefined || p.backoffJitter !== undefined || p.keepLogs !== undefined
+      p.uniqueKey !== undefined || p.customId !== undefined || p.tags !== undefined || p.groupId !== undefined ||
+      p.dedupKey !== undefined || p.onFailure !== undefined
     ) {
       const x = job.extra();
-      x.ttl = p.ttl ?? 0;
-      x.timeout = p.timeout ?? 0;
-      x.backoffFixed = p.backoffFixed ?? false;
-      x.backoffJitter = p.backoffJitter ?? 0;
-      x.keepLogs = p.keepLogs ?? 0;
       x.uniqueKey = p.uniqueKey ?? null;
       x.customId = p.customId ?? null;
       x.tags = p.tags ?? null;
-      x.lifo = p.lifo ?? false;
-      x.removeOnComplete = p.removeOnComplete ?? false;
-      x.removeOnFail = p.removeOnFail ?? false;
       x.groupId = p.groupId ?? null;
-      x.keepCompletedAge = p.keepCompletedAge ?? 0;
-      x.keepCompletedCount = p.keepCompletedCount ?? 0;
-      x.keepFailedAge = p.keepFailedAge ?? 0;
-      x.keepFailedCount = p.keepFailedCount ?? 0;
       x.onFailure = p.onFailure ?? DependencyFailure.Fail;
       if (p.dedupKey !== undefined) {
         x.dedupKey = p.dedupKey;
@@ -214,7 +217,7 @@ export class Core extends Structures {
     if (result !== null) job.extra().result = result;
     job.queue.counters.completed++;
     this.throughput.completed(now, now - job.startedAt, job.startedAt - job.runAt);
-    this.finish(job, JobState.Completed, now, "completed", job.x !== null && job.x.removeOnComplete);
+    this.finish(job, JobState.Completed, now, "completed", job.k.p.removeOnComplete);
   }
 
   /** Active -> retry (Delayed/Waiting) or Failed: one failed attempt (FAIL or processing timeout).
@@ -239,11 +242,10 @@ export class Core extends Structures {
 
   backoffMs(job: Job): number {
     if (job.backoff <= 0) return 0;
-    const x = job.x;
-    const fixed = x !== null && x.backoffFixed;
-    const ms = Math.min(fixed ? job.backoff : job.backoff * 2 ** (job.attempts - 1), backoffMsMax);
-    if (x === null || x.backoffJitter === 0) return ms;
-    return Math.floor(ms * (1 - x.backoffJitter) + Math.random() * ms * x.backoffJitter);
+    const k = job.k.p;
+    const ms = Math.min(k.backoffFixed ? k.backoff : k.backoff * 2 ** (job.attempts - 1), backoffMsMax);
+    if (k.backoffJitter === 0) return ms;
+    return Math.floor(ms * (1 - k.backoffJitter) + Math.random() * ms * k.backoffJitter);
   }
 
   /** Any unfinished state -> Failed (the DLQ), or gone with remove_on_fail. */
@@ -251,12 +253,12 @@ export class Core extends Structures {
     if (isFinished(job.state)) throw new ClientError("INVALID_STATE", `Job ${job.id} is already ${stateName(job)}`);
     job.extra().error = error;
     job.queue.counters.failed++;
-    this.finish(job, JobState.Failed, now, "failed", job.x!.removeOnFail);
+    this.finish(job, JobState.Failed, now, "failed", job.k.p.removeOnFail);
   }
 
   /** Waiting or Delayed past its ttl -> Failed. */
   expire(job: Job, now: number): void {
-    this.fail(job, `Job expired: ttl ${job.x!.ttl} ms passed before it was processed`, now);
+    this.fail(job, `Job expired: ttl ${job.k.p.ttl} ms passed before it was processed`, now);
   }
 
   /** Delayed -> Waiting (run-at passed, or PROMOTE). */
@@ -295,7 +297,7 @@ export class Core extends Structures {
 
   /** Active whose lease (or processing timeout) ended -> a failed attempt, a stall, or Failed. */
   protected leaseEnded(job: Job, now: number): void {
-    const timeout = job.x === null ? 0 : job.x.timeout;
+    const timeout = job.k.p.timeout;
     if (timeout > 0 && now >= job.startedAt + timeout) return this.failAttempt(job, undefined, `Job timed out after ${timeout} ms`, now);
     job.stallCount++;
     if (job.stallCount >= stallsMax) {
@@ -436,7 +438,7 @@ export class Core extends Structures {
     const x = job.extra();
     const logs = (x.logs ??= []);
     logs.push({ timestamp: now, message, level });
-    const keep = x.keepLogs > 0 ? x.keepLogs : logsPerJobMax;
+    const keep = job.k.p.keepLogs > 0 ? job.k.p.keepLogs : logsPerJobMax;
     if (logs.length > keep) logs.splice(0, logs.length - keep);
     this.record(job, null);
   }

@@ -94,12 +94,13 @@ export class Delivery {
         cost += limit.cost(job);
         if (cost > limit.costMax && out.length > 0) break; // the rest stay waiting
       }
+      const ttl = job.k.p.ttl;
+      if (ttl > 0 && now >= job.createdAt + ttl) {
+        core.expire(job, now);
+        continue;
+      }
       const x = job.x;
       if (x !== null) {
-        if (x.ttl > 0 && now >= job.createdAt + x.ttl) {
-          core.expire(job, now);
-          continue;
-        }
         if (x.groupId !== null && q.groups.get(x.groupId)!.active >= q.groupConcurrency) {
           core.holdForGroup(job, x.groupId);
           continue;

@@ -6,7 +6,7 @@
 // delivery in delivery.ts.
 // (Job and QueueState share this file because each refers to the other.)
 
-import { jobKindsPerNameMax, jobKindsPerQueueMax, maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
+import { jobKindsPerNameMax, jobKindsPerQueueMax, kindPoliciesPerQueueMax, maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
 import { IdMap } from "./id-map.ts";
@@ -99,13 +99,6 @@ export const dependencyFailureNames = ["fail_parent", "ignore", "continue"] as c
 export class JobExtra {
   /** Lease expiries so far: read through Job's accessor. */
   stallCount = 0;
-  ttl = 0;
-  timeout = 0;
-  backoffFixed = false;
-  /** 0..1: retry delays drawn from [delay x (1 - jitter), delay]; 0: exact. */
-  backoffJitter = 0;
-  /** Log lines the job keeps (0: logsPerJobMax). */
-  keepLogs = 0;
   uniqueKey: string | null = null;
   customId: string | null = null;
   groupId: string | null = null;
@@ -113,15 +106,6 @@ export class JobExtra {
    *  the queue's line, renewed each time the job becomes its group's head (GroupLine). */
   groupSeq = 0;
   tags: string[] | null = null;
-  lifo = false;
-  removeOnComplete = false;
-  removeOnFail = false;
-  /** Per-job retention of its finished record (0: the server's bounds): kept at most this long
-   *  after finishing, and at most this many of its queue's records of that state are kept. */
-  keepCompletedAge = 0;
-  keepCompletedCount = 0;
-  keepFailedAge = 0;
-  keepFailedCount = 0;
   /** Runtime only: the record's place in the retention's per-job age timer. */
   keepEntry: KeepEntry | null = null;
   /** debounce_id / deduplication.id: pushes with it collapse into this job until `dedupUntil`
@@ -172,11 +156,141 @@ export class JobRun {
 }
 
 /**
- * What a job shares with the other jobs of its queue pushed with the same name, priority and
- * retry policy (attempts, backoff, stall timeout): a producer sends the same few combinations
- * again and again, so each queue keeps one kind per combination (QueueState.kindOf) and a Job
- * holds one reference for the five values and its queue. Immutable: a job whose priority or
- * policy changes moves to another kind.
+ * The options a job shares with the other jobs a producer pushes: its name, priority, retry
+ * policy (attempts, backoff), leases and limits (stall timeout, timeout, ttl), order (lifo),
+ * logs kept and what happens to its record when it finishes. They are given at the push and do
+ * not change, except through CHANGEPRIORITY, which moves the job to another kind.
+ */
+export interface KindSpec {
+  name: string | null;
+  priority: number;
+  maxAttempts: number;
+  /** Base backoff ms (exponential unless backoffFixed). */
+  backoff: number;
+  backoffFixed: boolean;
+  /** 0..1: retry delays drawn from [delay x (1 - jitter), delay]; 0: exact. */
+  backoffJitter: number;
+  stallTimeout: number;
+  /** Processing timeout ms (0: none). */
+  timeout: number;
+  /** Ms a job may wait before it expires (0: no limit). */
+  ttl: number;
+  lifo: boolean;
+  /** Log lines the job keeps (0: logsPerJobMax). */
+  keepLogs: number;
+  removeOnComplete: boolean;
+  removeOnFail: boolean;
+  /** Per-job retention of its finished record (0: the server's bounds): kept at most this long
+   *  after finishing, and at most this many of its queue's records of that state are kept. */
+  keepCompletedAge: number;
+  keepCompletedCount: number;
+  keepFailedAge: number;
+  keepFailedCount: number;
+}
+
+/** The KindSpec fields past the first five: what a job of the plain kind has at its default
+ *  (persistence stores them with the rare fields). */
+export const kindPolicyFields = [
+  "backoffFixed", "backoffJitter", "timeout", "ttl", "lifo", "keepLogs", "removeOnComplete", "removeOnFail",
+  "keepCompletedAge", "keepCompletedCount", "keepFailedAge", "keepFailedCount",
+] as const satisfies readonly (keyof KindSpec)[];
+
+/** A KindSpec with these values and the defaults for the rest (a fresh object). */
+export function kindSpec(o: Partial<KindSpec> = {}): KindSpec {
+  return {
+    name: null, priority: 0, maxAttempts: maxAttemptsDefault, backoff: 0, backoffFixed: false, backoffJitter: 0,
+    stallTimeout: stallTimeoutMsDefault, timeout: 0, ttl: 0, lifo: false, keepLogs: 0, removeOnComplete: false,
+    removeOnFail: false, keepCompletedAge: 0, keepCompletedCount: 0, keepFailedAge: 0, keepFailedCount: 0, ...o,
+  };
+}
+
+/** A job's kind as a KindSpec, into `to` (what setKind starts from). */
+export function copyKind(k: JobKind, to: KindSpec): KindSpec {
+  to.name = k.name;
+  to.priority = k.priority;
+  const from = k.p;
+  to.maxAttempts = from.maxAttempts;
+  to.backoff = from.backoff;
+  to.backoffFixed = from.backoffFixed;
+  to.backoffJitter = from.backoffJitter;
+  to.stallTimeout = from.stallTimeout;
+  to.timeout = from.timeout;
+  to.ttl = from.ttl;
+  to.lifo = from.lifo;
+  to.keepLogs = from.keepLogs;
+  to.removeOnComplete = from.removeOnComplete;
+  to.removeOnFail = from.removeOnFail;
+  to.keepCompletedAge = from.keepCompletedAge;
+  to.keepCompletedCount = from.keepCompletedCount;
+  to.keepFailedAge = from.keepFailedAge;
+  to.keepFailedCount = from.keepFailedCount;
+  return to;
+}
+
+/**
+ * The options of a KindSpec past its name and priority, shared by the kinds of one queue that
+ * have them (QueueState.policyOf): producers use a few retry and retention policies, while
+ * names and priorities may vary much more. Immutable.
+ */
+export class KindPolicy {
+  readonly maxAttempts: number;
+  readonly backoff: number;
+  readonly backoffFixed: boolean;
+  readonly backoffJitter: number;
+  readonly stallTimeout: number;
+  readonly timeout: number;
+  readonly ttl: number;
+  readonly lifo: boolean;
+  readonly keepLogs: number;
+  readonly removeOnComplete: boolean;
+  readonly removeOnFail: boolean;
+  readonly keepCompletedAge: number;
+  readonly keepCompletedCount: number;
+  readonly keepFailedAge: number;
+  readonly keepFailedCount: number;
+  /** Every kindPolicyFields value at its default (persistence writes none of them). */
+  readonly plainPolicy: boolean;
+
+  constructor(s: KindSpec) {
+    this.maxAttempts = s.maxAttempts;
+    this.backoff = s.backoff;
+    this.backoffFixed = s.backoffFixed;
+    this.backoffJitter = s.backoffJitter;
+    this.stallTimeout = s.stallTimeout;
+    this.timeout = s.timeout;
+    this.ttl = s.ttl;
+    this.lifo = s.lifo;
+    this.keepLogs = s.keepLogs;
+    this.removeOnComplete = s.removeOnComplete;
+    this.removeOnFail = s.removeOnFail;
+    this.keepCompletedAge = s.keepCompletedAge;
+    this.keepCompletedCount = s.keepCompletedCount;
+    this.keepFailedAge = s.keepFailedAge;
+    this.keepFailedCount = s.keepFailedCount;
+    this.plainPolicy =
+      !s.backoffFixed && s.backoffJitter === 0 && s.timeout === 0 && s.ttl === 0 && !s.lifo && s.keepLogs === 0 &&
+      !s.removeOnComplete && !s.removeOnFail && s.keepCompletedAge === 0 && s.keepCompletedCount === 0 &&
+      s.keepFailedAge === 0 && s.keepFailedCount === 0;
+  }
+
+  is(s: KindSpec): boolean {
+    return (
+      this.maxAttempts === s.maxAttempts && this.backoff === s.backoff && this.stallTimeout === s.stallTimeout &&
+      this.backoffFixed === s.backoffFixed && this.backoffJitter === s.backoffJitter && this.timeout === s.timeout &&
+      this.ttl === s.ttl && this.lifo === s.lifo && this.keepLogs === s.keepLogs &&
+      this.removeOnComplete === s.removeOnComplete && this.removeOnFail === s.removeOnFail &&
+      this.keepCompletedAge === s.keepCompletedAge && this.keepCompletedCount === s.keepCompletedCount &&
+      this.keepFailedAge === s.keepFailedAge && this.keepFailedCount === s.keepFailedCount
+    );
+  }
+}
+
+/**
+ * What a job shares with the other jobs of its queue pushed with the same options: its queue,
+ * name, priority and policy. A producer sends the same few combinations again and again, so
+ * each queue keeps one kind per combination (QueueState.kindOf) and a Job holds one reference
+ * for all of them. Immutable: a job whose priority changes moves to another kind. A kind the
+ * queue's table has no room for is the job's own: 64 bytes, its policy still shared.
  */
 export class JobKind {
   /** The next kind of the same name in the queue's table (a short chain). */
@@ -185,16 +299,12 @@ export class JobKind {
     readonly queue: QueueState,
     readonly name: string | null,
     readonly priority: number,
-    readonly maxAttempts: number,
-    /** Base backoff ms (exponential unless x.backoffFixed). */
-    readonly backoff: number,
-    readonly stallTimeout: number,
+    readonly p: KindPolicy,
   ) {}
-
-  is(name: string | null, priority: number, maxAttempts: number, backoff: number, stallTimeout: number): boolean {
-    return this.name === name && this.priority === priority && this.maxAttempts === maxAttempts && this.backoff === backoff && this.stallTimeout === stallTimeout;
-  }
 }
+
+/** What setKind builds the new kind's values in (one at a time: kindOf copies them). */
+const kindScratch = kindSpec();
 
 export class Job implements HeapItem {
   // At most 8 own fields: JSC sizes objects in steps (8 fields: 80 bytes, 9-12: 112, 13-16: 160;
@@ -222,19 +332,24 @@ export class Job implements HeapItem {
     queue: QueueState,
     /** null: the caller puts the payload in (Core.createJob, from a range of a frame). */
     data: Uint8Array | null,
-    priority: number,
     readonly createdAt: number,
     runAt: number,
-    maxAttempts: number,
-    /** Base backoff ms (exponential unless x.backoffFixed). */
-    backoff: number,
-    stallTimeout: number,
-    /** The producer's name for the job (BullMQ's job.name; a ringq extension of the wire). */
-    name: string | null = null,
+    /** Its name and options (copied: kindOf finds or makes the queue's kind for them). */
+    kind: KindSpec,
   ) {
     this.r = runAt === createdAt ? null : new JobRun(runAt);
-    this.k = queue.kindOf(name, priority, maxAttempts, backoff, stallTimeout);
+    this.k = queue.kindOf(kind);
     this.d = data === null ? -1 : queue.payloads.put(this, data);
+  }
+
+  /** One of its kind's values changed (CHANGEPRIORITY, recovery): the job moves to the kind
+   *  with the new value. */
+  setKind<K extends keyof KindSpec>(key: K, v: KindSpec[K]): void {
+    const k = this.k;
+    const s = copyKind(k, kindScratch);
+    if (s[key] === v) return;
+    s[key] = v;
+    this.k = k.queue.kindOf(s);
   }
 
   get queue(): QueueState {
@@ -244,37 +359,32 @@ export class Job implements HeapItem {
     return this.k.name;
   }
   set name(v: string | null) {
-    const k = this.k;
-    if (v !== k.name) this.k = k.queue.kindOf(v, k.priority, k.maxAttempts, k.backoff, k.stallTimeout);
+    this.setKind("name", v);
   }
   get priority(): number {
     return this.k.priority;
   }
   set priority(v: number) {
-    const k = this.k;
-    if (v !== k.priority) this.k = k.queue.kindOf(k.name, v, k.maxAttempts, k.backoff, k.stallTimeout);
+    this.setKind("priority", v);
   }
   get maxAttempts(): number {
-    return this.k.maxAttempts;
+    return this.k.p.maxAttempts;
   }
   set maxAttempts(v: number) {
-    const k = this.k;
-    if (v !== k.maxAttempts) this.k = k.queue.kindOf(k.name, k.priority, v, k.backoff, k.stallTimeout);
+    this.setKind("maxAttempts", v);
   }
-  /** Base backoff ms (exponential unless x.backoffFixed). */
+  /** Base backoff ms (exponential unless k.p.backoffFixed). */
   get backoff(): number {
-    return this.k.backoff;
+    return this.k.p.backoff;
   }
   set backoff(v: number) {
-    const k = this.k;
-    if (v !== k.backoff) this.k = k.queue.kindOf(k.name, k.priority, k.maxAttempts, v, k.stallTimeout);
+    this.setKind("backoff", v);
   }
   get stallTimeout(): number {
-    return this.k.stallTimeout;
+    return this.k.p.stallTimeout;
   }
   set stallTimeout(v: number) {
-    const k = this.k;
-    if (v !== k.stallTimeout) this.k = k.queue.kindOf(k.name, k.priority, k.maxAttempts, k.backoff, v);
+    this.setKind("stallTimeout", v);
   }
   /** The rare fields; null while none is set (extra() makes them). */
   get x(): JobExtra | null {
@@ -514,6 +624,9 @@ export class QueueState {
   private lastKind: JobKind;
   private kinds: Map<string, JobKind> | null = null;
   private kindCount = 1;
+  /** Its kinds' policies (KindPolicy): the last one used, and the rest in a short list. */
+  private lastPolicy: KindPolicy;
+  private policies: KindPolicy[] | null = null;
 
   constructor(
     readonly name: string,
@@ -522,21 +635,25 @@ export class QueueState {
     readonly payloads = new PayloadArena(),
   ) {
     this.counters = counters;
-    this.plainKind = this.lastKind = new JobKind(this, null, 0, maxAttemptsDefault, 0, stallTimeoutMsDefault);
+    const plain = kindSpec();
+    this.lastPolicy = new KindPolicy(plain);
+    this.plainKind = this.lastKind = new JobKind(this, null, 0, this.lastPolicy);
   }
 
   /** The kind of a job of this queue with these values: the last one used, or one from the
    *  queue's table, or a new one (kept in the table while it has room: jobKindsPerQueueMax
    *  kinds, jobKindsPerNameMax per name; past that, the job's own). */
-  kindOf(name: string | null, priority: number, maxAttempts: number, backoff: number, stallTimeout: number): JobKind {
+  kindOf(s: KindSpec): JobKind {
     const last = this.lastKind;
-    if (last.is(name, priority, maxAttempts, backoff, stallTimeout)) return last;
+    if (last.name === s.name && last.priority === s.priority && last.p.is(s)) return last;
+    const policy = this.policyOf(s);
+    const name = s.name;
     const head = name === null ? this.plainKind : this.kinds === null ? undefined : this.kinds.get(name);
     let n = 0;
     for (let k = head ?? null; k !== null; k = k.next, n++) {
-      if (k.is(name, priority, maxAttempts, backoff, stallTimeout)) return (this.lastKind = k);
+      if (k.priority === s.priority && k.p === policy) return (this.lastKind = k);
     }
-    const k = new JobKind(this, name, priority, maxAttempts, backoff, stallTimeout);
+    const k = new JobKind(this, name, s.priority, policy);
     if (n >= jobKindsPerNameMax || this.kindCount >= jobKindsPerQueueMax) return k;
     this.kindCount++;
     if (head === undefined) (this.kinds ??= new Map()).set(name!, k);
@@ -545,6 +662,16 @@ export class QueueState {
       head.next = k;
     }
     return (this.lastKind = k);
+  }
+
+  /** The queue's policy with these values (kept while it has room: kindPoliciesPerQueueMax). */
+  private policyOf(s: KindSpec): KindPolicy {
+    if (this.lastPolicy.is(s)) return this.lastPolicy;
+    const list = (this.policies ??= [this.lastPolicy]);
+    for (const p of list) if (p.is(s)) return (this.lastPolicy = p);
+    const p = new KindPolicy(s);
+    if (list.length < kindPoliciesPerQueueMax) list.push(p);
+    return (this.lastPolicy = p);
   }
 
   /** Kinds in the queue's table (for tests and the census). */

@@ -39,8 +39,8 @@ export class Retention implements TimerComponent {
       q.retention.deadline = job.finishedAt;
       this.heads.push(q.retention);
     }
-    const x = job.x;
-    if (x !== null && (x.keepCompletedAge > 0 || x.keepCompletedCount > 0)) this.ownLimits(job, q.completed, x.keepCompletedAge, x.keepCompletedCount);
+    const k = job.k.p;
+    if (k.keepCompletedAge > 0 || k.keepCompletedCount > 0) this.ownLimits(job, q.completed, k.keepCompletedAge, k.keepCompletedCount);
   }
 
   /** Into the queue's DLQ; past the count bound its oldest entry goes. */
@@ -48,8 +48,8 @@ export class Retention implements TimerComponent {
     const dlq = job.queue.failed;
     dlq.push(job);
     if (dlq.size > this.keepFinished) this.drop(dlq.first()!);
-    const x = job.x;
-    if (x !== null && (x.keepFailedAge > 0 || x.keepFailedCount > 0)) this.ownLimits(job, dlq, x.keepFailedAge, x.keepFailedCount);
+    const k = job.k.p;
+    if (k.keepFailedAge > 0 || k.keepFailedCount > 0) this.ownLimits(job, dlq, k.keepFailedAge, k.keepFailedCount);
   }
 
   /** The job's own bounds as it enters `list`: the oldest records past its count go now (this
@@ -57,7 +57,7 @@ export class Retention implements TimerComponent {
    *  already have passed: the timer removes it on the first tick. */
   private ownLimits(job: Job, list: FinishedList, ageMs: number, count: number): void {
     if (count > 0) while (list.size > count) this.drop(list.first()!);
-    if (ageMs > 0) this.expiry.push((job.x!.keepEntry = new KeepEntry(job, job.finishedAt + ageMs)));
+    if (ageMs > 0) this.expiry.push((job.extra().keepEntry = new KeepEntry(job, job.finishedAt + ageMs)));
   }
 
   /** The record leaves its finished list (retried, removed or pruned). */

@@ -284,7 +284,7 @@ export abstract class Structures {
         q.blocked.set(job.id, job);
         break;
     }
-    if (job.x !== null && job.x.ttl > 0) this.syncTtl(job);
+    if (job.k.p.ttl > 0) this.syncTtl(job);
   }
 
   /** Takes the job out of its state's structure and releases what that state held. */
@@ -332,7 +332,7 @@ export abstract class Structures {
 
   /** A waiting job's sequence number: FIFO ascending, LIFO jobs negative (newest first). */
   protected nextSeq(job: Job): number {
-    return job.x !== null && job.x.lifo ? -++this.seq : ++this.seq;
+    return job.k.p.lifo ? -++this.seq : ++this.seq;
   }
 
   protected groupLine(q: QueueState, g: string): GroupLine {
@@ -386,9 +386,10 @@ export abstract class Structures {
 
   /** A job with a ttl is in the ttl timer exactly while it waits (waiting, delayed, blocked). */
   private syncTtl(job: Job): void {
-    const x = job.x!;
     const waits = job.state !== JobState.Active && !isFinished(job.state) && this.jobs.get(job.id) === job;
-    if (waits && x.ttlEntry === null) this.ttl.push((x.ttlEntry = new TtlEntry(job, job.createdAt + x.ttl)));
+    const x = waits ? job.extra() : job.x;
+    if (x === null) return;
+    if (waits && x.ttlEntry === null) this.ttl.push((x.ttlEntry = new TtlEntry(job, job.createdAt + job.k.p.ttl)));
     else if (!waits && x.ttlEntry !== null) {
       this.ttl.remove(x.ttlEntry);
       x.ttlEntry = null;
@@ -464,7 +465,7 @@ export abstract class Structures {
 
   protected withLeaseDeadline(job: Job, now: number): Job {
     let deadline = now + job.stallTimeout;
-    const timeout = job.x === null ? 0 : job.x.timeout;
+    const timeout = job.k.p.timeout;
     if (timeout > 0 && job.startedAt + timeout < deadline) deadline = job.startedAt + timeout;
     job.deadline = deadline;
     return job;

@@ -7,7 +7,7 @@
 // The stored names are the schema and never change without a migration (migrations.ts).
 
 import { Packr } from "msgpackr";
-import { Job, JobExtra, JobState, type LogEntry, type QueueState } from "../engine/model.ts";
+import { copyKind, Job, JobExtra, JobState, type KindPolicy, type KindSpec, kindPolicyFields, kindSpec, type LogEntry, type QueueState } from "../engine/model.ts";
 
 /** Same options as the protocol's codec: plain maps as objects, 64-bit ints as numbers. */
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: "number" });
@@ -38,7 +38,8 @@ export interface JobRow {
 }
 
 export function decodeJobRow(r: JobRow, queue: QueueState): Job {
-  const job = new Job(r.id, queue, r.data, r.priority, r.created_at, r.run_at, r.max_attempts, r.backoff, r.stall_timeout);
+  const kind = kindSpec({ priority: r.priority, maxAttempts: r.max_attempts, backoff: r.backoff, stallTimeout: r.stall_timeout });
+  const job = new Job(r.id, queue, r.data, r.created_at, r.run_at, kind);
   if (r.x !== null) decodeExtra(r.x, job);
   job.state = r.state as JobState;
   job.seq = r.seq;
@@ -70,25 +71,13 @@ const nums = (v: unknown): number[] | null => (Array.isArray(v) ? v.filter((n): 
 
 /** JobExtra fields stored in the blob, one line each. */
 const blobFields: readonly BlobField[] = [
-  { key: "ttl", get: (x) => x.ttl, set: (x, v) => (x.ttl = num(v)), isDefault: isZero },
-  { key: "timeout", get: (x) => x.timeout, set: (x, v) => (x.timeout = num(v)), isDefault: isZero },
-  { key: "backoffFixed", get: (x) => x.backoffFixed, set: (x, v) => (x.backoffFixed = bool(v)), isDefault: isFalse },
-  { key: "backoffJitter", get: (x) => x.backoffJitter, set: (x, v) => (x.backoffJitter = num(v)), isDefault: isZero },
-  { key: "keepLogs", get: (x) => x.keepLogs, set: (x, v) => (x.keepLogs = num(v)), isDefault: isZero },
   { key: "uniqueKey", get: (x) => x.uniqueKey, set: (x, v) => (x.uniqueKey = str(v)), isDefault: isNull },
   { key: "customId", get: (x) => x.customId, set: (x, v) => (x.customId = str(v)), isDefault: isNull },
   { key: "groupId", get: (x) => x.groupId, set: (x, v) => (x.groupId = str(v)), isDefault: isNull },
   { key: "groupSeq", get: (x) => x.groupSeq, set: (x, v) => (x.groupSeq = num(v)), isDefault: isZero },
   { key: "tags", get: (x) => x.tags, set: (x, v) => (x.tags = Array.isArray(v) ? v.map(String) : null), isDefault: isNull },
-  { key: "lifo", get: (x) => x.lifo, set: (x, v) => (x.lifo = bool(v)), isDefault: isFalse },
-  { key: "removeOnComplete", get: (x) => x.removeOnComplete, set: (x, v) => (x.removeOnComplete = bool(v)), isDefault: isFalse },
-  { key: "removeOnFail", get: (x) => x.removeOnFail, set: (x, v) => (x.removeOnFail = bool(v)), isDefault: isFalse },
-  { key: "keepCompletedAge", get: (x) => x.keepCompletedAge, set: (x, v) => (x.keepCompletedAge = num(v)), isDefault: isZero },
-  { key: "keepCompletedCount", get: (x) => x.keepCompletedCount, set: (x, v) => (x.keepCompletedCount = num(v)), isDefault: isZero },
-  { key: "keepFailedAge", get: (x) => x.keepFailedAge, set: (x, v) => (x.keepFailedAge = num(v)), isDefault: isZero },
   { key: "dedupKey", get: (x) => x.dedupKey, set: (x, v) => (x.dedupKey = str(v)), isDefault: isNull },
   { key: "dedupUntil", get: (x) => x.dedupUntil, set: (x, v) => (x.dedupUntil = num(v)), isDefault: isZero },
-  { key: "keepFailedCount", get: (x) => x.keepFailedCount, set: (x, v) => (x.keepFailedCount = num(v)), isDefault: isZero },
   { key: "progress", get: (x) => x.progress, set: (x, v) => (x.progress = num(v)), isDefault: isZero },
   { key: "progressMsg", get: (x) => x.progressMsg, set: (x, v) => (x.progressMsg = str(v)), isDefault: isNull },
   { key: "result", get: (x) => x.result, set: (x, v) => (x.result = v instanceof Uint8Array ? v : null), isDefault: isNull },
@@ -111,6 +100,31 @@ const blobFields: readonly BlobField[] = [
   { key: "onFailure", get: (x) => x.onFailure, set: (x, v) => (x.onFailure = num(v)), isDefault: isZero },
 ];
 
+/** The kind's options stored with the rare fields (KindSpec, model.ts: the job's share of its
+ *  JobKind), one line each; a job's kind changes through Job.setKind. */
+interface KindBlobField {
+  readonly key: (typeof kindPolicyFields)[number];
+  readonly get: (p: KindPolicy) => Stored;
+  readonly set: (s: KindSpec, v: unknown) => void;
+  readonly isDefault: (v: Stored) => boolean;
+}
+
+const kindBlobFields: readonly KindBlobField[] = [
+  { key: "ttl", get: (p) => p.ttl, set: (s, v) => (s.ttl = num(v)), isDefault: isZero },
+  { key: "timeout", get: (p) => p.timeout, set: (s, v) => (s.timeout = num(v)), isDefault: isZero },
+  { key: "backoffFixed", get: (p) => p.backoffFixed, set: (s, v) => (s.backoffFixed = bool(v)), isDefault: isFalse },
+  { key: "backoffJitter", get: (p) => p.backoffJitter, set: (s, v) => (s.backoffJitter = num(v)), isDefault: isZero },
+  { key: "keepLogs", get: (p) => p.keepLogs, set: (s, v) => (s.keepLogs = num(v)), isDefault: isZero },
+  { key: "lifo", get: (p) => p.lifo, set: (s, v) => (s.lifo = bool(v)), isDefault: isFalse },
+  { key: "removeOnComplete", get: (p) => p.removeOnComplete, set: (s, v) => (s.removeOnComplete = bool(v)), isDefault: isFalse },
+  { key: "removeOnFail", get: (p) => p.removeOnFail, set: (s, v) => (s.removeOnFail = bool(v)), isDefault: isFalse },
+  { key: "keepCompletedAge", get: (p) => p.keepCompletedAge, set: (s, v) => (s.keepCompletedAge = num(v)), isDefault: isZero },
+  { key: "keepCompletedCount", get: (p) => p.keepCompletedCount, set: (s, v) => (s.keepCompletedCount = num(v)), isDefault: isZero },
+  { key: "keepFailedAge", get: (p) => p.keepFailedAge, set: (s, v) => (s.keepFailedAge = num(v)), isDefault: isZero },
+  { key: "keepFailedCount", get: (p) => p.keepFailedCount, set: (s, v) => (s.keepFailedCount = num(v)), isDefault: isZero },
+];
+export const blobKindKeys: readonly string[] = kindBlobFields.map((f) => f.key);
+
 /** JobExtra fields stored as numeric fields of the job record (columns in schema 3), behind
  *  Job's accessors. The job's attempts, backoff and stall timeout are such fields too; they live
  *  in its JobKind (model.ts), shared with like jobs. */
@@ -121,13 +135,19 @@ export const blobExtraKeys: readonly string[] = blobFields.map((f) => f.key);
 /** Job.name, stored in the blob beside the JobExtra fields. */
 const nameKey = "name";
 
-/** The blob's encoder: the rare fields that differ from their defaults, and the job's name
- *  (null when none), leaving out the `stored` keys (a segment record keeps the scalar ones as
- *  numbers), with its field list filtered once. */
-export function extraEncoder(stored: ReadonlySet<string>): (x: JobExtra | null, name: string | null) => Uint8Array | null {
+/** The blob's encoder: the rare fields and kind options that differ from their defaults, and
+ *  the job's name (null when none), leaving out the `stored` keys (a segment record keeps the
+ *  scalar ones as numbers), with its field lists filtered once. */
+export function extraEncoder(stored: ReadonlySet<string>): (job: Job) => Uint8Array | null {
   const fields = blobFields.filter((f) => !stored.has(f.key));
+  const kindFields = kindBlobFields.filter((f) => !stored.has(f.key));
   const allDefault = defaultsCheck(fields);
-  return (x, name) => (name === null && (x === null || allDefault(x)) ? null : encodeFields(fields, x, name));
+  return (job) => {
+    const x = job.x;
+    const name = job.name;
+    const k = kindFields.length === 0 || job.k.p.plainPolicy ? null : job.k.p;
+    return name === null && (x === null || allDefault(x)) && k === null ? null : encodeFields(fields, x, name, kindFields, k);
+  };
 }
 
 /** A predicate "every one of `fields` has its default", generated as one expression of plain
@@ -153,7 +173,9 @@ function defaultsCheck(fields: readonly BlobField[]): (x: JobExtra) => boolean {
   return check;
 }
 
-function encodeFields(fields: readonly BlobField[], x: JobExtra | null, name: string | null): Uint8Array | null {
+function encodeFields(
+  fields: readonly BlobField[], x: JobExtra | null, name: string | null, kindFields: readonly KindBlobField[], k: KindPolicy | null,
+): Uint8Array | null {
   let o: Record<string, Stored> | null = null;
   if (x !== null) {
     for (const f of fields) {
@@ -161,16 +183,42 @@ function encodeFields(fields: readonly BlobField[], x: JobExtra | null, name: st
       if (!f.isDefault(v)) (o ??= {})[f.key] = v;
     }
   }
+  if (k !== null) {
+    for (const f of kindFields) {
+      const v = f.get(k);
+      if (!f.isDefault(v)) (o ??= {})[f.key] = v;
+    }
+  }
   if (name !== null) (o ??= {})[nameKey] = name;
   return o === null ? null : packr.pack(o);
 }
 
-/** Sets a decoded blob's fields on the job (a job without rare fields gets no JobExtra). */
-export function decodeExtra(bytes: Uint8Array, job: Job): void {
-  const o = packr.unpack(bytes) as Record<string, unknown>;
-  for (const f of blobFields) if (Object.hasOwn(o, f.key)) f.set(job.extra(), o[f.key]);
-  if (typeof o[nameKey] === "string") job.name = o[nameKey] as string;
+/** A stored blob, unpacked (kindFromBlob and extraFromBlob take it apart). */
+export function unpackExtra(bytes: Uint8Array): Record<string, unknown> {
+  return packr.unpack(bytes) as Record<string, unknown>;
 }
+
+/** The blob's name and kind options, onto the KindSpec a job is made with. */
+export function kindFromBlob(o: Record<string, unknown>, s: KindSpec): void {
+  for (const f of kindBlobFields) if (Object.hasOwn(o, f.key)) f.set(s, o[f.key]);
+  if (typeof o[nameKey] === "string") s.name = o[nameKey] as string;
+}
+
+/** The blob's rare fields onto the job (a job without any gets no JobExtra). */
+export function extraFromBlob(o: Record<string, unknown>, job: Job): void {
+  for (const f of blobFields) if (Object.hasOwn(o, f.key)) f.set(job.extra(), o[f.key]);
+}
+
+/** Sets a decoded blob's fields on a job already made (its kind changes if the blob says so). */
+export function decodeExtra(bytes: Uint8Array, job: Job): void {
+  const o = unpackExtra(bytes);
+  const s = copyKind(job.k, kindSpec());
+  kindFromBlob(o, s);
+  const now = copyKind(job.k, kindSpec());
+  for (const key of [...kindPolicyFields, "name"] as const) if (s[key] !== now[key]) job.setKind(key, s[key] as never);
+  extraFromBlob(o, job);
+}
+
 
 // ---- queues ----
 

@@ -21,8 +21,8 @@
 // row-per-job form could not notice.
 
 import { maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
-import { Job, JobExtra, type JobState, type QueueState } from "../engine/model.ts";
-import { decodeExtra, extraEncoder } from "./codecs.ts";
+import { Job, JobExtra, type JobState, type KindSpec, kindPolicyFields, kindSpec, type QueueState } from "../engine/model.ts";
+import { extraEncoder, extraFromBlob, kindFromBlob, unpackExtra } from "./codecs.ts";
 
 const segmentMagic = 0x31535152; // "RQS1"
 const headerBytes = 16;
@@ -30,15 +30,19 @@ const recordHeaderBytes = 20;
 const JOB = 1;
 const TOMB = 2;
 const tombBytes = recordHeaderBytes + 16;
-/** JobExtra's scalar fields, stored as numeric fields of the record rather than in its
- *  MessagePack blob: a job option such as removeOnComplete cost about 1 us a write through
- *  msgpackr (bench/journal.ts --options). Booleans are 1 or absent. */
+/** The scalar rare fields (JobExtra) and kind options (KindSpec), stored as numeric fields of the
+ *  record rather than in its MessagePack blob: a job option such as removeOnComplete cost about
+ *  1 us a write through msgpackr (bench/journal.ts --options). Booleans are 1 or absent. The
+ *  order is the record's mask-bit order: it never changes without a new segment format. */
 export const recordExtraFields = [
   "ttl", "timeout", "backoffFixed", "backoffJitter", "keepLogs", "groupSeq", "lifo", "removeOnComplete", "removeOnFail",
   "keepCompletedAge", "keepCompletedCount", "keepFailedAge", "keepFailedCount", "dedupUntil", "progress", "pendingDeps",
   "parentId", "childrenCompleted", "onFailure",
-] as const satisfies readonly (keyof JobExtra)[];
+] as const satisfies readonly (keyof JobExtra | (typeof kindPolicyFields)[number])[];
 const encodeRest = extraEncoder(new Set(recordExtraFields));
+const isKindField = (k: string): boolean => (kindPolicyFields as readonly string[]).includes(k);
+/** Mask bits (after the job's own fields) of the JobExtra fields among recordExtraFields. */
+const extraFieldBits = recordExtraFields.reduce((m, k, i) => (isKindField(k) ? m : m | (1 << i)), 0);
 /** The job's own numeric fields, then recordExtraFields, in mask-bit order. */
 const jobFieldCount = 12;
 const fieldCount = jobFieldCount + recordExtraFields.length;
@@ -58,34 +62,51 @@ function fieldsOf(job: Job, f: Float64Array): void {
   f[9] = job.backoff;
   f[10] = job.stallTimeout - stallTimeoutMsDefault;
   f[11] = job.stallCount;
-  const x = job.x;
-  if (x === null) f.fill(0, jobFieldCount);
-  else extraFieldsOf(x, f);
+  if (job.x === null && job.k.p.plainPolicy) f.fill(0, jobFieldCount);
+  else extraFieldsOf(job, f);
 }
 
 /** recordExtraFields into f[12...] and back, as plain property reads and writes generated from
  *  the list (a keyed access by a computed name cost 300 ns a job): one list says what is stored
- *  and in which order. Each field's kind (number, or boolean stored as 1) comes from a fresh
- *  JobExtra, whose defaults are all 0 or false, so an absent field reads back as its default. */
-type ExtraCopy = (x: JobExtra, f: Float64Array) => void;
-const [extraFieldsOf, setExtraFields] = ((): [ExtraCopy, ExtraCopy] => {
-  const fresh = new JobExtra() as unknown as Record<string, unknown>;
-  const put: string[] = [];
-  const take: string[] = [];
-  recordExtraFields.forEach((k, i) => {
+ *  and in which order. Each field's type (number, or boolean stored as 1) comes from a fresh
+ *  JobExtra or KindSpec, whose defaults are all 0 or false, so an absent field reads back as
+ *  its default. Kind options come from the job's kind and go back into the KindSpec the job is
+ *  made with; the rest from and to its JobExtra. */
+const [extraFieldsOf, setKindFields, setExtraFields] = ((): [
+  (job: Job, f: Float64Array) => void,
+  (s: KindSpec, f: Float64Array) => void,
+  (x: JobExtra, f: Float64Array) => void,
+] => {
+  const freshX = new JobExtra() as unknown as Record<string, unknown>;
+  const freshK = kindSpec() as unknown as Record<string, unknown>;
+  const put: string[] = ["const k = job.k.p, x = job.x;"];
+  const takeKind: string[] = [];
+  const takeExtra: string[] = [];
+  recordExtraFields.forEach((name, i) => {
     const at = jobFieldCount + i;
-    if (fresh[k] === false) {
-      put.push(`f[${at}] = x.${k} ? 1 : 0;`);
-      take.push(`x.${k} = f[${at}] !== 0;`);
-    } else if (fresh[k] === 0) {
-      put.push(`f[${at}] = x.${k};`);
-      take.push(`x.${k} = f[${at}];`);
+    const onKind = isKindField(name);
+    const fresh = onKind ? freshK[name] : freshX[name];
+    const from = onKind ? `k.${name}` : `(x === null ? ${fresh} : x.${name})`;
+    const take = onKind ? takeKind : takeExtra;
+    const to = onKind ? `s.${name}` : `x.${name}`;
+    if (fresh === false) {
+      put.push(`f[${at}] = ${from} ? 1 : 0;`);
+      take.push(`${to} = f[${at}] !== 0;`);
+    } else if (fresh === 0) {
+      put.push(`f[${at}] = ${from};`);
+      take.push(`${to} = f[${at}];`);
     } else {
-      throw new Error(`segments: JobExtra.${k} is neither a number nor a boolean defaulting to 0 or false`);
+      throw new Error(`segments: ${name} is neither a number nor a boolean defaulting to 0 or false`);
     }
   });
-  return [new Function("x", "f", put.join("\n")) as ExtraCopy, new Function("x", "f", take.join("\n")) as ExtraCopy];
+  return [
+    new Function("job", "f", put.join("\n")) as (job: Job, f: Float64Array) => void,
+    new Function("s", "f", takeKind.join("\n")) as (s: KindSpec, f: Float64Array) => void,
+    new Function("x", "f", takeExtra.join("\n")) as (x: JobExtra, f: Float64Array) => void,
+  ];
 })();
+/** The KindSpec a recovered job is made with (kindOf copies it). */
+const decodeKind = kindSpec();
 
 /** Builds segment bodies; reused across commits. */
 export class SegmentWriter {
@@ -109,7 +130,7 @@ export class SegmentWriter {
   }
 
   addJob(job: Job, queueId: number): void {
-    const x = encodeRest(job.x, job.name);
+    const x = encodeRest(job);
     const payloads = job.queue.payloads;
     const dataLen = payloads.length(job);
     const xLen = x === null ? 0 : x.length;
@@ -231,17 +252,26 @@ export function decodeJob(body: Uint8Array, dv: DataView, at: number, queue: Que
   }
   const dataLen = dv.getUint32(at + 12, true);
   const xLen = dv.getUint32(at + 16, true);
-  const job = new Job(f[0]!, queue, null, f[1]!, f[3]!, f[4]!, f[8]! + maxAttemptsDefault, f[9]!, f[10]! + stallTimeoutMsDefault);
-  job.d = queue.payloads.put(job, body, p, p + dataLen); // a copy: the body is let go once walked
   // A copy: MessagePack's bytes (a result) would otherwise be views pinning the whole body.
-  if (xLen !== 0) decodeExtra(body.slice(p + dataLen, p + dataLen + xLen - 1), job);
+  const blob = xLen === 0 ? null : unpackExtra(body.slice(p + dataLen, p + dataLen + xLen - 1));
+  const s = decodeKind;
+  s.name = null;
+  s.priority = f[1]!;
+  s.maxAttempts = f[8]! + maxAttemptsDefault;
+  s.backoff = f[9]!;
+  s.stallTimeout = f[10]! + stallTimeoutMsDefault;
+  setKindFields(s, f);
+  if (blob !== null) kindFromBlob(blob, s);
+  const job = new Job(f[0]!, queue, null, f[3]!, f[4]!, s);
+  job.d = queue.payloads.put(job, body, p, p + dataLen); // a copy: the body is let go once walked
+  if (blob !== null) extraFromBlob(blob, job);
   job.state = dv.getUint8(at + 1) as JobState;
   job.seq = f[2]!;
   job.startedAt = f[5]!;
   job.finishedAt = f[6]!;
   job.attempts = f[7]!;
   job.stallCount = f[11]!;
-  if (mask >>> jobFieldCount !== 0) setExtraFields(job.extra(), f);
+  if (((mask >>> jobFieldCount) & extraFieldBits) !== 0) setExtraFields(job.extra(), f);
   return job;
 }
 

@@ -17,13 +17,19 @@ type Kind = "num" | "num?" | "value?" | "bool" | "data" | "queue" | "token";
 interface Field {
   readonly name: string;
   readonly kind: Kind;
-  /** JavaScript over `j` (the Job) and `x` (j.x, known non-null when `noExtra` is set). */
+  /** JavaScript over `j` (the Job), `x` (j.x, known non-null when `noExtra` is set) and `p`
+   *  (j.k.p, its kind's policy). */
   readonly expr: string;
   /** Set when the field lives in JobExtra: its value when the job has none (`x === null`). */
   readonly noExtra?: null | number | boolean;
+  /** Set when the field is a kind option (KindSpec): its value when the kind has them all at
+   *  their defaults (`p.plainPolicy`). */
+  readonly plain?: null | number | boolean;
 }
 
 const f = (name: string, kind: Kind, expr = "", noExtra?: null | number | boolean): Field => ({ name, kind, expr, noExtra });
+/** A kind option: `p.<option>`, at `plain` when the kind's options are all defaults. */
+const kf = (name: string, kind: Kind, option: string, plain: null | boolean): Field => ({ name, kind, expr: `p.${option}`, plain });
 
 /** The job's fields in wire order. */
 export const jobWireFields: readonly Field[] = [
@@ -37,16 +43,16 @@ export const jobWireFields: readonly Field[] = [
   f("attempts", "num", "j.attempts"),
   f("max_attempts", "num", "j.maxAttempts"),
   f("backoff", "num", "j.backoff"),
-  f("ttl", "num?", "x.ttl", null),
-  f("timeout", "num?", "x.timeout", null),
+  kf("ttl", "num?", "ttl", null),
+  kf("timeout", "num?", "timeout", null),
   f("unique_key", "value?", "x.uniqueKey", null),
   f("depends_on", "value?", "x.dependsOn", null),
   f("progress", "num", "x.progress", 0),
   f("progress_msg", "value?", "x.progressMsg", null),
   f("tags", "value?", "x.tags", null),
-  f("lifo", "bool", "x.lifo", false),
-  f("remove_on_complete", "bool", "x.removeOnComplete", false),
-  f("remove_on_fail", "bool", "x.removeOnFail", false),
+  kf("lifo", "bool", "lifo", false),
+  kf("remove_on_complete", "bool", "removeOnComplete", false),
+  kf("remove_on_fail", "bool", "removeOnFail", false),
   f("last_heartbeat", "num?", "j.lastHeartbeat"),
   f("stall_timeout", "num", "j.stallTimeout"),
   f("stall_count", "num", "j.stallCount"),
@@ -54,8 +60,8 @@ export const jobWireFields: readonly Field[] = [
   f("children_ids", "value?", "x.childrenIds", null),
   f("children_completed", "num", "x.childrenCompleted", 0),
   f("custom_id", "value?", "x.customId", null),
-  f("keep_completed_age", "num?", "x.keepCompletedAge", null),
-  f("keep_completed_count", "num?", "x.keepCompletedCount", null),
+  kf("keep_completed_age", "num?", "keepCompletedAge", null),
+  kf("keep_completed_count", "num?", "keepCompletedCount", null),
   f("completed_at", "num?", "j.finishedAt"),
   f("group_id", "value?", "x.groupId", null),
   // EXT: the lock token of the current delivery.
@@ -143,9 +149,15 @@ const omitted = (v: unknown): boolean => v === null || v === false;
 /** Room the fixed-size parts of fields from..end take (keys, numbers, flags). */
 const fixedFrom = (from: number): number => keyBytes.slice(from).reduce((n, k) => n + k.length + 9, 16);
 
+/** Where a field's default comes from: the job has no JobExtra ("x"), or its kind has only
+ *  default options ("k"); null: neither, the field is always written. */
+const source = (fl: Field): "x" | "k" | null => (fl.noExtra !== undefined ? "x" : fl.plain !== undefined ? "k" : null);
+const defaultOf = (fl: Field): null | number | boolean | undefined => (fl.noExtra !== undefined ? fl.noExtra : fl.plain);
+
 /**
- * Source of a writer. Runs of JobExtra fields become `if (x === null) <their defaults, encoded
- * once> else <each field>`, so a job without extras writes its rare fields as one copy.
+ * Source of a writer. Runs of JobExtra fields and kind options become `if (<x === null and/or
+ * p.plainPolicy>) <their defaults, encoded once> else <each field>`, so a job without extras
+ * and of a plain kind writes its rare fields as one copy.
  */
 function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const runs: Uint8Array[] = [];
@@ -157,25 +169,37 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const fs = jobWireFields;
   for (let i = 0; i < fs.length; ) {
     const again = `w.ensure(${fixedFrom(i + 1)});`;
-    if (fs[i]!.noExtra === undefined) {
+    if (source(fs[i]!) === null) {
       body.push(binaryStmt(fs[i]!, i, sparse, again));
       i++;
       continue;
     }
     let end = i;
-    while (end < fs.length && fs[end]!.noExtra !== undefined) end++;
+    while (end < fs.length && source(fs[end]!) !== null) end++;
     const defaults: Uint8Array[] = [];
     let count = 0;
+    let hasX = false;
+    let hasK = false;
     for (let j = i; j < end; j++) {
-      const v = fs[j]!.noExtra;
+      if (source(fs[j]!) === "x") hasX = true;
+      else hasK = true;
+      const v = defaultOf(fs[j]!);
       if (sparse && omitted(v)) continue;
       defaults.push(keyBytes[j]!, encoded(v));
       count++;
     }
     const each = [];
-    for (let j = i; j < end; j++) each.push(binaryStmt(fs[j]!, j, sparse, `w.ensure(${fixedFrom(j + 1)});`));
+    for (let j = i; j < end; j++) {
+      const fl = fs[j]!;
+      // In a run that also holds kind options, x may be null on the field-by-field path.
+      // (A num? field's nil is written from 0.)
+      const none = fl.kind === "num?" && fl.noExtra === null ? 0 : fl.noExtra;
+      const safe = hasK && fl.noExtra !== undefined ? { ...fl, expr: `(x === null ? ${JSON.stringify(none)} : ${fl.expr})` } : fl;
+      each.push(binaryStmt(safe, j, sparse, `w.ensure(${fixedFrom(j + 1)});`));
+    }
     const none = count === 0 ? "" : `${run(defaults)} ${sparse ? `n += ${count};` : ""}`;
-    body.push(`if (x === null) { ${none} } else { ${each.join(" ")} }`);
+    const cond = hasX && hasK ? "x === null && p.plainPolicy" : hasX ? "x === null" : "p.plainPolicy";
+    body.push(`if (${cond}) { ${none} } else { ${each.join(" ")} }`);
     i = end;
   }
   // `extra`: pre-encoded key/value pairs appended after the fields (one pair: GETJOBS' state).
@@ -183,6 +207,7 @@ function writerSource(sparse: boolean): { src: string; runs: Uint8Array[] } {
   const tail = sparse ? "if (extra !== null) { w.raw(extra); n++; } w.patchMap16(at, n);" : "if (extra !== null) w.raw(extra);";
   const src = `
     const x = j.x;
+    const p = j.k.p;
     const qn = j.queue.wireName ??= encodeName(j.queue.name);
     const pa = j.queue.payloads;
     const pb = pa.locate(j), pv = pa.dv, ps = pa.at, pl = pa.len;
@@ -218,7 +243,7 @@ function compilePlain(): (j: Job) => Record<string, unknown> {
     const v = fl.noExtra === undefined ? e : `(x === null ? ${JSON.stringify(fl.noExtra)} : ${e})`;
     return `${JSON.stringify(fl.name)}: ${v}`;
   });
-  const make = new Function("decodeRaw", `return function jobToPlain(j) { const x = j.x; return { ${props.join(", ")} }; };`);
+  const make = new Function("decodeRaw", `return function jobToPlain(j) { const x = j.x; const p = j.k.p; return { ${props.join(", ")} }; };`);
   return make(decodeRaw) as (j: Job) => Record<string, unknown>;
 }
 

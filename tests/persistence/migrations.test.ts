@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pack, unpack } from "msgpackr";
 import { Engine } from "../../src/engine/engine.ts";
-import { Job, JobExtra, JobState, QueueState } from "../../src/engine/model.ts";
+import { Job, JobExtra, JobState, kindPolicyFields, kindSpec, QueueState } from "../../src/engine/model.ts";
 import { obliterate, runAll } from "../../src/engine/queries.ts";
-import { blobExtraKeys, columnExtraFields, decodeExtra, extraEncoder, runtimeExtraFields } from "../../src/persistence/codecs.ts";
+import { blobExtraKeys, blobKindKeys, columnExtraFields, decodeExtra, extraEncoder, runtimeExtraFields } from "../../src/persistence/codecs.ts";
 import { decodeJob, recordExtraFields, SegmentWriter, walkSegment } from "../../src/persistence/segments.ts";
 import { migrations, schemaVersion } from "../../src/persistence/migrations.ts";
 import { SqliteStore } from "../../src/persistence/sqlite-store.ts";
@@ -79,8 +79,8 @@ test("a database written by the 2026-11-25 release (version 1) opens, is migrate
   const full = engine.getJob(2)!;
   expect({
     priority: full.priority, tags: full.x!.tags, uniqueKey: full.x!.uniqueKey, customId: full.x!.customId, groupId: full.x!.groupId,
-    lifo: full.x!.lifo, ttl: full.x!.ttl, timeout: full.x!.timeout, maxAttempts: full.maxAttempts, backoff: full.backoff,
-    backoffFixed: full.x!.backoffFixed, stallTimeout: full.stallTimeout,
+    lifo: full.k.p.lifo, ttl: full.k.p.ttl, timeout: full.k.p.timeout, maxAttempts: full.maxAttempts, backoff: full.backoff,
+    backoffFixed: full.k.p.backoffFixed, stallTimeout: full.stallTimeout,
   }).toEqual({
     priority: 5, tags: ["a", "b"], uniqueKey: "u-1", customId: "c-1", groupId: "g1", lifo: true, ttl: 999_999_999, timeout: 5000,
     maxAttempts: 7, backoff: 250, backoffFixed: true, stallTimeout: 12_345,
@@ -111,7 +111,7 @@ test("a database written by the 2026-11-25 release (version 1) opens, is migrate
     JobState.Waiting, JobState.Waiting, JobState.Delayed, JobState.Waiting, JobState.Completed, JobState.Failed, JobState.Waiting,
   ]);
   const moved = again.engine.getJob(2)!;
-  expect([moved.priority, moved.x!.tags, moved.x!.uniqueKey, moved.x!.customId, moved.x!.groupId, moved.x!.lifo, moved.maxAttempts, moved.backoff, moved.stallTimeout]).toEqual([
+  expect([moved.priority, moved.x!.tags, moved.x!.uniqueKey, moved.x!.customId, moved.x!.groupId, moved.k.p.lifo, moved.maxAttempts, moved.backoff, moved.stallTimeout]).toEqual([
     5, ["a", "b"], "u-1", "c-1", "g1", true, 7, 250, 12_345,
   ]);
   expect(again.engine.getJob(1)!.name).toBe("welcome");
@@ -150,25 +150,39 @@ test("every JobExtra field has a stored form (a column, a blob key, or runtime-o
   expect(fields.filter((f) => !covered.has(f))).toEqual([]);
   // And nothing is stored that the engine does not have.
   expect([...covered].filter((f) => !fields.includes(f))).toEqual([]);
+  // The kind's options (model.ts KindSpec, shared by like jobs) have their blob keys too, for
+  // records that kept them in the blob.
+  expect([...blobKindKeys].sort()).toEqual([...kindPolicyFields].sort());
 });
 
 test("a job with every stored field set survives the segment codec, and its bytes are checked", () => {
   const q = new QueueState("codec");
-  const j = new Job(42, q, pack({ a: 1 }) as Uint8Array, -3, 1000, 2000, 9, 77, 1234);
+  const kind = kindSpec({
+    priority: -3, maxAttempts: 9, backoff: 77, stallTimeout: 1234, ttl: 5, timeout: 6, backoffFixed: true, lifo: true,
+    removeOnComplete: true, removeOnFail: true, backoffJitter: 0.25, keepLogs: 10, keepCompletedAge: 1_000,
+    keepCompletedCount: 5, keepFailedAge: 2_000, keepFailedCount: 6,
+  });
+  const j = new Job(42, q, pack({ a: 1 }) as Uint8Array, 1000, 2000, kind);
   const x = j.extra();
   Object.assign(x, {
-    stallCount: 2, ttl: 5, timeout: 6, backoffFixed: true, uniqueKey: "u", customId: "c", groupId: "g", tags: ["t1", "t2"],
-    lifo: true, removeOnComplete: true, removeOnFail: true, progress: 55, progressMsg: "m", result: new Uint8Array([1, 2, 3]),
+    stallCount: 2, uniqueKey: "u", customId: "c", groupId: "g", tags: ["t1", "t2"],
+    progress: 55, progressMsg: "m", result: new Uint8Array([1, 2, 3]),
     error: "e", logs: [{ timestamp: 1, message: "l", level: "warn" }], dependsOn: [1, 2], pendingDeps: 1, dependents: [3],
-    backoffJitter: 0.25, keepLogs: 10, groupSeq: 12, keepCompletedAge: 1_000, keepCompletedCount: 5, keepFailedAge: 2_000,
-    keepFailedCount: 6, dedupUntil: 9_999, parentId: 40, childrenCompleted: 2, onFailure: 2, childrenIds: [43, 44], dedupKey: "dk",
+    groupSeq: 12, dedupUntil: 9_999, parentId: 40, childrenCompleted: 2, onFailure: 2, childrenIds: [43, 44], dedupKey: "dk",
   });
-  // Every scalar stored as a number of the record is set here, away from its default (0 or false).
-  const fresh = new JobExtra() as unknown as Record<string, unknown>;
+  // Every scalar stored as a number of the record is set here, away from its default (0 or false):
+  // the kind's from the job's kind, the rest from its JobExtra.
+  const freshX = new JobExtra() as unknown as Record<string, unknown>;
+  const freshK = kindSpec() as unknown as Record<string, unknown>;
   for (const k of recordExtraFields) {
+    const onKind = (kindPolicyFields as readonly string[]).includes(k);
+    const fresh = onKind ? freshK : freshX;
+    const now = (onKind ? j.k : x) as unknown as Record<string, unknown>;
     expect([k, fresh[k] === 0 || fresh[k] === false]).toEqual([k, true]);
-    expect([k, (x as unknown as Record<string, unknown>)[k] !== fresh[k]]).toEqual([k, true]);
+    expect([k, now[k] !== fresh[k]]).toEqual([k, true]);
   }
+  // And every kind option is stored as a number of the record.
+  expect(kindPolicyFields.filter((k) => !(recordExtraFields as readonly string[]).includes(k))).toEqual([]);
   j.name = "nm";
   j.state = JobState.Failed;
   j.seq = -17;
@@ -205,12 +219,12 @@ test("a job with every stored field set survives the segment codec, and its byte
 
 test("a flow parent's children's results keep their queues through the codec; older records without one read as null", () => {
   const q = new QueueState("codec");
-  const parent = new Job(50, q, pack(0) as Uint8Array, 0, 1000, 1000, 3, 0, 30_000);
+  const parent = new Job(50, q, pack(0) as Uint8Array, 1000, 1000, kindSpec());
   parent.extra().childValues = [[51, new Uint8Array([1]), "kids"], [52, null, "kids"]];
-  const back = new Job(50, q, parent.data, 0, 1000, 1000, 3, 0, 30_000);
-  decodeExtra(extraEncoder(new Set())(parent.x, null)!, back);
+  const back = new Job(50, q, parent.data, 1000, 1000, kindSpec());
+  decodeExtra(extraEncoder(new Set())(parent)!, back);
   expect(back.x!.childValues!.map(([id, r, queue]) => [id, r === null ? null : [...r], queue])).toEqual([[51, [1], "kids"], [52, null, "kids"]]);
-  const older = new Job(50, q, parent.data, 0, 1000, 1000, 3, 0, 30_000);
+  const older = new Job(50, q, parent.data, 1000, 1000, kindSpec());
   decodeExtra(pack({ childValues: [[51, new Uint8Array([1])]] }) as Uint8Array, older);
   expect(older.x!.childValues!.map(([id, r, queue]) => [id, [...r!], queue])).toEqual([[51, [1], null]]);
 });

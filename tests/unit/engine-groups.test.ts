@@ -78,7 +78,7 @@ describe("groups", () => {
     }],
     ["lease expiry (stall)", (h) => h.at(h.t + 30_000)],
     ["processing timeout", (h, id) => {
-      h.job(id).extra().timeout = 100;
+      h.job(id).setKind("timeout", 100);
       h.engine.heartbeat(id, undefined); // re-computes the lease with the timeout
       h.at(h.t + 100);
     }],

@@ -243,7 +243,8 @@ export function checkInvariants(engine: Engine): void {
     }
     const x = job.x;
     const waits = s === "waiting" || s === "delayed" || s === "waitingchildren" || s === "waitingparent";
-    if (x !== null && x.ttl > 0 && (x.ttlEntry !== null) !== waits) fail(`job ${id} (${s}) ttl timer entry: ${x.ttlEntry !== null}`);
+    const inTtl = x !== null && x.ttlEntry !== null;
+    if (job.k.p.ttl > 0 && inTtl !== waits) fail(`job ${id} (${s}) ttl timer entry: ${inTtl}`);
     if (x !== null && x.ttlEntry !== null && !e.core.ttl.has(x.ttlEntry)) fail(`job ${id}: ttl entry not in the ttl timer`);
     if (x !== null && x.uniqueKey !== null) {
       const unfinished = s !== "completed" && s !== "failed";

@@ -6,7 +6,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { IndexedHeap } from "../../src/engine/heap.ts";
-import { Job, JobState, QueueState } from "../../src/engine/model.ts";
+import { Job, JobState, kindSpec, QueueState } from "../../src/engine/model.ts";
 import { readyBefore } from "../../src/engine/ready-queue.ts";
 import { drain, jobsInState, obliterate, runAll } from "../../src/engine/queries.ts";
 import { DeadlineTimer, TimerRegistry, type TimerComponent } from "../../src/engine/timers.ts";
@@ -91,7 +91,7 @@ describe("flow states (waitingchildren, waitingparent)", () => {
     const h = new Harness();
     const q = h.q("flows");
     const jobs = [JobState.WaitingChildren, JobState.WaitingParent].map((state, i) => {
-      const j = new Job(100 + i, q, bytes(i), 0, T0, T0, 3, 0, 30_000);
+      const j = new Job(100 + i, q, bytes(i), T0, T0, kindSpec());
       j.state = state;
       j.extra().pendingDeps = 1;
       h.engine.restore(j);
@@ -111,7 +111,7 @@ describe("flow states (waitingchildren, waitingparent)", () => {
 
   test("restore refuses a state it does not know", () => {
     const h = new Harness();
-    const j = new Job(7, h.q(), bytes(7), 0, T0, T0, 3, 0, 30_000);
+    const j = new Job(7, h.q(), bytes(7), T0, T0, kindSpec());
     j.state = 9 as JobState;
     expect(() => h.engine.restore(j)).toThrow(/unknown state/);
   });
@@ -217,7 +217,7 @@ describe("IndexedHeap.ordered", () => {
     const q = new QueueState("h");
     const h = new IndexedHeap<Job>(readyBefore);
     const jobs = Array.from({ length: 500 }, (_, i) => {
-      const j = new Job(i + 1, q, bytes(i), Math.floor(r() * 5), 0, 0, 3, 0, 30_000);
+      const j = new Job(i + 1, q, bytes(i), 0, 0, kindSpec({ priority: Math.floor(r() * 5) }));
       j.seq = i + 1;
       h.push(j);
       return j;

@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
 import { jobKindsPerNameMax, jobKindsPerQueueMax } from "../../src/constants.ts";
 import { Engine } from "../../src/engine/engine.ts";
-import { Job, QueueState } from "../../src/engine/model.ts";
+import { Job, kindSpec, QueueState } from "../../src/engine/model.ts";
 import { encodeValue } from "../../src/protocol/msgpack.ts";
 
 test("a Job has at most 8 own fields, and a plain, named or client-made waiting job allocates no extra record", () => {
@@ -15,14 +15,24 @@ test("a Job has at most 8 own fields, and a plain, named or client-made waiting 
   const named = e.getJob(e.push({ queue: "q", data: encodeValue(1), name: "n" }))!;
   // What the shipped client sends for queue.add(name, data): BullMQ's one attempt.
   const client = e.getJob(e.push({ queue: "q", data: encodeValue(1), name: "n", maxAttempts: 1 }))!;
+  // And with the options BullMQ users give most: what happens to the record, a fixed backoff.
+  const options = {
+    queue: "q", data: encodeValue(1), name: "n", maxAttempts: 5, backoff: 1000, backoffFixed: true, removeOnComplete: true,
+    removeOnFail: false, keepFailedCount: 100, timeout: 60_000, lifo: true,
+  };
+  const opted = e.getJob(e.push(options))!;
   expect(Object.keys(plain).length).toBeLessThanOrEqual(8);
-  for (const j of [plain, named, client]) {
+  for (const j of [plain, named, client, opted]) {
     expect(j.x).toBeNull();
     expect(j.r).toBeNull();
     expect([j.runAt, j.startedAt, j.lockToken, j.lastHeartbeat, j.attempts, j.deadline]).toEqual([1, 0, 0, 0, 0, 0]);
   }
   expect([named.name, client.name, plain.name]).toEqual(["n", "n", null]);
   expect([named.maxAttempts, client.maxAttempts]).toEqual([3, 1]);
+  const k = opted.k.p;
+  expect([k.maxAttempts, k.backoff, k.backoffFixed, k.removeOnComplete, k.removeOnFail, k.keepFailedCount, k.timeout, k.lifo]).toEqual([5, 1000, true, true, false, 100, 60_000, true]);
+  // The next job pushed with the same options shares the kind.
+  expect(e.getJob(e.push({ ...options, data: encodeValue(2) }))!.k).toBe(opted.k);
 });
 
 test("a waiting job takes 80 bytes of heap besides its payload", () => {
@@ -31,7 +41,7 @@ test("a waiting job takes 80 bytes of heap besides its payload", () => {
   const n = 100_000;
   Bun.gc(true);
   const h0 = heapStats().heapSize;
-  const jobs = Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, 0, 3, 0, 30_000, "email"));
+  const jobs = Array.from({ length: n }, (_, i) => new Job(i + 1, q, data, 0, 0, kindSpec({ name: "email" })));
   Bun.gc(true);
   const perJob = (heapStats().heapSize - h0) / n;
   // 80 for the Job, 8 for the array slot holding it, 8 for the arena's record header and
@@ -67,7 +77,13 @@ test("jobs share kinds: one per name, priority and retry policy in each queue, b
   });
   // One name at ever new priorities: at most jobKindsPerNameMax of them are kept.
   const before = e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x" }))!.queue.kindsKept;
-  for (let i = 1; i <= 50; i++) expect(e.getJob(e.push({ queue: "p", data: encodeValue(i), name: "x", priority: i }))!.priority).toBe(i);
+  const policy = e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x", priority: 99 }))!.k.p;
+  for (let i = 1; i <= 50; i++) {
+    const j = e.getJob(e.push({ queue: "p", data: encodeValue(i), name: "x", priority: i }))!;
+    expect(j.priority).toBe(i);
+    // A kind of its own still shares the queue's policy: 64 bytes more for the job, not 224.
+    expect(j.k.p).toBe(policy);
+  }
   expect(e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x" }))!.queue.kindsKept).toBe(before + jobKindsPerNameMax - 1);
 });
 

@@ -5,7 +5,7 @@
 
 import { describe, expect, test } from "bun:test";
 import { heapChunkBits } from "../../src/constants.ts";
-import { Job, QueueState } from "../../src/engine/model.ts";
+import { Job, kindSpec, QueueState } from "../../src/engine/model.ts";
 import { ReadyQueue, readyBefore } from "../../src/engine/ready-queue.ts";
 import { rng } from "../helpers/rng.ts";
 import { DeadlineTimer } from "../../src/engine/timers.ts";
@@ -19,7 +19,7 @@ const checkReady = (line: ReadyQueue): void => checkRunHeap(line, readyBefore);
 
 let ids = 0;
 function job(priority: number, seq: number): Job {
-  const j = new Job(++ids, q, data, priority, 0, 0, 3, 0, 30_000);
+  const j = new Job(++ids, q, data, 0, 0, kindSpec({ priority }));
   j.seq = seq;
   return j;
 }

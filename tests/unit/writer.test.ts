@@ -40,7 +40,10 @@ test("the specialised job encoder agrees with the field table in every state", (
     groupId: "g1",
   });
   const delayedId = e.push({ queue: "q", data: encodeValue(null), delay: 1_000 });
-  for (const id of [plainId, fullId, delayedId]) expectSame(e.getJob(id)!);
+  // Kind options without any rare field (no JobExtra): the writer's field-by-field path with x null.
+  const optedId = e.push({ queue: "o", data: encodeValue(2), removeOnComplete: true, lifo: true, timeout: 30, keepCompletedCount: 5 });
+  expect(e.getJob(optedId)!.x).toBeNull();
+  for (const id of [plainId, fullId, delayedId, optedId]) expectSame(e.getJob(id)!);
 
   now += 10;
   const pulled = [...e.pull("q", 1), ...e.pull("qué-🙂", 1)];
@@ -75,9 +78,11 @@ test("sparse jobs (PULLB EXT) are the field table without null and false fields,
   const ids = [
     e.push({ queue: "s", data: encodeValue({ a: 1 }) }),
     e.push({ queue: "s", data: encodeValue("x".repeat(300)), name: "n".repeat(40), ttl: 60_000, timeout: 6, uniqueKey: "u", customId: "c", tags: ["t"], lifo: true, removeOnComplete: true, removeOnFail: true, groupId: "g", maxAttempts: 4, backoff: 10 }),
+    // Kind options and no JobExtra.
+    e.push({ queue: "s", data: encodeValue(3), removeOnFail: true, keepCompletedAge: 60_000, timeout: 9 }),
   ];
   now += 5;
-  const jobs = e.pull("s", 2);
+  const jobs = e.pull("s", 3);
   expect(jobs.map((j) => j.id).sort()).toEqual([...ids].sort());
   const w = new ReplyWriter();
   w.frame({ ok: true, jobs: new SparseJobs(jobs) });
