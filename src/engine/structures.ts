@@ -15,7 +15,7 @@ import { PayloadArena } from "./payloads.ts";
 import { RememberedIds } from "./remembered-ids.ts";
 import { Retention } from "./retention.ts";
 import { Throughput } from "./throughput.ts";
-import { DeadlineTimer } from "./timers.ts";
+import { DeadlineTimer, JobDeadlineOrder } from "./timers.ts";
 import { FinishWaiters } from "./waiters.ts";
 
 export interface CoreOptions {
@@ -51,8 +51,8 @@ export abstract class Structures {
   readonly maybeEmpty: QueueState[] = [];
 
   // Each timer's due items go through the transition that handles them (core.ts).
-  readonly delays = new DeadlineTimer<Job>("delays", (job, now) => this.promote(job, now));
-  readonly leases = new DeadlineTimer<Job>("leases", (job, now) => this.leaseEnded(job, now));
+  readonly delays = new DeadlineTimer<Job>("delays", (job, now) => this.promote(job, now), new JobDeadlineOrder());
+  readonly leases = new DeadlineTimer<Job>("leases", (job, now) => this.leaseEnded(job, now), new JobDeadlineOrder());
   readonly ttl = new DeadlineTimer<TtlEntry>("ttl", (e, now) => this.expire(e.job, now));
   /** Rate-limited queues whose pullers wait for the next token: served when it is due. */
   readonly refills = new DeadlineTimer<RateLimit>("rate-refills", (r) => {

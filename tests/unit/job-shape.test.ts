@@ -45,9 +45,9 @@ test("a waiting job takes 80 bytes of heap besides its payload", () => {
   Bun.gc(true);
   const perJob = (heapStats().heapSize - h0) / n;
   // 80 for the Job, 8 for the array slot holding it, 8 for the arena's record header and
-  // 8 for its owner slot; 112 + 24 before kinds (and a JobExtra of 300+ for a client's job).
-  expect(perJob).toBeGreaterThan(96);
-  expect(perJob).toBeLessThan(112);
+  // 8 for its owner slot: 104; a ninth field would make it 136. (Only the upper bound is
+  // asserted: garbage of the tests before this one, collected in between, can lower the figure.)
+  expect(perJob).toBeLessThan(120);
   expect(jobs.length).toBe(n);
 });
 
