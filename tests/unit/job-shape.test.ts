@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
 import { jobKindsPerNameMax, jobKindsPerQueueMax } from "../../src/constants.ts";
 import { Engine } from "../../src/engine/engine.ts";
-import { Job, kindSpec, QueueState } from "../../src/engine/model.ts";
+import { copyKind, Job, KindPolicy, type KindSpec, kindPolicyFields, kindSpec, QueueState } from "../../src/engine/model.ts";
 import { encodeValue } from "../../src/protocol/msgpack.ts";
 
 test("a Job has at most 8 own fields, and a plain, named or client-made waiting job allocates no extra record", () => {
@@ -121,4 +121,22 @@ test("finishedAt shares the deadline slot: 0 until the job finishes, its time af
   now = 300;
   e.complete(id, undefined, null);
   expect(job.finishedAt).toBe(300);
+});
+
+test("every KindSpec field reaches the kind: compared, copied back, and counted in plainPolicy", () => {
+  const q = new QueueState("k");
+  const base = kindSpec();
+  const other = (v: unknown): unknown => (typeof v === "boolean" ? !v : typeof v === "number" ? v + 7 : "a name");
+  const plainFields = new Set<string>(kindPolicyFields);
+  for (const key of Object.keys(base) as (keyof KindSpec)[]) {
+    const changed = { ...base, [key]: other(base[key]) } as KindSpec;
+    const policy = new KindPolicy(changed);
+    const kind = q.kindOf(changed);
+    // A kind made for the changed spec gives that spec back, field for field.
+    expect([key, copyKind(kind, kindSpec())]).toEqual([key, changed]);
+    // And it is not the plain kind: the changed field is compared.
+    expect([key, kind === q.kindOf(base)]).toEqual([key, false]);
+    if (key !== "name" && key !== "priority") expect([key, new KindPolicy(base).is(changed), policy.is(changed)]).toEqual([key, false, true]);
+    expect([key, policy.plainPolicy]).toEqual([key, !plainFields.has(key)]);
+  }
 });
