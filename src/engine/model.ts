@@ -99,6 +99,8 @@ export const dependencyFailureNames = ["fail_parent", "ignore", "continue"] as c
 export class JobExtra {
   /** Lease expiries so far: read through Job's accessor. */
   stallCount = 0;
+  /** Failed attempts so far: read through Job's accessor. */
+  attempts = 0;
   uniqueKey: string | null = null;
   customId: string | null = null;
   groupId: string | null = null;
@@ -146,7 +148,6 @@ export class JobRun {
   /** Token of the current delivery; 0 when not active. */
   lockToken = 0;
   lastHeartbeat = 0;
-  attempts = 0;
   /** Key of the time heap holding the job: run-at when delayed, lease/timeout end when active,
    *  the finish time when completed or failed (Job.finishedAt). */
   deadline = 0;
@@ -442,12 +443,14 @@ export class Job implements HeapItem {
   set lastHeartbeat(v: number) {
     if (this.r !== null || v !== 0) this.run().lastHeartbeat = v;
   }
-  /** Failed attempts so far (FAIL and processing timeouts; stalls are counted apart). */
+  /** Failed attempts so far (FAIL and processing timeouts; stalls are counted apart). A failure
+   *  gives the job its JobExtra anyway (its error), so the count lives there. */
   get attempts(): number {
-    return this.r === null ? 0 : this.r.attempts;
+    const x = this.x;
+    return x === null ? 0 : x.attempts;
   }
   set attempts(v: number) {
-    if (this.r !== null || v !== 0) this.run().attempts = v;
+    if (v !== 0 || this.x !== null) this.extra().attempts = v;
   }
 
   /**

@@ -128,7 +128,7 @@ export const blobKindKeys: readonly string[] = kindBlobFields.map((f) => f.key);
 /** JobExtra fields stored as numeric fields of the job record (columns in schema 3), behind
  *  Job's accessors. The job's attempts, backoff and stall timeout are such fields too; they live
  *  in its JobKind (model.ts), shared with like jobs. */
-export const columnExtraFields = ["stallCount"] as const;
+export const columnExtraFields = ["stallCount", "attempts"] as const;
 /** JobExtra fields that are never stored (rebuilt at recovery). */
 export const runtimeExtraFields = ["ttlEntry", "keepEntry"] as const;
 export const blobExtraKeys: readonly string[] = blobFields.map((f) => f.key);
