@@ -126,8 +126,8 @@ const kindBlobFields: readonly KindBlobField[] = [
 export const blobKindKeys: readonly string[] = kindBlobFields.map((f) => f.key);
 
 /** JobExtra fields stored as numeric fields of the job record (columns in schema 3), behind
- *  Job's accessors. The job's attempts, backoff and stall timeout are such fields too; they live
- *  in its JobKind (model.ts), shared with like jobs. */
+ *  Job's accessors. Its max attempts, backoff and stall timeout are such fields too; they live in
+ *  its kind's policy (model.ts KindPolicy), shared with like jobs. */
 export const columnExtraFields = ["stallCount", "attempts"] as const;
 /** JobExtra fields that are never stored (rebuilt at recovery). */
 export const runtimeExtraFields = ["ttlEntry", "keepEntry"] as const;
