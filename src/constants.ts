@@ -57,6 +57,10 @@ export const outputBytesHighWater = 4 * MiB;
 export const outputBytesLowWater = 1 * MiB;
 /** Input buffered (unparsed) while a connection is paused for back-pressure; past it: closed. */
 export const inputPausedBytesMax = frameBytesMax + 1 * MiB;
+/** Big frame buffers (over 64 KiB) that connections let go, kept for the next large frame of any
+ *  connection (framing.ts), and the largest one kept: at most 8 MiB held in all. */
+export const frameBuffersSpare = 8;
+export const frameBufferSpareBytesMax = 1 * MiB;
 /** Time a graceful stop waits for queued replies to be sent before closing sockets. */
 export const shutdownFlushMs = 2_000;
 
