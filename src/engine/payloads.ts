@@ -56,9 +56,11 @@ export class PayloadArena {
   private readonly spare: Uint8Array[] = [];
   private readonly srcViews = new ViewCache();
   private readonly dstViews = new ViewCache();
-  /** Set by locate(): where the payload starts in the buffer it returned, and its length. */
+  /** Set by locate(): where the payload starts in the buffer it returned, its length, and a
+   *  DataView of that buffer. */
   at = 0;
   len = 0;
+  dv: DataView = new DataView(new ArrayBuffer(0));
 
   /** Copies `src[start, end)` in as `owner`'s payload; returns the reference for `owner.d`. */
   put(owner: PayloadOwner, src: Uint8Array, start = 0, end = src.length): number {
@@ -87,7 +89,6 @@ export class PayloadArena {
     this.dv = s.dv;
     return s.buf;
   }
-  dv: DataView = new DataView(new ArrayBuffer(0));
 
   /** `owner`'s payload as a view (for reads off the hot paths; it keeps its slab alive). */
   view(owner: PayloadOwner): Uint8Array {
