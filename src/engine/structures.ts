@@ -189,7 +189,7 @@ export abstract class Structures {
     job.state = to;
     const at = to === JobState.Delayed ? job.runAt : isFinished(to) ? job.deadline : 0;
     this.attach(job, to, at, true);
-    this.dedup.restore(job, this.now());
+    this.dedup.restore(job, this.now);
   }
 
   /** Sequence numbers for restored jobs must stay ahead of the stored ones. */

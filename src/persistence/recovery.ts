@@ -119,7 +119,10 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
   } finally {
     stmt.finalize();
   }
+  // Live records per segment, counted by runs: a bucket's jobs mostly come from one segment.
   const live = new Map<number, number>();
+  let runSeg = 0;
+  let run = 0;
   for (const page of [...buckets.keys()].sort((a, b) => a - b)) {
     const { jobs, segs } = buckets.get(page)!;
     buckets.delete(page);
@@ -138,10 +141,16 @@ function recoverRows(db: Database, path: string, engine: Engine, journal: Sqlite
         job.queue.payloads.free(job); // an older record of a job, or a removed one
         continue;
       }
-      live.set(seg, (live.get(seg) ?? 0) + 1);
+      if (seg !== runSeg) {
+        if (run > 0) live.set(runSeg, (live.get(runSeg) ?? 0) + run);
+        runSeg = seg;
+        run = 0;
+      }
+      run++;
       restore(job);
     }
   }
+  if (run > 0) live.set(runSeg, (live.get(runSeg) ?? 0) + run);
   for (const s of segments) s[3] = live.get(s[0]) ?? 0;
   journal.storedSegments(segments);
   finished.sort((a, b) => a.finishedAt - b.finishedAt);
