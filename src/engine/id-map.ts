@@ -16,10 +16,20 @@ export class IdMap<V extends { readonly id: number }> {
   private mask: number;
   private count = 0;
 
+  /** Capacity it shrinks no lower than (a map not grown that far stays where it is). */
+  private readonly shrinkFloor: number;
+
   /** `capacityMin` (a power of two): the job table starts at 1024; a queue's index at 8, so an
-   *  idle queue costs a few hundred bytes. */
-  constructor(private readonly capacityMin = idMapCapacityMin) {
+   *  idle queue costs a few hundred bytes. `retained` (a power of two, at least capacityMin):
+   *  once grown past it, the map shrinks back no lower, so a queue whose jobs come and go in
+   *  batches does not resize with every batch. */
+  constructor(
+    capacityMin = idMapCapacityMin,
+    retained = capacityMin,
+  ) {
     if ((capacityMin & (capacityMin - 1)) !== 0 || capacityMin < 2) throw new RangeError(`IdMap: capacity ${capacityMin} is not a power of two`);
+    if ((retained & (retained - 1)) !== 0 || retained < capacityMin) throw new RangeError(`IdMap: retained capacity ${retained} is not a power of two of at least ${capacityMin}`);
+    this.shrinkFloor = retained;
     this.ids = new Float64Array(capacityMin).fill(EMPTY);
     this.vals = new Array(capacityMin).fill(undefined);
     this.mask = capacityMin - 1;
@@ -27,6 +37,11 @@ export class IdMap<V extends { readonly id: number }> {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Slots held (memory: 16 bytes each). */
+  get capacity(): number {
+    return this.mask + 1;
   }
 
   /** Fibonacci hashing spreads sequential ids over the table. */
@@ -92,7 +107,7 @@ export class IdMap<V extends { readonly id: number }> {
     vals[i] = undefined;
     this.count--;
     const cap = mask + 1;
-    if (cap > this.capacityMin && this.count < (loadMax / 4) * cap) this.resize(cap / 2);
+    if (cap > this.shrinkFloor && this.count < (loadMax / 4) * cap) this.resize(cap / 2);
     return true;
   }
 

@@ -6,7 +6,7 @@
 // delivery in delivery.ts.
 // (Job and QueueState share this file because each refers to the other.)
 
-import { jobKindsPerNameMax, jobKindsPerQueueMax, kindPoliciesPerQueueMax, maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
+import { activeIndexSlotsRetained, jobKindsPerNameMax, jobKindsPerQueueMax, kindPoliciesPerQueueMax, maxAttemptsDefault, stallTimeoutMsDefault } from "../constants.ts";
 import { FinishedList } from "./finished-list.ts";
 import { IndexedHeap, type HeapItem } from "./heap.ts";
 import { IdMap } from "./id-map.ts";
@@ -598,7 +598,7 @@ export class QueueState {
   // Delayed keeps insertion order (a Map: DRAIN walks it in steps); active churns with every
   // delivery, and an IdMap does that without a Map's deleted slots and rehashes.
   readonly delayed = new Map<number, Job>();
-  readonly active = new IdMap<Job>(8);
+  readonly active = new IdMap<Job>(8, activeIndexSlotsRetained);
   /** WaitingChildren and WaitingParent jobs. */
   readonly blocked = new Map<number, Job>();
   /** Completed records in the order they completed (retention removes from the front). */

@@ -2,7 +2,7 @@
 // that keep linear probing tombstone-free and the shrink after a burst.
 import { expect, test } from "bun:test";
 import { IdMap } from "../../src/engine/id-map.ts";
-import { idMapCapacityMin } from "../../src/constants.ts";
+import { activeIndexSlotsRetained, idMapCapacityMin } from "../../src/constants.ts";
 
 interface V {
   readonly id: number;
@@ -65,4 +65,46 @@ test("ids beyond 32 bits and overwrites", () => {
   expect(m.get(big)!.n).toBe(3);
   expect(m.has(2 ** 40 + 8)).toBe(false);
   expect(() => m.set(-1, { id: -1, n: 0 })).toThrow(/bad id/);
+});
+
+test("a queue's active index: small while idle, and no resize per batch once grown", () => {
+  const m = new IdMap<V>(8, activeIndexSlotsRetained);
+  expect(m.capacity).toBe(8);
+  let next = 1;
+  const batch = (n: number): void => {
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      m.set(next, { id: next, n: i });
+      ids.push(next++);
+    }
+    for (const id of ids) expect(m.delete(id)).toBe(true);
+  };
+  // A few jobs active at a time never grow it past what they need.
+  batch(4);
+  expect(m.capacity).toBe(8);
+  // Batches of 100 grow it once; each full drain then leaves it where it was.
+  batch(100);
+  const grown = m.capacity;
+  expect(grown).toBe(activeIndexSlotsRetained);
+  for (let k = 0; k < 5; k++) {
+    batch(100);
+    expect(m.capacity).toBe(grown);
+  }
+  // A burst far past the retained size still gives its memory back, down to that size.
+  batch(10_000);
+  expect(m.size).toBe(0);
+  expect(m.capacity).toBe(activeIndexSlotsRetained);
+  // And it still finds what it holds after all that.
+  const model = new Map<number, V>();
+  for (let i = 0; i < 50; i++) {
+    const v = { id: next++, n: i };
+    m.set(v.id, v);
+    model.set(v.id, v);
+  }
+  check(m, model);
+});
+
+test("the retained capacity is checked", () => {
+  expect(() => new IdMap<V>(8, 100)).toThrow(/retained capacity 100/);
+  expect(() => new IdMap<V>(16, 8)).toThrow(/at least 16/);
 });
