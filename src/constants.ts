@@ -270,8 +270,10 @@ export const jobTablePageBits = 12;
  *  map and goes: a held job costs at most 32 KB / 256 = 128 B of page, not a page. */
 export const jobTableSparseFraction = 16;
 /** Kinds per queue (model.ts JobKind: what jobs pushed with the same name, priority and options
- *  share, so a Job holds one reference for them). A kind is 64 bytes; past this many, a job gets
- *  a kind of its own (64 bytes more for that job: 144 in all, against 112 before kinds). */
+ *  share, so a Job holds one reference for them). A kind is 64 bytes. When the table is full, it
+ *  starts again (QueueState.forgetKinds): jobs keep the kinds they hold, and new combinations
+ *  are shared again, so a long-lived queue with ever new job names stays at 64 bytes a kind,
+ *  not a kind per job. */
 export const jobKindsPerQueueMax = 1024;
 /** Kinds of one name (one per priority and policy) looked through before a new one is made: a
  *  producer giving each job its own priority gets unshared kinds, not a long walk per push. */

@@ -644,8 +644,8 @@ export class QueueState {
   }
 
   /** The kind of a job of this queue with these values: the last one used, or one from the
-   *  queue's table, or a new one (kept in the table while it has room: jobKindsPerQueueMax
-   *  kinds, jobKindsPerNameMax per name; past that, the job's own). */
+   *  queue's table, or a new one, kept in the table (jobKindsPerNameMax per name: past that,
+   *  the job's own; jobKindsPerQueueMax in all: past that, the table starts again). */
   kindOf(s: KindSpec): JobKind {
     const last = this.lastKind;
     if (last.name === s.name && last.priority === s.priority && last.p.is(s)) return last;
@@ -657,15 +657,37 @@ export class QueueState {
       if (k.priority === s.priority && k.p === policy) return (this.lastKind = k);
     }
     const k = new JobKind(this, name, s.priority, policy);
-    if (n >= jobKindsPerNameMax || this.kindCount >= jobKindsPerQueueMax) return k;
-    this.kindCount++;
-    if (head === undefined) (this.kinds ??= new Map()).set(name!, k);
+    if (n >= jobKindsPerNameMax) return k;
+    if (this.kindCount >= jobKindsPerQueueMax) {
+      this.forgetKinds(policy);
+      this.kinds = name === null ? null : new Map([[name, k]]);
+      if (name === null) this.plainKind.next = k;
+    } else if (head === undefined) (this.kinds ??= new Map()).set(name!, k);
     else {
       k.next = head.next;
       head.next = k;
     }
+    this.kindCount++;
     return (this.lastKind = k);
   }
+
+  /** The kind table is full: it starts again, empty but for the default kind and `policy`.
+   *  Kinds are immutable and a job holds its own, so the jobs of the old table keep theirs
+   *  (and let them go with them); only the lookup forgets. Without this, a long-lived queue
+   *  that once saw jobKindsPerQueueMax combinations gave every job of a new one a kind of its
+   *  own for as long as it lived. A full table costs one such restart per
+   *  jobKindsPerQueueMax new kinds at most. */
+  private forgetKinds(policy: KindPolicy): void {
+    this.kinds = null;
+    this.plainKind.next = null;
+    this.kindCount = 1;
+    this.kindTablesForgotten++;
+    const plain = this.plainKind.p;
+    this.policies = policy === plain ? [plain] : [plain, policy];
+  }
+
+  /** How many times the kind table started again (forgetKinds). */
+  kindTablesForgotten = 0;
 
   /** The queue's policy with these values (kept while it has room: kindPoliciesPerQueueMax). */
   private policyOf(s: KindSpec): KindPolicy {
