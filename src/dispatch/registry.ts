@@ -37,44 +37,6 @@ export interface Command extends CommandDef {
   readonly stripNulls: Strip;
 }
 
-/** A registered command. Its validator and null-stripper are compiled at its first request:
- *  compiling all of them at load was 40-60 ms of every server's start (the import of
- *  server/server.ts went from 114-133 to 73-95 ms), paid again before each recovery. Every
- *  command is validated in tests/protocol/registry.test.ts, so a schema that does not compile
- *  still fails there, not in production. */
-class RegisteredCommand implements Command {
-  readonly name: string;
-  readonly summary: string;
-  readonly schema: TObject;
-  readonly raw: RawTree | undefined;
-  readonly open: boolean | undefined;
-  readonly reply: TSchema;
-  readonly handler: CommandDef["handler"];
-  private compiled: TypeCheck<TObject> | null = null;
-  private strip: Strip | null = null;
-
-  constructor(
-    def: CommandDef,
-    readonly rawSpec: RawSpec | undefined,
-  ) {
-    this.name = def.name;
-    this.summary = def.summary;
-    this.schema = def.schema;
-    this.raw = def.raw;
-    this.open = def.open;
-    this.reply = def.reply;
-    this.handler = def.handler;
-  }
-
-  get check(): TypeCheck<TObject> {
-    return (this.compiled ??= TypeCompiler.Compile(this.schema));
-  }
-
-  get stripNulls(): Strip {
-    return (this.strip ??= compileStrip(this.schema));
-  }
-}
-
 export class Registry {
   private readonly byName = new Map<string, Command>();
 
@@ -86,7 +48,7 @@ export class Registry {
       if (def.reply === undefined) throw new Error(`registry: command ${def.name} has no reply schema`);
       const rawSpec = def.raw === undefined ? undefined : RawSpec.compile(def.raw);
       if (def.raw !== undefined) checkRawDeclared(def.name, def.raw, def.schema, new Set());
-      this.byName.set(def.name, new RegisteredCommand(def, rawSpec));
+      this.byName.set(def.name, { ...def, check: TypeCompiler.Compile(def.schema), rawSpec, stripNulls: compileStrip(def.schema) });
     }
   }
 
