@@ -627,6 +627,8 @@ export class QueueState {
   private lastKind: JobKind;
   private kinds: Map<string, JobKind> | null = null;
   private kindCount = 1;
+  /** How many times the kind table started again (forgetKinds). */
+  kindTablesForgotten = 0;
   /** Its kinds' policies (KindPolicy): the last one used, and the rest in a short list. */
   private lastPolicy: KindPolicy;
   private policies: KindPolicy[] | null = null;
@@ -658,14 +660,11 @@ export class QueueState {
     }
     const k = new JobKind(this, name, s.priority, policy);
     if (n >= jobKindsPerNameMax) return k;
-    if (this.kindCount >= jobKindsPerQueueMax) {
-      this.forgetKinds(policy);
-      this.kinds = name === null ? null : new Map([[name, k]]);
-      if (name === null) this.plainKind.next = k;
-    } else if (head === undefined) (this.kinds ??= new Map()).set(name!, k);
+    const at = this.kindCount >= jobKindsPerQueueMax ? this.forgetKinds(policy, name) : head;
+    if (at === undefined) (this.kinds ??= new Map()).set(name!, k);
     else {
-      k.next = head.next;
-      head.next = k;
+      k.next = at.next;
+      at.next = k;
     }
     this.kindCount++;
     return (this.lastKind = k);
@@ -676,18 +675,17 @@ export class QueueState {
    *  (and let them go with them); only the lookup forgets. Without this, a long-lived queue
    *  that once saw jobKindsPerQueueMax combinations gave every job of a new one a kind of its
    *  own for as long as it lived. A full table costs one such restart per
-   *  jobKindsPerQueueMax new kinds at most. */
-  private forgetKinds(policy: KindPolicy): void {
+   *  jobKindsPerQueueMax new kinds at most. Returns the head of `name`'s chain in the emptied
+   *  table (only the default kind's, for unnamed jobs, survives). */
+  private forgetKinds(policy: KindPolicy, name: string | null): JobKind | undefined {
     this.kinds = null;
     this.plainKind.next = null;
     this.kindCount = 1;
     this.kindTablesForgotten++;
     const plain = this.plainKind.p;
     this.policies = policy === plain ? [plain] : [plain, policy];
+    return name === null ? this.plainKind : undefined;
   }
-
-  /** How many times the kind table started again (forgetKinds). */
-  kindTablesForgotten = 0;
 
   /** The queue's policy with these values (kept while it has room: kindPoliciesPerQueueMax). */
   private policyOf(s: KindSpec): KindPolicy {

@@ -92,6 +92,14 @@ test("jobs share kinds: one per name, priority and retry policy in each queue, b
   // The default kind and the policy in use are kept across the restart, not made twice.
   expect((first as typeof last.k).p).toBe(last.k.p);
   expect(e.getJob(e.push({ queue: "q", data: encodeValue(0) }))!.k).toBe(plainKind);
+  // A restart met by an unnamed job: its kind goes after the default one, and is shared.
+  const r = e.getJob(e.push({ queue: "r", data: encodeValue(0) }))!.queue;
+  for (let i = 0; i < jobKindsPerQueueMax - 1; i++) e.push({ queue: "r", data: encodeValue(i), name: `n${i}` });
+  expect(r.kindTablesForgotten).toBe(0);
+  const unnamed = e.getJob(e.push({ queue: "r", data: encodeValue(0), priority: 7 }))!;
+  expect([r.kindTablesForgotten, r.kindsKept, unnamed.priority, unnamed.name]).toEqual([1, 2, 7, null]);
+  e.push({ queue: "r", data: encodeValue(0), name: "n0" });
+  expect(e.getJob(e.push({ queue: "r", data: encodeValue(0), priority: 7 }))!.k).toBe(unnamed.k);
   // One name at ever new priorities: at most jobKindsPerNameMax of them are kept.
   const before = e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x" }))!.queue.kindsKept;
   const policy = e.getJob(e.push({ queue: "p", data: encodeValue(0), name: "x", priority: 99 }))!.k.p;
