@@ -27,6 +27,12 @@
 #define RINGQ_EXPORT __attribute__((visibility("default")))
 #define RINGQ_BGID 0
 
+/* Per connection slot: the msghdr and iovecs of its SENDV (one send in flight per slot). */
+struct ringq_sendmsg {
+  struct msghdr msg;
+  struct iovec iov[RINGQ_SEND_IOVS];
+};
+
 typedef struct ringq_ctx {
   struct io_uring ring;
   int mode;
@@ -43,6 +49,11 @@ typedef struct ringq_ctx {
   unsigned cmd_cap;
   int32_t *cqes;
   unsigned cqe_cap;
+  /* SENDV: JS writes [offset, length] pairs here (cmd_cap of them); each becomes an iovec in the
+   * slot's own msghdr, which stays put while that slot's one send is in flight. */
+  int32_t *iov_pairs;
+  struct ringq_sendmsg *sendmsgs;
+  size_t sendmsgs_bytes;
   /* Accepted connections are direct descriptors in a registered file table of this size
    * (0: plain fds). Every RECV/SEND/CLOSE on them then skips the kernel's fd lookup. */
   unsigned fixed_files;
@@ -192,7 +203,11 @@ static ringq_ctx *ctx_create(unsigned sq, unsigned cq, unsigned buf_count, unsig
   c->send = map_bytes(c->send_bytes);
   c->cmds = calloc((size_t)cmd_cap * RINGQ_CMD_INTS, sizeof(int32_t));
   c->cqes = calloc((size_t)cqe_cap * RINGQ_CQE_INTS, sizeof(int32_t));
-  if (!c->br || !c->recv || !c->send || !c->cmds || !c->cqes) {
+  c->iov_pairs = calloc((size_t)cmd_cap * 2, sizeof(int32_t));
+  /* NORESERVE like the arena: only the slots that ever gather a send touch their pages. */
+  c->sendmsgs_bytes = (size_t)(RINGQ_UD_SLOT_MASK + 1) * sizeof(struct ringq_sendmsg);
+  c->sendmsgs = map_bytes(c->sendmsgs_bytes);
+  if (!c->br || !c->recv || !c->send || !c->cmds || !c->cqes || !c->iov_pairs || !c->sendmsgs) {
     ringq_destroy(c);
     return NULL;
   }
@@ -260,8 +275,10 @@ RINGQ_EXPORT void ringq_destroy(ringq_ctx *c) {
   unmap_bytes(c->br, c->br_bytes);
   unmap_bytes(c->recv, c->recv_bytes);
   unmap_bytes(c->send, c->send_bytes);
+  unmap_bytes(c->sendmsgs, c->sendmsgs_bytes);
   free(c->cmds);
   free(c->cqes);
+  free(c->iov_pairs);
   free(c);
 }
 
@@ -272,6 +289,7 @@ RINGQ_EXPORT void *ringq_region(ringq_ctx *c, int id) {
   case RINGQ_REGION_RECV: return c->recv;
   case RINGQ_REGION_SEND: return c->send;
   case RINGQ_REGION_STATS: return c->stats;
+  case RINGQ_REGION_IOVS: return c->iov_pairs;
   default: return NULL;
   }
 }
@@ -283,6 +301,7 @@ RINGQ_EXPORT int ringq_region_bytes(ringq_ctx *c, int id) {
   case RINGQ_REGION_RECV: return (int)c->recv_bytes;
   case RINGQ_REGION_SEND: return (int)c->send_bytes;
   case RINGQ_REGION_STATS: return (int)sizeof c->stats;
+  case RINGQ_REGION_IOVS: return (int)(c->cmd_cap * 2 * sizeof(int32_t));
   default: return 0;
   }
 }
@@ -351,6 +370,26 @@ static int apply_cmds(ringq_ctx *c, int ncmd) {
       io_uring_prep_send(sqe, fd, c->send + r[3], (size_t)r[4], MSG_NOSIGNAL);
       if (c->fixed_files) sqe->flags |= IOSQE_FIXED_FILE;
       break;
+    case RINGQ_CMD_SENDV: {
+      unsigned first = (unsigned)r[3], n = (unsigned)r[4];
+      if (r[3] < 0 || r[4] <= 0 || n > RINGQ_SEND_IOVS || first > c->cmd_cap ||
+          n > c->cmd_cap - first)
+        return -EINVAL;
+      struct ringq_sendmsg *m = &c->sendmsgs[RINGQ_UD_SLOT(ud)];
+      for (unsigned k = 0; k < n; k++) {
+        int32_t off = c->iov_pairs[2 * (first + k)], len = c->iov_pairs[2 * (first + k) + 1];
+        if (off < 0 || len <= 0 || (size_t)off + (size_t)len > c->send_bytes) return -EINVAL;
+        m->iov[k].iov_base = c->send + off;
+        m->iov[k].iov_len = (size_t)len;
+      }
+      memset(&m->msg, 0, sizeof m->msg);
+      m->msg.msg_iov = m->iov;
+      m->msg.msg_iovlen = n;
+      io_uring_prep_sendmsg(sqe, fd, &m->msg, MSG_NOSIGNAL);
+      if (c->fixed_files) sqe->flags |= IOSQE_FIXED_FILE;
+      c->stats[RINGQ_STAT_SENDVS]++;
+      break;
+    }
     case RINGQ_CMD_CLOSE:
       /* Cancel first, then close. HARDLINK: the close must run even when the cancel finds
        * nothing (-ENOENT), which would break a plain link. */

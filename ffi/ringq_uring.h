@@ -41,7 +41,12 @@ enum {
   RINGQ_CMD_CLOSE = 5,   /* ud = cancel's user_data, a = close's user_data */
   RINGQ_CMD_CANCEL = 6,  /* cancel every request on fd */
   RINGQ_CMD_POLL = 7,    /* multishot POLLIN on fd */
+  RINGQ_CMD_SENDV = 8,   /* a = first pair in RINGQ_REGION_IOVS, b = pairs (1..RINGQ_SEND_IOVS) */
 };
+
+/* One SENDV gathers a connection's chunks that are not next to each other in the send arena:
+ * at most this many [offset, length] pairs (int32 each, in RINGQ_REGION_IOVS). */
+#define RINGQ_SEND_IOVS 16
 
 /* ringq_create's out array: [stage, mode, errno, doorbell pipe fd, file-table errno (0: the
  * table registered, accepted connections are direct descriptors)]. */
@@ -57,6 +62,7 @@ enum {
   RINGQ_REGION_RECV = 2,
   RINGQ_REGION_SEND = 3,
   RINGQ_REGION_STATS = 4,
+  RINGQ_REGION_IOVS = 5, /* SENDV pairs, as many pairs as there are command records */
 };
 
 /* Stats (doubles in RINGQ_REGION_STATS). */
@@ -65,6 +71,7 @@ enum {
   RINGQ_STAT_SQES = 1,
   RINGQ_STAT_CQES = 2,
   RINGQ_STAT_RUNS = 3,
+  RINGQ_STAT_SENDVS = 4, /* gathering sends (SENDV): a connection's output was apart in the arena */
   RINGQ_STAT_COUNT = 8,
 };
 

@@ -327,11 +327,13 @@ export const uringRecvBufferBytes = 8 * KiB;
 /** Provided recv buffers (power of two, buffer ids are 16 bits). Buffers are lent for one batch
  *  only, so this bounds data in flight between kernel and JS per turn, not per connection. */
 export const uringRecvBuffers = 2048;
-/** One send-arena chunk; pipelined replies coalesce in it. A connection's chunks that sit next
- *  to each other in the arena go out in one send SQE, up to uringSendBytesMax. */
+/** One send-arena chunk; pipelined replies coalesce in it. A connection's chunks go out in one
+ *  send SQE up to uringSendBytesMax: a plain send when they sit next to each other in the
+ *  arena, a gathering SENDMSG when they do not. */
 export const uringSendChunkBytes = 16 * KiB;
-/** Most one send SQE moves (a run of adjacent chunks): a 25 KB PULLB reply is one send, not two
- *  in turn (one in flight per connection). */
+/** Most one send SQE moves: a 57 KB PULLB 100 reply is one send, not four in turn (one send is
+ *  in flight per connection, so each piece would wait for a loop iteration). At most 16
+ *  pieces apart in the arena (ffi/ringq_uring.h, RINGQ_SEND_IOVS), so at most 16 chunks. */
 export const uringSendBytesMax = 256 * KiB;
 /** Send-arena chunks (64 MiB of address space, NORESERVE: only touched pages cost memory). */
 export const uringSendChunks = 4096;
@@ -398,6 +400,7 @@ assert((uringRecvBuffers & (uringRecvBuffers - 1)) === 0 && uringRecvBuffers <= 
 assert(uringCompletionsMax <= uringCqEntries, "one run's copy-out fits the CQ");
 assert(uringSendChunks * uringSendChunkBytes < 2 ** 31, "send-arena offsets are int32");
 assert(uringSendBytesMax >= uringSendChunkBytes && uringSendBytesMax % uringSendChunkBytes === 0, "a send is whole chunks");
+assert(uringSendBytesMax / uringSendChunkBytes <= 16, "a send gathers at most 16 chunks (RINGQ_SEND_IOVS)");
 assert(uringSendChunksReserve < uringSendChunks && uringSendChunksSmall * uringSendChunkBytes >= 64 * KiB, "a reserve below the arena; small connections still send 64 KiB at a time");
 assert(uringSendChunksPerConnectionMax * uringSendChunkBytes >= outputBytesLowWater, "low water reachable inside the arena");
 assert(httpBodyBytesMax >= jobDataBytesMax, "one job's data fits an HTTP body");

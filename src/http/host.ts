@@ -14,6 +14,8 @@ export interface RingCounters {
   sqes: number;
   cqes: number;
   runs: number;
+  /** Sends that gathered a connection's output from chunks apart in the send arena. */
+  gatheredSends: number;
 }
 
 export interface HttpHost {

@@ -131,6 +131,7 @@ export function renderMetrics(src: MetricSources): string {
     out.counter("ringq_io_uring_sqes_total", "Submission queue entries submitted.", ring.sqes);
     out.counter("ringq_io_uring_cqes_total", "Completions reaped.", ring.cqes);
     out.counter("ringq_io_uring_runs_total", "Runs of the shim (submit and wait, one FFI call each).", ring.runs);
+    out.counter("ringq_io_uring_gathered_sends_total", "Sends that gathered a connection's output from send-arena chunks apart from each other (SENDMSG).", ring.gatheredSends);
   }
 
   // ---- HTTP ----

@@ -34,6 +34,10 @@ export const CMD_RECYCLE = 4;
 export const CMD_CLOSE = 5;
 export const CMD_CANCEL = 6;
 export const CMD_POLL = 7;
+/** a = first pair in REGION_IOVS, b = pairs: one send gathering chunks apart in the arena. */
+export const CMD_SENDV = 8;
+/** Most [offset, length] pairs one SENDV carries. */
+export const SEND_IOVS = 16;
 
 export const CQE_INTS = 4;
 /** ringq_create's out array: [stage, mode, errno, doorbell pipe fd, file-table errno]. */
@@ -48,11 +52,13 @@ export const REGION_CQES = 1;
 export const REGION_RECV = 2;
 export const REGION_SEND = 3;
 export const REGION_STATS = 4;
+export const REGION_IOVS = 5;
 
 export const STAT_ENTERS = 0;
 export const STAT_SQES = 1;
 export const STAT_CQES = 2;
 export const STAT_RUNS = 3;
+export const STAT_SENDVS = 4;
 
 export const MODE_NAMES: Record<number, string> = {
   1: "SINGLE_ISSUER|DEFER_TASKRUN",

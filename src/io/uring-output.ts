@@ -36,7 +36,9 @@ export class SendArena {
    *  cap): only chunks freed by other connections can move them on (refillStarved). */
   private readonly starved: number[] = [];
   private readonly isStarved: Uint8Array;
-  /** Set by nextSend: the range of the send to submit. */
+  /** Set by nextSend: the send to submit, as [offset, length] runs in the arena. */
+  readonly runs: Int32Array;
+  runCount = 0;
   sendOffset = 0;
   sendLength = 0;
 
@@ -48,9 +50,12 @@ export class SendArena {
     private readonly chunksPerSlotMax: number,
     private readonly reserveChunks = 0,
     private readonly smallChunks = 0,
-    /** Most one send covers: a run of the slot's chunks that are adjacent in the arena. */
+    /** Most one send covers. */
     private readonly sendBytesMax = chunkBytes,
+    /** Most runs (pieces apart in the arena) one send gathers: 1 sends adjacent chunks only. */
+    private readonly runsMax = 1,
   ) {
+    this.runs = new Int32Array(2 * runsMax);
     this.chunkNext = new Int32Array(chunks).fill(-1);
     this.chunkFill = new Int32Array(chunks);
     this.freeStack = new Int32Array(chunks);
@@ -149,23 +154,41 @@ export class SendArena {
     if (next < 0) this.tail[slot] = -1;
   }
 
-  /** Sets sendOffset/sendLength to the next contiguous range to send: the head chunk's data,
-   *  and the chunks after it in the chain while they are full and next to each other in the
-   *  arena, up to sendBytesMax. False when there is nothing to send. */
+  /** Sets the next send: `runs` holds `runCount` [offset, length] pairs, `sendLength` bytes in
+   *  all, `sendOffset` the first run's offset. It covers the slot's chain from its head up to
+   *  sendBytesMax: chunks next to each other in the arena make one run, a chunk elsewhere starts
+   *  the next (at most runsMax), so a reply split over scattered chunks still goes in one send.
+   *  False when there is nothing to send. */
   nextSend(slot: number): boolean {
-    const h = this.head[slot];
-    if (h < 0) return false;
-    let len = this.chunkFill[h] - this.headOff[slot];
-    if (len <= 0) return false;
-    this.sendOffset = h * this.chunkBytes + this.headOff[slot];
+    let c = this.head[slot];
+    if (c < 0) return false;
+    const first = this.chunkFill[c] - this.headOff[slot];
+    if (first <= 0) return false;
+    const runs = this.runs;
+    const chunkBytes = this.chunkBytes;
     const max = this.sendBytesMax;
-    for (let c = h; this.chunkFill[c] === this.chunkBytes && len < max; ) {
+    runs[0] = c * chunkBytes + this.headOff[slot];
+    runs[1] = Math.min(first, max);
+    let n = 1;
+    let total = runs[1];
+    // Only a full chunk can have a successor with data (copyIn fills the tail before it grows).
+    while (total < max && this.chunkFill[c] === chunkBytes) {
       const next = this.chunkNext[c];
-      if (next !== c + 1 || this.chunkFill[next] === 0) break;
-      len = Math.min(len + this.chunkFill[next], max);
+      if (next < 0 || this.chunkFill[next] === 0) break;
+      const take = Math.min(this.chunkFill[next], max - total);
+      if (next === c + 1) runs[2 * n - 1] += take;
+      else if (n === this.runsMax) break;
+      else {
+        runs[2 * n] = next * chunkBytes;
+        runs[2 * n + 1] = take;
+        n++;
+      }
+      total += take;
       c = next;
     }
-    this.sendLength = len;
+    this.runCount = n;
+    this.sendOffset = runs[0];
+    this.sendLength = total;
     return true;
   }
 

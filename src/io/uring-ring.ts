@@ -6,7 +6,7 @@
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { uringCommandsMax } from "../constants.ts";
 import type { ArenaMemory } from "./uring-output.ts";
-import { CMD_INTS, errnoName, REGION_CMDS, REGION_CQES, REGION_RECV, REGION_STATS, STAT_CQES, STAT_ENTERS, STAT_RUNS, STAT_SQES, type Shim } from "./uring-abi.ts";
+import { CMD_INTS, CMD_SENDV, errnoName, REGION_CMDS, REGION_CQES, REGION_IOVS, REGION_RECV, REGION_STATS, STAT_CQES, STAT_ENTERS, STAT_RUNS, STAT_SENDVS, STAT_SQES, type Shim } from "./uring-abi.ts";
 
 export class UringRing {
   protected readonly cmds: Int32Array;
@@ -19,6 +19,9 @@ export class UringRing {
   protected readonly sendMemory: ArenaMemory;
   private readonly shimStats: Float64Array;
   protected ncmd = 0;
+  /** SENDV's [offset, length] pairs for the commands queued so far (niov pairs used). */
+  private readonly iovs: Int32Array;
+  private niov = 0;
   /** Set by fail(); the loop throws it at the end of the iteration. */
   protected fatal: Error | null = null;
 
@@ -42,15 +45,12 @@ export class UringRing {
       },
     };
     this.shimStats = new Float64Array(region(REGION_STATS));
+    this.iovs = new Int32Array(region(REGION_IOVS));
   }
 
   /** Queues one command record; a full buffer is submitted first (one extra enter). */
   cmd(op: number, fd: number, u: number, a: number, b: number): void {
-    if (this.ncmd === uringCommandsMax) {
-      const err = this.shim.ringq_submit(this.ctx, this.ncmd);
-      this.ncmd = 0;
-      if (err < 0) this.fail(`io_uring submit failed: ${errnoName(-err)}`);
-    }
+    if (this.ncmd === uringCommandsMax) this.submitNow();
     const i = this.ncmd++ * CMD_INTS;
     const c = this.cmds;
     c[i] = op;
@@ -60,11 +60,29 @@ export class UringRing {
     c[i + 4] = b;
   }
 
+  /** Queues one send gathering `count` [offset, length] pairs of `pairs` (count >= 1). */
+  sendv(fd: number, u: number, pairs: Int32Array, count: number): void {
+    // Both buffers are flushed together, so the pairs this command names are never overwritten.
+    if (this.ncmd === uringCommandsMax || 2 * (this.niov + count) > this.iovs.length) this.submitNow();
+    const v = this.iovs;
+    for (let i = 0, j = 2 * this.niov; i < 2 * count; i++, j++) v[j] = pairs[i]!;
+    this.cmd(CMD_SENDV, fd, u, this.niov, count);
+    this.niov += count;
+  }
+
+  private submitNow(): void {
+    const err = this.shim.ringq_submit(this.ctx, this.ncmd);
+    this.ncmd = 0;
+    this.niov = 0;
+    if (err < 0) this.fail(`io_uring submit failed: ${errnoName(-err)}`);
+  }
+
   /** One run: submits the queued commands and waits for waitNr completions, at most timeoutUs;
    *  the completions are left in cqes. */
   run(waitNr: number, timeoutUs: number): number {
     const n = this.shim.ringq_run(this.ctx, this.ncmd, waitNr, timeoutUs);
     this.ncmd = 0;
+    this.niov = 0;
     if (n < 0) this.fail(`io_uring_enter failed: ${errnoName(-n)}`);
     return n < 0 ? 0 : n;
   }
@@ -79,8 +97,8 @@ export class UringRing {
   }
 
   /** The shim's counters, for /metrics (read when scraped, nothing counted on the way). */
-  shimCounters(): { enters: number; sqes: number; cqes: number; runs: number } {
+  shimCounters(): { enters: number; sqes: number; cqes: number; runs: number; gatheredSends: number } {
     const s = this.shimStats;
-    return { enters: s[STAT_ENTERS]!, sqes: s[STAT_SQES]!, cqes: s[STAT_CQES]!, runs: s[STAT_RUNS]! };
+    return { enters: s[STAT_ENTERS]!, sqes: s[STAT_SQES]!, cqes: s[STAT_CQES]!, runs: s[STAT_RUNS]!, gatheredSends: s[STAT_SENDVS]! };
   }
 }

@@ -5,11 +5,12 @@
 // each). Protocol semantics proper are in tests/protocol; here the question is "does the backend
 // deliver every byte, once, in order".
 
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { frameBytesMax, jobDataBytesMax } from "../../src/constants.ts";
 import { availableBackends, serverPerSuite, variants } from "../helpers/backends.ts";
-import { frame, line } from "../helpers/raw-client.ts";
+import { freePort } from "../helpers/ports.ts";
+import { frame, line, RawClient } from "../helpers/raw-client.ts";
 import { rng } from "../helpers/rng.ts";
 import { ServerProcess } from "../helpers/server-process.ts";
 
@@ -221,6 +222,47 @@ for (const { name, io, env } of variants) {
       const other = await open();
       expect(await other.call({ cmd: "PING" })).toEqual({ ok: true, pong: true });
       other.close();
+    });
+  });
+
+  describe.skipIf(!avail[io].available)(`large replies to many connections at once [${name}]`, () => {
+    let server: ServerProcess;
+    let base: string;
+    beforeAll(async () => {
+      const httpPort = await freePort();
+      server = await ServerProcess.start({ io, env: { ...env, HTTP_PORT: String(httpPort) } });
+      base = `http://127.0.0.1:${httpPort}`;
+    });
+    afterAll(async () => {
+      await server.stop();
+    });
+
+    // Connections written to in the same turns take send-arena chunks in turn, and chunks come
+    // back in the order sends finish, so a connection's reply soon lies in chunks apart from
+    // each other: the io_uring backend gathers them into one send (SENDMSG over several runs).
+    test("every reply arrives whole and in order; on io_uring, sends gathered scattered chunks", async () => {
+      const setup = await RawClient.connect(server.port);
+      const next = rng(7);
+      const blobs = Array.from({ length: 24 }, (_, i) => pattern(20_000 + Math.floor(next() * 50_000), 300 + i));
+      const ids: number[] = [];
+      for (const data of blobs) ids.push((await setup.call({ cmd: "PUSH", queue: "f-scatter", data })).id);
+      setup.close();
+      const conns = await Promise.all(Array.from({ length: 6 }, () => RawClient.connect(server.port)));
+      for (let round = 0; round < 12; round++) {
+        // Each connection asks for 1-4 jobs in one write; all writes go out back to back.
+        const asked = conns.map(() => Array.from({ length: 1 + Math.floor(next() * 4) }, () => Math.floor(next() * blobs.length)));
+        conns.forEach((c, k) => c.send(Buffer.concat(asked[k]!.map((b, j) => frame({ cmd: "GETJOB", id: ids[b], reqId: `${round}-${j}` })))));
+        const replies = await Promise.all(conns.map((c, k) => c.frames(asked[k]!.length)));
+        replies.forEach((got, k) => {
+          expect(got.map((r) => r.reqId)).toEqual(asked[k]!.map((_, j) => `${round}-${j}`));
+          expect(got.map((r) => sha(r.job.data))).toEqual(asked[k]!.map((b) => sha(blobs[b]!)));
+        });
+      }
+      for (const c of conns) c.close();
+      const metrics = (await (await fetch(`${base}/metrics`)).text());
+      const gathered = Number(/^ringq_io_uring_gathered_sends_total (\d+)/m.exec(metrics)?.[1] ?? NaN);
+      if (io === "uring") expect(gathered).toBeGreaterThan(0);
+      else expect(metrics).not.toContain("ringq_io_uring_gathered_sends_total");
     });
   });
 }

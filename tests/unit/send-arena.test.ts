@@ -1,7 +1,8 @@
 // The io_uring backend's send arena (src/io/uring-output.ts) without a ring: what nextSend offers
 // is exactly the slot's bytes in order, adjacent chunks of a slot go out in one send (up to the
-// cap), chunks freed in chain order come back out adjacent, and under random writes, partial
-// sends and slots interleaving, every slot receives exactly the byte stream written to it.
+// cap), chunks apart in the arena are gathered into one send as separate runs (up to runsMax),
+// chunks freed in chain order come back out adjacent, and under random writes, partial sends and
+// slots interleaving, every slot receives exactly the byte stream written to it.
 
 import { describe, expect, test } from "bun:test";
 import { ArrayArenaMemory, SendArena } from "../../src/io/uring-output.ts";
@@ -9,12 +10,25 @@ import { rng } from "../helpers/rng.ts";
 
 const chunk = 16;
 
-function arena(opts: { chunks?: number; slots?: number; perSlot?: number; sendMax?: number } = {}) {
+function arena(opts: { chunks?: number; slots?: number; perSlot?: number; sendMax?: number; runs?: number } = {}) {
   const chunks = opts.chunks ?? 64;
   const mem = new Uint8Array(chunks * chunk);
-  const a = new SendArena(new ArrayArenaMemory(mem), chunk, chunks, opts.slots ?? 4, opts.perSlot ?? chunks, 0, 0, opts.sendMax ?? 4 * chunk);
-  /** What the kernel would read for the slot's next send (null: nothing to send). */
-  const peek = (slot: number): Uint8Array | null => (a.nextSend(slot) ? mem.slice(a.sendOffset, a.sendOffset + a.sendLength) : null);
+  const a = new SendArena(new ArrayArenaMemory(mem), chunk, chunks, opts.slots ?? 4, opts.perSlot ?? chunks, 0, 0, opts.sendMax ?? 4 * chunk, opts.runs ?? 1);
+  /** What the kernel would read for the slot's next send, its runs in order (null: nothing). */
+  const peek = (slot: number): Uint8Array | null => {
+    if (!a.nextSend(slot)) return null;
+    const out = new Uint8Array(a.sendLength);
+    let at = 0;
+    for (let i = 0; i < a.runCount; i++) {
+      const off = a.runs[2 * i]!;
+      const len = a.runs[2 * i + 1]!;
+      out.set(mem.subarray(off, off + len), at);
+      at += len;
+    }
+    expect(at).toBe(a.sendLength);
+    expect(a.runs[0]).toBe(a.sendOffset);
+    return out;
+  };
   return { a, mem, peek };
 }
 
@@ -67,10 +81,56 @@ describe("send arena", () => {
     expect(peek(2)).toEqual(bytes(chunk, 100));
   });
 
-  test("random writes, partial sends and interleaved slots deliver each slot's bytes in order", () => {
+  test("chunks apart in the arena go in one send as separate runs, never another slot's bytes", () => {
+    const { a, peek } = arena({ runs: 4 });
+    // Interleaved: slot 1 gets chunks 0, 2 and 3, slot 2 chunk 1.
+    a.write(1, bytes(chunk, 0), 0, chunk);
+    a.write(2, bytes(chunk, 100), 0, chunk);
+    a.write(1, bytes(2 * chunk, 50), 0, 2 * chunk);
+    expect(peek(1)).toEqual(Uint8Array.from([...bytes(chunk, 0), ...bytes(2 * chunk, 50)]));
+    expect(a.runCount).toBe(2); // chunk 0, then chunks 2-3 as one run
+    expect([a.runs[0], a.runs[1], a.runs[2], a.runs[3]]).toEqual([0, chunk, 2 * chunk, 2 * chunk]);
+    a.consume(1, 3 * chunk);
+    expect(peek(1)).toBeNull();
+    expect(peek(2)).toEqual(bytes(chunk, 100));
+  });
+
+  test("a send gathers at most runsMax runs and at most the cap; the rest follows in order", () => {
+    const { a, peek } = arena({ runs: 2, sendMax: 8 * chunk });
+    const expected: number[] = [];
+    // Slot 0 gets every other chunk: 0, 2, 4, 6, 8 (slot 3 takes the ones between).
+    for (let i = 0; i < 5; i++) {
+      const data = bytes(chunk, 10 * i);
+      a.write(0, data, 0, chunk);
+      expected.push(...data);
+      a.write(3, bytes(chunk), 0, chunk);
+    }
+    const got: number[] = [];
+    const sizes: number[] = [];
+    for (let s = peek(0); s !== null; s = peek(0)) {
+      sizes.push(a.runCount);
+      got.push(...s);
+      a.consume(0, s.length);
+    }
+    expect(sizes).toEqual([2, 2, 1]);
+    expect(Uint8Array.from(got)).toEqual(Uint8Array.from(expected));
+  });
+
+  test("the head chunk's sent part is skipped and the cap cuts the last run", () => {
+    const { a, peek } = arena({ runs: 4, sendMax: 2 * chunk });
+    a.write(1, bytes(chunk, 0), 0, chunk);
+    a.write(2, bytes(chunk), 0, chunk);
+    a.write(1, bytes(3 * chunk, 16), 0, 3 * chunk);
+    a.consume(1, 5); // the kernel took 5 bytes of the first send
+    const s = peek(1)!;
+    expect(s).toEqual(Uint8Array.from([...bytes(chunk, 0).subarray(5), ...bytes(chunk + 5, 16)]));
+    expect(a.sendLength).toBe(2 * chunk);
+  });
+
+  test.each([1, 3])("random writes, partial sends and interleaved slots deliver each slot's bytes in order (runs %d)", (runs) => {
     for (let seed = 1; seed <= 40; seed++) {
       const r = rng(seed);
-      const { a, peek } = arena({ chunks: 32, slots: 3, perSlot: 12, sendMax: 3 * chunk });
+      const { a, peek } = arena({ chunks: 32, slots: 3, perSlot: 12, sendMax: 3 * chunk, runs });
       const written: number[][] = [[], [], []];
       const received: number[][] = [[], [], []];
       let counter = 0;
