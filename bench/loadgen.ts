@@ -141,6 +141,8 @@ export interface LoadResult {
   cpuPressurePct?: number;
   /** Set when a bound (time) ended a phase before its count was reached. */
   note?: string;
+  /** Untimed passes of the same load the server ran before this one (set by run.ts --warm). */
+  warmPasses?: number;
 }
 
 // Bounds that keep every phase finite even if the server stops answering.

@@ -5,13 +5,19 @@
 // A backend that does not really run (the start-up line says otherwise) is "n/a (reason)".
 // It does not run the micro-benchmarks (bench/micro.ts) or syscall counts (bench/backends.ts).
 //
-//   npx bun bench/run.ts [--full] [--only=push,latency10k] [--io=bun,uring] [--runs=N] [--nice=-10]
+//   npx bun bench/run.ts [--full] [--only=push,latency10k] [--io=bun,uring] [--runs=N] [--nice=-10] [--warm=N]
+//
+// --warm=N runs each scenario's load N times, untimed, on the measured server before the measured
+// run (each pass on a queue of its own, obliterated after it), so the figure is the server's
+// steady state rather than its first seconds: on a fresh server Bun's JIT threads compile for the
+// first million or so jobs, on the server's core (docs in bench/README.md). The memory scenario
+// is never warmed: what the passes leave behind would count as memory per job.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
-import { buildShimIfStale, runGenerator, serverCore } from "./lib/gen.ts";
+import { buildShimIfStale, runGenerator, serverCore, sleep, textRequest } from "./lib/gen.ts";
 import { canPin, cpuPressurePct, getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
 import { BackendUnavailable, repoRoot, startServer, type IoChoice, runBench } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
@@ -114,16 +120,18 @@ interface ScenarioResult {
 }
 
 function parseArgs(argv: string[]) {
-  const a = { full: false, only: null as string[] | null, io: ["bun", "uring"] as IoChoice[], runs: 0 };
+  const a = { full: false, only: null as string[] | null, io: ["bun", "uring"] as IoChoice[], runs: 0, warm: 0 };
   for (const s of argv) {
     if (s === "--full") a.full = true;
     else if (s.startsWith("--only=")) a.only = s.slice(7).split(",");
     else if (s.startsWith("--io=")) a.io = s.slice(5).split(",") as IoChoice[];
     else if (s.startsWith("--runs=")) a.runs = Number(s.slice(7));
     else if (s.startsWith("--nice=")) setNiceness(Number(s.slice(7)));
+    else if (s.startsWith("--warm=")) a.warm = Number(s.slice(7));
     else if (s === "--") continue;
-    else throw new Error(`bench: unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N, --nice=-10)`);
+    else throw new Error(`bench: unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N, --nice=-10, --warm=N)`);
   }
+  if (!Number.isInteger(a.warm) || a.warm < 0 || a.warm > warmPassesMax) throw new Error(`bench: --warm must be an integer from 0 to ${warmPassesMax}`);
   if (a.runs <= 0) a.runs = a.full ? 3 : 1;
   return a;
 }
@@ -181,7 +189,16 @@ function gitCommit(): string {
   }
 }
 
-async function measure(s: Scenario, io: IoChoice, full: boolean): Promise<{ r?: LoadResult; backend?: string; unavailable?: string }> {
+/** Untimed passes a measurement may be given (--warm): each costs about one measured run. */
+const warmPassesMax = 10;
+/** OBLITERATE of a warm pass's queue (a few million jobs at most) runs in steps: bounded wait. */
+const warmCleanupMsMax = 60_000;
+/** Jobs a warm pass of a push scenario sends. */
+const warmPushJobs = 300_000;
+/** Idle time after the warm passes, before the measured run. */
+const warmSettleMs = 2_000;
+
+async function measure(s: Scenario, io: IoChoice, full: boolean, warm: number): Promise<{ r?: LoadResult; backend?: string; unavailable?: string }> {
   let server;
   try {
     server = await startServer({ io, core: serverCore });
@@ -191,8 +208,24 @@ async function measure(s: Scenario, io: IoChoice, full: boolean): Promise<{ r?: 
   }
   const backend = /IO backend: ([^;]*)/.exec(server.startupLine)?.[1]?.trim();
   try {
+    const passes = s.load(full).scenario === "memory" ? 0 : warm;
+    for (let i = 0; i < passes; i++) {
+      const queue = `bench-${s.id}-warm${i}`;
+      const load = s.load(full);
+      // A push pass is bounded by count, not time: seconds of pushes leave millions of jobs,
+      // whose removal and freed memory the measured window would then pay for.
+      const accumulates = load.scenario === "push" || load.scenario === "pushb" || load.scenario === "conns";
+      const w = await runGenerator({ ...load, ...(accumulates ? { count: warmPushJobs } : {}), port: server.port, serverPid: server.pid, queue });
+      if (w.errors > 0) throw new Error(`warm pass ${i + 1} of ${s.id}: ${w.errors} errors (${w.firstError ?? "?"})`);
+      const gone = await textRequest(server.port, { cmd: "OBLITERATE", queue }, warmCleanupMsMax);
+      if (gone.ok !== true) throw new Error(`warm pass ${i + 1} of ${s.id}: OBLITERATE ${queue} failed: ${JSON.stringify(gone)}`);
+    }
+    // An idle spell: the collector runs on idle timers and frees what the passes left (a push pass
+    // leaves a million jobs or more), so the measured window does not pay for it.
+    if (passes > 0) await sleep(warmSettleMs);
     const loadAvg1 = os.loadavg()[0]!;
     const r = await runGenerator({ ...s.load(full), port: server.port, serverPid: server.pid, queue: `bench-${s.id}` });
+    if (passes > 0) r.warmPasses = passes;
     r.loadAvg1 = Math.round(loadAvg1 * 100) / 100;
     const psi = cpuPressurePct();
     if (psi !== null) r.cpuPressurePct = psi;
@@ -298,7 +331,7 @@ async function main(): Promise<void> {
   process.stderr.write(`ringq bench (${args.full ? "full" : "quick"}): ${machineLine()}\n`);
   process.stderr.write(
     canPin()
-      ? `server pinned to core ${serverCore}, load generator to core 0 (taskset)${getNiceness() !== 0 ? `, both at nice ${getNiceness()}` : ""}; in-memory server, fresh per measurement\n`
+      ? `server pinned to core ${serverCore}, load generator to core 0 (taskset)${getNiceness() !== 0 ? `, both at nice ${getNiceness()}` : ""}; in-memory server, fresh per measurement${args.warm > 0 ? `, warmed by ${args.warm} untimed pass(es) of the same load` : ""}\n`
       : `taskset or a second core is missing: processes are NOT pinned, figures are less comparable\n`,
   );
   if (args.io.includes("uring")) process.stderr.write(`io_uring shim: ${await buildShimIfStale()}\n`);
@@ -328,7 +361,7 @@ async function main(): Promise<void> {
         }
         progress.begin(step, `${s.title} - ${ioLabel(io)}${args.runs > 1 ? ` (run ${run + 1}/${args.runs})` : ""}`);
         try {
-          const m = await measure(s, io, args.full);
+          const m = await measure(s, io, args.full, args.warm);
           if (m.unavailable !== undefined) {
             cell.unavailable = m.unavailable;
             progress.end(`n/a (${m.unavailable})`);
@@ -349,7 +382,7 @@ async function main(): Promise<void> {
   const text = table(results, args.io);
   process.stdout.write(`\n${text}\n`);
   process.stdout.write(
-    `\nmedians of ${args.runs} run(s) each; ${elapsedS.toFixed(0)} s; srv us/job = server CPU (user+sys, all threads) per job in the measured window;\n` +
+    `\nmedians of ${args.runs} run(s) each; ${elapsedS.toFixed(0)} s; ${args.warm > 0 ? `each after ${args.warm} untimed pass(es) of its load on the same server (not memory); ` : "each on a fresh server (JIT still compiling: see --warm); "}srv us/job = server CPU (user+sys, all threads) per job in the measured window;\n` +
       `/core-s = 1e6 / srv us/job, the jobs/s one whole core would do at that cost (steadier than jobs/s when the cores are shared).\n`,
   );
   const all = results.flatMap((r) => r.cells.flatMap((c) => c.runs));
@@ -371,6 +404,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     pinned: canPin(),
     niceness: getNiceness(),
+    warmPasses: args.warm,
     busy,
     elapsedS,
     results,
@@ -378,7 +412,7 @@ async function main(): Promise<void> {
   const json = JSON.stringify(doc, null, 1);
   const svg = renderChart({
     title: `ringq bench (${doc.mode}), ${doc.date.slice(0, 16).replace("T", " ")} UTC`,
-    subtitle: `${doc.machine}; Bun ${doc.bun}; commit ${doc.commit}; server on core ${serverCore}, generator on core 0${doc.niceness !== 0 ? ` (nice ${doc.niceness})` : ""}; medians of ${args.runs} run(s)`,
+    subtitle: `${doc.machine}; Bun ${doc.bun}; commit ${doc.commit}; server on core ${serverCore}, generator on core 0${doc.niceness !== 0 ? ` (nice ${doc.niceness})` : ""}; medians of ${args.runs} run(s)${args.warm > 0 ? `, ${args.warm} warm pass(es) each` : ""}`,
     rows: chartRows(results),
   });
   for (const name of [stamp, "latest"]) {
