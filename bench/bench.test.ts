@@ -76,3 +76,26 @@ test("a tiny closed-loop run against a real server completes without errors", as
     await server.stop();
   }
 }, 30_000);
+
+describe("bench/run.ts arguments", () => {
+  // Refused before any server starts: the run ends at once with the reason.
+  const refuse = async (arg: string) => {
+    const p = Bun.spawn([process.execPath, "bench/run.ts", arg], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    return { err: err.trim(), code };
+  };
+
+  test("--warm takes a whole number of passes from 0 to 10", async () => {
+    for (const bad of ["--warm=-1", "--warm=11", "--warm=1.5", "--warm=x"]) {
+      const r = await refuse(bad);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe("bench: --warm must be an integer from 0 to 10");
+    }
+  });
+
+  test("an unknown argument is named", async () => {
+    const r = await refuse("--wram=2");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("unknown argument '--wram=2'");
+  });
+});

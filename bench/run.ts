@@ -129,9 +129,9 @@ function parseArgs(argv: string[]) {
     else if (s.startsWith("--nice=")) setNiceness(Number(s.slice(7)));
     else if (s.startsWith("--warm=")) a.warm = Number(s.slice(7));
     else if (s === "--") continue;
-    else throw new Error(`bench: unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N, --nice=-10, --warm=N)`);
+    else throw new Error(`unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N, --nice=-10, --warm=N)`);
   }
-  if (!Number.isInteger(a.warm) || a.warm < 0 || a.warm > warmPassesMax) throw new Error(`bench: --warm must be an integer from 0 to ${warmPassesMax}`);
+  if (!Number.isInteger(a.warm) || a.warm < 0 || a.warm > warmPassesMax) throw new Error(`--warm must be an integer from 0 to ${warmPassesMax}`);
   if (a.runs <= 0) a.runs = a.full ? 3 : 1;
   return a;
 }
@@ -326,7 +326,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
   const picked = scenarios.filter((s) => args.only === null || args.only.includes(s.id));
-  if (picked.length === 0) throw new Error(`bench: --only matched nothing; ids: ${scenarios.map((s) => s.id).join(", ")}`);
+  if (picked.length === 0) throw new Error(`--only matched nothing; ids: ${scenarios.map((s) => s.id).join(", ")}`);
   const command = `bun run bench${process.argv.length > 2 ? " -- " + process.argv.slice(2).join(" ") : ""}`;
   process.stderr.write(`ringq bench (${args.full ? "full" : "quick"}): ${machineLine()}\n`);
   process.stderr.write(
