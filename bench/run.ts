@@ -208,13 +208,13 @@ async function measure(s: Scenario, io: IoChoice, full: boolean, warm: number): 
   }
   const backend = /IO backend: ([^;]*)/.exec(server.startupLine)?.[1]?.trim();
   try {
-    const passes = s.load(full).scenario === "memory" ? 0 : warm;
+    const load = s.load(full);
+    const passes = load.scenario === "memory" ? 0 : warm;
+    // A push pass is bounded by count, not time: seconds of pushes leave millions of jobs,
+    // whose removal and freed memory the measured window would then pay for.
+    const accumulates = load.scenario === "push" || load.scenario === "pushb" || load.scenario === "conns";
     for (let i = 0; i < passes; i++) {
       const queue = `bench-${s.id}-warm${i}`;
-      const load = s.load(full);
-      // A push pass is bounded by count, not time: seconds of pushes leave millions of jobs,
-      // whose removal and freed memory the measured window would then pay for.
-      const accumulates = load.scenario === "push" || load.scenario === "pushb" || load.scenario === "conns";
       const w = await runGenerator({ ...load, ...(accumulates ? { count: warmPushJobs } : {}), port: server.port, serverPid: server.pid, queue });
       if (w.errors > 0) throw new Error(`warm pass ${i + 1} of ${s.id}: ${w.errors} errors (${w.firstError ?? "?"})`);
       const gone = await textRequest(server.port, { cmd: "OBLITERATE", queue }, warmCleanupMsMax);
@@ -224,7 +224,7 @@ async function measure(s: Scenario, io: IoChoice, full: boolean, warm: number): 
     // leaves a million jobs or more), so the measured window does not pay for it.
     if (passes > 0) await sleep(warmSettleMs);
     const loadAvg1 = os.loadavg()[0]!;
-    const r = await runGenerator({ ...s.load(full), port: server.port, serverPid: server.pid, queue: `bench-${s.id}` });
+    const r = await runGenerator({ ...load, port: server.port, serverPid: server.pid, queue: `bench-${s.id}` });
     if (passes > 0) r.warmPasses = passes;
     r.loadAvg1 = Math.round(loadAvg1 * 100) / 100;
     const psi = cpuPressurePct();
