@@ -99,3 +99,27 @@ describe("bench/run.ts arguments", () => {
     expect(r.err).toContain("unknown argument '--wram=2'");
   });
 });
+
+describe("bench/scale.ts arguments", () => {
+  const refuse = async (arg: string) => {
+    const p = Bun.spawn([process.execPath, "bench/scale.ts", arg], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
+    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+    return { err: err.trim(), code };
+  };
+
+  test("--warm, --rounds and --io are checked, and an unknown argument is named", async () => {
+    for (const [arg, why] of [
+      ["--warm=11", "scale: --warm must be an integer from 0 to 10"],
+      ["--warm=-1", "scale: --warm must be an integer from 0 to 10"],
+      ["--rounds=0", "scale: --rounds must be a whole number of at least 1"],
+      ["--io=epoll", "scale: --io is uring or bun, not 'epoll'"],
+    ] as const) {
+      const r = await refuse(arg);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(why);
+    }
+    const r = await refuse("--quik");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("unknown argument '--quik'");
+  });
+});

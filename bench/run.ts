@@ -17,11 +17,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import * as os from "node:os";
 import type { LoadOptions, LoadResult } from "./loadgen.ts";
-import { buildShimIfStale, runGenerator, serverCore, sleep, textRequest } from "./lib/gen.ts";
+import { buildShimIfStale, runGenerator, serverCore } from "./lib/gen.ts";
 import { canPin, cpuPressurePct, getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
 import { BackendUnavailable, repoRoot, startServer, type IoChoice, runBench } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
 import { renderChart, type ChartRow } from "./lib/svg.ts";
+import { warmPasses, warmServer } from "./lib/warm.ts";
 
 type Metric = "opsPerSec" | "p50" | "p99" | "p999" | "bytesPerJob";
 
@@ -127,11 +128,10 @@ function parseArgs(argv: string[]) {
     else if (s.startsWith("--io=")) a.io = s.slice(5).split(",") as IoChoice[];
     else if (s.startsWith("--runs=")) a.runs = Number(s.slice(7));
     else if (s.startsWith("--nice=")) setNiceness(Number(s.slice(7)));
-    else if (s.startsWith("--warm=")) a.warm = Number(s.slice(7));
+    else if (s.startsWith("--warm=")) a.warm = warmPasses(s.slice(7));
     else if (s === "--") continue;
     else throw new Error(`unknown argument '${s}' (use --full, --only=ids, --io=bun,uring, --runs=N, --nice=-10, --warm=N)`);
   }
-  if (!Number.isInteger(a.warm) || a.warm < 0 || a.warm > warmPassesMax) throw new Error(`--warm must be an integer from 0 to ${warmPassesMax}`);
   if (a.runs <= 0) a.runs = a.full ? 3 : 1;
   return a;
 }
@@ -189,15 +189,6 @@ function gitCommit(): string {
   }
 }
 
-/** Untimed passes a measurement may be given (--warm): each costs about one measured run. */
-const warmPassesMax = 10;
-/** OBLITERATE of a warm pass's queue (a few million jobs at most) runs in steps: bounded wait. */
-const warmCleanupMsMax = 60_000;
-/** Jobs a warm pass of a push scenario sends. */
-const warmPushJobs = 300_000;
-/** Idle time after the warm passes, before the measured run. */
-const warmSettleMs = 2_000;
-
 async function measure(s: Scenario, io: IoChoice, full: boolean, warm: number): Promise<{ r?: LoadResult; backend?: string; unavailable?: string }> {
   let server;
   try {
@@ -210,19 +201,7 @@ async function measure(s: Scenario, io: IoChoice, full: boolean, warm: number): 
   try {
     const load = s.load(full);
     const passes = load.scenario === "memory" ? 0 : warm;
-    // A push pass is bounded by count, not time: seconds of pushes leave millions of jobs,
-    // whose removal and freed memory the measured window would then pay for.
-    const accumulates = load.scenario === "push" || load.scenario === "pushb" || load.scenario === "conns";
-    for (let i = 0; i < passes; i++) {
-      const queue = `bench-${s.id}-warm${i}`;
-      const w = await runGenerator({ ...load, ...(accumulates ? { count: warmPushJobs } : {}), port: server.port, serverPid: server.pid, queue });
-      if (w.errors > 0) throw new Error(`warm pass ${i + 1} of ${s.id}: ${w.errors} errors (${w.firstError ?? "?"})`);
-      const gone = await textRequest(server.port, { cmd: "OBLITERATE", queue }, warmCleanupMsMax);
-      if (gone.ok !== true) throw new Error(`warm pass ${i + 1} of ${s.id}: OBLITERATE ${queue} failed: ${JSON.stringify(gone)}`);
-    }
-    // An idle spell: the collector runs on idle timers and frees what the passes left (a push pass
-    // leaves a million jobs or more), so the measured window does not pay for it.
-    if (passes > 0) await sleep(warmSettleMs);
+    await warmServer(server.port, server.pid, [load], passes, `bench-${s.id}`, runGenerator);
     const loadAvg1 = os.loadavg()[0]!;
     const r = await runGenerator({ ...load, port: server.port, serverPid: server.pid, queue: `bench-${s.id}` });
     if (passes > 0) r.warmPasses = passes;

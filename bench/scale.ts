@@ -5,7 +5,9 @@
 // (default 3), sizes alternating in order each round; medians and ranges are printed, with each
 // figure's ratio to the smallest case, and a chart is written to bench/results/scale-<date>.svg.
 // Run it alone: `flock /tmp/bench.lock npx bun bench/scale.ts` (about 10 minutes; --quick: 1M
-// jobs and 10k queues at most, shorter windows).
+// jobs and 10k queues at most, shorter windows). --warm=N first gives each case's server N
+// untimed passes of the case's request shapes on a queue of their own (bench/lib/warm.ts), so
+// every size is measured at the JIT's steady state rather than during its first compiles.
 //
 // The request shapes stay the same across sizes so that only the scale changes: jobs: PUSHB of
 // 100 into the backlog's queue, PULLB 100 + ACKB out of it (two in flight per connection);
@@ -15,16 +17,42 @@
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { defaultOptions, jobData, prefill, runLoad, type LoadResult } from "./loadgen.ts";
+import { defaultOptions, jobData, prefill, queueNames, type LoadResult } from "./loadgen.ts";
+import { runGenerator, serverCore } from "./lib/gen.ts";
 import { readRssBytes } from "./lib/proc.ts";
 import { killAllServers, repoRoot, startServer, type IoChoice } from "./lib/server.ts";
 import { median } from "./lib/stats.ts";
+import { warmPasses, warmServer, type Load } from "./lib/warm.ts";
 import { renderChart, type ChartRow } from "./lib/svg.ts";
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const rounds = Number(args.get("rounds") ?? 3);
-const io = (args.get("io") ?? "uring") as IoChoice;
-const quick = args.has("quick");
+/** The arguments, checked before any server starts; a bad one ends the run with its reason. */
+function parseScaleArgs(argv: string[]): { rounds: number; io: IoChoice; quick: boolean; warm: number } {
+  const usage = "use --rounds=N, --io=uring|bun, --quick, --warm=N";
+  const args = new Map<string, string>();
+  for (const a of argv) {
+    const m = /^--(rounds|io|warm)=(.+)$|^--(quick)$/.exec(a);
+    if (m === null) throw new Error(`unknown argument '${a}' (${usage})`);
+    args.set(m[1] ?? m[3]!, m[2] ?? "");
+  }
+  const rounds = Number(args.get("rounds") ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be a whole number of at least 1");
+  const io = args.get("io") ?? "uring";
+  if (io !== "uring" && io !== "bun") throw new Error(`--io is uring or bun, not '${io}'`);
+  // Untimed passes of the case's request shapes, on one queue of their own, before each case is
+  // measured: the same for every size, so what differs between sizes is the scale, not how far
+  // the JIT had got. The RSS per job is then not reported (the passes' freed memory is reused).
+  const warm = args.has("warm") ? warmPasses(args.get("warm")!) : 0;
+  return { rounds, io, quick: args.has("quick"), warm };
+}
+
+let parsed: ReturnType<typeof parseScaleArgs>;
+try {
+  parsed = parseScaleArgs(process.argv.slice(2));
+} catch (e) {
+  console.error(`scale: ${(e as Error).message}`);
+  process.exit(1);
+}
+const { rounds, io, quick, warm } = parsed;
 const windowMs = quick ? 1000 : 2000;
 const backlogs = quick ? [10_000, 100_000, 1_000_000] : [10_000, 100_000, 1_000_000, 5_000_000];
 const queueCounts = quick ? [1, 1_000, 10_000] : [1, 1_000, 100_000];
@@ -40,37 +68,50 @@ interface Figures {
 
 const cpuOf = (r: LoadResult): number => r.serverCpuUsPerOp ?? NaN;
 
+/** One measured (or warm) load, from the generator process pinned to its own core. */
+const measured = (s: { port: number; pid: number }, load: Load): Promise<LoadResult> => runGenerator({ ...load, port: s.port, serverPid: s.pid });
+
 async function backlogCase(jobs: number): Promise<Figures> {
-  const s = await startServer({ io });
+  const s = await startServer({ io, core: serverCore });
   try {
-    const o = { ...defaultOptions, port: s.port, serverPid: s.pid };
-    const data = jobData(100);
+    const pushLoad: Load = { scenario: "pushb", batch: 100, depth: 8, connections: 2, durationMs: windowMs, warmupMs: 300 };
+    const pullLoad: Load = { scenario: "pullack", jobs: processJobs, batch: 100, depth: 2, connections: 2, durationMs: windowMs };
+    await warmServer(s.port, s.pid, [pushLoad, pullLoad], warm, "scale-backlog", (l) => measured(s, l));
     const before = readRssBytes(s.pid) ?? NaN;
-    await prefill(o, "backlog", jobs + processJobs, data);
+    await prefill({ ...defaultOptions, port: s.port }, "backlog", jobs + processJobs, jobData(100));
     const after = readRssBytes(s.pid) ?? NaN;
-    const push = await runLoad({ ...o, scenario: "pushb", queue: "backlog", batch: 100, depth: 8, connections: 2, durationMs: windowMs, warmupMs: 300 });
-    const pull = await runLoad({ ...o, scenario: "pullack", queue: "backlog", prefill: 0, jobs: processJobs, batch: 100, depth: 2, connections: 2, durationMs: windowMs });
-    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: (after - before) / (jobs + processJobs) };
+    const push = await measured(s, { ...pushLoad, queue: "backlog" });
+    const pull = await measured(s, { ...pullLoad, queue: "backlog", prefill: 0 });
+    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: warm > 0 ? NaN : (after - before) / (jobs + processJobs) };
   } finally {
     await s.stop();
   }
 }
 
 async function queuesCase(queues: number): Promise<Figures> {
-  const s = await startServer({ io });
+  const s = await startServer({ io, core: serverCore });
   try {
-    const o = { ...defaultOptions, port: s.port, serverPid: s.pid, queue: "spread", queues };
+    const spread = { queue: "spread", queues };
+    const pullJobs = Math.max(processJobs, queues * 2);
+    const pushLoad: Load = { scenario: "push", depth: 64, connections: 2, durationMs: windowMs, warmupMs: 300 };
+    // prefill 0: the pulls take jobs already waiting, counted, `depth` in flight per connection
+    // for every queue count (a pullack that prefills its one queue keeps only two in flight).
+    const pullLoad: Load = { scenario: "pullack", jobs: pullJobs, batch: 1, depth: 32, connections: 2, durationMs: windowMs, prefill: 0 };
+    // Warmed on one queue whatever the case's count: the same passes for every case.
+    await warmServer(s.port, s.pid, [pushLoad, { ...pullLoad, jobs: processJobs, prefill: 1 }], warm, "scale-queues", (l) => measured(s, l));
     const before = readRssBytes(s.pid) ?? NaN;
-    // Every queue holds jobs for the pulls (prefilled by the pullack run itself, then taken back).
-    const push = await runLoad({ ...o, scenario: "push", depth: 64, connections: 2, durationMs: windowMs, warmupMs: 300 });
+    const push = await measured(s, { ...pushLoad, ...spread });
     const after = readRssBytes(s.pid) ?? NaN;
-    const pull = await runLoad({ ...o, scenario: "pullack", jobs: Math.max(processJobs, queues * 2), batch: 1, depth: 32, connections: 2, durationMs: windowMs });
-    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: (after - before) / Math.max(1, push.ops) };
+    // Every queue gets its share of the pulls' jobs on top of what the pushes left.
+    await prefill({ ...defaultOptions, port: s.port }, queueNames({ ...spread }), Math.ceil(pullJobs / queues), jobData(100));
+    const pull = await measured(s, { ...pullLoad, ...spread });
+    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: warm > 0 ? NaN : (after - before) / Math.max(1, push.ops) };
   } finally {
     await s.stop();
   }
 }
 
+const warmNote = warm > 0 ? `, each case after ${warm} untimed warm pass(es) on its server (RSS per job not measured: a cold run gives it)` : ", fresh servers (JIT still compiling: see --warm)";
 const fmt = (x: number, d = 0): string => (Number.isFinite(x) ? (d === 0 ? Math.round(x).toLocaleString("en-US") : x.toFixed(d)) : "n/a");
 const spread = (xs: number[], d = 0): string => `${fmt(median(xs), d)} (${fmt(Math.min(...xs), d)}-${fmt(Math.max(...xs), d)})`;
 
@@ -97,7 +138,7 @@ try {
   const lines: string[] = [];
   const rows: ChartRow[] = [];
   const table = (title: string, unit: string, m: Map<number, Figures[]>) => {
-    lines.push(`\n${title} (${io}, ${rounds} rounds; median (min-max); ratio = median / median of the smallest case)`);
+    lines.push(`\n${title} (${io}, ${rounds} rounds${warmNote}; median (min-max); ratio = median / median of the smallest case)`);
     lines.push(`| ${unit} | push jobs/s | ratio | push us/job | pull+ack jobs/s | ratio | pull+ack us/job | RSS B/job |`);
     lines.push("|---|---|---|---|---|---|---|---|");
     const first = [...m.values()][0]!;
@@ -122,7 +163,7 @@ try {
   const dir = join(repoRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `scale-${new Date().toISOString().slice(0, 10)}.svg`);
-  writeFileSync(file, renderChart({ title: "ringq: cost as scale grows", subtitle: `${io}, medians of ${rounds} rounds`, rows }));
+  writeFileSync(file, renderChart({ title: "ringq: cost as scale grows", subtitle: `${io}, medians of ${rounds} rounds${warmNote}`, rows }));
   console.log(`\nchart: ${file}`);
 } finally {
   killAllServers();
