@@ -9,7 +9,10 @@
 // It prints medians and the uring/bun ratios against the targets, and writes
 // bench/results/backends-<stamp>.json. It does not start anything it does not stop.
 //
-//   npx bun bench/backends.ts [--rounds=N] [--rate=20000] [--conns=4] [--counter=perf|strace] [--nice=-10]
+//   npx bun bench/backends.ts [--rounds=N] [--rate=20000] [--conns=4] [--counter=perf|strace] [--nice=-10] [--warm=N]
+//
+// --warm=N gives each phase's server N untimed passes of that phase's load first (a fresh
+// server's first seconds are mostly the JIT compiling: bench/README.md, ninth pass).
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { LoadResult } from "./loadgen.ts";
@@ -17,6 +20,7 @@ import { buildShimIfStale, runGenerator, serverCore, sleep, textRequest } from "
 import { getNiceness, machineLine, setNiceness } from "./lib/proc.ts";
 import { BackendUnavailable, repoRoot, startServer, type IoChoice, runBench } from "./lib/server.ts";
 import { median, si } from "./lib/stats.ts";
+import { warmPasses, warmServer, type Load } from "./lib/warm.ts";
 
 interface Args {
   rounds: number;
@@ -24,16 +28,25 @@ interface Args {
   /** Connections the fixed load is spread over (issue 14: 50k req/s over 1,000). */
   conns: number;
   counter: "perf" | "strace";
+  /** Untimed passes of each phase's load on its server before it is measured (--warm). */
+  warm: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rounds: 2, rate: 20_000, conns: 4, counter: "perf" };
+  const a: Args = { rounds: 2, rate: 20_000, conns: 4, counter: "perf", warm: 0 };
   for (const s of argv) {
-    const m = /^--(rounds|rate|conns|counter|nice)=(.+)$/.exec(s);
-    if (m === null) throw new Error(`backends: unknown argument '${s}' (use --rounds=N --rate=N --conns=N --counter=perf|strace --nice=-10)`);
-    if (m[1] === "counter") a.counter = m[2] === "strace" ? "strace" : "perf";
-    else if (m[1] === "nice") setNiceness(Number(m[2]));
-    else a[m[1] as "rounds" | "rate" | "conns"] = Number(m[2]);
+    const m = /^--(rounds|rate|conns|counter|nice|warm)=(.+)$/.exec(s);
+    if (m === null) throw new Error(`unknown argument '${s}' (use --rounds=N --rate=N --conns=N --counter=perf|strace --nice=-10 --warm=N)`);
+    if (m[1] === "counter") {
+      if (m[2] !== "perf" && m[2] !== "strace") throw new Error(`--counter must be perf or strace, not '${m[2]}'`);
+      a.counter = m[2];
+    } else if (m[1] === "nice") setNiceness(Number(m[2]));
+    else if (m[1] === "warm") a.warm = warmPasses(m[2]!);
+    else {
+      const n = Number(m[2]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--${m[1]} must be a whole number of at least 1, not '${m[2]}'`);
+      a[m[1] as "rounds" | "rate" | "conns"] = n;
+    }
   }
   return a;
 }
@@ -80,11 +93,14 @@ async function queueCount(port: number, queue: string): Promise<number> {
   return r.count;
 }
 
+/** The closed loop the syscalls are counted in. */
+const syscallLoad = (depth: number): Load => ({ scenario: "push", connections: 4, depth, durationMs: 2600, warmupMs: 300 });
+
 /** Syscalls per PUSH at a given pipeline depth: a closed loop runs, and we count mid-run. */
 async function syscallsPerRequest(port: number, pid: number, depth: number, tool: Args["counter"]): Promise<SyscallCount> {
   const queue = `sys-d${depth}`;
   const windowMs = 1000;
-  const gen = runGenerator({ scenario: "push", port, connections: 4, depth, durationMs: 2600, warmupMs: 300, queue });
+  const gen = runGenerator({ ...syscallLoad(depth), port, queue });
   await sleep(1000); // connect + warm-up
   const before = await queueCount(port, queue);
   const syscalls = await countSyscalls(pid, windowMs, tool);
@@ -97,11 +113,13 @@ async function syscallsPerRequest(port: number, pid: number, depth: number, tool
 
 /**
  * A fresh server for each phase: the jobs pushed by one phase (hundreds of thousands) would
- * otherwise stay in memory and their garbage collection would show up in the next phase.
+ * otherwise stay in memory and their garbage collection would show up in the next phase. With
+ * --warm it first takes that many untimed passes of the phase's own load (bench/lib/warm.ts).
  */
-async function withServer<T>(io: IoChoice, f: (port: number, pid: number) => Promise<T>): Promise<T> {
+async function withServer<T>(io: IoChoice, args: Args, phase: string, load: Load, f: (port: number, pid: number) => Promise<T>): Promise<T> {
   const server = await startServer({ io, core: serverCore });
   try {
+    await warmServer(server.port, server.pid, [load], args.warm, `backends-${phase}`, runGenerator);
     return await f(server.port, server.pid);
   } finally {
     await server.stop();
@@ -110,10 +128,12 @@ async function withServer<T>(io: IoChoice, f: (port: number, pid: number) => Pro
 
 async function oneBackend(io: IoChoice, round: number, args: Args): Promise<Sample> {
   const s: Sample = { io, round };
-  s.saturation = await withServer(io, (port, pid) => runGenerator({ scenario: "push", port, serverPid: pid, connections: 4, depth: 16, durationMs: 2000, queue: "sat" }));
-  s.syscalls16 = await withServer(io, (port, pid) => syscallsPerRequest(port, pid, 16, args.counter));
-  s.syscalls1 = await withServer(io, (port, pid) => syscallsPerRequest(port, pid, 1, args.counter));
-  s.fixed = await withServer(io, (port, pid) => runGenerator({ scenario: "rate", port, serverPid: pid, connections: args.conns, rate: args.rate, durationMs: 2000, queue: "fixed" }));
+  const saturation: Load = { scenario: "push", connections: 4, depth: 16, durationMs: 2000 };
+  const fixed: Load = { scenario: "rate", connections: args.conns, rate: args.rate, durationMs: 2000 };
+  s.saturation = await withServer(io, args, "sat", saturation, (port, pid) => runGenerator({ ...saturation, port, serverPid: pid, queue: "sat" }));
+  s.syscalls16 = await withServer(io, args, "sys16", syscallLoad(16), (port, pid) => syscallsPerRequest(port, pid, 16, args.counter));
+  s.syscalls1 = await withServer(io, args, "sys1", syscallLoad(1), (port, pid) => syscallsPerRequest(port, pid, 1, args.counter));
+  s.fixed = await withServer(io, args, "fixed", fixed, (port, pid) => runGenerator({ ...fixed, port, serverPid: pid, queue: "fixed" }));
   return s;
 }
 
@@ -125,7 +145,7 @@ function med(xs: (number | undefined)[]): number {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = new Date();
-  process.stderr.write(`ringq backends (${args.rounds} rounds, alternating): ${machineLine()}\nio_uring shim: ${await buildShimIfStale()}\n`);
+  process.stderr.write(`ringq backends (${args.rounds} rounds, alternating${args.warm > 0 ? `, ${args.warm} warm pass(es) per phase` : ", fresh servers"}): ${machineLine()}\nio_uring shim: ${await buildShimIfStale()}\n`);
   const unavailable = new Map<IoChoice, string>();
   const samples: Sample[] = [];
   const ios: IoChoice[] = ["bun", "uring"];

@@ -77,13 +77,16 @@ test("a tiny closed-loop run against a real server completes without errors", as
   }
 }, 30_000);
 
+/** Runs a bench entry point with one argument it must refuse before starting anything. */
+const refuseWith = async (script: string, arg: string) => {
+  const p = Bun.spawn([process.execPath, script, arg], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
+  const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+  return { err: err.trim(), code };
+};
+
 describe("bench/run.ts arguments", () => {
   // Refused before any server starts: the run ends at once with the reason.
-  const refuse = async (arg: string) => {
-    const p = Bun.spawn([process.execPath, "bench/run.ts", arg], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
-    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-    return { err: err.trim(), code };
-  };
+  const refuse = (arg: string) => refuseWith("bench/run.ts", arg);
 
   test("--warm takes a whole number of passes from 0 to 10", async () => {
     for (const bad of ["--warm=-1", "--warm=11", "--warm=1.5", "--warm=x"]) {
@@ -100,12 +103,25 @@ describe("bench/run.ts arguments", () => {
   });
 });
 
+describe("bench/backends.ts arguments", () => {
+  test("--warm, --rounds and --counter are checked, and an unknown argument is named", async () => {
+    let r = await refuseWith("bench/backends.ts", "--warm=11");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("--warm must be an integer from 0 to 10");
+    r = await refuseWith("bench/backends.ts", "--rounds=0");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("--rounds must be a whole number of at least 1");
+    r = await refuseWith("bench/backends.ts", "--counter=ptrace");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("--counter must be perf or strace");
+    r = await refuseWith("bench/backends.ts", "--wram=1");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("unknown argument '--wram=1'");
+  });
+});
+
 describe("bench/scale.ts arguments", () => {
-  const refuse = async (arg: string) => {
-    const p = Bun.spawn([process.execPath, "bench/scale.ts", arg], { cwd: new URL("..", import.meta.url).pathname, stdout: "pipe", stderr: "pipe" });
-    const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
-    return { err: err.trim(), code };
-  };
+  const refuse = (arg: string) => refuseWith("bench/scale.ts", arg);
 
   test("--warm, --rounds and --io are checked, and an unknown argument is named", async () => {
     for (const [arg, why] of [
