@@ -123,12 +123,13 @@ describe("bench/backends.ts arguments", () => {
 describe("bench/scale.ts arguments", () => {
   const refuse = (arg: string) => refuseWith("bench/scale.ts", arg);
 
-  test("--warm, --rounds and --io are checked, and an unknown argument is named", async () => {
+  test("--warm, --rounds, --io and --only are checked, and an unknown argument is named", async () => {
     for (const [arg, why] of [
       ["--warm=11", "scale: --warm must be an integer from 0 to 10"],
       ["--warm=-1", "scale: --warm must be an integer from 0 to 10"],
       ["--rounds=0", "scale: --rounds must be a whole number of at least 1"],
       ["--io=epoll", "scale: --io is uring or bun, not 'epoll'"],
+      ["--only=jobs", "scale: --only is backlog or queues, not 'jobs'"],
     ] as const) {
       const r = await refuse(arg);
       expect(r.code).toBe(1);

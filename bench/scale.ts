@@ -13,7 +13,10 @@
 // 100 into the backlog's queue, PULLB 100 + ACKB out of it (two in flight per connection);
 // queues: PUSH of one job to each queue in turn (64 in flight per connection), PULLB 1 + ACKB
 // from each in turn (32 in flight). The push phase of the backlog case adds its jobs to the
-// backlog, so the pulls that follow take from a queue a little deeper than the size named.
+// backlog, so the pulls that follow take from a queue a little deeper than the size named. In
+// the queues case every queue is created, holding its share of the pulls' jobs, before the
+// pushes are timed: they measure pushing to N queues that exist, not creating them.
+// --only=backlog|queues runs one of the two tables.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,11 +29,11 @@ import { warmPasses, warmServer, type Load } from "./lib/warm.ts";
 import { renderChart, type ChartRow } from "./lib/svg.ts";
 
 /** The arguments, checked before any server starts; a bad one ends the run with its reason. */
-function parseScaleArgs(argv: string[]): { rounds: number; io: IoChoice; quick: boolean; warm: number } {
-  const usage = "use --rounds=N, --io=uring|bun, --quick, --warm=N";
+function parseScaleArgs(argv: string[]): { rounds: number; io: IoChoice; quick: boolean; warm: number; only: "backlog" | "queues" | null } {
+  const usage = "use --rounds=N, --io=uring|bun, --quick, --warm=N, --only=backlog|queues";
   const args = new Map<string, string>();
   for (const a of argv) {
-    const m = /^--(rounds|io|warm)=(.+)$|^--(quick)$/.exec(a);
+    const m = /^--(rounds|io|warm|only)=(.+)$|^--(quick)$/.exec(a);
     if (m === null) throw new Error(`unknown argument '${a}' (${usage})`);
     args.set(m[1] ?? m[3]!, m[2] ?? "");
   }
@@ -42,7 +45,9 @@ function parseScaleArgs(argv: string[]): { rounds: number; io: IoChoice; quick: 
   // measured: the same for every size, so what differs between sizes is the scale, not how far
   // the JIT had got. The RSS per job is then not reported (the passes' freed memory is reused).
   const warm = args.has("warm") ? warmPasses(args.get("warm")!) : 0;
-  return { rounds, io, quick: args.has("quick"), warm };
+  const only = args.get("only") ?? null;
+  if (only !== null && only !== "backlog" && only !== "queues") throw new Error(`--only is backlog or queues, not '${only}'`);
+  return { rounds, io, quick: args.has("quick"), warm, only };
 }
 
 let parsed: ReturnType<typeof parseScaleArgs>;
@@ -52,10 +57,10 @@ try {
   console.error(`scale: ${(e as Error).message}`);
   process.exit(1);
 }
-const { rounds, io, quick, warm } = parsed;
+const { rounds, io, quick, warm, only } = parsed;
 const windowMs = quick ? 1000 : 2000;
-const backlogs = quick ? [10_000, 100_000, 1_000_000] : [10_000, 100_000, 1_000_000, 5_000_000];
-const queueCounts = quick ? [1, 1_000, 10_000] : [1, 1_000, 100_000];
+const backlogs = only === "queues" ? [] : quick ? [10_000, 100_000, 1_000_000] : [10_000, 100_000, 1_000_000, 5_000_000];
+const queueCounts = only === "backlog" ? [] : quick ? [1, 1_000, 10_000] : [1, 1_000, 100_000];
 const processJobs = quick ? 50_000 : 200_000;
 
 interface Figures {
@@ -100,12 +105,14 @@ async function queuesCase(queues: number): Promise<Figures> {
     // Warmed on one queue whatever the case's count: the same passes for every case.
     await warmServer(s.port, s.pid, [pushLoad, { ...pullLoad, jobs: processJobs, prefill: 1 }], warm, "scale-queues", (l) => measured(s, l));
     const before = readRssBytes(s.pid) ?? NaN;
+    // Every queue exists before the pushes are timed (so they measure pushing to N queues, not
+    // creating them) and holds its share of the pulls' jobs.
+    const share = Math.ceil(pullJobs / queues);
+    await prefill({ ...defaultOptions, port: s.port }, queueNames({ ...spread }), share, jobData(100));
     const push = await measured(s, { ...pushLoad, ...spread });
     const after = readRssBytes(s.pid) ?? NaN;
-    // Every queue gets its share of the pulls' jobs on top of what the pushes left.
-    await prefill({ ...defaultOptions, port: s.port }, queueNames({ ...spread }), Math.ceil(pullJobs / queues), jobData(100));
     const pull = await measured(s, { ...pullLoad, ...spread });
-    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: warm > 0 ? NaN : (after - before) / Math.max(1, push.ops) };
+    return { push: push.opsPerSec, pushCpu: cpuOf(push), pull: pull.opsPerSec, pullCpu: cpuOf(pull), bytesPerJob: warm > 0 ? NaN : (after - before) / (share * queues + push.ops) };
   } finally {
     await s.stop();
   }
@@ -157,8 +164,8 @@ try {
       });
     }
   };
-  table("Jobs waiting in the queue", "jobs waiting", byBacklog);
-  table("Work spread over queues", "queues", byQueues);
+  if (backlogs.length > 0) table("Jobs waiting in the queue", "jobs waiting", byBacklog);
+  if (queueCounts.length > 0) table("Work spread over queues", "queues", byQueues);
   console.log(lines.join("\n"));
   const dir = join(repoRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
